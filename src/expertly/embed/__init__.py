@@ -1,0 +1,21 @@
+"""Embedders turn text into normalised vectors. Backends are looked up by name, lazily."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from expertly.types import EmbedKind
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors of shape (len(texts), dim)."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str], *, kind: EmbedKind) -> np.ndarray: ...
