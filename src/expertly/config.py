@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
+
+import tomllib
 
 from expertly.errors import ConfigError
 
@@ -25,7 +26,7 @@ DEFAULT_WORKSPACE = ".expertly"
 ENV_PREFIX = "EXPERTLY_"
 
 
-def _f(default: Any, help: str) -> Any:  # noqa: A002 - "help" reads best here
+def _f(default: Any, help: str) -> Any:
     if isinstance(default, list | dict):
         return field(default_factory=lambda: type(default)(default), metadata={"help": help})
     return field(default=default, metadata={"help": help})
@@ -45,15 +46,18 @@ class EmbedderSettings:
     backend: str = _f("sentence-transformers", "sentence-transformers | openai | hashing")
     model: str = _f("", "Model directory or endpoint model name; empty = packaged all-MiniLM-L6-v2")
     batch_size: int = _f(64, "Texts embedded per batch")
-    dim: int = _f(384, "Vector size (read from the model for local backends; hashing/openai use it)")
+    dim: int = _f(
+        384, "Vector size (read from the model for local backends; hashing/openai use it)"
+    )
     base_url: str = _f("", "Base URL of an OpenAI-compatible endpoint (backend = openai)")
     api_key_env: str = _f("OPENAI_API_KEY", "Environment variable holding the endpoint's API key")
     query_prefix: str = _f("", "Text prepended to queries (e.g. 'query: ' for e5 models)")
     passage_prefix: str = _f("", "Text prepended to passages (e.g. 'passage: ' for e5 models)")
-    cache: bool = _f(True, "Cache vectors by model and text hash so unchanged chunks are never re-embedded")
+    cache: bool = _f(
+        True, "Cache vectors by model and text hash so unchanged chunks are never re-embedded"
+    )
 
     def __post_init__(self) -> None:
-        _choice("embedder.backend", self.backend, ("sentence-transformers", "openai", "hashing"))
         _positive("embedder.batch_size", self.batch_size)
         _positive("embedder.dim", self.dim)
 
@@ -70,18 +74,24 @@ class LLMSettings:
     """
 
     backend: str = _f("transformers", "transformers | openai | scripted")
-    model: str = _f("", "HF model dir, .gguf file or endpoint model name; empty = packaged SmolLM2-135M-Instruct")
+    model: str = _f(
+        "",
+        "HF model dir, .gguf file or endpoint model name; empty = packaged SmolLM2-135M-Instruct",
+    )
     max_new_tokens: int = _f(160, "Most tokens an answer may have")
     temperature: float = _f(0.0, "Sampling temperature; 0 = greedy and reproducible")
-    context_window: int = _f(0, "Tokens the model accepts; 0 = read from the model (2048 for an endpoint)")
+    context_window: int = _f(
+        0, "Tokens the model accepts; 0 = read from the model (2048 for an endpoint)"
+    )
     device: str = _f("auto", "auto | cpu | cuda | mps (transformers backend)")
     threads: int = _f(0, "CPU threads for torch; 0 = torch's default")
-    base_url: str = _f("", "Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:11434/v1")
+    base_url: str = _f(
+        "", "Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:11434/v1"
+    )
     api_key_env: str = _f("OPENAI_API_KEY", "Environment variable holding the endpoint's API key")
     timeout_s: float = _f(120.0, "Seconds to wait for an endpoint's reply")
 
     def __post_init__(self) -> None:
-        _choice("llm.backend", self.backend, ("transformers", "openai", "scripted"))
         _choice("llm.device", self.device, ("auto", "cpu", "cuda", "mps"))
         _positive("llm.max_new_tokens", self.max_new_tokens)
         if self.temperature < 0:
@@ -125,8 +135,18 @@ class IngestSettings:
     """Which files ingest reads and how large they may be."""
 
     include: list[str] = _f(
-        ["**/*.pdf", "**/*.docx", "**/*.html", "**/*.htm", "**/*.md", "**/*.markdown",
-         "**/*.txt", "**/*.csv", "**/*.json", "**/*.jsonl"],
+        [
+            "**/*.pdf",
+            "**/*.docx",
+            "**/*.html",
+            "**/*.htm",
+            "**/*.md",
+            "**/*.markdown",
+            "**/*.txt",
+            "**/*.csv",
+            "**/*.json",
+            "**/*.jsonl",
+        ],
         "Glob patterns (relative to the ingested folder) of files to read",
     )
     exclude: list[str] = _f(["**/.*", "**/.*/**", "**/node_modules/**"], "Glob patterns to skip")
@@ -144,8 +164,8 @@ class RetrievalSettings:
 
     Args:
         mode: ``hybrid`` (dense + BM25 fused by weighted reciprocal rank), ``dense`` or ``sparse``.
-        min_relevance: the RAG route abstains when the best hit's dense cosine similarity is
-            below this and BM25 matched nothing.
+        min_relevance: the RAG route abstains without asking the model when the best hit's
+            dense cosine similarity is below this (BM25 alone matches too easily to judge).
     """
 
     mode: str = _f("hybrid", "hybrid | dense | sparse")
@@ -154,7 +174,9 @@ class RetrievalSettings:
     rrf_k: int = _f(60, "Reciprocal-rank-fusion constant: larger flattens the rank curve")
     dense_weight: float = _f(1.0, "Weight of the dense ranking in fusion")
     sparse_weight: float = _f(1.0, "Weight of the BM25 ranking in fusion")
-    min_relevance: float = _f(0.2, "Abstain below this dense similarity when BM25 finds nothing")
+    min_relevance: float = _f(
+        0.2, "Abstain (without calling the model) when the best dense similarity is below this"
+    )
 
     def __post_init__(self) -> None:
         _choice("retrieval.mode", self.mode, ("hybrid", "dense", "sparse"))
@@ -172,7 +194,8 @@ class AnswerSettings:
     answer_tokens: int = _f(160, "Tokens reserved for the answer when budgeting context")
     system_prompt: str = _f("", "Replaces the built-in system prompt when set")
     attribute_uncited: bool = _f(
-        True, "Attribute uncited answer sentences to the source they overlap most (marked 'attributed')"
+        True,
+        "Attribute uncited answer sentences to the source they overlap most (marked 'attributed')",
     )
 
 
@@ -189,7 +212,9 @@ class Settings:
     answer: AnswerSettings = field(default_factory=AnswerSettings)
 
     @classmethod
-    def load(cls, workspace: Path | str | None = None, env: dict[str, str] | None = None) -> Settings:
+    def load(
+        cls, workspace: Path | str | None = None, env: dict[str, str] | None = None
+    ) -> Settings:
         """Read ``<workspace>/expertly.toml`` (if present) and apply ``EXPERTLY_*`` overrides."""
         env = dict(os.environ if env is None else env)
         data: dict[str, dict[str, Any]] = {}
@@ -199,12 +224,14 @@ class Settings:
                 try:
                     data = tomllib.loads(path.read_text(encoding="utf-8"))
                 except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-                    raise ConfigError(f"{path} is not valid TOML: {exc}. Fix or delete it.") from exc
+                    raise ConfigError(
+                        f"{path} is not valid TOML: {exc}. Fix or delete it."
+                    ) from exc
         sections = {f.name: f for f in fields(cls)}
         for key, value in env.items():
             if not key.startswith(ENV_PREFIX) or "__" not in key:
                 continue
-            section, _, name = key[len(ENV_PREFIX):].lower().partition("__")
+            section, _, name = key[len(ENV_PREFIX) :].lower().partition("__")
             if section not in sections:
                 raise ConfigError(
                     f"{key}: unknown section '{section}'; valid: {', '.join(sections)}"
@@ -223,8 +250,8 @@ class Settings:
             )
         kwargs: dict[str, Any] = {}
         for name, f in sections.items():
-            section_cls = f.default_factory  # type: ignore[misc]
-            kwargs[name] = _build_section(name, section_cls, data.get(name, {}))  # type: ignore[arg-type]
+            section_cls: Any = f.default_factory
+            kwargs[name] = _build_section(name, section_cls, data.get(name, {}))
         return cls(**kwargs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -291,7 +318,14 @@ def describe() -> list[tuple[str, str, Any, str]]:
         for f in fields(sub):
             typ = hints[f.name]
             tname = typ.__name__ if isinstance(typ, type) else str(typ)
-            rows.append((f"{section.name}.{f.name}", tname, getattr(sub, f.name), f.metadata.get("help", "")))
+            rows.append(
+                (
+                    f"{section.name}.{f.name}",
+                    tname,
+                    getattr(sub, f.name),
+                    f.metadata.get("help", ""),
+                )
+            )
     return rows
 
 

@@ -1,0 +1,101 @@
+"""Turning ``[n]`` markers in an answer into Citations, and attributing uncited sentences.
+
+Small models often answer correctly from a source but forget the marker. When enabled,
+each uncited sentence is matched to the source whose words it overlaps most; if the overlap
+is strong enough the sentence gets that source's marker and the Citation says
+``method="attributed"``, so a reader can tell the model's own citations from expertly's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from expertly.retrieve.hybrid import STOPWORDS
+from expertly.types import Citation, Hit
+
+_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+ATTRIBUTION_THRESHOLD = 0.5
+"""Share of a sentence's content words that must appear in a source to attribute it."""
+
+
+def cited_numbers(text: str) -> list[int]:
+    """Every source number cited in ``text``, in order of first appearance."""
+    seen: list[int] = []
+    for match in _MARKER.finditer(text):
+        for part in re.split(r"[,;]", match.group(1)):
+            n = int(part)
+            if n not in seen:
+                seen.append(n)
+    return seen
+
+
+def _content_words(text: str) -> set[str]:
+    return {
+        w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS and len(w) > 1
+    }
+
+
+def best_sentence(source: str, answer: str) -> tuple[int, int]:
+    """Span (within ``source``) of the source sentence sharing most words with ``answer``."""
+    target = _content_words(answer)
+    best, best_span = -1, (0, min(len(source), 240))
+    for match in _SENTENCE.finditer(source):
+        overlap = len(_content_words(match.group(0)) & target)
+        if overlap > best:
+            best, best_span = overlap, (match.start(), match.end())
+    return best_span
+
+
+def _citation(number: int, hit: Hit, answer: str, method: str) -> Citation:
+    chunk = hit.chunk
+    s, e = best_sentence(chunk.text, answer)
+    return Citation(
+        number=number,
+        doc_id=chunk.doc_id,
+        chunk_id=chunk.id,
+        source=hit.source,
+        start=chunk.start,
+        end=chunk.end,
+        score=hit.score,
+        title=hit.title,
+        page=chunk.page,
+        heading_path=chunk.heading_path,
+        quote=chunk.text[s:e].strip(),
+        method="attributed" if method == "attributed" else "cited",
+    )
+
+
+def resolve(
+    text: str, hits: Sequence[Hit], *, attribute: bool
+) -> tuple[str, list[Citation], list[int]]:
+    """(text with attributed markers added, citations, invalid numbers the model made up)."""
+    numbers = cited_numbers(text)
+    invalid = [n for n in numbers if not 1 <= n <= len(hits)]
+    citations = {n: _citation(n, hits[n - 1], text, "cited") for n in numbers if n not in invalid}
+    if attribute and hits:
+        pieces = []
+        for match in _SENTENCE.finditer(text):
+            sentence = match.group(0)
+            words = _content_words(sentence)
+            if _MARKER.search(sentence) or len(words) < 2:
+                pieces.append(sentence)
+                continue
+            overlaps = [len(words & _content_words(h.chunk.text)) / len(words) for h in hits]
+            best = max(range(len(hits)), key=lambda i: overlaps[i])
+            if overlaps[best] >= ATTRIBUTION_THRESHOLD:
+                n = best + 1
+                citations.setdefault(n, _citation(n, hits[best], sentence, "attributed"))
+                stripped = sentence.rstrip()
+                trail = sentence[len(stripped) :]
+                end = len(stripped.rstrip(".!?"))
+                sentence = f"{stripped[:end]} [{n}]{stripped[end:]}{trail}"
+            pieces.append(sentence)
+        rebuilt = "".join(pieces)
+        if rebuilt.replace(" ", "").replace("\n", "") and len(rebuilt) >= len(text.strip()):
+            text = rebuilt
+    ordered = [citations[n] for n in sorted(citations)]
+    return text, ordered, invalid

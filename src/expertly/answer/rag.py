@@ -1,0 +1,189 @@
+"""The RAG route: retrieve, budget the context, prompt with numbered sources, cite.
+
+The prompt asks the model to answer only from the numbered sources and to cite them as
+``[1]``; every marker in the reply is mapped back to the document, chunk and character span
+it stands for. When retrieval finds nothing relevant the answerer abstains without calling
+the model, and when the model itself says the sources do not contain the answer the Answer
+is marked ``abstained``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from expertly.answer.citations import resolve
+from expertly.config import AnswerSettings, RetrievalSettings
+from expertly.generate.budget import fit_items
+from expertly.types import Answer, Citation, Filters, Hit, Message, Principal, TraceStep
+
+if TYPE_CHECKING:
+    from expertly.generate import LLM
+    from expertly.retrieve import Retriever
+
+ABSTAIN_TEXT = "The documents do not say."
+
+SYSTEM_PROMPT = (
+    "You are a careful assistant for a company's documents. Answer the question using only "
+    "the numbered sources. Quote the exact figures, names and codes from the sources. After "
+    "each fact, cite its source number in square brackets, like [1]. Keep the answer short. "
+    f"If the sources do not contain the answer, reply exactly: {ABSTAIN_TEXT}"
+)
+
+_ABSTAIN_PATTERNS = re.compile(
+    r"(documents?|sources?) (do|does) not (say|contain|mention|provide)|"
+    r"not (mentioned|provided|stated) in the (documents?|sources?)",
+    re.IGNORECASE,
+)
+
+
+def format_source(number: int, hit: Hit) -> str:
+    """One numbered source as the model sees it: title, location, then the chunk text."""
+    chunk = hit.chunk
+    where = [hit.title or chunk.doc_id]
+    if chunk.heading_path:
+        where.append(" > ".join(chunk.heading_path))
+    if chunk.page is not None:
+        where.append(f"page {chunk.page}")
+    return f"[{number}] ({'; '.join(where)})\n{chunk.text.strip()}"
+
+
+def build_messages(question: str, hits: Sequence[Hit], system: str) -> list[Message]:
+    sources = "\n\n".join(format_source(i, h) for i, h in enumerate(hits, start=1))
+    user = f"Sources:\n\n{sources}\n\nQuestion: {question}"
+    return [Message("system", system), Message("user", user)]
+
+
+def is_abstention(text: str) -> bool:
+    return bool(_ABSTAIN_PATTERNS.search(text))
+
+
+class RagAnswerer:
+    """Answers from retrieved chunks of the workspace's documents, with citations."""
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        llm: LLM,
+        *,
+        retrieval: RetrievalSettings,
+        settings: AnswerSettings,
+        max_new_tokens: int = 160,
+        temperature: float = 0.0,
+        route: str = "rag",
+    ) -> None:
+        self.retriever = retriever
+        self.llm = llm
+        self.retrieval = retrieval
+        self.settings = settings
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.route = route
+        self.system = settings.system_prompt or SYSTEM_PROMPT
+
+    def answer(
+        self, question: str, *, principal: Principal | None = None, k: int | None = None
+    ) -> Answer:
+        """Answer ``question`` from the documents ``principal`` may read."""
+        started = time.perf_counter()
+        question = question.strip()
+        result = self.retriever.search(question, k=k, filters=Filters.for_principal(principal))
+        timings = dict(result.timings)
+        hits = result.hits
+        trace = [
+            TraceStep(
+                "retrieve",
+                {
+                    "k": k or self.retrieval.k,
+                    "mode": self.retriever.mode.value,
+                    "hits": [
+                        {
+                            "chunk": h.chunk.id,
+                            "score": round(h.score, 4),
+                            **{m: round(v, 4) for m, v in h.scores.items()},
+                        }
+                        for h in hits
+                    ],
+                },
+                seconds=sum(result.timings.values()),
+            )
+        ]
+        reason = self._irrelevant(hits)
+        if reason:
+            trace.append(TraceStep("abstain", {"reason": reason}))
+            timings["total"] = time.perf_counter() - started
+            return Answer(
+                question,
+                ABSTAIN_TEXT,
+                hits=tuple(hits),
+                trace=tuple(trace),
+                timings=timings,
+                abstained=True,
+                route=self.route,
+                model=self.llm.name,
+            )
+
+        t0 = time.perf_counter()
+        messages, used = fit_items(
+            hits,
+            lambda items: build_messages(question, items, self.system),
+            self.llm,
+            answer_tokens=max(self.settings.answer_tokens, self.max_new_tokens),
+        )
+        timings["budget"] = time.perf_counter() - t0
+        if len(used) < len(hits):
+            trace.append(TraceStep("budget", {"kept": len(used), "dropped": len(hits) - len(used)}))
+
+        t0 = time.perf_counter()
+        completion = self.llm.generate(
+            messages, max_tokens=self.max_new_tokens, temperature=self.temperature
+        )
+        timings["generate"] = time.perf_counter() - t0
+        raw = completion.text.strip()
+        trace.append(
+            TraceStep(
+                "generate",
+                {"raw_text": raw, "finish_reason": completion.finish_reason},
+                seconds=timings["generate"],
+            )
+        )
+        usage = {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+        }
+        abstained = is_abstention(raw) or not raw
+        citations: list[Citation] = []
+        if abstained:
+            text = raw or ABSTAIN_TEXT
+        else:
+            text, citations, invalid = resolve(raw, used, attribute=self.settings.attribute_uncited)
+            if invalid:
+                trace.append(TraceStep("citations", {"invalid_numbers": invalid}))
+        timings["total"] = time.perf_counter() - started
+        return Answer(
+            question=question,
+            text=text,
+            citations=tuple(citations),
+            hits=tuple(used),
+            prompts=(tuple(messages),),
+            trace=tuple(trace),
+            timings=timings,
+            usage=usage,
+            abstained=abstained,
+            route=self.route,
+            model=self.llm.name,
+        )
+
+    def _irrelevant(self, hits: Sequence[Hit]) -> str:
+        """Why the hits are not worth asking the model about ('' when they are)."""
+        if not hits:
+            return "retrieval found no matching passage"
+        dense = [h.scores["dense"] for h in hits if "dense" in h.scores]
+        if dense and max(dense) < self.retrieval.min_relevance:
+            return (
+                f"best dense similarity {max(dense):.2f} is below retrieval.min_relevance "
+                f"{self.retrieval.min_relevance}"
+            )
+        return ""

@@ -1,0 +1,182 @@
+"""``expertly ingest``, ``remove`` and ``status``: putting documents in and seeing what is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from expertly.cli.common import console, err_console, handle_errors, print_json, workspace
+
+
+@handle_errors
+def ingest(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files or folders (folders are read recursively).")
+    ],
+    sync: Annotated[
+        bool,
+        typer.Option(
+            "--sync", help="Also remove indexed documents whose files under these folders are gone."
+        ),
+    ] = False,
+    reindex: Annotated[
+        bool,
+        typer.Option(
+            "--reindex", help="Rebuild the index from scratch (needed after changing the embedder)."
+        ),
+    ] = False,
+    tenant: Annotated[
+        str | None, typer.Option(help="Tenant that owns these documents (search filters by it).")
+    ] = None,
+    group: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--group",
+            help="Group allowed to read these documents; repeat for several. None = everyone.",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with status 2 if any file failed.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Index documents: PDF, DOCX, HTML, Markdown, TXT, CSV, JSON/JSONL.
+
+    Incremental: unchanged files are skipped by content hash, changed ones re-indexed.
+    Each document is written atomically, so an interrupted run is finished by running the
+    same command again. Files that cannot be read are reported with the reason and skipped.
+
+    Examples:
+      expertly ingest ./handbook ./manuals
+      expertly ingest ./docs --sync          # also drop documents whose files were deleted
+      expertly ingest ./hr --tenant acme --group hr
+    """
+    ws = workspace()
+    if reindex:
+        ws.reset_index()
+    metadata: dict[str, Any] = {}
+    if tenant:
+        metadata["tenant"] = tenant
+    if group:
+        metadata["groups"] = list(group)
+    with err_console.status("Loading the embedder..."):
+        ingestor = ws.ingestor
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("Ingesting", total=None)
+        report = ingestor.ingest(
+            paths,
+            sync=sync,
+            reindex=reindex,
+            metadata=metadata or None,
+            on_total=lambda n: bar.update(task, total=n),
+            progress=lambda r: bar.advance(task) if r.status != "removed" else None,
+        )
+    summary = report.to_dict()
+    if as_json:
+        print_json(summary)
+    else:
+        console.print(
+            f"[bold]{summary['added']}[/] added, [bold]{summary['updated']}[/] updated, "
+            f"{summary['unchanged']} unchanged, {summary['removed']} removed, "
+            f"[{'red' if summary['failed'] else 'green'}]{summary['failed']} failed[/] — "
+            f"{summary['chunks_written']} chunks written, {summary['chunks_embedded']} embedded "
+            f"in {summary['seconds']:.1f} s"
+        )
+        for failure in report.failed:
+            console.print(f"  [red]skipped[/] {failure.path}: {failure.reason}")
+    ws.close()
+    if strict and report.failed:
+        raise typer.Exit(2)
+
+
+@handle_errors
+def remove(
+    doc_ids: Annotated[
+        list[str], typer.Argument(help="Document ids as shown by `expertly status --documents`.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Remove documents from the index; they are unfindable at once."""
+    from expertly.errors import DocumentNotFoundError
+
+    ws = workspace()
+    removed = {d: ws.store.delete(d) for d in doc_ids}
+    ws.close()
+    if as_json:
+        print_json(
+            {
+                "removed": [d for d, ok in removed.items() if ok],
+                "not_found": [d for d, ok in removed.items() if not ok],
+            }
+        )
+    else:
+        for d, ok in removed.items():
+            console.print(f"removed {d}" if ok else f"[yellow]not found[/] {d}")
+    missing = [d for d, ok in removed.items() if not ok]
+    if missing and not as_json:
+        raise DocumentNotFoundError(
+            f"{len(missing)} id(s) not in the index; list them with: expertly status --documents"
+        )
+
+
+@handle_errors
+def status(
+    documents: Annotated[
+        bool, typer.Option("--documents", "-d", help="List every document.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Show the workspace: documents, chunks, index size, models."""
+    ws = workspace()
+    if not ws.index_path.exists():
+        info: dict[str, Any] = {
+            "workspace": str(ws.root),
+            "documents": 0,
+            "chunks": 0,
+            "bytes": 0,
+            "index": None,
+        }
+    else:
+        info = {"workspace": str(ws.root), "index": str(ws.index_path), **ws.store.stats()}
+    s = ws.settings
+    info["embedder"] = info.get("embedder") or (
+        s.embedder.model or f"{s.embedder.backend} (default)"
+    )
+    info["llm"] = f"{s.llm.backend}: {s.llm.model or 'SmolLM2-135M-Instruct (packaged)'}"
+    docs = [d for d in ws.store.documents()] if (documents and info["index"]) else []
+    ws.close()
+    if as_json:
+        if documents:
+            info["document_list"] = docs
+        print_json(info)
+        return
+    table = Table(show_header=False, box=None)
+    for key in ("workspace", "index", "documents", "chunks", "bytes", "embedder", "llm"):
+        value = info.get(key)
+        if key == "bytes" and isinstance(value, int):
+            value = f"{value / 2**20:.1f} MiB"
+        table.add_row(key, str(value))
+    console.print(table)
+    if documents:
+        dt = Table("id", "format", "chunks", "title")
+        for d in docs:
+            dt.add_row(d.id, d.format, str(d.chunks), d.title)
+        console.print(dt)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(ingest)
+    app.command()(remove)
+    app.command()(status)

@@ -1,0 +1,237 @@
+"""``expertly search``, ``ask`` and ``chat``: finding passages and answering with citations."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+
+from expertly.cli.common import (
+    console,
+    err_console,
+    handle_errors,
+    ms,
+    principal,
+    print_json,
+    workspace,
+)
+from expertly.types import Answer, Hit
+
+K_HELP = "How many passages to retrieve (default: retrieval.k)."
+TENANT_HELP = "Search as this tenant: only its documents and public ones."
+GROUP_HELP = "Search as a member of this group; repeat for several."
+
+
+def _hit_dict(rank: int, hit: Hit) -> dict[str, Any]:
+    c = hit.chunk
+    return {
+        "rank": rank,
+        "score": hit.score,
+        "scores": dict(hit.scores),
+        "ranks": dict(hit.ranks),
+        "doc_id": c.doc_id,
+        "chunk_id": c.id,
+        "source": hit.source,
+        "title": hit.title,
+        "page": c.page,
+        "heading_path": list(c.heading_path),
+        "start": c.start,
+        "end": c.end,
+        "text": c.text,
+    }
+
+
+@handle_errors
+def search(
+    question: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
+    k: Annotated[int | None, typer.Option("-k", help=K_HELP)] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="hybrid | dense | sparse (default: retrieval.mode).")
+    ] = None,
+    tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
+    group: Annotated[list[str] | None, typer.Option("--group", help=GROUP_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
+) -> None:
+    """Show the ranked passages retrieval finds, with scores, source and location.
+
+    No language model is loaded: this is what `ask` would put in its prompt.
+
+    Example:  expertly search "parental leave" -k 3
+    """
+    from expertly.types import Filters
+
+    ws = workspace()
+    try:
+        mode_value = mode or ws.settings.retrieval.mode
+        result = ws.retriever.search(
+            question, k=k, mode=mode_value, filters=Filters.for_principal(principal(tenant, group))
+        )
+    except ValueError as exc:  # an unknown --mode
+        raise typer.BadParameter(str(exc), param_hint="--mode") from None
+    ws.close()
+    if as_json:
+        print_json(
+            {
+                "question": question,
+                "mode": mode_value,
+                "timings": result.timings,
+                "hits": [_hit_dict(i, h) for i, h in enumerate(result.hits, 1)],
+            }
+        )
+        return
+    if not result.hits:
+        console.print("No passage matches. Is anything ingested? See: expertly status")
+        return
+    for i, hit in enumerate(result.hits, 1):
+        details = " ".join(f"{m}={v:.3f}" for m, v in hit.scores.items() if m != "fused")
+        where = hit.chunk.location
+        console.print(
+            f"[bold]{i}.[/] [cyan]{escape(hit.chunk.doc_id)}[/] ({escape(where)})  "
+            f"score {hit.score:.4f}  [dim]{details}[/]"
+        )
+        snippet = " ".join(hit.chunk.text.split())
+        console.print(f"   {escape(snippet[:300])}{'...' if len(snippet) > 300 else ''}")
+    console.print(
+        f"[dim]{len(result.hits)} hits in {ms(sum(result.timings.values()))} "
+        f"({', '.join(f'{k} {ms(v)}' for k, v in result.timings.items())})[/]"
+    )
+
+
+def answer_dict(answer: Answer) -> dict[str, Any]:
+    """The ``--json`` form of an Answer (also used by ``chat --json``)."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "route": answer.route,
+        "model": answer.model,
+        "citations": answer.citations,
+        "hits": [_hit_dict(i, h) for i, h in enumerate(answer.hits, 1)],
+        "prompts": [[{"role": m.role, "content": m.content} for m in p] for p in answer.prompts],
+        "trace": answer.trace,
+        "timings": answer.timings,
+        "usage": answer.usage,
+    }
+
+
+def print_answer(answer: Answer, *, show_prompt: bool = False) -> None:
+    """Human-readable answer: the text, the sources it cites, the timings."""
+    if show_prompt:
+        for prompt in answer.prompts:
+            for m in prompt:
+                console.print(
+                    Panel(escape(m.content), title=m.role, title_align="left", style="dim")
+                )
+    style = "yellow" if answer.abstained else "green"
+    console.print(
+        Panel(escape(answer.text), title="Answer", title_align="left", border_style=style)
+    )
+    for c in answer.citations:
+        where = [c.doc_id]
+        if c.page is not None:
+            where.append(f"p. {c.page}")
+        if c.heading_path:
+            where.append(" > ".join(c.heading_path))
+        where.append(f"chars {c.start}-{c.end}")
+        tag = "" if c.method == "cited" else " [dim](attributed)[/]"
+        console.print(f"  [bold][{c.number}][/] {escape(', '.join(where))}{tag}")
+        if c.quote:
+            console.print(f'      [italic]"{escape(c.quote[:200])}"[/]')
+    t = answer.timings
+    parts = [f"{k} {ms(v)}" for k, v in t.items() if k != "total"]
+    usage = answer.usage
+    tokens = ""
+    if usage:
+        prompt_t, answer_t = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+        tokens = f" · {prompt_t} prompt + {answer_t} answer tokens"
+    console.print(
+        f"[dim]{ms(t.get('total', 0.0))} ({', '.join(parts)}){tokens} · {answer.model}[/]"
+    )
+
+
+@handle_errors
+def ask(
+    question: Annotated[str, typer.Argument(help="Your question.")],
+    k: Annotated[int | None, typer.Option("-k", help=K_HELP)] = None,
+    show_prompt: Annotated[
+        bool, typer.Option("--show-prompt", help="Print the exact prompt sent to the model.")
+    ] = False,
+    tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
+    group: Annotated[list[str] | None, typer.Option("--group", help=GROUP_HELP)] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Print the whole Answer (citations, prompts, trace, timings) as JSON."
+        ),
+    ] = False,
+) -> None:
+    """Answer a question from the ingested documents, citing its sources as [1], [2].
+
+    When the documents hold nothing relevant it says so instead of guessing.
+
+    Example:  expertly ask "How many days of parental leave do we get?" --show-prompt
+    """
+    ws = workspace()
+    with err_console.status("Loading models..."):
+        answerer = ws.answerer("rag")
+    with err_console.status("Thinking..."):
+        answer = answerer.answer(question, principal=principal(tenant, group), k=k)
+    ws.close()
+    if as_json:
+        print_json(answer_dict(answer))
+    else:
+        print_answer(answer, show_prompt=show_prompt)
+
+
+@handle_errors
+def chat(
+    k: Annotated[int | None, typer.Option("-k", help=K_HELP)] = None,
+    show_prompt: Annotated[
+        bool, typer.Option("--show-prompt", help="Print each prompt sent to the model.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON answer per line (for scripts).")
+    ] = False,
+) -> None:
+    """Ask questions one after another (models stay loaded). Empty line or Ctrl-D quits.
+
+    Each question is answered on its own from the documents, with citations.
+    """
+    ws = workspace()
+    with err_console.status("Loading models..."):
+        answerer = ws.answerer("rag")
+        warm = getattr(answerer.llm, "warmup", None)
+        if callable(warm):
+            warm()
+    interactive = sys.stdin.isatty()
+    while True:
+        try:
+            question = console.input("[bold cyan]you> [/]") if interactive else sys.stdin.readline()
+        except EOFError:
+            break
+        if not question or not question.strip():
+            break
+        if not interactive and not as_json:
+            console.print(f"\n[bold cyan]Q:[/] {escape(question.strip())}")
+        answer = answerer.answer(question.strip(), k=k)
+        if as_json:
+            import json
+
+            from expertly.cli.common import _default
+
+            sys.stdout.write(
+                json.dumps(answer_dict(answer), default=_default, ensure_ascii=False) + "\n"
+            )
+            sys.stdout.flush()
+        else:
+            print_answer(answer, show_prompt=show_prompt)
+    ws.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(search)
+    app.command()(ask)
+    app.command()(chat)

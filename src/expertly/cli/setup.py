@@ -1,0 +1,56 @@
+"""``expertly init`` and ``expertly config``: creating a workspace and showing its settings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from expertly.cli.common import console, handle_errors, print_json, workspace
+
+
+@handle_errors
+def init(
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing expertly.toml.")
+    ] = False,
+) -> None:
+    """Create a workspace with an expertly.toml listing every setting at its default.
+
+    Optional: every command works without it, on the defaults.
+    """
+    ws = workspace()
+    existed = ws.config_path.exists()
+    path = ws.init(overwrite=force)
+    if existed and not force:
+        console.print(f"{path} already exists (use --force to overwrite).")
+    else:
+        console.print(f"Created {path}. Next: expertly ingest <folder>")
+
+
+@handle_errors
+def config(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the settings as JSON.")] = False,
+) -> None:
+    """Show the effective settings (defaults < expertly.toml < EXPERTLY_* variables)."""
+    from expertly.config import describe
+
+    ws = workspace()
+    if as_json:
+        print_json({"workspace": str(ws.root), **asdict(ws.settings)})
+        return
+    table = Table(title=f"Settings of {ws.root}", show_lines=False)
+    for col in ("setting", "value", "meaning"):
+        table.add_column(col, overflow="fold")
+    for key, _typ, _default, help_text in describe():
+        section, name = key.split(".", 1)
+        value = getattr(getattr(ws.settings, section), name)
+        table.add_row(key, repr(value), help_text)
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(init)
+    app.command()(config)

@@ -1,0 +1,88 @@
+"""A persistent embedding cache keyed by (model name, SHA-256 of the text).
+
+Re-ingesting a changed document re-embeds only the chunks whose text changed; a re-index
+with the same model embeds nothing. The cache is one SQLite file beside the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+
+import apsw
+import numpy as np
+
+from expertly.embed import Embedder
+from expertly.types import EmbedKind
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Stores float32 vectors by model and text hash. Safe to share between processes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = apsw.Connection(str(path))
+        self._db.setbusytimeout(10_000)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, vector BLOB, "
+            "PRIMARY KEY (model, key)) WITHOUT ROWID"
+        )
+
+    def get(self, model: str, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(keys), 500):
+            part = list(keys[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for key, blob in self._db.execute(
+                f"SELECT key, vector FROM vectors WHERE model = ? AND key IN ({marks})",
+                [model, *part],
+            ):
+                found[str(key)] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def put(self, model: str, items: dict[str, np.ndarray]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?)",
+                [(model, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items.items()],
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class CachedEmbedder:
+    """Wraps an embedder: passages are looked up in the cache first; queries pass through.
+
+    ``misses`` counts the texts actually sent to the model since creation, so callers
+    (and tests) can check that unchanged chunks were not re-embedded.
+    """
+
+    def __init__(self, inner: Embedder, cache: EmbeddingCache) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.name: str = inner.name
+        self.dim: int = inner.dim
+        self.misses = 0
+
+    def embed(self, texts: Sequence[str], *, kind: EmbedKind) -> np.ndarray:
+        if kind == "query" or not texts:
+            return self.inner.embed(texts, kind=kind)
+        keys = [text_key(t) for t in texts]
+        found = self.cache.get(self.name, keys)
+        todo = sorted(
+            {k: i for i, k in enumerate(keys) if k not in found}.items(), key=lambda x: x[1]
+        )
+        if todo:
+            fresh = self.inner.embed([texts[i] for _, i in todo], kind=kind)
+            new = {k: fresh[n] for n, (k, _) in enumerate(todo)}
+            self.cache.put(self.name, new)
+            found.update(new)
+            self.misses += len(todo)
+        return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)

