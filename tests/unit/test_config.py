@@ -55,9 +55,8 @@ def test_bad_env_value_names_the_variable() -> None:
 
 def test_default_config_text_round_trips(tmp_path: Path) -> None:
     text = default_config_text()
-    uncommented = "\n".join(
-        line[2:] if line.startswith("# ") and " = " in line else line for line in text.splitlines()
-    )
+    setting = re.compile(r"^# [a-z_]+ = ")
+    uncommented = "\n".join(line[2:] if setting.match(line) else line for line in text.splitlines())
     (tmp_path / "expertly.toml").write_text(uncommented)
     assert Settings.load(tmp_path, env={}) == Settings()
 
