@@ -38,7 +38,7 @@ def main() -> None:
     settings = Settings(embedder=EmbedderSettings(cache=False))
 
     probe = Workspace(tmp / "probe", settings)
-    model = probe.embedder._load()  # type: ignore[attr-defined]
+    model = probe.embedder.load()  # type: ignore[attr-defined]
     model.encode(["warm up"] * 8)
     from expertly.ingest.loaders import load_file
 

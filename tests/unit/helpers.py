@@ -7,7 +7,7 @@ from pathlib import Path
 
 from expertly.generate.scripted import ScriptedLLM
 
-from expertly.config import EmbedderSettings, LLMSettings, Settings
+from expertly.config import EmbedderSettings, LLMSettings, RetrievalSettings, Settings
 from expertly.types import Message
 from expertly.workspace import Workspace
 
@@ -18,6 +18,8 @@ def fake_workspace(
     **sections: object,
 ) -> Workspace:
     """A Workspace with the hashing embedder (no model) and a scripted LLM."""
+    # The hashing embedder's similarities are lower than a real model's: don't abstain on them.
+    sections.setdefault("retrieval", RetrievalSettings(min_relevance=0.0))
     settings = Settings(
         embedder=EmbedderSettings(backend="hashing", dim=64),
         llm=LLMSettings(backend="scripted"),

@@ -15,8 +15,9 @@ from expertly.retrieve.hybrid import STOPWORDS
 from expertly.types import Citation, Hit
 
 _MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
-_WORD = re.compile(r"\w+", re.UNICODE)
+# A sentence ends at . ! ? followed by white space (so "949.00" and "v2.1" stay whole).
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 ATTRIBUTION_THRESHOLD = 0.5
 """Share of a sentence's content words that must appear in a source to attribute it."""
@@ -42,9 +43,9 @@ def _content_words(text: str) -> set[str]:
 def best_sentence(source: str, answer: str) -> tuple[int, int]:
     """Span (within ``source``) of the source sentence sharing most words with ``answer``."""
     target = _content_words(answer)
-    best, best_span = -1, (0, min(len(source), 240))
+    best, best_span = -1.0, (0, min(len(source), 240))
     for match in _SENTENCE.finditer(source):
-        overlap = len(_content_words(match.group(0)) & target)
+        overlap = _weight(_content_words(match.group(0)) & target)
         if overlap > best:
             best, best_span = overlap, (match.start(), match.end())
     return best_span
@@ -84,7 +85,8 @@ def resolve(
             if _MARKER.search(sentence) or len(words) < 2:
                 pieces.append(sentence)
                 continue
-            overlaps = [len(words & _content_words(h.chunk.text)) / len(words) for h in hits]
+            total = _weight(words)
+            overlaps = [_weight(words & _content_words(h.chunk.text)) / total for h in hits]
             best = max(range(len(hits)), key=lambda i: overlaps[i])
             if overlaps[best] >= ATTRIBUTION_THRESHOLD:
                 n = best + 1

@@ -71,6 +71,11 @@ class CachedEmbedder:
         self.dim: int = inner.dim
         self.misses = 0
 
+    def load(self) -> object:
+        """Load the wrapped model now, if it loads lazily."""
+        loader = getattr(self.inner, "load", None)
+        return loader() if callable(loader) else self.inner
+
     def embed(self, texts: Sequence[str], *, kind: EmbedKind) -> np.ndarray:
         if kind == "query" or not texts:
             return self.inner.embed(texts, kind=kind)

@@ -72,9 +72,10 @@ class SentenceTransformerEmbedder:
                 for key in ("hidden_size", "d_model", "dim"):
                     if isinstance(data.get(key), int):
                         return int(data[key])
-        return int(self._load().get_embedding_dimension())
+        return int(self.load().get_embedding_dimension())
 
-    def _load(self) -> Any:
+    def load(self) -> Any:
+        """Load the model now (it is otherwise loaded on first use); returns it."""
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -94,14 +95,14 @@ class SentenceTransformerEmbedder:
 
     @property
     def max_seq_length(self) -> int:
-        return int(self._load().max_seq_length)
+        return int(self.load().max_seq_length)
 
     def embed(self, texts: Sequence[str], *, kind: EmbedKind) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         prefix = self.prefixes[kind]
         batch = [prefix + t for t in texts] if prefix else list(texts)
-        vectors = self._load().encode(
+        vectors = self.load().encode(
             batch,
             batch_size=self.batch_size,
             normalize_embeddings=True,
