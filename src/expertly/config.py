@@ -81,7 +81,7 @@ class LLMSettings:
     max_new_tokens: int = _f(160, "Most tokens an answer may have")
     temperature: float = _f(0.0, "Sampling temperature; 0 = greedy and reproducible")
     context_window: int = _f(
-        0, "Tokens the model accepts; 0 = read from the model (2048 for an endpoint)"
+        0, "Tokens the model accepts; 0 = read from the model (8192 for an endpoint)"
     )
     device: str = _f("auto", "auto | cpu | cuda | mps (transformers backend)")
     threads: int = _f(0, "CPU threads for torch; 0 = torch's default")
@@ -90,6 +90,7 @@ class LLMSettings:
     )
     api_key_env: str = _f("OPENAI_API_KEY", "Environment variable holding the endpoint's API key")
     timeout_s: float = _f(120.0, "Seconds to wait for an endpoint's reply")
+    cache_dir: str = _f("", "Where converted local models are kept; empty = <workspace>/models")
 
     def __post_init__(self) -> None:
         _choice("llm.device", self.device, ("auto", "cpu", "cuda", "mps"))
@@ -193,6 +194,14 @@ class AnswerSettings:
 
     answer_tokens: int = _f(160, "Tokens reserved for the answer when budgeting context")
     system_prompt: str = _f("", "Replaces the built-in system prompt when set")
+    prefill: str = _f(
+        "According to source [",
+        "Opening words of the answer given to local models (they then cite far more reliably); "
+        "'' to disable. Endpoints without prefill support never get it",
+    )
+    verify_figures: bool = _f(
+        True, "Abstain when the answer states a number that appears in none of its sources"
+    )
     attribute_uncited: bool = _f(
         True,
         "Attribute uncited answer sentences to the source they overlap most (marked 'attributed')",

@@ -41,7 +41,8 @@ class Workspace:
 
     @property
     def models_dir(self) -> Path:
-        return self.root / "models"
+        configured = self.settings.llm.cache_dir
+        return Path(configured).expanduser() if configured else self.root / "models"
 
     @property
     def exists(self) -> bool:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from expertly.generate.scripted import ScriptedLLM
-
 from expertly.config import EmbedderSettings, LLMSettings, RetrievalSettings, Settings
+from expertly.generate.scripted import ScriptedLLM
 from expertly.types import Message
 from expertly.workspace import Workspace
 

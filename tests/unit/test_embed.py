@@ -45,7 +45,7 @@ def test_registry_names_valid_backends_and_accepts_plugins() -> None:
         create_embedder(EmbedderSettings(backend="nope"))
     register_embedder("tiny", lambda s: HashingEmbedder(8))
     assert create_embedder(EmbedderSettings(backend="tiny")).dim == 8
-    with pytest.raises(ConfigError, match="embedder.base_url"):
+    with pytest.raises(ConfigError, match=r"embedder\.base_url"):
         create_embedder(EmbedderSettings(backend="openai"))
 
 
@@ -79,7 +79,7 @@ def test_openai_compatible_embedder_errors_say_what_to_check() -> None:
         OpenAICompatEmbedder("m", base_url="http://x/v1", dim=3, transport=_endpoint(401)).embed(
             ["a"], kind="query"
         )
-    with pytest.raises(LLMError, match="embedder.dim"):
+    with pytest.raises(LLMError, match=r"embedder\.dim"):
         OpenAICompatEmbedder("m", base_url="http://x/v1", dim=5, transport=_endpoint(dim=3)).embed(
             ["a"], kind="query"
         )

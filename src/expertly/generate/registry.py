@@ -1,0 +1,86 @@
+"""Builds an LLM from settings; backends are looked up by name and imported lazily."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from expertly.config import LLMSettings
+from expertly.errors import ConfigError, MissingDependencyError
+from expertly.generate import LLM
+
+Factory = Callable[[LLMSettings, Path], LLM]
+
+
+def _require(package: str, purpose: str) -> None:
+    """Fail at construction, not at the first question, when a backend's package is absent."""
+    if importlib.util.find_spec(package) is None:
+        raise MissingDependencyError(package, purpose=purpose)
+
+
+def _transformers(s: LLMSettings, cache_dir: Path) -> LLM:
+    for package in ("torch", "transformers"):
+        _require(package, "the local LLM (llm.backend = 'transformers')")
+    from expertly.generate.local import TransformersLLM
+
+    return TransformersLLM(
+        s.model,
+        cache_dir=cache_dir,
+        device=s.device,
+        threads=s.threads,
+        context_window=s.context_window,
+    )
+
+
+def _openai(s: LLMSettings, cache_dir: Path) -> LLM:
+    if not s.base_url:
+        raise ConfigError(
+            "llm.backend = 'openai' needs llm.base_url (EXPERTLY_LLM__BASE_URL), "
+            "e.g. http://localhost:11434/v1 for Ollama"
+        )
+    if not s.model:
+        raise ConfigError(
+            "llm.backend = 'openai' needs llm.model (EXPERTLY_LLM__MODEL): the model name "
+            "the endpoint serves"
+        )
+    _require("httpx", "an OpenAI-compatible LLM endpoint")
+    from expertly.generate.openai_compat import OpenAICompatLLM
+
+    return OpenAICompatLLM(
+        s.model,
+        base_url=s.base_url,
+        api_key=os.environ.get(s.api_key_env),  # local servers need none
+        timeout_s=s.timeout_s,
+        context_window=s.context_window,
+    )
+
+
+def _scripted(s: LLMSettings, cache_dir: Path) -> LLM:
+    from expertly.generate.scripted import ScriptedLLM
+
+    return ScriptedLLM(context_window=s.context_window or 2048)
+
+
+_BACKENDS: dict[str, Factory] = {
+    "transformers": _transformers,
+    "openai": _openai,
+    "scripted": _scripted,
+}
+
+
+def register_llm(name: str, factory: Factory) -> None:
+    """Add an LLM backend (plugins and tests use the same path as the built-ins)."""
+    _BACKENDS[name] = factory
+
+
+def create_llm(settings: LLMSettings, *, cache_dir: Path) -> LLM:
+    """The LLM named by ``settings.backend``; ``cache_dir`` holds converted local models."""
+    try:
+        factory = _BACKENDS[settings.backend]
+    except KeyError:
+        raise ConfigError(
+            f"llm.backend = {settings.backend!r} is unknown; valid: {', '.join(_BACKENDS)}"
+        ) from None
+    return factory(settings, Path(cache_dir))

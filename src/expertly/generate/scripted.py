@@ -1,0 +1,63 @@
+"""A scripted fake LLM for tests: canned replies, recorded prompts, a countable token rule."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from expertly.types import Completion, Message
+
+Replies = Sequence[str] | Callable[[Sequence[Message]], str]
+
+
+class ScriptedLLM:
+    """Replies in order (the last one repeats), or computed by a function of the messages.
+
+    Every call's messages are recorded in ``calls``. ``count_tokens`` is the number of
+    whitespace-separated words plus 4 per message, so tests can work budgets out by hand;
+    ``max_tokens`` likewise counts words.
+    """
+
+    exact_tokens = True
+    supports_prefill = True
+
+    def __init__(
+        self, replies: Replies = ("ok",), *, context_window: int = 2048, name: str = "scripted"
+    ) -> None:
+        self.replies: Replies = (replies,) if isinstance(replies, str) else replies
+        if not callable(self.replies) and not self.replies:
+            raise ValueError("ScriptedLLM needs at least one reply")
+        self.context_window = context_window
+        self.name = name
+        self.calls: list[list[Message]] = []
+
+    def count_tokens(self, messages: Sequence[Message]) -> int:
+        return sum(len(m.content.split()) + 4 for m in messages)
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Completion:
+        self.calls.append(list(messages))
+        if callable(self.replies):
+            text = self.replies(messages)
+        else:
+            text = self.replies[min(len(self.calls), len(self.replies)) - 1]
+        cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+        text = text[: min(cuts)] if cuts else text
+        words = re.findall(r"\s*\S+\s*", text)
+        finish = "length" if len(words) > max_tokens else "stop"
+        text = "".join(words[:max_tokens]) if finish == "length" else text
+        return Completion(
+            text, self.count_tokens(messages), min(len(words), max_tokens), finish, self.name
+        )
+
+    def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
+        """Word by word; the pieces join to ``generate(...).text``."""
+        kw.setdefault("max_tokens", 256)
+        yield from re.findall(r"\s*\S+\s*|\s+", self.generate(messages, **kw).text)

@@ -1,0 +1,137 @@
+"""Load one file into a ``Document``: text, structure (segments), title and content hash.
+
+``load_file`` picks the loader by suffix, enforces the size limits and turns every way a
+file can be bad (unreadable, too large, empty, binary, wrongly encoded, corrupt, encrypted,
+a zip bomb) into a ``LoadError`` with a short reason, so that ingest can report the file
+and go on with the others. Anything else escaping from here is a bug.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from expertly.errors import LoadError
+from expertly.ingest.formats._build import FormatError, Parsed
+from expertly.ingest.formats.docx import load_docx
+from expertly.ingest.formats.html import load_html
+from expertly.ingest.formats.markdown import load_markdown
+from expertly.ingest.formats.pdf import load_pdf
+from expertly.ingest.formats.tabular import load_csv, load_json, load_jsonl
+from expertly.ingest.formats.text import load_txt
+from expertly.types import Document
+
+DEFAULT_MAX_BYTES = 50 * 2**20
+DEFAULT_MAX_CHARS = 5_000_000
+
+Loader = Callable[[bytes], Parsed]
+
+# suffix -> (format name, loader)
+LOADERS: dict[str, tuple[str, Loader]] = {
+    ".pdf": ("pdf", load_pdf),
+    ".docx": ("docx", load_docx),
+    ".html": ("html", load_html),
+    ".htm": ("html", load_html),
+    ".md": ("md", load_markdown),
+    ".markdown": ("md", load_markdown),
+    ".txt": ("txt", load_txt),
+    ".csv": ("csv", load_csv),
+    ".json": ("json", load_json),
+    ".jsonl": ("jsonl", load_jsonl),
+}
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(LOADERS)
+
+
+def _size(n: float) -> str:
+    """A byte count for messages: "123.4 MB" from 0.1 MB up, else bytes."""
+    if n >= 0.1 * 2**20:
+        return f"{n / 2**20:.1f} MB"
+    return f"{int(n)} bytes"
+
+
+def _limit(n: float) -> str:
+    if n >= 2**20:
+        return f"{round(n / 2**20, 2):g} MB"
+    return f"{int(n)} bytes"
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes; the size limit is checked with ``stat`` before reading."""
+    source = str(path)
+    try:
+        if path.is_dir():
+            raise LoadError(source, "cannot read: it is a directory, not a file")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise LoadError(
+                source,
+                f"file is {_size(size)}, over the {_limit(max_bytes)} limit (ingest.max_file_mb)",
+            )
+        with path.open("rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except PermissionError as exc:
+        raise LoadError(source, "cannot read: permission denied") from exc
+    except FileNotFoundError as exc:
+        raise LoadError(source, "cannot read: no such file") from exc
+    except OSError as exc:
+        raise LoadError(source, f"cannot read: {exc.strerror or exc}") from exc
+    if len(data) > max_bytes:  # the file grew between stat and read
+        raise LoadError(source, f"file is over the {_limit(max_bytes)} limit (ingest.max_file_mb)")
+    return data
+
+
+def load_file(
+    path: Path,
+    *,
+    doc_id: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    metadata: Mapping[str, Any] | None = None,
+) -> Document:
+    """Read ``path`` into a ``Document`` with id ``doc_id``.
+
+    The title is the document's own title (PDF/DOCX metadata, HTML ``<title>``, Markdown
+    front matter), else its first heading, else the file name without suffix.
+    ``metadata`` is copied onto the document (it carries ``tenant``/``groups``).
+
+    Raises:
+        LoadError: the file cannot be loaded; ``reason`` says why in a few words.
+    """
+    path = Path(path)
+    source = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in LOADERS:
+        shown = f"'{suffix}'" if suffix else "(none)"
+        raise LoadError(
+            source,
+            f"unsupported file type {shown}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}",
+        )
+    fmt, loader = LOADERS[suffix]
+    data = _read_bytes(path, max_bytes)
+    if not data:
+        raise LoadError(source, "empty file")
+    try:
+        parsed = loader(data)
+    except FormatError as exc:
+        raise LoadError(source, exc.reason) from exc
+    if not parsed.text.strip():
+        raise LoadError(source, "no text (the file is empty or only whitespace)")
+    if len(parsed.text) > max_chars:
+        raise LoadError(
+            source,
+            f"extracted text has {len(parsed.text):,} characters, over the {max_chars:,} "
+            "limit (ingest.max_text_chars)",
+        )
+    title = parsed.title or path.stem
+    return Document(
+        id=doc_id,
+        text=parsed.text,
+        source=source,
+        title=title,
+        format=fmt,
+        content_hash=hashlib.sha256(data).hexdigest(),
+        segments=parsed.segments,
+        metadata=dict(metadata or {}),
+    )

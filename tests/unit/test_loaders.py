@@ -1,0 +1,470 @@
+"""load_file: text, structure and titles per format, and a LoadError for every bad input."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from expertly.errors import LoadError
+from expertly.ingest.formats import docx as docx_format
+from expertly.ingest.loaders import SUPPORTED_SUFFIXES, load_file
+from expertly.types import Document
+from tests.unit._files import (
+    encrypt_pdf,
+    make_blank_pdf,
+    make_docx,
+    make_pdf,
+    make_zip,
+    make_zip_bomb,
+)
+
+pytestmark = pytest.mark.unit
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load(path: Path, **kwargs: object) -> Document:
+    return load_file(path, doc_id=path.name, **kwargs)  # type: ignore[arg-type]
+
+
+def reason(path: Path, **kwargs: object) -> str:
+    with pytest.raises(LoadError) as info:
+        load(path, **kwargs)
+    assert info.value.path == str(path)
+    return info.value.reason
+
+
+def seg_texts(doc: Document, kind: str | None = None) -> list[str]:
+    return [doc.text[s.start : s.end] for s in doc.segments if kind is None or s.kind == kind]
+
+
+def assert_well_formed(doc: Document) -> None:
+    """Segments are ordered, disjoint, trimmed, and cover every non-blank character."""
+    covered = [False] * len(doc.text)
+    previous_end = 0
+    for seg in doc.segments:
+        assert previous_end <= seg.start < seg.end <= len(doc.text)
+        piece = doc.text[seg.start : seg.end]
+        assert piece == piece.strip() and piece
+        covered[seg.start : seg.end] = [True] * (seg.end - seg.start)
+        previous_end = seg.end
+        if seg.kind == "heading":
+            assert seg.level >= 1 and seg.heading_path[-1] == piece
+    uncovered = "".join(c for c, ok in zip(doc.text, covered, strict=True) if not ok)
+    assert uncovered.strip() == ""
+
+
+# -- formats -------------------------------------------------------------------------------
+
+
+def test_markdown_structure_front_matter_and_fences(tmp_path: Path) -> None:
+    md = write(
+        tmp_path / "guide.md",
+        (
+            "---\ntitle: 'Staff Guide'\nowner: hr\n---\n"
+            "# Handbook\n\nWelcome to the [handbook](https://x.example) for **all** staff.\n\n"
+            "## Leave\n\n### Parental leave\n\nEmployees get 20 weeks\nof paid leave.\n\n"
+            "- Tell your manager\n- Book it\n  in the portal\n\n"
+            "```bash\n# not a heading\necho hi\n```\n\n"
+            "Expenses\n========\n\n"
+            "| Item | Limit |\n|------|------:|\n| Hotel | 150 |\n| Meal | 40 |\n"
+        ),
+    )
+    doc = load(md)
+    assert_well_formed(doc)
+    assert (doc.title, doc.format, doc.id, doc.source) == ("Staff Guide", "md", "guide.md", str(md))
+    assert "owner: hr" not in doc.text and "---" not in doc.text
+    assert seg_texts(doc, "heading") == ["Handbook", "Leave", "Parental leave", "Expenses"]
+    levels = [s.level for s in doc.segments if s.kind == "heading"]
+    assert levels == [1, 2, 3, 1]
+    para = next(s for s in doc.segments if "20 weeks" in doc.text[s.start : s.end])
+    assert para.heading_path == ("Handbook", "Leave", "Parental leave")
+    assert doc.text[para.start : para.end] == "Employees get 20 weeks of paid leave."
+    assert "Welcome to the handbook for all staff." in doc.text
+    assert seg_texts(doc, "list") == ["- Tell your manager", "- Book it in the portal"]
+    assert seg_texts(doc, "code") == ["# not a heading\necho hi"]
+    rows = [s for s in doc.segments if s.kind == "row"]
+    assert [doc.text[s.start : s.end] for s in rows] == [
+        "Item: Hotel; Limit: 150",
+        "Item: Meal; Limit: 40",
+    ]
+    assert rows[0].heading_path == ("Expenses",)
+    assert doc.text.startswith("Handbook\n\nWelcome")
+    assert doc.content_hash == hashlib.sha256(md.read_bytes()).hexdigest()
+
+
+def test_markdown_title_falls_back_to_first_heading_then_stem(tmp_path: Path) -> None:
+    assert load(write(tmp_path / "a.md", "Intro.\n\n## Setup\n\nText.\n")).title == "Setup"
+    assert load(write(tmp_path / "notes-2024.md", "Only text.\n")).title == "notes-2024"
+
+
+def test_markdown_leading_rule_is_not_front_matter(tmp_path: Path) -> None:
+    doc = load(write(tmp_path / "rule.md", "---\nPlain text, not YAML.\n\n---\nMore.\n"))
+    assert doc.text == "Plain text, not YAML.\n\nMore."
+
+
+def test_txt_paragraphs_and_list_lines(tmp_path: Path) -> None:
+    doc = load(
+        write(
+            tmp_path / "policy.txt",
+            "Passwords must be long\nand unique.\n\n\n  Rules:\n- at least 14 characters\n"
+            "- no reuse\n\nRotate   tokens\tevery 90 days.\n",
+        )
+    )
+    assert_well_formed(doc)
+    assert doc.format == "txt" and doc.title == "policy"
+    assert seg_texts(doc) == [
+        "Passwords must be long and unique.",
+        "Rules:",
+        "- at least 14 characters",
+        "- no reuse",
+        "Rotate tokens every 90 days.",
+    ]
+    assert doc.text.startswith("Passwords must be long and unique.\n\nRules:\n\n- at least")
+
+
+def test_txt_decodes_bom_and_utf16(tmp_path: Path) -> None:
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes(codecs.BOM_UTF8 + "Grüße aus Köln.".encode())
+    assert load(bom).text == "Grüße aus Köln."
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes("Ærlig talt, 漢字.\n".encode("utf-16"))  # the codec writes a BOM
+    assert load(utf16).text == "Ærlig talt, 漢字."
+
+
+def test_html_keeps_main_content_only(tmp_path: Path) -> None:
+    page = write(
+        tmp_path / "page.html",
+        """<!doctype html><html><head>
+        <title>Leave | Intranet</title><style>p {color: red}</style></head><body>
+        <header>Site banner</header><nav>Home | About</nav>
+        <div role="navigation">Breadcrumbs</div>
+        <main>
+          <h1>Leave</h1>
+          <p>Employees   get <b>20 weeks</b> of leave.</p>Loose text.
+          <h2>How to apply</h2>
+          <ol><li>Ask your manager<ul><li>Dates</li></ul></li><li><p>Fill in the form</p></li></ol>
+          <pre>apply --weeks 20
+  --paid</pre>
+          <table><tr><th>Country</th><th>Weeks</th></tr><tr><td>Norway</td><td>49</td></tr>
+          </table>
+          <p hidden>secret</p><script>track()</script><noscript>enable js</noscript>
+          <form><p>Search</p></form>
+        </main>
+        <aside>Related links</aside><footer>Copyright</footer></body></html>""",
+    )
+    doc = load(page)
+    assert_well_formed(doc)
+    assert doc.title == "Leave | Intranet" and doc.format == "html"
+    for noise in (
+        "Site banner",
+        "Home",
+        "Breadcrumbs",
+        "color",
+        "secret",
+        "track",
+        "enable js",
+        "Search",
+        "Related",
+        "Copyright",
+    ):
+        assert noise not in doc.text
+    assert seg_texts(doc, "heading") == ["Leave", "How to apply"]
+    assert seg_texts(doc, "paragraph")[:2] == ["Employees get 20 weeks of leave.", "Loose text."]
+    assert seg_texts(doc, "list") == ["1. Ask your manager", "- Dates", "2. Fill in the form"]
+    assert seg_texts(doc, "code") == ["apply --weeks 20\n  --paid"]
+    assert seg_texts(doc, "row") == ["Country: Norway; Weeks: 49"]
+    row = next(s for s in doc.segments if s.kind == "row")
+    assert row.heading_path == ("Leave", "How to apply")
+
+
+def test_html_prefers_article_and_survives_deep_nesting(tmp_path: Path) -> None:
+    page = write(
+        tmp_path / "a.htm",
+        "<body><div>Menu junk</div><article><header><h1>News</h1>"
+        "</header><p>Body text.</p></article></body>",
+    )
+    doc = load(page)
+    assert seg_texts(doc) == ["News", "Body text."] and doc.title == "News"
+    deep = write(tmp_path / "deep.html", "<div>" * 3000 + "deep text" + "</div>" * 3000)
+    assert "deep text" in load(deep).text
+
+
+def test_csv_rows_carry_their_header(tmp_path: Path) -> None:
+    for name, sep in (("comma.csv", ","), ("semi.csv", ";"), ("tab.csv", "\t")):
+        path = write(
+            tmp_path / name,
+            sep.join(["sku", "product", "price"])
+            + "\n"
+            + sep.join(["HX-1", '"Sensor, humidity"' if sep == "," else "Sensor", "149"])
+            + "\n\n"
+            + sep.join(["TX-2", "Logger", ""])
+            + "\n",
+        )
+        doc = load(path)
+        assert_well_formed(doc)
+        rows = seg_texts(doc, "row")
+        assert len(rows) == 2 and all(s.kind == "row" for s in doc.segments), name
+        product = "Sensor, humidity" if sep == "," else "Sensor"
+        assert rows[0] == f"sku: HX-1; product: {product}; price: 149", name
+        assert rows[1] == "sku: TX-2; product: Logger", name
+        assert doc.format == "csv" and doc.text == "\n".join(rows)
+
+
+def test_csv_with_header_only_fails(tmp_path: Path) -> None:
+    assert "no data rows" in reason(write(tmp_path / "h.csv", "a,b,c\n\n"))
+
+
+def test_json_and_jsonl_records_are_flattened(tmp_path: Path) -> None:
+    data = [
+        {
+            "name": "Anna",
+            "address": {"city": "Oslo", "zip": "0150"},
+            "tags": ["a", "b"],
+            "manager": None,
+            "active": True,
+        },
+        {"name": "Bo", "projects": [{"id": 7}]},
+    ]
+    doc = load(write(tmp_path / "people.json", json.dumps(data)))
+    assert_well_formed(doc)
+    assert seg_texts(doc, "row") == [
+        "name: Anna; address.city: Oslo; address.zip: 0150; tags: a, b; active: true",
+        "name: Bo; projects.0.id: 7",
+    ]
+    single = load(write(tmp_path / "one.json", '{"a": {"b": {"c": 1}}}'))
+    assert seg_texts(single) == ["a.b.c: 1"]
+    lines = load(
+        write(
+            tmp_path / "log.jsonl",
+            '{"level": "info", "msg": "started"}\n\n{"level": "error", "msg": "disk full"}\n',
+        )
+    )
+    assert lines.format == "jsonl"
+    assert seg_texts(lines) == ["level: info; msg: started", "level: error; msg: disk full"]
+
+
+def test_pdf_pages_paragraphs_title_and_outline(tmp_path: Path) -> None:
+    long = (
+        "The travel policy applies to every trip that is paid by the company. "
+        "Book trains where the journey takes less than five hours. "
+    ) * 3
+    path = make_pdf(
+        tmp_path / "policy.pdf",
+        [[long, "Short closing paragraph."], ["Meals are refunded up to 40 EUR."]],
+        title="Travel Policy",
+        sections={0: [("Travel", 0)], 1: [("Meals", 1)]},
+    )
+    doc = load(path)
+    assert_well_formed(doc)
+    assert doc.title == "Travel Policy" and doc.format == "pdf"
+    assert {s.page for s in doc.segments} == {1, 2}
+    assert seg_texts(doc, "heading") == ["Travel", "Meals"]
+    paras = [s for s in doc.segments if s.kind == "paragraph"]
+    assert [doc.text[s.start : s.end] for s in paras] == [
+        long.strip(),
+        "Short closing paragraph.",
+        "Meals are refunded up to 40 EUR.",
+    ]
+    assert [(s.page, s.heading_path) for s in paras] == [
+        (1, ("Travel",)),
+        (1, ("Travel",)),
+        (2, ("Travel", "Meals")),
+    ]
+
+
+def test_pdf_readable_with_empty_user_password(tmp_path: Path) -> None:
+    plain = make_pdf(tmp_path / "plain.pdf", [["Open to everyone."]])
+    locked = encrypt_pdf(
+        plain, tmp_path / "restricted.pdf", user_password="", owner_password="owner"
+    )
+    assert load(locked).text == "Open to everyone."
+
+
+def test_docx_headings_lists_and_tables(tmp_path: Path) -> None:
+    doc = load(make_docx(tmp_path / "handbook.docx"))
+    assert_well_formed(doc)
+    assert doc.title == "Staff Handbook" and doc.format == "docx"
+    headings = [(doc.text[s.start : s.end], s.level) for s in doc.segments if s.kind == "heading"]
+    assert headings == [("Handbook", 1), ("Leave", 2), ("Parental leave", 3), ("Pay", 2)]
+    assert seg_texts(doc, "list") == ["- Tell your manager early", "- Book it in the portal"]
+    rows = [s for s in doc.segments if s.kind == "row"]
+    assert [doc.text[s.start : s.end] for s in rows] == [
+        "Country: Norway; Weeks: 49; Paid: yes",
+        "Country: Spain; Weeks: 16",
+    ]
+    assert rows[0].heading_path == ("Handbook", "Leave", "Parental leave")
+    pay = next(s for s in doc.segments if "25th" in doc.text[s.start : s.end])
+    assert pay.heading_path == ("Handbook", "Pay")
+
+
+def test_metadata_is_copied(tmp_path: Path) -> None:
+    meta = {"tenant": "acme", "groups": ["hr"]}
+    doc = load(write(tmp_path / "a.txt", "Hello."), metadata=meta)
+    assert doc.metadata == meta and doc.metadata is not meta
+
+
+def test_supported_suffixes() -> None:
+    assert {
+        ".pdf",
+        ".docx",
+        ".html",
+        ".htm",
+        ".md",
+        ".markdown",
+        ".txt",
+        ".csv",
+        ".json",
+        ".jsonl",
+    } == SUPPORTED_SUFFIXES
+
+
+# -- bad inputs ----------------------------------------------------------------------------
+
+
+def test_unsupported_suffix(tmp_path: Path) -> None:
+    msg = reason(write(tmp_path / "deck.xyz", "hello"))
+    assert msg.startswith("unsupported file type '.xyz'; supported: ") and ".pdf" in msg
+
+
+@pytest.mark.parametrize("name", ["e.txt", "e.md", "e.pdf", "e.docx", "e.csv", "e.json"])
+def test_empty_file(tmp_path: Path, name: str) -> None:
+    assert reason(write(tmp_path / name, "")) == "empty file"
+
+
+@pytest.mark.parametrize("name", ["w.txt", "w.md", "w.html", "w.csv", "w.json", "w.jsonl"])
+def test_whitespace_only(tmp_path: Path, name: str) -> None:
+    assert reason(write(tmp_path / name, "  \n\t\n   \n")).startswith("no text")
+
+
+def test_file_over_size_limit_is_refused_before_reading(tmp_path: Path) -> None:
+    big = write(tmp_path / "big.txt", "x" * 300_000)
+    assert reason(big, max_bytes=100_000) == (
+        "file is 0.3 MB, over the 100000 bytes limit (ingest.max_file_mb)"
+    )
+    huge = tmp_path / "huge.txt"
+    with huge.open("wb") as fh:  # sparse: 123.4 MB on paper, nothing on disk
+        fh.truncate(int(123.4 * 2**20))
+    assert reason(huge) == "file is 123.4 MB, over the 50 MB limit (ingest.max_file_mb)"
+
+
+def test_text_over_char_limit(tmp_path: Path) -> None:
+    msg = reason(write(tmp_path / "long.txt", "word " * 100), max_chars=50)
+    assert "over the 50 limit (ingest.max_text_chars)" in msg
+
+
+def test_binary_junk_named_txt(tmp_path: Path) -> None:
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"MZ\x90\x00\x03\x00\x00\x00" * 50)
+    assert reason(nul).startswith("binary data, not text")
+    control = tmp_path / "control.txt"
+    control.write_bytes(bytes(range(1, 32)) * 10 + b"some text")
+    assert reason(control).startswith("binary data, not text")
+
+
+def test_invalid_utf8_names_the_byte(tmp_path: Path) -> None:
+    latin = tmp_path / "latin1.md"
+    latin.write_bytes("Caf\u00e9 au lait".encode("latin-1"))
+    assert reason(latin) == "not valid UTF-8 (byte 3): convert the file to UTF-8"
+
+
+def test_unreadable_paths(tmp_path: Path) -> None:
+    assert reason(tmp_path / "missing.txt") == "cannot read: no such file"
+    folder = tmp_path / "folder.md"
+    folder.mkdir()
+    assert reason(folder).startswith("cannot read: it is a directory")
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() == 0, reason="root reads files regardless of permissions"
+)
+def test_permission_denied(tmp_path: Path) -> None:
+    secret = write(tmp_path / "secret.txt", "classified")
+    secret.chmod(0)
+    try:
+        assert reason(secret) == "cannot read: permission denied"
+    finally:
+        secret.chmod(0o600)
+
+
+def test_permission_error_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same path as chmod 000, simulated so that it also runs as root."""
+    secret = write(tmp_path / "secret.txt", "classified")
+
+    def denied(self: Path, *args: object, **kwargs: object) -> object:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "open", denied)
+    assert reason(secret) == "cannot read: permission denied"
+
+
+def test_corrupt_pdfs(tmp_path: Path) -> None:
+    good = make_pdf(tmp_path / "good.pdf", [["Some text that is long enough."]]).read_bytes()
+    cases = {
+        "truncated.pdf": good[: len(good) // 2],
+        "junk.pdf": b"not a pdf at all" * 20,
+        "garbage.pdf": b"%PDF-1.7\n" + os.urandom(2000),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        assert reason(tmp_path / name).startswith("corrupt or unreadable PDF ("), name
+
+
+def test_encrypted_pdf(tmp_path: Path) -> None:
+    plain = make_pdf(tmp_path / "plain.pdf", [["Top secret figures."]])
+    locked = encrypt_pdf(
+        plain, tmp_path / "locked.pdf", user_password="s3cret", owner_password="owner"
+    )
+    assert reason(locked) == "encrypted PDF: remove the password and ingest again"
+
+
+def test_scanned_pdf_without_text(tmp_path: Path) -> None:
+    assert reason(make_blank_pdf(tmp_path / "scan.pdf")) == (
+        "no extractable text (scanned PDF? run OCR first)"
+    )
+
+
+def test_zip_bomb_docx_is_refused_without_inflating(tmp_path: Path) -> None:
+    bomb = make_zip_bomb(tmp_path / "bomb.docx", megabytes=210)
+    assert bomb.stat().st_size < 2 * 2**20
+    assert reason(bomb) == "suspicious DOCX: expands to 210 MB (zip bomb?)"
+
+
+def test_zip_bomb_ratio_and_patched_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ratio = make_zip_bomb(tmp_path / "ratio.docx", megabytes=12)  # 12 MB from ~60 KB
+    assert reason(ratio) == "suspicious DOCX: expands to 12 MB (zip bomb?)"
+    monkeypatch.setattr(docx_format, "MAX_UNCOMPRESSED", 2 * 2**20)
+    monkeypatch.setattr(docx_format, "RATIO_FLOOR", 100 * 2**20)
+    small = make_zip_bomb(tmp_path / "small.docx", megabytes=3)
+    assert reason(small) == "suspicious DOCX: expands to 3 MB (zip bomb?)"
+
+
+def test_corrupt_docx(tmp_path: Path) -> None:
+    not_zip = write(tmp_path / "fake.docx", "this is not a zip file")
+    assert reason(not_zip).startswith("corrupt DOCX (not a zip archive")
+    other = make_zip(tmp_path / "other.docx", {"content.xml": b"<x/>"})
+    assert reason(other) == "corrupt DOCX (no word/document.xml: not a Word document)"
+    broken = make_zip(tmp_path / "broken.docx", {"word/document.xml": b"<w:document"})
+    assert reason(broken).startswith("corrupt DOCX (")
+
+
+def test_invalid_json_names_the_line(tmp_path: Path) -> None:
+    msg = reason(write(tmp_path / "bad.json", '{\n  "a": 1,\n  "b": \n}'))
+    assert msg.startswith("invalid JSON (line 4, column 1")
+    msg = reason(write(tmp_path / "bad.jsonl", '{"a": 1}\n{"b": 2}\n{"c": \n'))
+    assert msg.startswith("invalid JSON on line 3")
+    assert reason(write(tmp_path / "empty.json", "[]")).startswith("no text")
+
+
+def test_malformed_csv(tmp_path: Path) -> None:
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"a,b\n1,2\n" + b'"' + b"x" * 200_000 + b'"\n')
+    assert reason(path).startswith("malformed CSV (line")
