@@ -77,17 +77,23 @@ class Workspace:
 
     @cached_property
     def chunker(self) -> Chunker:
+        from expertly.errors import ModelNotFoundError
         from expertly.ingest.chunking import Chunker
         from expertly.ingest.tokens import HFTokenizer, WhitespaceTokenizer
 
         path = getattr(self.embedder, "path", None) or getattr(
             getattr(self.embedder, "inner", None), "path", None
         )
-        counter: Any = (
-            HFTokenizer.from_dir(Path(path))
-            if path is not None and (Path(path) / "tokenizer.json").is_file()
-            else WhitespaceTokenizer()
-        )
+        # Count with the embedder's own tokenizer; for remote embedders, MiniLM's WordPiece
+        # (when installed) is a far closer estimate than counting words.
+        counter: Any
+        if path is not None and (Path(path) / "tokenizer.json").is_file():
+            counter = HFTokenizer.from_dir(Path(path))
+        else:
+            try:
+                counter = HFTokenizer.default()
+            except ModelNotFoundError:
+                counter = WhitespaceTokenizer()
         c = self.settings.chunking
         return Chunker(
             counter,

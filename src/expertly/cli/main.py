@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Annotated
@@ -49,6 +50,8 @@ def _main(
         ("HF_HUB_OFFLINE", "1"),
     ):
         os.environ.setdefault(name, value)
+    # pypdf logs a warning for every damaged PDF; ingest reports bad files itself.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
 
 
 setup.register(app)

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 Status = Literal["added", "updated", "unchanged", "failed", "removed"]
 CHUNKING_META_KEY = "chunking"
 EMBED_BATCH = 256
+EMBED_PREFIX_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,15 @@ def file_hash(path: Path) -> str:
 
 
 def embed_text(chunk: Chunk, title: str) -> str:
-    """The text that is embedded for a chunk: title and heading path give it context."""
+    """The text that is embedded for a chunk: title and heading path give it context.
+
+    The prefix is capped at ``EMBED_PREFIX_CHARS`` so that it cannot push the chunk's own
+    text past the embedder's input limit (chunks are sized for the text alone).
+    """
     head = [title] if title else []
     head += [h for h in chunk.heading_path if h != title]
-    return "\n".join([" > ".join(head), chunk.text]) if head else chunk.text
+    prefix = " > ".join(head)[:EMBED_PREFIX_CHARS]
+    return f"{prefix}\n{chunk.text}" if prefix else chunk.text
 
 
 class Ingestor:
