@@ -15,7 +15,8 @@ from expertly.cli.common import console, err_console, handle_errors, print_json,
 @handle_errors
 def ingest(
     paths: Annotated[
-        list[Path], typer.Argument(help="Files or folders (folders are read recursively).")
+        list[Path],
+        typer.Argument(help="Files or folders (folders are read recursively).", metavar="PATH"),
     ],
     sync: Annotated[
         bool,
@@ -52,6 +53,7 @@ def ingest(
     Each document is written atomically, so an interrupted run is finished by running the
     same command again. Files that cannot be read are reported with the reason and skipped.
 
+    \b
     Examples:
       expertly ingest ./handbook ./manuals
       expertly ingest ./docs --sync          # also drop documents whose files were deleted
@@ -104,7 +106,10 @@ def ingest(
 @handle_errors
 def remove(
     doc_ids: Annotated[
-        list[str], typer.Argument(help="Document ids as shown by `expertly status --documents`.")
+        list[str],
+        typer.Argument(
+            help="Document ids as shown by `expertly status --documents`.", metavar="DOC_ID"
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:

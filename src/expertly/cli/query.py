@@ -53,14 +53,18 @@ def search(
         str | None, typer.Option(help="hybrid | dense | sparse (default: retrieval.mode).")
     ] = None,
     tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
-    group: Annotated[list[str] | None, typer.Option("--group", help=GROUP_HELP)] = None,
+    group: Annotated[
+        list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
     """Show the ranked passages retrieval finds, with scores, source and location.
 
     No language model is loaded: this is what `ask` would put in its prompt.
 
-    Example:  expertly search "parental leave" -k 3
+    \b
+    Example:
+      expertly search "parental leave" -k 3
     """
     from expertly.types import Filters
 
@@ -177,7 +181,9 @@ def ask(
         bool, typer.Option("--show-prompt", help="Print the exact prompt sent to the model.")
     ] = False,
     tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
-    group: Annotated[list[str] | None, typer.Option("--group", help=GROUP_HELP)] = None,
+    group: Annotated[
+        list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -189,7 +195,9 @@ def ask(
 
     When the documents hold nothing relevant it says so instead of guessing.
 
-    Example:  expertly ask "How many days of parental leave do we get?" --show-prompt
+    \b
+    Example:
+      expertly ask "How many days of parental leave do we get?" --show-prompt
     """
     ws = workspace()
     with err_console.status("Loading models..."):
