@@ -170,7 +170,7 @@ class RetrievalSettings:
     """
 
     mode: str = _f("hybrid", "hybrid | dense | sparse")
-    k: int = _f(5, "Chunks returned by search and offered to the answer prompt")
+    k: int = _f(3, "Chunks returned by search and put in the answer prompt (3 suits 135M models)")
     candidates: int = _f(50, "Candidates each method contributes before fusion")
     rrf_k: int = _f(60, "Reciprocal-rank-fusion constant: larger flattens the rank curve")
     dense_weight: float = _f(1.0, "Weight of the dense ranking in fusion")
