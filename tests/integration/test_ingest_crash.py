@@ -87,7 +87,6 @@ def test_sigkill_mid_ingest_then_rerun_completes(tmp_path: Path) -> None:
     conn.close()
 
     from expertly.ingest.loaders import load_file
-
     from expertly.workspace import Workspace
 
     with Workspace(ws) as w:
