@@ -106,3 +106,31 @@ def test_empty_index_abstains(tmp_path: Path) -> None:
     answer = ws.answerer().answer("anything?")
     assert answer.abstained
     ws.close()
+
+
+def test_prefill_opens_the_answer_and_is_kept(tmp_path: Path) -> None:
+    ws = fake_workspace(tmp_path, replies=["1], the HX-100 costs 149 EUR."])
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
+    last = answer.prompts[0][-1]
+    assert last.role == "assistant" and last.content == "According to source ["
+    assert answer.text == "According to source [1], the HX-100 costs 149 EUR."
+    assert [c.number for c in answer.citations] == [1]
+    ws.close()
+
+
+def test_answer_with_a_figure_no_source_contains_is_withheld(tmp_path: Path) -> None:
+    ws = fake_workspace(tmp_path, replies=["1], the HX-100 costs 1,299 EUR."])
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
+    assert answer.abstained and answer.text == ABSTAIN_TEXT
+    verify = next(s for s in answer.trace if s.name == "verify")
+    assert verify.detail["unsupported_figures"] == ["1299"]
+    assert "1,299" in verify.detail["draft"]
+    ws.close()
+
+
+def test_figures_are_normalised() -> None:
+    from expertly.answer.rag import figures
+
+    assert figures("EUR 1,700.00 and 949.50, code E42, v2.1") == {"1700", "949.5", "42", "2.1"}
