@@ -47,6 +47,16 @@ def render() -> str:
     ]
     for name in names:
         parts += ["", f"## expertly {name}", "", "```text", help_text([name]), "```"]
+        sub = getattr(getattr(group, "commands", {}).get(name), "commands", {})
+        for subname in sub:
+            parts += [
+                "",
+                f"### expertly {name} {subname}",
+                "",
+                "```text",
+                help_text([name, subname]),
+                "```",
+            ]
     return "\n".join(parts) + "\n"
 
 

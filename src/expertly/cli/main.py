@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from expertly.cli import common, data, query, setup
+from expertly.cli import common, data, evaluate, query, setup
 
 app = typer.Typer(
     name="expertly",
@@ -57,6 +57,7 @@ def _main(
 setup.register(app)
 data.register(app)
 query.register(app)
+evaluate.register(app)
 
 
 def main() -> None:
