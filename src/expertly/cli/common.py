@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from expertly.errors import ExpertlyError
 from expertly.types import Principal
@@ -78,6 +79,17 @@ def principal(tenant: str | None, groups: list[str] | None) -> Principal | None:
     if tenant is None and not groups:
         return None
     return Principal(id="cli", tenant=tenant, groups=tuple(groups or ()))
+
+
+def progress_bar(*, disable: bool = False) -> Progress:
+    """The progress bar long commands show on stderr (hidden with --json)."""
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    return Progress(*columns, console=err_console, transient=True, disable=disable)
 
 
 def ms(seconds: float) -> str:

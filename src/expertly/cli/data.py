@@ -6,10 +6,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from expertly.cli.common import console, err_console, handle_errors, print_json, workspace
+from expertly.cli.common import (
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    progress_bar,
+    workspace,
+)
 
 
 @handle_errors
@@ -69,13 +75,7 @@ def ingest(
         metadata["groups"] = list(group)
     with err_console.status("Loading the embedder..."):
         ingestor = ws.ingestor
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+    with progress_bar(disable=as_json) as bar:
         task = bar.add_task("Ingesting", total=None)
         report = ingestor.ingest(
             paths,

@@ -10,16 +10,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
 )
 from rich.table import Table
 
-from expertly.cli.common import _default, console, err_console, handle_errors, print_json, workspace
+from expertly.cli.common import (
+    _default,
+    console,
+    handle_errors,
+    print_json,
+    progress_bar,
+    workspace,
+)
 
 if TYPE_CHECKING:
     from expertly.evaluate import EvalReport
@@ -126,13 +128,7 @@ def retrieval(
     require_ranx()
     names = parse_configurations(config)
     ws = workspace()
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+    with progress_bar(disable=as_json) as bar:
         tasks: dict[str, TaskID] = {}
 
         def on_index(done: int, total: int) -> None:

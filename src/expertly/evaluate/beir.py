@@ -23,10 +23,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from expertly.errors import ExpertlyError
-from expertly.types import Chunk, Document
+from expertly.types import Document
 
 if TYPE_CHECKING:
     from expertly.workspace import Workspace
@@ -340,12 +338,12 @@ def index_corpus(
     the next. Stored documents absent from ``documents`` are removed; changed chunking
     settings, or ``rebuild``, re-index everything.
     """
-    from expertly.ingest.pipeline import CHUNKING_META_KEY, EMBED_BATCH, embed_text
+    from expertly.ingest.pipeline import CHUNKING_META_KEY, FileResult
 
     started = time.perf_counter()
     if rebuild:
         ws.reset_index()
-    store, chunker, embedder = ws.store, ws.chunker, ws.embedder
+    store = ws.store
     signature = ws.ingestor.chunking_signature
     stored = store.hashes()
     known = stored if store.get_meta(CHUNKING_META_KEY) in (None, signature) else {}
@@ -358,33 +356,13 @@ def index_corpus(
     if progress is not None and todo:
         progress(0, len(todo))
 
-    def flush(batch: list[tuple[Document, list[Chunk]]]) -> None:
-        texts = [embed_text(c, doc.title) for doc, chunks in batch for c in chunks]
-        vectors = (
-            embedder.embed(texts, kind="passage")
-            if texts
-            else np.zeros((0, embedder.dim), dtype=np.float32)
-        )
-        offset = 0
-        for doc, chunks in batch:
-            store.upsert(doc, chunks, vectors[offset : offset + len(chunks)])
-            offset += len(chunks)
+    def advance(_result: FileResult) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, len(todo))
 
-    batch: list[tuple[Document, list[Chunk]]] = []
-    pending = 0
-    for doc in todo:
-        chunks = chunker.chunk(doc)
-        batch.append((doc, chunks))
-        pending += len(chunks)
-        if pending >= EMBED_BATCH:
-            flush(batch)
-            done += len(batch)
-            batch, pending = [], 0
-            if progress is not None:
-                progress(done, len(todo))
-    flush(batch)
-    if progress is not None and todo:
-        progress(len(todo), len(todo))
+    ws.ingestor.index_documents(todo, progress=advance)
     store.set_meta(CHUNKING_META_KEY, signature)
     stats = store.stats()
     return IndexReport(

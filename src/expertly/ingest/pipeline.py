@@ -201,6 +201,30 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
+    def index_documents(
+        self,
+        docs: Iterable[Document],
+        *,
+        status: Status = "added",
+        progress: Callable[[FileResult], None] | None = None,
+    ) -> IngestReport:
+        """Chunk, embed (in cross-document batches) and write in-memory documents, one
+        transaction each; for sources that are not files (datasets, APIs, evaluation corpora).
+        No hashing or skipping here: callers decide what needs indexing."""
+        report = IngestReport()
+        notify = progress or (lambda _r: None)
+        pending: list[tuple[Document, list[Chunk], Status]] = []
+        pending_chunks = 0
+        for doc in docs:
+            chunks = self.chunker.chunk(doc)
+            pending.append((doc, chunks, status))
+            pending_chunks += len(chunks)
+            if pending_chunks >= EMBED_BATCH:
+                self._flush(pending, report, notify)
+                pending, pending_chunks = [], 0
+        self._flush(pending, report, notify)
+        return report
+
     def _prepare(
         self,
         path: Path,
