@@ -153,10 +153,16 @@ class IngestSettings:
     exclude: list[str] = _f(["**/.*", "**/.*/**", "**/node_modules/**"], "Glob patterns to skip")
     max_file_mb: float = _f(50.0, "Files larger than this are skipped with a reason")
     max_text_chars: int = _f(5_000_000, "Documents whose extracted text is longer are skipped")
+    embed_batch: int = _f(
+        512,
+        "Chunks gathered (across documents) per embedding call: larger pads less, smaller "
+        "writes sooner. Each document is still written in its own transaction",
+    )
 
     def __post_init__(self) -> None:
         if self.max_file_mb <= 0:
             raise ConfigError("ingest.max_file_mb must be > 0")
+        _positive("ingest.embed_batch", self.embed_batch)
 
 
 @dataclass

@@ -61,7 +61,12 @@ def test_sigkill_mid_ingest_then_rerun_completes(tmp_path: Path) -> None:
     corpus, ws = tmp_path / "corpus", tmp_path / "ws"
     n = 120
     _make_corpus(corpus, n)
-    env = {**os.environ, "EXPERTLY_EMBEDDER__BATCH_SIZE": "16"}
+    # small batches: documents are written every 64 chunks, so the kill lands mid-run
+    env = {
+        **os.environ,
+        "EXPERTLY_EMBEDDER__BATCH_SIZE": "16",
+        "EXPERTLY_INGEST__EMBED_BATCH": "64",
+    }
     proc = subprocess.Popen(
         _cli(ws, "ingest", str(corpus), "--json"),
         env=env,

@@ -333,7 +333,7 @@ def index_corpus(
 
     Like ``Ingestor.ingest`` for files: documents whose ``content_hash`` is already stored
     are skipped, others are chunked by the workspace's Chunker, embedded (``embed_text``:
-    title + headings + chunk, through the embedding cache) in batches of ``EMBED_BATCH``
+    title + headings + chunk, through the embedding cache) in batches of ``ingest.embed_batch``
     chunks and written one document per transaction, so an interrupted run is finished by
     the next. Stored documents absent from ``documents`` are removed; changed chunking
     settings, or ``rebuild``, re-index everything.

@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 
 Status = Literal["added", "updated", "unchanged", "failed", "removed"]
 CHUNKING_META_KEY = "chunking"
-EMBED_BATCH = 256
 EMBED_PREFIX_CHARS = 120
 
 
@@ -179,7 +178,7 @@ class Ingestor:
                 continue
             pending.append(item)
             pending_chunks += len(item[1])
-            if pending_chunks >= EMBED_BATCH:
+            if pending_chunks >= self.settings.embed_batch:
                 self._flush(pending, report, notify)
                 pending, pending_chunks = [], 0
         self._flush(pending, report, notify)
@@ -219,7 +218,7 @@ class Ingestor:
             chunks = self.chunker.chunk(doc)
             pending.append((doc, chunks, status))
             pending_chunks += len(chunks)
-            if pending_chunks >= EMBED_BATCH:
+            if pending_chunks >= self.settings.embed_batch:
                 self._flush(pending, report, notify)
                 pending, pending_chunks = [], 0
         self._flush(pending, report, notify)
