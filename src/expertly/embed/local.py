@@ -75,7 +75,9 @@ class SentenceTransformerEmbedder:
         return int(self.load().get_embedding_dimension())
 
     def load(self) -> Any:
-        """Load the model now (it is otherwise loaded on first use); returns it."""
+        """Load the model now (it is otherwise loaded on first use) and run one tiny
+        encoding, whose one-off start-up cost (~1 s) would otherwise land in the first
+        timed search; returns the model."""
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -91,6 +93,7 @@ class SentenceTransformerEmbedder:
             dim = self._model.get_embedding_dimension()
             if dim:
                 self.dim = int(dim)
+            self._model.encode(["warm up"], show_progress_bar=False)
         return self._model
 
     @property
