@@ -45,6 +45,7 @@ def _main(
     # The libraries below print their own progress bars and advisories; expertly shows its own.
     for name, value in (
         ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+        ("TQDM_DISABLE", "1"),
         ("TRANSFORMERS_VERBOSITY", "error"),
         ("TOKENIZERS_PARALLELISM", "false"),
         ("HF_HUB_OFFLINE", "1"),
