@@ -126,3 +126,5 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     (bad / "expertly.toml").write_text("[retrieval]\nmode = 'magic'\n")
     result = run(bad, "search", "x")
     assert result.returncode == 1 and "hybrid, dense, sparse" in result.stderr
+    result = run(tmp_path / "empty", "ask", "anything?")
+    assert result.returncode == 1 and "expertly ingest" in result.stderr

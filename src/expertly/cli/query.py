@@ -19,6 +19,7 @@ from expertly.cli.common import (
     print_json,
     workspace,
 )
+from expertly.errors import ExpertlyError
 from expertly.types import Answer, Hit
 
 K_HELP = "How many passages to retrieve (default: retrieval.k)."
@@ -165,6 +166,11 @@ def load_answerer(ws: Any) -> tuple[Any, float]:
     """The RAG answerer with its models loaded and warmed up (the first generation of a
     process is several times slower), so that the timings it reports are the real ones."""
     started = time.perf_counter()
+    if not ws.index_path.exists() or not int(ws.store.stats().get("documents", 0)):
+        raise ExpertlyError(
+            f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "
+            "(or choose another workspace with --workspace)."
+        )
     answerer = ws.answerer("rag")
     for obj, method in ((ws.embedder, "load"), (answerer.llm, "warmup")):
         fn = getattr(obj, method, None)
