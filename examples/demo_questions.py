@@ -31,7 +31,7 @@ def main() -> None:
         if suffix not in seen:
             seen.add(suffix)
             chosen.append(row)
-    for row in [*chosen[:4], *unanswerable[:1]]:
+    for row in [*chosen[:5], *unanswerable[:1]]:
         print(row["question"])
 
 
