@@ -122,6 +122,11 @@ class ChunkingSettings:
     max_tokens: int = _f(200, "Largest chunk, in embedder tokens (MiniLM reads at most 256)")
     overlap_tokens: int = _f(30, "Tokens repeated between consecutive chunks of a long section")
     min_tokens: int = _f(24, "Sections smaller than this are merged with their neighbour")
+    rows_per_chunk: int = _f(
+        1,
+        "Table rows (CSV, JSON records) per chunk; 1 lets a question about one row find "
+        "exactly that row. 0 = as many as fit",
+    )
 
     def __post_init__(self) -> None:
         _positive("chunking.max_tokens", self.max_tokens)
@@ -129,6 +134,8 @@ class ChunkingSettings:
             raise ConfigError("chunking.overlap_tokens must be >= 0 and < chunking.max_tokens")
         if not 0 <= self.min_tokens <= self.max_tokens:
             raise ConfigError("chunking.min_tokens must be between 0 and chunking.max_tokens")
+        if self.rows_per_chunk < 0:
+            raise ConfigError("chunking.rows_per_chunk must be >= 0 (0 = as many as fit)")
 
 
 @dataclass

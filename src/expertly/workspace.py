@@ -100,6 +100,7 @@ class Workspace:
             max_tokens=c.max_tokens,
             overlap_tokens=c.overlap_tokens,
             min_tokens=c.min_tokens,
+            rows_per_chunk=c.rows_per_chunk,
         )
 
     @cached_property

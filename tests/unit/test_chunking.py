@@ -378,3 +378,21 @@ def test_missing_tokenizer_and_package(tmp_path: Path, monkeypatch: pytest.Monke
 def test_default_embedder_dir_points_at_the_packaged_model() -> None:
     model_dir = default_embedder_dir()
     assert model_dir.name == "model" and (model_dir / "tokenizer.json").is_file()
+
+
+def test_rows_per_chunk_caps_rows_in_a_chunk() -> None:
+    from expertly.ingest.tokens import WhitespaceTokenizer
+
+    rows = [f"sku: A-{i}; price: {i}" for i in range(7)]
+    text = "\n".join(rows)
+    segs, pos = [], 0
+    for row in rows:
+        segs.append(Segment(pos, pos + len(row), kind="row"))
+        pos += len(row) + 1
+    doc = Document(id="p.csv", text=text, segments=tuple(segs), format="csv")
+    one = Chunker(WhitespaceTokenizer(), max_tokens=200, rows_per_chunk=1).chunk(doc)
+    assert [c.text for c in one] == rows
+    three = Chunker(WhitespaceTokenizer(), max_tokens=200, rows_per_chunk=3).chunk(doc)
+    assert [c.text.count("sku:") for c in three] == [3, 3, 1]
+    packed = Chunker(WhitespaceTokenizer(), max_tokens=200).chunk(doc)
+    assert len(packed) == 1

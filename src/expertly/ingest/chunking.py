@@ -110,7 +110,10 @@ class Chunker:
         max_tokens: int = 200,
         overlap_tokens: int = 30,
         min_tokens: int = 24,
+        rows_per_chunk: int = 0,
     ) -> None:
+        if rows_per_chunk < 0:
+            raise ConfigError("chunking.rows_per_chunk must be >= 0 (0 = as many as fit)")
         if max_tokens <= 0:
             raise ConfigError(f"chunking.max_tokens must be > 0, got {max_tokens}")
         if not 0 <= overlap_tokens < max_tokens:
@@ -121,6 +124,7 @@ class Chunker:
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
         self.min_tokens = min_tokens
+        self.rows_per_chunk = rows_per_chunk
         # An additive counter's sums are exact for whole segments: no need to re-count.
         self._additive = bool(getattr(counter, "additive", False))
 
@@ -243,8 +247,12 @@ class Chunker:
         groups: list[list[_Unit]] = []
         cur = list(initial)
         used = sum(u.tokens for u in cur)
+        cap = self.rows_per_chunk
         for u in units:
-            if used + u.tokens <= limit:
+            full_of_rows = (
+                cap > 0 and u.seg.kind == "row" and sum(x.seg.kind == "row" for x in cur) >= cap
+            )
+            if used + u.tokens <= limit and not full_of_rows:
                 cur.append(u)
                 used += u.tokens
                 continue
