@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from expertly.cli import common, data, evaluate, query, setup
+from expertly.cli import common, data, evaluate, finetune, query, setup
 
 app = typer.Typer(
     name="expertly",
@@ -59,6 +59,7 @@ setup.register(app)
 data.register(app)
 query.register(app)
 evaluate.register(app)
+finetune.register(app)
 
 
 def main() -> None:

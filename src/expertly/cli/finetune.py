@@ -1,0 +1,159 @@
+"""``expertly finetune``: train a LoRA adapter or a whole model on a JSONL dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from expertly.cli.common import console, err_console, handle_errors, print_json, workspace
+
+if TYPE_CHECKING:
+    from expertly.finetune.callbacks import Progress as StepProgress
+
+
+@handle_errors
+def finetune(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="Training data: JSONL in chat, instruction or completion form.", metavar="DATA"
+        ),
+    ],
+    val: Annotated[
+        Path | None,
+        typer.Option("--val", help="Validation JSONL (default: hold out --val-fraction)."),
+    ] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option("--val-fraction", help="Share held out for validation.")
+    ] = None,
+    method: Annotated[str, typer.Option(help="lora | full.")] = "lora",
+    name: Annotated[
+        str | None,
+        typer.Option(help="Run name: <workspace>/runs/<name> (default: method + time)."),
+    ] = None,
+    epochs: Annotated[float | None, typer.Option(help="Passes over the data.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", help="Optimiser steps (overrides --epochs).")
+    ] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Examples per step.")
+    ] = None,
+    max_seq_len: Annotated[
+        int | None, typer.Option("--max-seq-len", help="Tokens per example (longer are cut).")
+    ] = None,
+    lora_r: Annotated[int | None, typer.Option("--lora-r", help="LoRA rank.")] = None,
+    eval_every: Annotated[
+        int | None, typer.Option("--eval-every", help="Steps between evaluations/checkpoints.")
+    ] = None,
+    base_model: Annotated[
+        str | None,
+        typer.Option(
+            "--base-model", help="HF model dir or .gguf file (default: the workspace's llm.model)."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Continue the run (--name, or the latest) from its last checkpoint."
+        ),
+    ] = False,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option("--max-minutes", help="Stop cleanly after this long (resume later)."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run's metrics as JSON.")
+    ] = False,
+) -> None:
+    """Fine-tune the workspace's model on your data (LoRA adapter or full model).
+
+    Only the assistant's tokens are learned. Checkpoints are written every --eval-every
+    steps; after an interruption, the same command with --resume continues. Early stopping
+    watches the validation loss. The result lands in <workspace>/runs/<name>/. torch's CPU
+    threads follow llm.threads (EXPERTLY_LLM__THREADS).
+
+    \b
+    Examples:
+      expertly finetune qa.jsonl --max-steps 200
+      expertly finetune qa.jsonl --val dev.jsonl --method full --lr 2e-5
+      expertly finetune qa.jsonl --name hr-v1 --resume
+    """
+    from expertly.finetune.config import FinetuneSettings
+    from expertly.finetune.trainer import run_finetune
+
+    settings = FinetuneSettings.preset(
+        method,
+        epochs=epochs,
+        max_steps=max_steps,
+        learning_rate=lr,
+        batch_size=batch_size,
+        max_seq_len=max_seq_len,
+        lora_r=lora_r,
+        eval_every=eval_every,
+        max_minutes=max_minutes,
+        val_fraction=val_fraction,
+    )
+    ws = workspace()
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[loss]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+        task = bar.add_task("Loading", total=None, loss="")
+
+        def show(p: StepProgress) -> None:
+            text = f"loss {p.loss:.3f}" if p.loss is not None else ""
+            if p.val_loss is not None:
+                text = f"val loss {p.val_loss:.3f}"
+            bar.update(task, description="Training", completed=p.step, total=p.max_steps, loss=text)
+
+        result = run_finetune(
+            data,
+            settings=settings,
+            runs_dir=ws.root / "runs",
+            models_dir=ws.models_dir,
+            base_model=ws.settings.llm.model if base_model is None else base_model,
+            val_path=val,
+            name=name,
+            resume=resume,
+            threads=ws.settings.llm.threads,
+            on_progress=show,
+        )
+    summary = result.to_dict()
+    if as_json:
+        print_json(summary)
+        return
+    _print_summary(summary)
+
+
+def _span(history: list[Any]) -> str:
+    if not history:
+        return "-"
+    return f"{history[0][1]:.3f} → {history[-1][1]:.3f}"
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    resumed = f" (resumed at step {s['resumed_from_step']})" if s["resumed_from_step"] else ""
+    console.print(
+        f"[bold]{s['method']}[/] run [bold]{s['name']}[/] {s['status']}{resumed}: "
+        f"{s['steps']} steps, {s['train_examples']} train / {s['val_examples']} val examples"
+    )
+    console.print(f"  train loss {_span(s['train_loss'])}   val loss {_span(s['val_loss'])}")
+    console.print(
+        f"  {s['seconds']:.1f} s, {s['seconds_per_step']:.2f} s/step, "
+        f"{s['tokens_per_s']:.0f} tokens/s"
+    )
+    if s["truncated_examples"]:
+        console.print(f"  [yellow]{s['truncated_examples']} examples were cut to --max-seq-len[/]")
+    console.print(f"  output: {s['output_dir']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(finetune)
