@@ -14,7 +14,8 @@ from expertly.cli.main import app
 from expertly.errors import ExpertlyError, MissingDependencyError
 from expertly.evaluate import CONFIGURATIONS, load_beir, run_beir, run_questions
 from expertly.evaluate.beir import corpus_documents, load_qrels
-from expertly.evaluate.retrieval import parse_configurations, require_ranx
+from expertly.evaluate.configurations import parse_configurations
+from expertly.evaluate.retrieval import require_ranx
 from tests.unit.helpers import fake_workspace, write_corpus
 
 ranx = pytest.importorskip("ranx", reason="needs the eval extra: pip install 'expertly[eval]'")

@@ -119,7 +119,8 @@ def retrieval(
       expertly eval retrieval --questions my-questions.jsonl --json
     """
     from expertly.evaluate import load_beir, run_beir, run_questions
-    from expertly.evaluate.retrieval import parse_configurations, require_ranx
+    from expertly.evaluate.configurations import parse_configurations
+    from expertly.evaluate.retrieval import require_ranx
 
     if (folder is None) == (questions is None):
         raise typer.BadParameter("give either a dataset FOLDER or --questions FILE, not both")

@@ -7,16 +7,12 @@ an evaluation runs, so ``import expertly`` stays light.
 """
 
 from expertly.evaluate.beir import BeirDataset, EvalSet, load_beir, load_questions
-from expertly.evaluate.retrieval import (
+from expertly.evaluate.configurations import (
     CONFIGURATIONS,
-    METRICS,
-    ConfigResult,
     Configuration,
-    EvalReport,
     register_configuration,
-    run_beir,
-    run_questions,
 )
+from expertly.evaluate.retrieval import METRICS, ConfigResult, EvalReport, run_beir, run_questions
 
 __all__ = [
     "CONFIGURATIONS",

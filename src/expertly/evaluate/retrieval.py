@@ -36,6 +36,11 @@ from expertly.evaluate.beir import (
     index_corpus,
     load_questions,
 )
+from expertly.evaluate.configurations import (
+    CONFIGURATIONS,
+    Configuration,
+    parse_configurations,
+)
 
 if TYPE_CHECKING:
     from expertly.types import Hit
@@ -46,60 +51,8 @@ METRICS = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
 DEFAULT_CHUNK_K = 300
 TOP_SHOWN = 10
 
-Searcher = Callable[[str, int], Sequence["Hit"]]
-"""(question, chunks wanted) → hits, best first."""
 QueryProgress = Callable[[str, int, int], None]
 """(configuration, queries done, queries in all) after each query."""
-
-
-@dataclass(frozen=True)
-class Configuration:
-    """A named retrieval strategy: ``build`` makes its Searcher from a workspace."""
-
-    name: str
-    description: str
-    build: Callable[[Workspace], Searcher]
-
-
-CONFIGURATIONS: dict[str, Configuration] = {}
-"""Every configuration ``--config`` accepts, by name."""
-
-
-def register_configuration(config: Configuration) -> None:
-    """Make ``config`` selectable by its name (a later registration replaces an earlier)."""
-    CONFIGURATIONS[config.name] = config
-
-
-def _retriever_mode(mode: str) -> Callable[[Workspace], Searcher]:
-    def build(ws: Workspace) -> Searcher:
-        retriever = ws.retriever
-
-        def search(question: str, k: int) -> Sequence[Hit]:
-            return retriever.search(question, k=k, mode=mode).hits
-
-        return search
-
-    return build
-
-
-for _name, _description in (
-    ("dense", "embedding similarity only (sqlite-vec, exact cosine)"),
-    ("sparse", "BM25 only (SQLite FTS5, Porter stemming, stopwords dropped from the query)"),
-    ("hybrid", "dense + BM25 fused by weighted reciprocal rank (the workspace's retrieval.*)"),
-):
-    register_configuration(Configuration(_name, _description, _retriever_mode(_name)))
-
-
-def parse_configurations(text: str) -> list[str]:
-    """``"dense,sparse"`` → ``["dense", "sparse"]``, checked against the registry."""
-    names = list(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    unknown = [n for n in names if n not in CONFIGURATIONS]
-    if unknown or not names:
-        raise ExpertlyError(
-            f"Unknown configuration(s) {', '.join(unknown) or '(none given)'}; "
-            f"valid: {', '.join(CONFIGURATIONS)}"
-        )
-    return names
 
 
 def require_ranx() -> Any:
