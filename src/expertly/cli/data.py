@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from expertly.cli.common import (
@@ -97,7 +98,10 @@ def ingest(
             f"in {summary['seconds']:.1f} s"
         )
         for failure in report.failed:
-            console.print(f"  [red]skipped[/] {failure.path}: {failure.reason}")
+            console.print(
+                f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}",
+                soft_wrap=True,
+            )
     ws.close()
     if strict and report.failed:
         raise typer.Exit(2)
