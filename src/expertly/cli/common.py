@@ -69,9 +69,11 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def print_json(data: Any) -> None:
-    """Machine-readable output on stdout (nothing else is printed there with --json)."""
-    sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False, indent=2) + "\n")
+def print_json(data: Any, *, one_line: bool = False) -> None:
+    """Machine-readable output on stdout (nothing else is printed there with --json);
+    ``one_line`` for streams of records (JSON Lines)."""
+    indent = None if one_line else 2
+    sys.stdout.write(json.dumps(data, default=_default, ensure_ascii=False, indent=indent) + "\n")
     sys.stdout.flush()
 
 

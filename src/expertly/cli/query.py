@@ -247,14 +247,7 @@ def chat(
             console.print(f"\n[bold cyan]Q:[/] {escape(question.strip())}")
         answer = answerer.answer(question.strip(), k=k)
         if as_json:
-            import json
-
-            from expertly.cli.common import _default
-
-            sys.stdout.write(
-                json.dumps(answer_dict(answer), default=_default, ensure_ascii=False) + "\n"
-            )
-            sys.stdout.flush()
+            print_json(answer_dict(answer), one_line=True)
         else:
             print_answer(answer, show_prompt=show_prompt)
     ws.close()

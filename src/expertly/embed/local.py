@@ -65,13 +65,12 @@ class SentenceTransformerEmbedder:
         """Read the output size from the model's config without loading torch."""
         import json
 
-        for name in ("config.json",):
-            cfg = self.path / name
-            if cfg.is_file():
-                data = json.loads(cfg.read_text(encoding="utf-8"))
-                for key in ("hidden_size", "d_model", "dim"):
-                    if isinstance(data.get(key), int):
-                        return int(data[key])
+        cfg = self.path / "config.json"
+        if cfg.is_file():
+            data = json.loads(cfg.read_text(encoding="utf-8"))
+            for key in ("hidden_size", "d_model", "dim"):
+                if isinstance(data.get(key), int):
+                    return int(data[key])
         return int(self.load().get_embedding_dimension())
 
     def load(self) -> Any:
