@@ -134,21 +134,23 @@ class Workspace:
         )
 
     def reset_index(self) -> None:
-        """Delete the index files (used by ``ingest --reindex``); caches are kept."""
-        if "store" in self.__dict__:
-            self.__dict__.pop("store").close()
-            self.__dict__.pop("ingestor", None)
-            self.__dict__.pop("retriever", None)
+        """Delete the index files (used by ``ingest --reindex``); caches and models are kept."""
+        self._close_index()
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{self.index_path}{suffix}").unlink(missing_ok=True)
 
+    def _close_index(self) -> None:
+        """Close the store and drop what was built on it (rebuilt on next use)."""
+        store = self.__dict__.pop("store", None)
+        if store is not None:
+            store.close()
+        for name in ("ingestor", "retriever"):
+            self.__dict__.pop(name, None)
+
     def close(self) -> None:
-        for name in ("store",):
-            obj = self.__dict__.pop(name, None)
-            if obj is not None:
-                obj.close()
-        emb = self.__dict__.get("embedder")
-        cache = getattr(emb, "cache", None)
+        """Close the index and the embedding cache; anything used again is rebuilt."""
+        self._close_index()
+        cache = getattr(self.__dict__.get("embedder"), "cache", None)
         if cache is not None:
             cache.close()
             self.__dict__.pop("embedder")
