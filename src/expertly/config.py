@@ -161,7 +161,7 @@ class IngestSettings:
     max_file_mb: float = _f(50.0, "Files larger than this are skipped with a reason")
     max_text_chars: int = _f(5_000_000, "Documents whose extracted text is longer are skipped")
     embed_batch: int = _f(
-        512,
+        1024,
         "Chunks gathered (across documents) per embedding call: larger pads less, smaller "
         "writes sooner. Each document is still written in its own transaction",
     )
