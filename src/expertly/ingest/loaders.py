@@ -57,8 +57,12 @@ def _limit(n: float) -> str:
     return f"{int(n)} bytes"
 
 
-def _read_bytes(path: Path, max_bytes: int) -> bytes:
-    """The file's bytes; the size limit is checked with ``stat`` before reading."""
+def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The file's bytes; the size limit is checked with ``stat`` before reading.
+
+    Raises:
+        LoadError: a directory, a missing or unreadable file, or one over ``max_bytes``.
+    """
     source = str(path)
     try:
         if path.is_dir():
@@ -90,26 +94,50 @@ def load_file(
     max_chars: int = DEFAULT_MAX_CHARS,
     metadata: Mapping[str, Any] | None = None,
 ) -> Document:
-    """Read ``path`` into a ``Document`` with id ``doc_id``.
-
-    The title is the document's own title (PDF/DOCX metadata, HTML ``<title>``, Markdown
-    front matter), else its first heading, else the file name without suffix.
-    ``metadata`` is copied onto the document (it carries ``tenant``/``groups``).
+    """Read ``path`` into a ``Document`` with id ``doc_id`` (``read_file`` + ``load_bytes``).
 
     Raises:
         LoadError: the file cannot be loaded; ``reason`` says why in a few words.
     """
     path = Path(path)
-    source = str(path)
+    _loader_for(path)  # an unsupported type fails before the file is read
+    return load_bytes(
+        read_file(path, max_bytes), path, doc_id=doc_id, max_chars=max_chars, metadata=metadata
+    )
+
+
+def _loader_for(path: Path) -> tuple[str, Loader]:
     suffix = path.suffix.lower()
     if suffix not in LOADERS:
         shown = f"'{suffix}'" if suffix else "(none)"
         raise LoadError(
-            source,
+            str(path),
             f"unsupported file type {shown}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}",
         )
-    fmt, loader = LOADERS[suffix]
-    data = _read_bytes(path, max_bytes)
+    return LOADERS[suffix]
+
+
+def load_bytes(
+    data: bytes,
+    path: Path,
+    *,
+    doc_id: str,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    metadata: Mapping[str, Any] | None = None,
+) -> Document:
+    """Parse the bytes of the file ``path`` (its suffix picks the format) into a ``Document``.
+
+    For callers that already hold the bytes (incremental ingest hashes them first). The title
+    is the document's own title (PDF/DOCX metadata, HTML ``<title>``, Markdown front matter),
+    else its first heading, else the file name without suffix. ``metadata`` is copied onto the
+    document (it carries ``tenant``/``groups``).
+
+    Raises:
+        LoadError: the bytes cannot be loaded; ``reason`` says why in a few words.
+    """
+    path = Path(path)
+    source = str(path)
+    fmt, loader = _loader_for(path)
     if not data:
         raise LoadError(source, "empty file")
     try:

@@ -30,7 +30,7 @@ import numpy as np
 from expertly.config import ChunkingSettings, IngestSettings
 from expertly.errors import LoadError
 from expertly.ingest.chunking import Chunker
-from expertly.ingest.loaders import load_file
+from expertly.ingest.loaders import load_bytes, read_file
 from expertly.types import Chunk, Document
 
 if TYPE_CHECKING:
@@ -103,14 +103,6 @@ def discover(root: Path, include: Sequence[str], exclude: Sequence[str]) -> list
             if _matches(rel, include) and not _matches(rel, exclude):
                 found.append((path, rel))
     return found
-
-
-def file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def embed_text(chunk: Chunk, title: str) -> str:
@@ -234,27 +226,14 @@ class Ingestor:
     ) -> tuple[FileResult, tuple[Document, list[Chunk], Status] | None]:
         source = str(path)
         try:
-            size = path.stat().st_size
-            if size > self.settings.max_file_mb * 2**20:
-                raise LoadError(
-                    source,
-                    f"file is {size / 2**20:.1f} MB, over the "
-                    f"{self.settings.max_file_mb:g} MB limit (ingest.max_file_mb)",
-                )
-            digest = file_hash(path)
-        except OSError as exc:
-            return FileResult(
-                doc_id, source, "failed", reason=f"cannot read: {exc.strerror or exc}"
-            ), None
-        except LoadError as exc:
-            return FileResult(doc_id, source, "failed", reason=exc.reason), None
-        if not reindex and known.get(doc_id) == digest:
-            return FileResult(doc_id, source, "unchanged"), None
-        try:
-            doc = load_file(
+            # One read serves the change check and the parse.
+            data = read_file(path, int(self.settings.max_file_mb * 2**20))
+            if not reindex and known.get(doc_id) == hashlib.sha256(data).hexdigest():
+                return FileResult(doc_id, source, "unchanged"), None
+            doc = load_bytes(
+                data,
                 path,
                 doc_id=doc_id,
-                max_bytes=int(self.settings.max_file_mb * 2**20),
                 max_chars=self.settings.max_text_chars,
                 metadata=metadata,
             )
