@@ -20,7 +20,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -160,20 +160,17 @@ class Ingestor:
         if stored_chunking is not None and stored_chunking != self.chunking_signature:
             reindex = True  # chunk settings changed: every document must be re-chunked
         known = self._hashes()
-        pending: list[tuple[Document, list[Chunk], Status]] = []
-        pending_chunks = 0
-        for path, doc_id in files:
-            result, item = self._prepare(path, doc_id, known, reindex, metadata)
-            if item is None:
-                report.results.append(result)
-                notify(result)
-                continue
-            pending.append(item)
-            pending_chunks += len(item[1])
-            if pending_chunks >= self.settings.embed_batch:
-                self._flush(pending, report, notify)
-                pending, pending_chunks = [], 0
-        self._flush(pending, report, notify)
+
+        def to_write() -> Iterator[tuple[Document, list[Chunk], Status]]:
+            for path, doc_id in files:
+                result, item = self._prepare(path, doc_id, known, reindex, metadata)
+                if item is None:  # unchanged or failed: reported now, nothing to write
+                    report.results.append(result)
+                    notify(result)
+                else:
+                    yield item
+
+        self._write(to_write(), report, notify)
         self._set_meta(CHUNKING_META_KEY, self.chunking_signature)
 
         if sync:
@@ -203,18 +200,27 @@ class Ingestor:
         transaction each; for sources that are not files (datasets, APIs, evaluation corpora).
         No hashing or skipping here: callers decide what needs indexing."""
         report = IngestReport()
-        notify = progress or (lambda _r: None)
+        items = ((doc, self.chunker.chunk(doc), status) for doc in docs)
+        self._write(items, report, progress or (lambda _r: None))
+        return report
+
+    def _write(
+        self,
+        items: Iterable[tuple[Document, list[Chunk], Status]],
+        report: IngestReport,
+        notify: Callable[[FileResult], None],
+    ) -> None:
+        """Embed chunks of several documents per call (``ingest.embed_batch``), then write
+        each document in its own transaction."""
         pending: list[tuple[Document, list[Chunk], Status]] = []
         pending_chunks = 0
-        for doc in docs:
-            chunks = self.chunker.chunk(doc)
-            pending.append((doc, chunks, status))
-            pending_chunks += len(chunks)
+        for item in items:
+            pending.append(item)
+            pending_chunks += len(item[1])
             if pending_chunks >= self.settings.embed_batch:
                 self._flush(pending, report, notify)
                 pending, pending_chunks = [], 0
         self._flush(pending, report, notify)
-        return report
 
     def _prepare(
         self,
