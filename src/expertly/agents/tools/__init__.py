@@ -1,0 +1,9 @@
+"""Tools an agent may call, behind one small protocol, registered by name.
+
+A workspace enables tools by name (``agent.tools``); the agent can call only those, whatever
+a document or a model's reply asks for.
+"""
+
+from expertly.agents.tools.base import Tool, ToolError, ToolRegistry, ToolResult
+
+__all__ = ["Tool", "ToolError", "ToolRegistry", "ToolResult"]

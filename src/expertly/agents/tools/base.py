@@ -1,0 +1,178 @@
+"""The ``Tool`` protocol, the result every tool returns, and the registry of enabled tools.
+
+A tool's failure (bad arguments, timeout, refused statement) is an *observation* for the
+agent, not a crash: ``ToolRegistry.call`` turns a ``ToolError`` or an argument error into a
+``ToolResult`` with ``ok=False`` and a message the model can act on. Bugs in expertly itself
+(any other exception) propagate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from expertly.types import Citation, Hit
+
+
+class ToolError(Exception):
+    """A tool could not do what was asked; the message is shown to the agent as is."""
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What a tool call returns: text for the model, and structured data for the Answer.
+
+    ``hits`` carries retrieved chunks (``search_docs``) so the final answer can cite them.
+    """
+
+    output: str
+    ok: bool = True
+    data: Any = None
+    hits: tuple[Hit, ...] = ()
+    citations: tuple[Citation, ...] = ()
+    seconds: float = 0.0
+    truncated: bool = False
+
+
+@runtime_checkable
+class Tool(Protocol):
+    """A named capability with a JSON-schema for its arguments."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]  # JSON schema of an object: {"type": "object", ...}
+
+    def run(self, **arguments: Any) -> ToolResult: ...
+
+
+def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``arguments`` against the tool's schema (required keys, known keys, types).
+
+    Raises ``ToolError`` naming what is wrong, so the model can correct its call.
+    """
+    schema = tool.parameters
+    props: Mapping[str, Any] = schema.get("properties", {})
+    required: Sequence[str] = schema.get("required", ())
+    if not isinstance(arguments, Mapping):
+        raise ToolError(f"{tool.name}: arguments must be a JSON object, got {arguments!r}")
+    missing = [k for k in required if k not in arguments]
+    if missing:
+        raise ToolError(f"{tool.name}: missing argument(s) {', '.join(missing)}")
+    unknown = [k for k in arguments if k not in props]
+    if unknown:
+        raise ToolError(
+            f"{tool.name}: unknown argument(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(props) or 'none'}"
+        )
+    types: dict[str, type | tuple[type, ...]] = {
+        "string": str,
+        "integer": int,
+        "number": (int, float),
+        "boolean": bool,
+        "object": dict,
+        "array": list,
+    }
+    out: dict[str, Any] = {}
+    for key, value in arguments.items():
+        expected = props[key].get("type")
+        py = types.get(expected) if isinstance(expected, str) else None
+        if py is not None and (
+            not isinstance(value, py)
+            or (expected in ("integer", "number") and isinstance(value, bool))
+        ):
+            if expected in ("integer", "number") and isinstance(value, str):
+                try:
+                    value = int(value) if expected == "integer" else float(value)
+                except ValueError:
+                    raise ToolError(
+                        f"{tool.name}: {key} must be {expected}, got {value!r}"
+                    ) from None
+            elif expected == "string" and isinstance(value, (int, float)):
+                value = str(value)
+            else:
+                raise ToolError(f"{tool.name}: {key} must be {expected}, got {value!r}")
+        out[key] = value
+    return out
+
+
+@dataclass
+class ToolRegistry:
+    """The tools one agent may call, by name. Calling anything else is an error observation."""
+
+    tools: dict[str, Tool] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tools: Iterable[Tool]) -> ToolRegistry:
+        registry = cls()
+        for tool in tools:
+            registry.add(tool)
+        return registry
+
+    def add(self, tool: Tool) -> None:
+        if tool.name in self.tools:
+            raise ValueError(f"tool {tool.name!r} registered twice")
+        self.tools[tool.name] = tool
+
+    def names(self) -> list[str]:
+        return list(self.tools)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tools
+
+    def __len__(self) -> int:
+        return len(self.tools)
+
+    def call(self, name: str, arguments: Mapping[str, Any]) -> ToolResult:
+        """Run tool ``name``; unknown tools, bad arguments and ``ToolError`` become results."""
+        start = time.perf_counter()
+        tool = self.tools.get(name)
+        if tool is None:
+            return ToolResult(
+                f"Error: there is no tool {name!r}. Available tools: "
+                f"{', '.join(self.tools) or 'none'}.",
+                ok=False,
+                seconds=time.perf_counter() - start,
+            )
+        try:
+            result = tool.run(**check_arguments(tool, arguments))
+        except ToolError as exc:
+            return ToolResult(f"Error: {exc}", ok=False, seconds=time.perf_counter() - start)
+        if not result.seconds:
+            result = ToolResult(
+                result.output,
+                result.ok,
+                result.data,
+                result.hits,
+                result.citations,
+                time.perf_counter() - start,
+                result.truncated,
+            )
+        return result
+
+    def describe(self) -> str:
+        """The tool list as the model sees it in a text prompt."""
+        import json
+
+        lines = []
+        for tool in self.tools.values():
+            lines.append(
+                f"- {tool.name}: {tool.description}\n  arguments: "
+                f"{json.dumps(tool.parameters.get('properties', {}))}"
+            )
+        return "\n".join(lines)
+
+    def openai_schema(self) -> list[dict[str, Any]]:
+        """The tools in the OpenAI ``tools=[...]`` form, for native tool calling."""
+        return [
+            {
+                "type": "function",
+                "function": {
+                    "name": t.name,
+                    "description": t.description,
+                    "parameters": dict(t.parameters),
+                },
+            }
+            for t in self.tools.values()
+        ]
