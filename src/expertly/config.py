@@ -222,6 +222,62 @@ class AnswerSettings:
 
 
 @dataclass
+class AgentSettings:
+    """The agent route: which tools it may call, and the budgets that stop it.
+
+    Only the tools named in ``tools`` exist for the agent; a document or a model reply asking
+    for any other tool gets an error observation. ``sql`` needs ``sql_url``; ``http_get``
+    reaches only the hosts in ``http_allow``.
+    """
+
+    tools: list[str] = _f(
+        ["search_docs", "calculator"],
+        "Enabled tools: search_docs | sql | calculator | python | http_get",
+    )
+    max_steps: int = _f(6, "Most tool calls per question before the agent must answer")
+    max_tokens: int = _f(2000, "Most tokens the agent may generate per question, all steps")
+    timeout_s: float = _f(60.0, "Wall-clock seconds per question; then the best answer so far")
+    cost_per_1k_tokens: float = _f(
+        0.0, "Price per 1,000 tokens (prompt + completion) for the cost estimate; 0 = local"
+    )
+    max_cost: float = _f(0.0, "Stop when the estimated cost reaches this; 0 = no cost limit")
+    plan: bool = _f(False, "Write a plan before acting (multi-step tasks)")
+    supervise: bool = _f(
+        True, "Check the final answer against the observations; retry once, then abstain"
+    )
+    native_tools: bool = _f(
+        True, "Use the endpoint's native tool calling when the LLM backend offers it"
+    )
+    sql_url: str = _f(
+        "", "Database for the sql tool: a SQLite file path or postgresql://... (read-only)"
+    )
+    sql_timeout_s: float = _f(5.0, "Statement timeout of the sql tool")
+    sql_max_rows: int = _f(50, "Rows the sql tool returns at most")
+    python_timeout_s: float = _f(5.0, "CPU and wall-clock limit of one python tool run")
+    python_memory_mb: int = _f(256, "Address-space limit of one python tool run")
+    output_chars: int = _f(4000, "Longest tool output shown to the model; the rest is cut")
+    http_allow: list[str] = _f([], "Hosts the http_get tool may fetch from (exact host names)")
+    http_timeout_s: float = _f(10.0, "Seconds http_get waits for a reply")
+    http_max_bytes: int = _f(200_000, "Largest response http_get reads")
+    memory_turns: int = _f(
+        8, "Chat turns kept verbatim in conversation memory; older ones are summarised"
+    )
+
+    def __post_init__(self) -> None:
+        valid = {"search_docs", "sql", "calculator", "python", "http_get"}
+        unknown = [t for t in self.tools if t not in valid]
+        if unknown:
+            raise ConfigError(
+                f"agent.tools: unknown tool(s) {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(valid))}"
+            )
+        if self.max_steps < 1:
+            raise ConfigError("agent.max_steps must be >= 1")
+        if self.timeout_s <= 0:
+            raise ConfigError("agent.timeout_s must be > 0")
+
+
+@dataclass
 class Settings:
     """All settings of one workspace."""
 
@@ -232,6 +288,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
+    agent: AgentSettings = field(default_factory=AgentSettings)
 
     @classmethod
     def load(
