@@ -212,7 +212,10 @@ class Answer:
     ``prompts`` are the exact message lists sent to the model, in order; ``hits`` the
     retrieved context actually placed in the prompt; ``timings`` seconds per stage;
     ``usage`` token counts; ``abstained`` is true when the answerer declined because the
-    documents do not contain the answer.
+    documents do not contain the answer; ``incomplete`` is true when a budget (steps,
+    tokens, time, cost) ran out and the text is the best supported answer so far.
+    ``reason`` says why: which route the router chose and why, or which budget ran out.
+    ``rewrites`` are the search queries actually run when the question was rewritten.
     """
 
     question: str
@@ -226,3 +229,6 @@ class Answer:
     abstained: bool = False
     route: str = "rag"
     model: str = ""
+    incomplete: bool = False
+    reason: str = ""
+    rewrites: tuple[str, ...] = ()
