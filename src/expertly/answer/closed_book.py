@@ -1,0 +1,69 @@
+"""The closed-book route: the model answers from what it knows, with no retrieval.
+
+With the base model this is the baseline every other route must beat; with a fine-tuned
+model (``expertly ask --model NAME``) it is the fine-tuning route itself. The answer carries
+no citations, because nothing was retrieved: a user comparing routes sees that at once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from expertly.types import Answer, Message, Principal, TraceStep
+
+if TYPE_CHECKING:
+    from expertly.generate import LLM
+
+CLOSED_BOOK_PROMPT = "Answer the question briefly and precisely."
+
+
+class ClosedBookAnswerer:
+    """Asks the model directly. ``route`` is ``base`` or ``finetuned``."""
+
+    def __init__(
+        self,
+        llm: LLM,
+        *,
+        system_prompt: str = CLOSED_BOOK_PROMPT,
+        max_new_tokens: int = 160,
+        temperature: float = 0.0,
+        route: str = "base",
+    ) -> None:
+        self.llm = llm
+        self.system = system_prompt
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.route = route
+
+    def answer(self, question: str, *, principal: Principal | None = None) -> Answer:
+        """Answer ``question`` from the model's weights alone (``principal`` is not needed:
+        no document is read)."""
+        started = time.perf_counter()
+        question = question.strip()
+        messages = [Message("system", self.system), Message("user", question)]
+        completion = self.llm.generate(
+            messages, max_tokens=self.max_new_tokens, temperature=self.temperature, stop=["\n\n"]
+        )
+        seconds = time.perf_counter() - started
+        text = completion.text.strip()
+        return Answer(
+            question=question,
+            text=text,
+            prompts=(tuple(messages),),
+            trace=(
+                TraceStep(
+                    "generate",
+                    {"raw_text": text, "finish_reason": completion.finish_reason},
+                    seconds=seconds,
+                ),
+            ),
+            timings={"generate": seconds, "total": seconds},
+            usage={
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+            },
+            abstained=not text,
+            route=self.route,
+            model=self.llm.name,
+        )
