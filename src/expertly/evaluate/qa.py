@@ -1,0 +1,54 @@
+"""Answer scoring for extractive QA sets (HotpotQA, SQuAD style).
+
+``normalise`` lower-cases, drops punctuation, articles and extra spaces, so that "The Eiffel
+Tower." and "eiffel tower" match; ``exact_match`` and ``token_f1`` take the best over the gold
+answers, as the official HotpotQA script does. ``contains`` (the normalised gold appears in
+the normalised prediction) is reported as well, because small models answer in sentences.
+Citation markers like ``[1]`` are removed before scoring.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Sequence
+
+_MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation)
+
+
+def normalise(text: str) -> str:
+    text = _MARKERS.sub(" ", text).lower().translate(_PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, answers: Sequence[str]) -> float:
+    pred = normalise(prediction)
+    return float(any(pred == normalise(a) for a in answers))
+
+
+def token_f1(prediction: str, answers: Sequence[str]) -> float:
+    """Best token-overlap F1 over the gold answers; yes/no answers must match exactly."""
+    pred_tokens = normalise(prediction).split()
+    best = 0.0
+    for answer in answers:
+        gold_tokens = normalise(answer).split()
+        special = {"yes", "no", "noanswer"}
+        if (normalise(answer) in special or normalise(prediction) in special) and (
+            normalise(answer) != normalise(prediction)
+        ):
+            continue
+        common = Counter(pred_tokens) & Counter(gold_tokens)
+        same = sum(common.values())
+        if not same:
+            continue
+        precision, recall = same / len(pred_tokens), same / len(gold_tokens)
+        best = max(best, 2 * precision * recall / (precision + recall))
+    return best
+
+
+def contains(prediction: str, answers: Sequence[str]) -> float:
+    pred = f" {normalise(prediction)} "
+    return float(any(normalise(a) and f" {normalise(a)} " in pred for a in answers))
