@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from expertly.cli import common, data, evaluate, finetune, query, setup
+from expertly.cli import common, data, dataset, embedder, evaluate, finetune, query, setup
 
 app = typer.Typer(
     name="expertly",
@@ -60,6 +60,8 @@ data.register(app)
 query.register(app)
 evaluate.register(app)
 finetune.register(app)
+embedder.register(app)
+dataset.register(app)
 
 
 def main() -> None:
