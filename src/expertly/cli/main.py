@@ -53,6 +53,8 @@ def _main(
         os.environ.setdefault(name, value)
     # pypdf logs a warning for every damaged PDF; ingest reports bad files itself.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
+    # bitsandbytes (QLoRA) warns on import about an optional CPU kernel package it lacks.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 
 setup.register(app)
