@@ -8,6 +8,7 @@ agent, not a crash: ``ToolRegistry.call`` turns a ``ToolError`` or an argument e
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -176,3 +177,19 @@ class ToolRegistry:
             }
             for t in self.tools.values()
         ]
+
+
+def truncate(text: str, limit: int) -> tuple[str, bool]:
+    """``text`` cut to ``limit`` characters with a visible marker; and whether it was cut."""
+    if limit <= 0 or len(text) <= limit:
+        return text, False
+    marker = f"\n[... output cut: {len(text) - limit:,} more characters]"
+    return text[:limit] + marker, True
+
+
+def capped(result: ToolResult, limit: int) -> ToolResult:
+    """``result`` with its output cut to ``limit`` characters (``truncated`` set if cut)."""
+    text, cut = truncate(result.output, limit)
+    if not cut:
+        return result
+    return dataclasses.replace(result, output=text, truncated=True)
