@@ -5,5 +5,22 @@ a document or a model's reply asks for.
 """
 
 from expertly.agents.tools.base import Tool, ToolError, ToolRegistry, ToolResult
+from expertly.agents.tools.factory import (
+    ToolContext,
+    build_tools,
+    register_tool,
+    registered_tools,
+    unregister_tool,
+)
 
-__all__ = ["Tool", "ToolError", "ToolRegistry", "ToolResult"]
+__all__ = [
+    "Tool",
+    "ToolContext",
+    "ToolError",
+    "ToolRegistry",
+    "ToolResult",
+    "build_tools",
+    "register_tool",
+    "registered_tools",
+    "unregister_tool",
+]

@@ -1,0 +1,211 @@
+"""``python``: run the agent's code in a sandboxed child process and return what it printed.
+
+Layers, from the kernel up:
+
+* **no network** — the child runs under ``unshare -rn`` (a new user and network namespace
+  with no interface up) where the machine allows it (``PythonSandbox.network_namespace``);
+* **resource limits** set in the child before the interpreter starts: CPU seconds
+  (``RLIMIT_CPU``), address space (``RLIMIT_AS`` = ``agent.python_memory_mb``), file size,
+  open files, no new processes (``RLIMIT_NPROC`` = 0), no core dumps;
+* **a wall-clock timeout** that kills the child's whole process group;
+* **a fresh temporary directory** as working directory, the only place it may write (deleted
+  afterwards); an **empty environment** except ``HOME``/``TMPDIR`` pointing there; isolated
+  mode ``python -I``;
+* **an audit hook** installed before the code runs (``_sandbox_child.py``) that refuses
+  sockets, subprocesses, exec/fork/spawn, ctypes and file access outside the directory
+  (reads under the interpreter's prefix stay allowed so imports work).
+
+stdout and stderr come back together, cut at ``agent.output_chars``. A failing program is
+an observation (``ok=False`` with its traceback), not an exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from expertly.agents.tools.base import ToolError, ToolResult, truncate
+from expertly.errors import ConfigError
+
+CHILD_SCRIPT = Path(__file__).with_name("_sandbox_child.py")
+MAX_CODE_CHARS = 100_000
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_OPEN_FILES = 64
+
+
+@functools.cache
+def network_namespace_available() -> bool:
+    """Whether ``unshare -rn`` works here (user namespaces may be disabled)."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        return False
+    try:
+        done = subprocess.run(
+            [unshare, "-rn", "true"], capture_output=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _limit_child(cpu_s: int, memory_bytes: int) -> None:
+    """Runs in the child between fork and exec: resource limits and a new process group."""
+    import resource
+
+    def cap(which: int, value: int) -> None:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(which, (value, value))
+
+    cap(resource.RLIMIT_CPU, cpu_s)
+    cap(resource.RLIMIT_AS, memory_bytes)
+    cap(resource.RLIMIT_FSIZE, MAX_FILE_BYTES)
+    cap(resource.RLIMIT_NOFILE, MAX_OPEN_FILES)
+    cap(resource.RLIMIT_NPROC, 0)
+    cap(resource.RLIMIT_CORE, 0)
+    # Writing past RLIMIT_FSIZE should fail with an OSError, not kill the child.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+class _Capture:
+    """Drains a pipe in a thread, keeping the first ``limit`` bytes and counting the rest."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.kept = bytearray()
+        self.dropped = 0
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        while chunk := self.stream.read1(65536):  # type: ignore[attr-defined]
+            room = self.limit - len(self.kept)
+            if room > 0:
+                self.kept += chunk[:room]
+            self.dropped += max(0, len(chunk) - max(room, 0))
+
+    def text(self) -> str:
+        self.thread.join(timeout=5)
+        return self.kept.decode("utf-8", errors="replace")
+
+
+PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "code": {
+            "type": "string",
+            "description": "A Python program; print() what you want to see",
+        }
+    },
+    "required": ["code"],
+}
+
+
+class PythonSandbox:
+    """The ``python`` tool."""
+
+    name = "python"
+    parameters: Mapping[str, Any] = PARAMETERS
+
+    def __init__(
+        self, *, timeout_s: float = 5.0, memory_mb: int = 256, output_chars: int = 4000
+    ) -> None:
+        if timeout_s <= 0 or memory_mb < 32 or output_chars < 1:
+            raise ConfigError(
+                "python tool: agent.python_timeout_s must be > 0, agent.python_memory_mb "
+                ">= 32 and agent.output_chars >= 1"
+            )
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self.output_chars = output_chars
+        self.network_namespace = network_namespace_available()
+        self.description = (
+            "Run a short Python program (standard library only, no network, no files outside "
+            f"its own folder, {timeout_s:g} s, {memory_mb} MB) and see what it prints."
+        )
+
+    def command(self, workdir: str) -> list[str]:
+        argv = [sys.executable, "-I", str(CHILD_SCRIPT), workdir]
+        if self.network_namespace:
+            unshare = shutil.which("unshare") or "unshare"
+            argv = [unshare, "-rn", *argv]
+        return argv
+
+    def run(self, **arguments: Any) -> ToolResult:
+        code = str(arguments["code"])
+        if not code.strip():
+            raise ToolError("the code is empty: write a program that prints its result")
+        if len(code) > MAX_CODE_CHARS:
+            raise ToolError(f"the code is longer than {MAX_CODE_CHARS:,} characters")
+        workdir = tempfile.mkdtemp(prefix="expertly-python-")
+        try:
+            return self._run(code, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _run(self, code: str, workdir: str) -> ToolResult:
+        started = time.perf_counter()
+        cpu_s = max(1, math.ceil(self.timeout_s))
+        env = {"HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
+        proc = subprocess.Popen(
+            self.command(workdir),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            preexec_fn=functools.partial(_limit_child, cpu_s, self.memory_mb * 1024 * 1024),
+        )
+        assert proc.stdin is not None and proc.stdout is not None
+        capture = _Capture(proc.stdout, self.output_chars * 4)
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(code.encode("utf-8", errors="surrogatepass"))
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.close()
+        timed_out = False
+        try:
+            proc.wait(timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        seconds = time.perf_counter() - started
+        output, cut = truncate(capture.text(), self.output_chars)
+        if capture.dropped:
+            cut = True
+            if not output.endswith("]"):
+                output += f"\n[... output cut: {capture.dropped:,} more bytes]"
+        status = self._status(proc.returncode, timed_out)
+        ok = proc.returncode == 0 and not timed_out
+        text = output if ok else (output.rstrip() + "\n" + status).strip()
+        return ToolResult(
+            text or "(the program printed nothing)",
+            ok=ok,
+            data={"returncode": proc.returncode, "timed_out": timed_out},
+            seconds=seconds,
+            truncated=cut,
+        )
+
+    def _status(self, returncode: int, timed_out: bool) -> str:
+        if timed_out:
+            return f"[stopped: the program ran longer than {self.timeout_s:g} s]"
+        if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            return f"[stopped: the program used more than {math.ceil(self.timeout_s)} s of CPU]"
+        if returncode < 0:
+            return f"[stopped by signal {signal.Signals(-returncode).name}]"
+        return f"[exit code {returncode}]"

@@ -1,0 +1,196 @@
+"""The python tool's sandbox, attacked on purpose: each test is one thing the code must not do.
+
+Every test spawns a real sandboxed child process (about 0.2 s each; the two timeout tests
+take the timeout plus the kill).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from expertly.agents.tools.base import ToolError, ToolRegistry, ToolResult
+from expertly.agents.tools.sandbox import PythonSandbox, network_namespace_available
+
+TIMEOUT_S = 2.0
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> PythonSandbox:
+    return PythonSandbox(timeout_s=TIMEOUT_S, memory_mb=256, output_chars=2000)
+
+
+def run(sandbox: PythonSandbox, code: str) -> ToolResult:
+    return ToolRegistry.of([sandbox]).call("python", {"code": code})
+
+
+def test_normal_code_runs_and_returns_its_output(sandbox: PythonSandbox) -> None:
+    code = (
+        "import json, math, statistics\n"
+        "print(json.dumps({'root': math.sqrt(2), 'mean': statistics.mean([1, 2, 3, 4])}))\n"
+        "open('notes.txt', 'w').write('kept in the sandbox')\n"
+        "print(open('notes.txt').read())\n"
+    )
+    result = run(sandbox, code)
+    assert result.ok, result.output
+    assert result.output.splitlines() == [
+        '{"root": 1.4142135623730951, "mean": 2.5}',
+        "kept in the sandbox",
+    ]
+
+
+@pytest.fixture
+def listener() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that records whether anyone connected."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(0.2)
+    accepted: list[object] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept())
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    server.close()
+    assert accepted == [], "the sandboxed code reached the host's loopback"
+
+
+def test_cannot_open_a_socket_even_to_loopback(sandbox: PythonSandbox, listener: int) -> None:
+    for code, message in (
+        (
+            f"import socket\ns = socket.socket()\ns.connect(('127.0.0.1', {listener}))",
+            "socket.__new__ is not allowed",
+        ),
+        (
+            f"import socket\nsocket.create_connection(('127.0.0.1', {listener}), timeout=1)",
+            "socket.getaddrinfo is not allowed",
+        ),
+        ("import _socket\n_socket.socket()", "socket.__new__ is not allowed"),
+        ("import urllib.request\nurllib.request.urlopen('http://127.0.0.1:1')", "socket."),
+    ):
+        result = run(sandbox, code)
+        assert not result.ok and message in result.output, (code, result.output)
+
+
+def test_network_namespace_is_used_where_available(sandbox: PythonSandbox) -> None:
+    assert sandbox.network_namespace == network_namespace_available()
+    if not sandbox.network_namespace:
+        pytest.skip("unshare -rn does not work here; the audit hook alone blocks sockets")
+    assert sandbox.command("/tmp/x")[:2][1] == "-rn"
+
+
+def test_cannot_read_files_outside_its_folder(sandbox: PythonSandbox, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the host's secret")
+    for code in (
+        f"print(open({str(secret)!r}).read())",
+        f"import pathlib; print(pathlib.Path({str(secret)!r}).read_text())",
+        f"import os; fd = os.open({str(secret)!r}, os.O_RDONLY); print(os.read(fd, 100))",
+        "print(open('/etc/passwd').read())",
+        f"print(open('../../../../../../..{secret}').read())",
+    ):
+        result = run(sandbox, code)
+        assert not result.ok, code
+        assert "is outside the sandbox directory" in result.output, code
+        assert "the host's secret" not in result.output and "root:" not in result.output
+
+
+def test_cannot_list_or_write_outside_its_folder(sandbox: PythonSandbox, tmp_path: Path) -> None:
+    target = tmp_path / "written.txt"
+    for code in (
+        f"open({str(target)!r}, 'w').write('x')",
+        f"import os; os.mkdir({str(tmp_path / 'newdir')!r})",
+        f"import os; os.remove({str(tmp_path)!r} + '/anything')",
+        f"import os; print(os.listdir({str(tmp_path)!r}))",
+        "import os; os.symlink('/etc/passwd', 'link')",
+        f"import sqlite3; sqlite3.connect({str(tmp_path / 'x.db')!r})",
+        "import os; os.chdir('/')",
+    ):
+        result = run(sandbox, code)
+        assert not result.ok, code
+        assert "PermissionError" in result.output, code
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_cannot_start_processes(sandbox: PythonSandbox) -> None:
+    for code, message in (
+        ("import subprocess; subprocess.run(['id'])", "importing _posixsubprocess"),
+        ("import os; os.system('id')", "os.system is not allowed"),
+        ("import os; os.execv('/bin/sh', ['sh'])", "os.exec is not allowed"),
+        ("import os; os.fork()", "os.fork is not allowed"),
+        ("import os; os.posix_spawn('/bin/sh', ['sh'], {})", "os.posix_spawn is not allowed"),
+        ("import ctypes", "importing ctypes"),
+        ("import os; os.kill(1, 0)", "os.kill is not allowed"),
+    ):
+        result = run(sandbox, code)
+        assert not result.ok and message in result.output, (code, result.output)
+
+
+@pytest.mark.parametrize("code", ["while True: pass", "import time; time.sleep(100)"])
+def test_cannot_run_past_its_time_limit(sandbox: PythonSandbox, code: str) -> None:
+    start = time.perf_counter()
+    result = run(sandbox, code)
+    elapsed = time.perf_counter() - start
+    assert not result.ok
+    assert "[stopped: the program ran longer than 2 s]" in result.output
+    assert elapsed < TIMEOUT_S + 1.0
+
+
+def test_cannot_allocate_past_its_memory_limit(sandbox: PythonSandbox) -> None:
+    result = run(sandbox, "data = bytearray(2 * 1024**3)\nprint('allocated')")
+    assert not result.ok
+    assert "MemoryError" in result.output and "allocated" not in result.output
+
+
+def test_cannot_write_huge_files(sandbox: PythonSandbox) -> None:
+    result = run(sandbox, "open('big', 'wb').write(b'x' * (64 * 1024 * 1024))")
+    assert not result.ok and "File too large" in result.output
+
+
+def test_huge_output_is_cut(sandbox: PythonSandbox) -> None:
+    start = time.perf_counter()
+    result = run(sandbox, "for i in range(200000): print('line', i)")
+    assert result.ok and result.truncated
+    assert len(result.output) < 2100
+    assert result.output.startswith("line 0\nline 1\n")
+    assert "[... output cut:" in result.output
+    assert time.perf_counter() - start < TIMEOUT_S + 1.0
+
+
+def test_errors_come_back_as_short_tracebacks(sandbox: PythonSandbox) -> None:
+    result = run(sandbox, "def f():\n    return 1 / 0\nf()")
+    assert not result.ok
+    assert 'File "<python>", line 2, in f' in result.output
+    assert "ZeroDivisionError: division by zero" in result.output
+    assert "_sandbox_child" not in result.output  # the runner's own frames are hidden
+    assert result.output.endswith("[exit code 1]")
+    syntax = run(sandbox, "def (")
+    assert not syntax.ok and "SyntaxError" in syntax.output
+
+
+def test_the_folder_is_deleted_and_the_environment_empty(sandbox: PythonSandbox) -> None:
+    result = run(sandbox, "import os; print(os.getcwd()); print(sorted(os.environ))")
+    assert result.ok
+    folder, env = result.output.splitlines()
+    assert not Path(folder).exists()
+    assert env == "['HOME', 'LANG', 'PATH', 'TMPDIR']"
+
+
+def test_empty_code_is_refused() -> None:
+    with pytest.raises(ToolError, match="empty"):
+        PythonSandbox().run(code="  ")
