@@ -143,11 +143,14 @@ def test_leaks_are_found_by_question_and_by_question_plus_answer() -> None:
         ("List price of HX-100?", "The list price of the HX-100 sensor is EUR 149."),
         ("What is the vacation allowance?", "28 days."),
         ("Does Aurelwind offer a canteen?", "Yes."),
+        ("What does the policy say about leave for the other parent?", "20 weeks."),
+        ("What is the lead time for the HX-200?", "The lead time is 20 days."),
     ]
     leaks = find_leaks(pairs, evals)
     assert [(leak.index, leak.eval_id, leak.reason) for leak in leaks] == [
         (0, "e1", "same question"),
         (1, "e2", "question and answer overlap"),
+        (4, "e1", "same figure, shared subject"),
     ]
 
 

@@ -9,8 +9,9 @@ later evaluation asks, which would make the evaluation measure memory instead of
   search uses prefix filtering (two sets with Jaccard >= t must share a token among the
   rarest ``|A| - ceil(t|A|) + 1`` tokens of each), so it stays far below all-pairs cost.
 * ``find_leaks`` names the pairs that overlap an evaluation question: the same normalised
-  question, a near-duplicate question, or question + answer content words that overlap the
-  evaluation question + answer by Jaccard >= ``qa_threshold``.
+  question, a near-duplicate question, question + answer content words that overlap the
+  evaluation question + answer by Jaccard >= ``qa_threshold``, or an answer that states a
+  figure of the evaluation answer to a question on the same subject.
 * ``split_pairs`` makes a seeded train/validation split by document (no document in both,
   which measures generalisation to unseen documents) or by question.
 """
@@ -33,6 +34,7 @@ from expertly.errors import ExpertlyError
 T = TypeVar("T")
 SPLITS = ("doc", "question")
 _WORD = re.compile(r"\w+")
+_FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
 def words(text: str) -> frozenset[str]:
@@ -40,9 +42,11 @@ def words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+# Units and verbs too common to show that two questions share a subject.
+_GENERIC = words("day week month year hour minute time number many much long get say")
 # Words that carry no fact: ignored when comparing question + answer content.
 STOPWORDS = words(
-    "a an and are as at be by can do does for from how i in is it its my of on or our "
+    "a about an and are as at be by can do does for from how i in is it its my of on or our "
     "the their this to what when where which who why with you your"
 )
 
@@ -82,7 +86,8 @@ class Leak:
 
     index: int
     eval_id: str
-    reason: str  # same question | near-duplicate question | question and answer overlap
+    reason: str  # same question | near-duplicate question | question and answer overlap |
+    # same figure, shared subject
     score: float
 
 
@@ -151,6 +156,24 @@ def load_eval(path: Path | str) -> list[EvalQuestion]:
     return out
 
 
+def _stems(text: str) -> frozenset[str]:
+    """Content words with a plural "s" dropped ("passwords" meets "password"), without the
+    units and verbs that every other question shares."""
+    stems = {t[:-1] if len(t) > 3 and t.endswith("s") else t for t in content_tokens(text)}
+    return frozenset(stems - _GENERIC)
+
+
+def _figures(text: str) -> frozenset[str]:
+    """Numbers of two or more digits, without thousands separators or a zero decimal part
+    ("EUR 1,150.00" → "1150"); one-digit numbers are too common to mean anything."""
+    out = set()
+    for raw in _FIGURE.findall(text):
+        number = re.sub(r"[.,]0+$", "", raw.replace(",", ""))
+        if sum(c.isdigit() for c in number) >= 2:
+            out.add(number)
+    return frozenset(out)
+
+
 def find_leaks(
     pairs: Sequence[tuple[str, str]],
     evals: Sequence[EvalQuestion],
@@ -158,28 +181,47 @@ def find_leaks(
     threshold: float = 0.9,
     qa_threshold: float = 0.5,
 ) -> list[Leak]:
-    """The (question, answer) pairs that overlap an evaluation question (one Leak each)."""
+    """The (question, answer) pairs that overlap an evaluation question (one Leak each).
+
+    A pair leaks when its normalised question equals an evaluation question, when the two
+    questions are near-duplicates (token Jaccard >= ``threshold``), when question + answer
+    content words overlap the evaluation's by Jaccard >= ``qa_threshold``, or when its answer
+    states a figure of the evaluation answer and the questions share a content word (the
+    same fact asked another way). The check errs on the side of removing.
+    """
     _check_threshold("the near-duplicate threshold", threshold)
     _check_threshold("the question-and-answer overlap threshold", qa_threshold)
     prepared = [
-        (e, normalise(e.question), tokens(e.question), content_tokens(f"{e.question} {e.answer}"))
+        (
+            e,
+            normalise(e.question),
+            tokens(e.question),
+            content_tokens(f"{e.question} {e.answer}"),
+            _stems(e.question),
+            _figures(e.answer),
+        )
         for e in evals
     ]
     leaks = []
     for i, (question, answer) in enumerate(pairs):
         norm, toks = normalise(question), tokens(question)
-        qa = content_tokens(f"{question} {answer}")
+        qa, stems = content_tokens(f"{question} {answer}"), _stems(question)
+        figures = _figures(answer) - _figures(question)  # what the answer states
         best: Leak | None = None
-        for e, e_norm, e_toks, e_qa in prepared:
+        for e, e_norm, e_toks, e_qa, e_stems, e_figures in prepared:
             if norm == e_norm:
                 best = Leak(i, e.id, "same question", 1.0)
                 break
             score = jaccard(toks, e_toks)
             if score >= threshold and (best is None or score > best.score):
                 best = Leak(i, e.id, "near-duplicate question", round(score, 3))
-            score = jaccard(qa, e_qa) if e.answer else 0.0
-            if score >= qa_threshold and best is None:
+            if best is not None or not e.answer:
+                continue
+            score = jaccard(qa, e_qa)
+            if score >= qa_threshold:
                 best = Leak(i, e.id, "question and answer overlap", round(score, 3))
+            elif figures & e_figures and stems & e_stems:
+                best = Leak(i, e.id, "same figure, shared subject", round(score, 3))
         if best is not None:
             leaks.append(best)
     return leaks
@@ -215,10 +257,14 @@ def split_pairs(
             groups[doc(item)].append(i)
         names = sorted(groups)
         rng.shuffle(names)
-        for name in names[:-1]:  # the last document always stays in training
+        candidates = names[:-1]  # the last document always stays in training
+        for name in candidates:  # whole documents, without overshooting by more than half
             if len(val_ids) >= target:
                 break
-            val_ids.update(groups[name])
+            if len(val_ids) + len(groups[name]) <= max(1.5 * target, 1):
+                val_ids.update(groups[name])
+        if target and not val_ids and candidates:  # every document is large: take the smallest
+            val_ids.update(min((groups[n] for n in candidates), key=len))
     train = [x for i, x in enumerate(items) if i not in val_ids]
     val = [x for i, x in enumerate(items) if i in val_ids]
     return train, val
