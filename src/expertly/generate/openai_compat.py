@@ -6,6 +6,10 @@ does not use: plain httpx keeps the dependency list short and the errors in our 
 Token counts cannot be exact without the served model's tokenizer, so ``count_tokens`` is a
 deliberately pessimistic estimate (``exact_tokens = False``); budgeting with it leaves some
 of the window unused rather than overflowing it.
+
+``generate_with_tools`` adds native tool calling (``tools=[...]`` in the request,
+``tool_calls`` in the reply) for the agent; it is an extra method of this backend, not part
+of the ``LLM`` protocol, so other backends need not offer it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -27,6 +32,27 @@ CHARS_PER_TOKEN = 3  # English averages ~4 characters per token; 3 over-counts o
 MESSAGE_OVERHEAD = 4  # role and separator tokens a chat template adds per message
 REPLY_PRIMING = 3  # the "assistant" header the template appends
 DEFAULT_STREAM_TOKENS = 256
+
+
+@dataclass(frozen=True)
+class ToolCallRequest:
+    """One tool call the model asked for. ``arguments`` is None when the model's argument
+    text is not a JSON object (``raw_arguments`` keeps it, so the caller can say why)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any] | None
+    raw_arguments: str
+
+
+@dataclass(frozen=True)
+class ToolCompletion:
+    """A reply that may call tools: the text part, the calls, and the assistant message as
+    the API expects it back in the next request's history."""
+
+    completion: Completion
+    tool_calls: tuple[ToolCallRequest, ...]
+    message: dict[str, Any]
 
 
 class OpenAICompatLLM:
@@ -89,6 +115,62 @@ class OpenAICompatLLM:
             str(data.get("model") or self.name),
         )
 
+    def generate_with_tools(
+        self,
+        messages: Sequence[Message | Mapping[str, Any]],
+        tools: Sequence[Mapping[str, Any]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        timeout_s: float | None = None,
+    ) -> ToolCompletion:
+        """One reply with native tool calling: ``tools`` in the OpenAI form
+        (``ToolRegistry.openai_schema()``). ``messages`` may mix ``Message``s with raw API
+        messages (an assistant message carrying ``tool_calls``, ``role: tool`` results).
+        ``timeout_s`` bounds this request (the agent passes the time it has left)."""
+        body = self._body([], max_tokens, temperature, (), stream=False)
+        body["messages"] = [
+            {"role": m.role, "content": m.content} if isinstance(m, Message) else dict(m)
+            for m in messages
+        ]
+        if tools:
+            body["tools"] = [dict(t) for t in tools]
+        try:
+            kwargs: dict[str, Any] = {} if timeout_s is None else {"timeout": max(timeout_s, 0.1)}
+            response = self._client.post(self.url, json=body, **kwargs)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc) from exc
+        self._check(response)
+        try:
+            data = response.json()
+            message = data["choices"][0]["message"]
+            finish = data["choices"][0].get("finish_reason") or "stop"
+            text = message.get("content") or ""
+            calls = tuple(_tool_call(c, i) for i, c in enumerate(message.get("tool_calls") or []))
+            usage = data.get("usage") or {}
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise self._malformed(response.text, exc) from exc
+        finish = "tool_calls" if calls else ("length" if finish == "length" else "stop")
+        generated = text + "".join(c.name + c.raw_arguments for c in calls)
+        completion = Completion(
+            text,
+            int(usage.get("prompt_tokens") or self._estimate(body["messages"])),
+            int(usage.get("completion_tokens") or math.ceil(len(generated) / CHARS_PER_TOKEN)),
+            finish,
+            str(data.get("model") or self.name),
+        )
+        echo: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if calls:
+            echo["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.raw_arguments},
+                }
+                for c in calls
+            ]
+        return ToolCompletion(completion, calls, echo)
+
     def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
         """Text pieces from the server's SSE stream (``data:`` lines until ``[DONE]``);
         keywords as for ``generate``, ``max_tokens`` defaults to 256."""
@@ -105,6 +187,12 @@ class OpenAICompatLLM:
         self._client.close()
 
     # -- internals ----------------------------------------------------------------------
+
+    def _estimate(self, messages: Sequence[Mapping[str, Any]]) -> int:
+        """``count_tokens`` for raw API messages (tool calls counted by their JSON)."""
+        return REPLY_PRIMING + sum(
+            math.ceil(len(json.dumps(m)) / CHARS_PER_TOKEN) + MESSAGE_OVERHEAD for m in messages
+        )
 
     def _stream(
         self,
@@ -202,3 +290,25 @@ class OpenAICompatLLM:
             f"{self.url} sent a reply that is not an OpenAI chat completion ({exc}): "
             f"{text[:300]!r}. Check llm.base_url points at an OpenAI-compatible API."
         )
+
+
+def _tool_call(raw: Mapping[str, Any], index: int) -> ToolCallRequest:
+    """One entry of ``tool_calls``; arguments arrive as a JSON string (OpenAI, vLLM) or
+    as an object (Ollama)."""
+    function = raw["function"]
+    args = function.get("arguments")
+    if isinstance(args, Mapping):
+        return ToolCallRequest(
+            str(raw.get("id") or f"call_{index}"), function["name"], dict(args), json.dumps(args)
+        )
+    text = args if isinstance(args, str) else ""
+    try:
+        parsed = json.loads(text) if text.strip() else {}
+    except ValueError:
+        parsed = None
+    return ToolCallRequest(
+        str(raw.get("id") or f"call_{index}"),
+        str(function["name"]),
+        parsed if isinstance(parsed, dict) else None,
+        text,
+    )
