@@ -108,7 +108,7 @@ class Supervisor:
         if reply[:3].lower() == "yes":
             return Verdict(True, (), "judge", completion)
         if reply[:2].lower() == "no":
-            why = reply[2:].strip(" .:,-") or "the judge found a fact the results do not state"
+            why = reply[2:].lstrip(" .:,-").strip() or "the judge found an unstated fact"
             return Verdict(False, (why,), "judge", completion)
         # A judge that does not answer YES/NO has not found a problem: the rules passed.
         return Verdict(True, (f"judge reply not YES/NO: {reply[:80]!r}",), "judge", completion)
