@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from expertly.agents.tools.base import ToolError, ToolRegistry, ToolResult
+from expertly.agents.tools.base import ToolRegistry, ToolResult
 from expertly.agents.tools.sandbox import PythonSandbox, network_namespace_available
 
 TIMEOUT_S = 2.0
@@ -191,6 +191,53 @@ def test_the_folder_is_deleted_and_the_environment_empty(sandbox: PythonSandbox)
     assert env == "['HOME', 'LANG', 'PATH', 'TMPDIR']"
 
 
-def test_empty_code_is_refused() -> None:
-    with pytest.raises(ToolError, match="empty"):
-        PythonSandbox().run(code="  ")
+def test_the_hook_cannot_be_tampered_with(sandbox: PythonSandbox) -> None:
+    code = (
+        "import builtins\n"
+        "try:\n"
+        "    open('/etc/passwd')\n"
+        "except PermissionError as e:\n"
+        "    tb = e.__traceback__\n"
+        "while tb.tb_next:\n"
+        "    tb = tb.tb_next\n"
+        "frame = tb.tb_frame  # the hook's own check function\n"
+        "resolve = frame.f_locals['_resolve']\n"
+        "frame.f_locals['_root'] = '/'\n"
+        "for attempt in ('__defaults__', '__code__'):\n"
+        "    try:\n"
+        "        setattr(resolve, attempt, (lambda t, *a: t).__code__ if attempt == '__code__'"
+        " else ())\n"
+        "        print('changed', attempt)\n"
+        "    except PermissionError as exc:\n"
+        "        print('refused', attempt)\n"
+        "builtins.OSError = BaseException\n"
+        "builtins.type = lambda x: str\n"
+        "print(open('/etc/passwd').read())\n"
+    )
+    result = run(sandbox, code)
+    assert not result.ok
+    assert "refused __defaults__\nrefused __code__\n" in result.output
+    assert "changed" not in result.output and "root:" not in result.output
+    assert "'/etc/passwd' is outside the sandbox directory" in result.output
+
+
+def test_modules_outside_the_prefix_cannot_be_imported(
+    sandbox: PythonSandbox, tmp_path: Path
+) -> None:
+    (tmp_path / "leak.py").write_text("SECRET = 'host module'\n")
+    result = run(sandbox, f"import sys\nsys.path.insert(0, {str(tmp_path)!r})\nimport leak")
+    assert not result.ok and "host module" not in result.output
+    assert "ModuleNotFoundError" in result.output or "PermissionError" in result.output
+
+
+def test_files_and_modules_inside_the_folder_work(sandbox: PythonSandbox) -> None:
+    code = (
+        "import pathlib, sys\n"
+        "pathlib.Path('helper.py').write_text('def double(x):\\n    return 2 * x\\n')\n"
+        "sys.path.insert(0, '.')\n"
+        "import helper\n"
+        "print(helper.double(21))\n"
+    )
+    result = run(sandbox, code)
+    assert result.ok, result.output
+    assert result.output.strip() == "42"

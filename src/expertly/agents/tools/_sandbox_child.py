@@ -82,142 +82,172 @@ WRITE_FLAGS_NAMES = ("O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC")
 
 
 def install(root: str) -> None:
-    """Install the audit hook that confines this process to ``root`` (see module docstring)."""
+    """Install the audit hook that confines this process to ``root`` (see module docstring).
+
+    The hook and its helpers hold no closures and look up no global or builtin name: all
+    they use is bound as default arguments when they are defined, and those are immutable
+    (str, tuple, frozenset) or functions whose code and defaults cannot be replaced (the
+    hook refuses attribute assignments on them). So code that reaches the hook's
+    frame (through a traceback, say) finds nothing it can change, and rebinding builtins or
+    module attributes changes nothing in the checks.
+    """
     import os
-    import pathlib
     import stat
 
     real = os.path.realpath
     read_roots = tuple(
-        {real(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
-        | {"/usr/share/zoneinfo"}
+        sorted(
+            {real(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+            | {"/usr/share/zoneinfo"}
+        )
     )
     root = real(root)
     write_mask = 0
     for name in WRITE_FLAGS_NAMES:
         write_mask |= getattr(os, name, 0)
+    write_events = tuple((event, paths, fds) for event, (paths, fds) in WRITE_EVENTS.items())
 
-    # Everything the hook calls, captured now: the agent may rebind builtins and modules.
-    _type, _len, _str, _bytes, _int, _tuple = type, len, str, bytes, int, tuple
-    _lstat, _readlink, _getcwd, _fsdecode_bytes = os.lstat, os.readlink, os.getcwd, bytes.decode
-    _islink, _isdir, _getattribute = stat.S_ISLNK, stat.S_ISDIR, object.__getattribute__
-    _path_types = (pathlib.PurePath, pathlib.PurePosixPath, pathlib.Path, pathlib.PosixPath)
-    _refuse, _no_module = PermissionError, ImportError
-    _prefixes, _modules = BLOCKED_EVENT_PREFIXES, BLOCKED_MODULES
-    _write_events, _devices = dict(WRITE_EVENTS), READ_DEVICES
-    _fs_encoding = sys.getfilesystemencoding()
-
-    def as_text(path: Any) -> Any:
-        """The path as an exact str, or None when it is not a kind of path we can read safely."""
-        kind = _type(path)
-        if kind is _str:
-            return path
-        if kind is _bytes:
-            return _fsdecode_bytes(path, _fs_encoding, "surrogateescape")
-        for path_type in _path_types:
-            if kind is path_type:
-                try:
-                    text = _getattribute(path, "_str")
-                except AttributeError:
-                    return None
-                return text if _type(text) is _str else None
-        return None
-
-    def resolve(text: str) -> str:
-        """The absolute path with symlinks followed (like realpath, with captured calls only)."""
+    def resolve(
+        text: str,
+        _getcwd: Any = os.getcwd,
+        _lstat: Any = os.lstat,
+        _readlink: Any = os.readlink,
+        _islink: Any = stat.S_ISLNK,
+        _refuse: Any = PermissionError,
+        _oserror: Any = OSError,
+    ) -> str:
+        """The absolute path with symlinks followed, like realpath, from captured calls only."""
         if not text.startswith("/"):
             text = _getcwd() + "/" + text
-        parts = [p for p in text.split("/") if p and p != "."]
+        parts = text.split("/")
+        parts.reverse()
         done: list[str] = []
         hops = 0
         while parts:
-            part = parts.pop(0)
+            part = parts.pop()
+            if part in ("", "."):
+                continue
             if part == "..":
                 if done:
                     done.pop()
                 continue
-            candidate = "/" + "/".join([*done, part])
+            candidate = "/" + "/".join(done) + ("/" if done else "") + part
             try:
-                info = _lstat(candidate)
-            except OSError:
+                mode = _lstat(candidate).st_mode
+            except _oserror:
                 done.append(part)
                 continue
-            if _islink(info.st_mode):
+            if _islink(mode):
                 hops += 1
                 if hops > 40:
                     raise _refuse("too many symbolic links")
                 target = _readlink(candidate)
                 if target.startswith("/"):
                     done = []
-                parts = [p for p in target.split("/") if p and p != "."] + parts
+                more = target.split("/")
+                more.reverse()
+                parts.extend(more)
                 continue
             done.append(part)
         return "/" + "/".join(done)
 
-    def inside(path: str, base: str) -> bool:
-        return path == base or path.startswith(base + "/")
-
-    def check_write(path: Any, event: str) -> None:
-        text = as_text(path)
-        if text is None:
-            raise _refuse(f"{event}: only str paths are allowed in the sandbox")
-        if not inside(resolve(text), root):
-            raise _refuse(f"{event}: {text!r} is outside the sandbox directory")
-
-    def check_read(path: Any, event: str, allow_dirs: bool) -> None:
-        text = as_text(path)
-        if text is None:
-            raise _refuse(f"{event}: only str paths are allowed in the sandbox")
-        full = resolve(text)
-        if inside(full, root) or full in _devices:
+    def check(
+        path: Any,
+        event: str,
+        write: bool,
+        _resolve: Any = resolve,
+        _root: str = root,
+        _read_roots: tuple[str, ...] = read_roots,
+        _devices: tuple[str, ...] = READ_DEVICES,
+        _type: Any = type,
+        _str: Any = str,
+        _bytes: Any = bytes,
+        _decode: Any = bytes.decode,
+        _encoding: str = sys.getfilesystemencoding(),
+        _lstat: Any = os.lstat,
+        _isdir: Any = stat.S_ISDIR,
+        _refuse: Any = PermissionError,
+        _oserror: Any = OSError,
+    ) -> None:
+        """Refuse ``path`` unless it is in the sandbox (or, to read, under a read root)."""
+        kind = _type(path)
+        if kind is _bytes:
+            path = _decode(path, _encoding, "surrogateescape")
+        elif kind is not _str:
+            # Path objects reach os.* events unconverted; their conversion runs code the
+            # agent can change, so only plain strings are trusted.
+            raise _refuse(f"{event}: pass paths as str in the sandbox, e.g. str(path)")
+        full = _resolve(path)
+        if full == _root or full.startswith(_root + "/"):
             return
-        for base in read_roots:
-            if inside(full, base):
-                if not allow_dirs:
+        if not write:
+            if full in _devices:
+                return
+            for base in _read_roots:
+                if full == base or full.startswith(base + "/"):
                     try:
                         is_dir = _isdir(_lstat(full).st_mode)
-                    except OSError:
+                    except _oserror:
                         is_dir = False
-                    if is_dir:
-                        raise _refuse(f"{event}: cannot open directory {text!r} here")
-                return
-        raise _refuse(f"{event}: {text!r} is outside the sandbox directory")
+                    if is_dir and event == "open":
+                        raise _refuse(f"{event}: cannot open directory {path!r} here")
+                    return
+        raise _refuse(f"{event}: {path!r} is outside the sandbox directory")
 
-    def hook(event: str, args: tuple[Any, ...]) -> None:
+    def hook(
+        event: str,
+        args: tuple[Any, ...],
+        _check: Any = check,
+        _prefixes: tuple[str, ...] = BLOCKED_EVENT_PREFIXES,
+        _modules: frozenset[str] = BLOCKED_MODULES,
+        _write_events: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = write_events,
+        _ours: tuple[Any, ...] = (check, resolve),
+        _mask: int = write_mask,
+        _type: Any = type,
+        _str: Any = str,
+        _int: Any = int,
+        _len: Any = len,
+        _refuse: Any = PermissionError,
+        _no_module: Any = ImportError,
+    ) -> None:
         if event.startswith(_prefixes):
             raise _refuse(f"{event} is not allowed in the sandbox")
         if event == "import":
-            if args and args[0] in _modules:
+            name = args[0]
+            if _type(name) is not _str or name in _modules:
                 # ImportError, so that libraries with an optional dependency still import.
-                raise _no_module(f"importing {args[0]} is not allowed in the sandbox")
+                raise _no_module(f"importing {name} is not allowed in the sandbox")
         elif event == "open":
             path, mode, flags = args
             if _type(path) is _int:
                 return
-            writes = (_type(flags) is _int and flags & write_mask) or (
+            write = (_type(flags) is _int and flags & _mask != 0) or (
                 _type(mode) is _str and ("w" in mode or "a" in mode or "x" in mode or "+" in mode)
             )
-            if writes:
-                check_write(path, "open")
-            else:
-                check_read(path, "open", allow_dirs=False)
-        elif event in ("os.listdir", "os.scandir"):
-            if args and args[0] is not None and _type(args[0]) is not _int:
-                check_read(args[0], event, allow_dirs=True)
+            _check(path, "open", write)
+        elif event == "os.listdir" or event == "os.scandir":
+            if args[0] is not None and _type(args[0]) is not _int:
+                _check(args[0], event, False)
         elif event == "os.chdir":
             raise _refuse("changing the working directory is not allowed in the sandbox")
-        elif event in _write_events:
-            paths, dir_fds = _write_events[event]
-            for i in dir_fds:
-                if i < _len(args) and args[i] is not None and args[i] != -1:
-                    raise _refuse(f"{event}: dir_fd is not allowed in the sandbox")
-            for i in paths:
-                if i < _len(args):
-                    check_write(args[i], event)
+        elif event == "object.__setattr__":
+            target = args[0]
+            for ours in _ours:
+                if target is ours:
+                    raise _refuse("changing the sandbox's own functions is not allowed")
         elif event == "sqlite3.connect":
-            database = args[0] if args else ":memory:"
-            if database not in (":memory:", "", b":memory:", b""):
-                check_write(database, event)
+            database = args[0]
+            if not (_type(database) is _str and database in (":memory:", "")):
+                _check(database, event, True)
+        else:
+            for write_event, paths, dir_fds in _write_events:
+                if event == write_event:
+                    for i in dir_fds:
+                        if i < _len(args) and args[i] is not None and args[i] != -1:
+                            raise _refuse(f"{event}: dir_fd is not allowed in the sandbox")
+                    for i in paths:
+                        if i < _len(args):
+                            _check(args[i], event, True)
 
     sys.addaudithook(hook)
 

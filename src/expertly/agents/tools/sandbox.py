@@ -130,11 +130,15 @@ class PythonSandbox:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.output_chars = output_chars
-        self.network_namespace = network_namespace_available()
         self.description = (
             "Run a short Python program (standard library only, no network, no files outside "
             f"its own folder, {timeout_s:g} s, {memory_mb} MB) and see what it prints."
         )
+
+    @property
+    def network_namespace(self) -> bool:
+        """Whether runs get their own (empty) network namespace; probed once, on first use."""
+        return network_namespace_available()
 
     def command(self, workdir: str) -> list[str]:
         argv = [sys.executable, "-I", str(CHILD_SCRIPT), workdir]
