@@ -106,13 +106,30 @@ class StoreSettings:
     Args:
         backend: ``sqlite`` (one local file: sqlite-vec vectors + FTS5 full text).
         path: the index file, relative to the workspace directory.
+        vector_cache: where dense search reads the vectors. sqlite-vec scans its table on
+            every query (~50 ms at 100k chunks); the in-memory copy costs one matrix
+            product (~10 ms) but must first be read (~0.5 s at 100k), hence ``auto``: a
+            one-shot ``expertly search`` never pays the read, a server or an evaluation does
+            once. Both are exact.
     """
 
     backend: str = _f("sqlite", "sqlite")
     path: str = _f("index.sqlite", "Index file, relative to the workspace directory")
+    vector_cache: str = _f(
+        "auto",
+        "Exact dense search from an in-memory copy of the vectors (one matrix product, "
+        "refreshed from the file when it changes) instead of sqlite-vec's scan: auto = from "
+        "a handle's second search once the index holds vector_cache_min_chunks | on | off",
+    )
+    vector_cache_min_chunks: int = _f(
+        20_000, "Chunks from which vector_cache = auto keeps the copy (4 bytes x dim each)"
+    )
 
     def __post_init__(self) -> None:
         _choice("store.backend", self.backend, ("sqlite",))
+        _choice("store.vector_cache", self.vector_cache, ("auto", "on", "off"))
+        if self.vector_cache_min_chunks < 0:
+            raise ConfigError("store.vector_cache_min_chunks must be >= 0")
 
 
 @dataclass

@@ -360,3 +360,36 @@ class StoreContract:
         assert ids(second.search(Query(vector=vectors[0]), 1)) == ["d#0"]
         assert ids(second.search(Query(text="heron", filters=Filters(tenant="t")), 1)) == ["d#0"]
         assert second.search(Query(text="heron", filters=Filters(tenant="u")), 1) == []
+
+    # ------------------------------------------------------------ many handles
+
+    def test_a_second_handle_sees_every_write_at_once(self, make_store: MakeStore) -> None:
+        writer, reader = make_store(), make_store()
+        old = self.put(writer, "d", ["first heron", "second heron"], 30)
+        probe = unit_vectors(1, self.DIM, 31)[0]
+        for _ in range(3):  # repeated searches: a backend may start caching after the first
+            assert sorted(ids(reader.search(Query(vector=probe), 10))) == ["d#0", "d#1"]
+        new = self.put(writer, "e", ["third egret"], 32)
+        assert ids(reader.search(Query(vector=new[0]), 1)) == ["e#0"]
+        doc, chunks = make_doc("d", ["replaced ibis"], content_hash="h2")
+        replacement = unit_vectors(1, self.DIM, 33)
+        writer.upsert(doc, chunks, replacement)
+        assert ids(reader.search(Query(vector=replacement[0]), 1)) == ["d#0"]
+        assert reader.search(Query(vector=old[1]), 10)[0].chunk.text != "second heron"
+        assert sorted(ids(reader.search(Query(vector=probe), 10))) == ["d#0", "e#0"]
+        assert writer.delete("e") is True
+        assert ids(reader.search(Query(vector=new[0]), 10)) == ["d#0"]
+        assert ids(writer.search(Query(vector=new[0]), 10)) == ["d#0"]
+
+    def test_dense_scores_are_cosine_similarities_of_the_stored_vectors(self, store: Any) -> None:
+        vectors = unit_vectors(40, self.DIM, 34) * np.linspace(0.5, 3.0, 40)[:, None]
+        doc, chunks = make_doc("m", [f"chunk {i}" for i in range(40)])
+        store.upsert(doc, chunks, vectors)
+        query = unit_vectors(1, self.DIM, 35)[0] * 7.0
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        cosine = unit @ (query / np.linalg.norm(query))
+        expected = [f"m#{i}" for i in np.argsort(-cosine)[:10]]
+        for _ in range(3):
+            hits = store.search(Query(vector=query), 10)
+            assert ids(hits) == expected
+            assert [h.score for h in hits] == pytest.approx(sorted(cosine)[::-1][:10], abs=1e-5)

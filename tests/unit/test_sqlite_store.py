@@ -118,7 +118,7 @@ def test_a_directory_or_missing_file_is_a_store_error(tmp_path: Path) -> None:
 def test_connection_uses_wal_and_stats_are_complete(store: SQLiteStore) -> None:
     put(store, "d", ["one", "two"])
     stats = store.stats()
-    expected = {"documents": 1, "chunks": 2, "embedder": "test", "dim": DIM, "schema_version": 1}
+    expected = {"documents": 1, "chunks": 2, "embedder": "test", "dim": DIM, "schema_version": 2}
     assert {k: stats[k] for k in expected} == expected
     assert isinstance(stats["bytes"], int) and stats["bytes"] > 0
     conn = apsw.Connection(str(store.path), flags=apsw.SQLITE_OPEN_READONLY)

@@ -14,6 +14,10 @@
   100k x 384-d: a filtered KNN costs about what an unfiltered one does, whatever the
   selectivity, while a ``vec_distance_cosine`` scan over rowids was slower beyond ~100 rows.
 * sqlite-vec caps a KNN at ``k <= 4096``; larger dense requests are clamped to that.
+* Dense search is exact either way: sqlite-vec's KNN scan, or, for a handle that searches
+  repeatedly (``StoreSettings.vector_cache``), one numpy matrix product over an in-memory
+  copy of the vectors that each search first brings up to date with the file
+  (``sqlite_vectors``). ``search_many`` scores a batch of query vectors in one product.
 
 A handle is safe to share between threads (an internal lock serialises its use); separate
 processes each open their own handle.
@@ -21,7 +25,6 @@ processes each open their own handle.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -31,8 +34,16 @@ from typing import Any
 import apsw
 import numpy as np
 
+from expertly.config import StoreSettings
 from expertly.errors import StoreError
-from expertly.store.sqlite_query import chunk_filter, filters_active, fts_query
+from expertly.store.sqlite_query import (
+    bm25_search,
+    chunk_filter,
+    chunk_rows,
+    filters_active,
+    fts_query,
+    knn,
+)
 from expertly.store.sqlite_rows import (
     CHUNK_COLUMNS,
     DOC_COLUMNS,
@@ -46,19 +57,14 @@ from expertly.store.sqlite_rows import (
     merge,
 )
 from expertly.store.sqlite_schema import (
-    BM25_WEIGHTS,
-    BUSY_TIMEOUT_MS,
     RESERVED_META,
     SCHEMA_VERSION,
     connect,
     ensure_schema,
 )
+from expertly.store.sqlite_txn import Transaction
+from expertly.store.sqlite_vectors import ScoredRows, VectorCache
 from expertly.types import Chunk, Document, DocumentInfo, Hit, Query
-
-MAX_DENSE_K = 4096
-"""sqlite-vec refuses KNN queries with a larger k."""
-
-_BM25 = "bm25(chunks_fts, {})".format(", ".join(str(w) for w in BM25_WEIGHTS))
 
 
 class SQLiteStore:
@@ -71,10 +77,18 @@ class SQLiteStore:
             garbage, so a mismatch raises ``StoreError`` with the fix).
         read_only: open for searching only (e.g. a search server beside an ingest);
             it still sees every transaction the writer commits.
+        settings: ``vector_cache`` and ``vector_cache_min_chunks`` (the rest is the
+            workspace's business); the defaults when None.
     """
 
     def __init__(
-        self, path: Path | str, *, dim: int, embedder: str, read_only: bool = False
+        self,
+        path: Path | str,
+        *,
+        dim: int,
+        embedder: str,
+        read_only: bool = False,
+        settings: StoreSettings | None = None,
     ) -> None:
         if dim <= 0:
             raise ValueError(f"dim must be > 0, got {dim}")
@@ -83,13 +97,21 @@ class SQLiteStore:
         self.embedder = embedder
         self.read_only = read_only
         self._lock = threading.RLock()
+        self.settings = settings or StoreSettings()
         conn = connect(self.path, read_only=read_only)
         try:
-            ensure_schema(conn, self.path, dim=self.dim, embedder=embedder, read_only=read_only)
+            meta = ensure_schema(
+                conn, self.path, dim=self.dim, embedder=embedder, read_only=read_only
+            )
         except BaseException:
             conn.close()
             raise
         self._conn: apsw.Connection | None = conn
+        # A read-only handle on a version-1 file has no chunk_vectors table: sqlite-vec only.
+        self._cache_possible = int(meta["schema_version"]) >= 2
+        self._vectors = VectorCache(self.dim)
+        self._dense_searches = 0
+        self._chunk_count: tuple[int, int] | None = None  # (data_version, count) for "auto"
 
     # ----------------------------------------------------------------- Store protocol
 
@@ -131,9 +153,12 @@ class SQLiteStore:
                     "INSERT INTO chunks_fts(rowid, text, title, headings) VALUES (?, ?, ?, ?)",
                     (rowid, chunk.text, doc.title, " > ".join(chunk.heading_path)),
                 )
+                blob = vector.tobytes()
                 conn.execute(
-                    "INSERT INTO chunks_vec(rowid, embedding) VALUES (?, ?)",
-                    (rowid, vector.tobytes()),
+                    "INSERT INTO chunks_vec(rowid, embedding) VALUES (?, ?)", (rowid, blob)
+                )
+                conn.execute(
+                    "INSERT INTO chunk_vectors(rowid, embedding) VALUES (?, ?)", (rowid, blob)
                 )
 
     def delete(self, doc_id: str) -> bool:
@@ -149,24 +174,33 @@ class SQLiteStore:
         dense similarity when present, else the BM25 score. Order: hits by dense rank, then
         sparse-only hits by sparse rank (fusion is the retriever's job).
         """
+        return self.search_many([query], k)[0]
+
+    def search_many(self, queries: Sequence[Query], k: int) -> list[list[Hit]]:
+        """``search`` for each query, in one read transaction (one snapshot).
+
+        With the in-memory vector copy in use, the dense scores of every unfiltered query
+        come from one matrix product, which is what makes a batch cheaper than a loop.
+        """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        vector = None if query.vector is None else check_query_vector(query.vector, self.dim)
-        match = fts_query(query.text) if query.text else ""
-        if vector is None and not match:
-            return []
-        filter_sql, filter_params = (
-            chunk_filter(query.filters) if filters_active(query.filters) else ("", [])
-        )
+        vectors = [
+            None if q.vector is None else check_query_vector(q.vector, self.dim) for q in queries
+        ]
+        matches = [fts_query(q.text) if q.text else "" for q in queries]
+        filters = [
+            chunk_filter(q.filters) if filters_active(q.filters) else ("", []) for q in queries
+        ]
+        if all(v is None and not m for v, m in zip(vectors, matches, strict=True)):
+            return [[] for _ in queries]
         with self._read() as conn:
-            dense = (
-                self._dense(conn, vector, k, filter_sql, filter_params)
-                if vector is not None
-                else []
-            )
-            sparse = self._sparse(conn, match, k, filter_sql, filter_params) if match else []
-            rows = self._chunk_rows(conn, [r for r, _ in dense] + [r for r, _ in sparse])
-        return merge(dense, sparse, rows)
+            dense = self._dense_many(conn, vectors, k, filters)
+            results = []
+            for i, match in enumerate(matches):
+                sparse = bm25_search(conn, match, k, *filters[i]) if match else []
+                rows = chunk_rows(conn, [r for r, _ in dense[i]] + [r for r, _ in sparse])
+                results.append(merge(dense[i], sparse, rows))
+        return results
 
     def documents(self) -> Iterator[DocumentInfo]:
         """Every stored document (without text), ordered by id."""
@@ -269,13 +303,15 @@ class SQLiteStore:
             raise StoreError(f"The index {self.path} is closed.")
         return self._conn
 
-    def _write(self) -> _Transaction:
+    def _write(self) -> Transaction:
         if self.read_only:
             raise StoreError(f"The index {self.path} was opened read-only; it cannot be changed.")
-        return _Transaction(self, "BEGIN IMMEDIATE")
+        return Transaction(
+            self._lock, self._conn_or_raise, self.path, "BEGIN IMMEDIATE", self._vectors.invalidate
+        )
 
-    def _read(self) -> _Transaction:
-        return _Transaction(self, "BEGIN DEFERRED")
+    def _read(self) -> Transaction:
+        return Transaction(self._lock, self._conn_or_raise, self.path, "BEGIN DEFERRED")
 
     @staticmethod
     def _delete_rows(conn: apsw.Connection, doc_id: str) -> bool:
@@ -284,99 +320,58 @@ class SQLiteStore:
         ]
         conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", rowids)
         conn.executemany("DELETE FROM chunks_vec WHERE rowid = ?", rowids)
+        conn.executemany("DELETE FROM chunk_vectors WHERE rowid = ?", rowids)
         conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         conn.execute("DELETE FROM doc_groups WHERE doc_id = ?", (doc_id,))
         conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
         return conn.changes() > 0
 
-    def _dense(
-        self, conn: apsw.Connection, vector: np.ndarray, k: int, filter_sql: str, params: list[Any]
-    ) -> list[tuple[int, float]]:
-        sql = "SELECT rowid, distance FROM chunks_vec WHERE embedding MATCH ? AND k = ?"
-        if filter_sql:
-            sql += f" AND rowid IN ({filter_sql})"
-        sql += " ORDER BY distance"
-        rows = conn.execute(sql, (vector.tobytes(), min(k, MAX_DENSE_K), *params))
-        # A zero vector (e.g. a text without words) has no cosine distance: NULL, skipped.
-        return [(int(r), 1.0 - float(d)) for r, d in rows if d is not None]
+    def _dense_many(
+        self,
+        conn: apsw.Connection,
+        vectors: Sequence[np.ndarray | None],
+        k: int,
+        filters: Sequence[tuple[str, list[Any]]],
+    ) -> list[ScoredRows]:
+        """The dense lists of a batch (``[]`` where a query has no vector)."""
+        wanted = [i for i, v in enumerate(vectors) if v is not None]
+        results: list[ScoredRows] = [[] for _ in vectors]
+        if not wanted:
+            return results
+        if self._use_cache(conn):
+            allowed = []
+            for i in wanted:
+                sql, params = filters[i]
+                ids = None
+                if sql:
+                    found = np.fromiter((r[0] for r in conn.execute(sql, params)), dtype=np.int64)
+                    ids = self._vectors.positions(np.sort(found))
+                allowed.append(ids)
+            matrix = np.stack([vectors[i] for i in wanted])  # type: ignore[misc]
+            for i, found_rows in zip(wanted, self._vectors.search(matrix, k, allowed), strict=True):
+                results[i] = found_rows
+            return results
+        for i in wanted:
+            results[i] = knn(conn, vectors[i], k, *filters[i])  # type: ignore[arg-type]
+        return results
 
-    @staticmethod
-    def _sparse(
-        conn: apsw.Connection, match: str, k: int, filter_sql: str, params: list[Any]
-    ) -> list[tuple[int, float]]:
-        sql = f"SELECT rowid, -{_BM25} AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
-        if filter_sql:
-            # "+rowid": keep the IN constraint away from FTS5, which would otherwise re-run
-            # the whole MATCH once per allowed rowid (seconds). SQLite then builds the
-            # rowid list once and checks each match against it.
-            sql += f" AND +rowid IN ({filter_sql})"
-        sql += f" ORDER BY {_BM25}, rowid LIMIT ?"
-        return [(int(r), float(s)) for r, s in conn.execute(sql, (match, *params, k))]
+    def _use_cache(self, conn: apsw.Connection) -> bool:
+        """Whether this search reads the in-memory copy; if so, it is synced first.
 
-    @staticmethod
-    def _chunk_rows(conn: apsw.Connection, rowids: list[int]) -> dict[int, tuple[Any, ...]]:
-        if not rowids:
-            return {}
-        rows = conn.execute(
-            f"SELECT c.rowid, {CHUNK_COLUMNS}, d.source, d.title FROM chunks c"
-            " JOIN documents d ON d.id = c.doc_id"
-            " WHERE c.rowid IN (SELECT value FROM json_each(?))",
-            (json.dumps(sorted(set(rowids))),),
-        )
-        return {int(row[0]): tuple(row[1:]) for row in rows}
-
-
-class _Transaction:
-    """``with``: take the handle's lock, BEGIN, COMMIT on success, ROLLBACK on error.
-
-    SQLite errors become ``StoreError`` (a write lock held by another process for longer
-    than the busy timeout, a full disk, a damaged file); everything else propagates as is.
-    """
-
-    def __init__(self, store: SQLiteStore, begin: str) -> None:
-        self._store = store
-        self._begin = begin
-
-    def __enter__(self) -> apsw.Connection:
-        self._store._lock.acquire()
-        try:
-            conn = self._store._conn_or_raise()
-            conn.execute(self._begin)
-        except apsw.Error as exc:
-            self._store._lock.release()
-            raise self._store_error(exc) from exc
-        except BaseException:
-            self._store._lock.release()
-            raise
-        self._conn = conn
-        return conn
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        try:
-            if exc is None:
-                try:
-                    self._conn.execute("COMMIT")
-                except apsw.Error as commit_error:
-                    self._rollback()
-                    raise self._store_error(commit_error) from commit_error
-                return
-            self._rollback()
-            if isinstance(exc, apsw.Error):
-                raise self._store_error(exc) from exc
-        finally:
-            self._store._lock.release()
-
-    def _rollback(self) -> None:
-        if not self._conn.get_autocommit():
-            self._conn.execute("ROLLBACK")
-
-    def _store_error(self, exc: apsw.Error) -> StoreError:
-        path = self._store.path
-        if isinstance(exc, apsw.BusyError):
-            return StoreError(
-                f"The index {path} stayed locked by another process for more than "
-                f"{BUSY_TIMEOUT_MS // 1000} s (is an ingest running?). Try again later."
-            )
-        return StoreError(f"The index {path} failed: {type(exc).__name__}: {exc}")
+        Runs first in the read transaction (``VectorCache.sync`` relies on that).
+        """
+        mode = self.settings.vector_cache
+        if mode == "off" or not self._cache_possible:
+            return False
+        self._dense_searches += 1
+        if mode == "auto" and not self._vectors.loaded:
+            version = int(conn.execute("PRAGMA data_version").get)
+            if self._chunk_count is None or self._chunk_count[0] != version:
+                count = int(conn.execute("SELECT count(*) FROM chunks").get)
+                self._chunk_count = (version, count)
+            if self._dense_searches < 2 or self._chunk_count[1] < (
+                self.settings.vector_cache_min_chunks
+            ):
+                return False
+        self._vectors.sync(conn)
+        return True

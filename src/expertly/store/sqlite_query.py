@@ -1,8 +1,9 @@
-"""SQL building blocks of the SQLite store's search: the safe FTS5 query and the filter.
+"""SQL building blocks of the SQLite store's search: the safe FTS5 query, the filter, and
+the three queries a search runs (sqlite-vec KNN, FTS5 BM25, the hits' chunk rows).
 
-Both turn untrusted input (a user's question, a caller's ``Filters``) into SQL text plus
-bound parameters. Values are never interpolated into SQL: only fixed fragments are, and
-every user-supplied value travels as a ``?`` parameter.
+The first two turn untrusted input (a user's question, a caller's ``Filters``) into SQL
+text plus bound parameters. Values are never interpolated into SQL: only fixed fragments
+are, and every user-supplied value travels as a ``?`` parameter.
 """
 
 from __future__ import annotations
@@ -14,8 +15,17 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from expertly.store.sqlite_rows import plain
+import apsw
+import numpy as np
+
+from expertly.store.sqlite_rows import CHUNK_COLUMNS, plain
+from expertly.store.sqlite_schema import BM25_WEIGHTS
 from expertly.types import Filters
+
+MAX_DENSE_K = 4096
+"""sqlite-vec refuses KNN queries with a larger k."""
+
+_BM25 = "bm25(chunks_fts, {})".format(", ".join(str(w) for w in BM25_WEIGHTS))
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_QUERY_TERMS = 64
@@ -130,3 +140,43 @@ def _metadata_condition(key: str, value: Any) -> tuple[str, list[Any]]:
         f"Filter on metadata {key!r}: {type(value).__name__} values are not supported; "
         "use str, int, float, bool, None, a list or a dict"
     )
+
+
+def knn(
+    conn: apsw.Connection, vector: np.ndarray, k: int, filter_sql: str, params: list[Any]
+) -> list[tuple[int, float]]:
+    """sqlite-vec's exact KNN: (rowid, cosine similarity) best first, filter inside."""
+    sql = "SELECT rowid, distance FROM chunks_vec WHERE embedding MATCH ? AND k = ?"
+    if filter_sql:
+        sql += f" AND rowid IN ({filter_sql})"
+    sql += " ORDER BY distance"
+    rows = conn.execute(sql, (vector.tobytes(), min(k, MAX_DENSE_K), *params))
+    # A zero vector (e.g. a text without words) has no cosine distance: NULL, skipped.
+    return [(int(r), 1.0 - float(d)) for r, d in rows if d is not None]
+
+
+def bm25_search(
+    conn: apsw.Connection, match: str, k: int, filter_sql: str, params: list[Any]
+) -> list[tuple[int, float]]:
+    """FTS5 BM25: (rowid, positive score) best first, ties by rowid, filter inside."""
+    sql = f"SELECT rowid, -{_BM25} AS score FROM chunks_fts WHERE chunks_fts MATCH ?"
+    if filter_sql:
+        # "+rowid": keep the IN constraint away from FTS5, which would otherwise re-run
+        # the whole MATCH once per allowed rowid (seconds). SQLite then builds the
+        # rowid list once and checks each match against it.
+        sql += f" AND +rowid IN ({filter_sql})"
+    sql += f" ORDER BY {_BM25}, rowid LIMIT ?"
+    return [(int(r), float(s)) for r, s in conn.execute(sql, (match, *params, k))]
+
+
+def chunk_rows(conn: apsw.Connection, rowids: list[int]) -> dict[int, tuple[Any, ...]]:
+    """rowid → ``CHUNK_COLUMNS`` + the document's source and title, for ``merge``."""
+    if not rowids:
+        return {}
+    rows = conn.execute(
+        f"SELECT c.rowid, {CHUNK_COLUMNS}, d.source, d.title FROM chunks c"
+        " JOIN documents d ON d.id = c.doc_id"
+        " WHERE c.rowid IN (SELECT value FROM json_each(?))",
+        (json.dumps(sorted(set(rowids))),),
+    )
+    return {int(row[0]): tuple(row[1:]) for row in rows}
