@@ -208,6 +208,20 @@ class RetrievalSettings:
     min_relevance: float = _f(
         0.2, "Abstain (without calling the model) when the best dense similarity is below this"
     )
+    # Fusion and reranking (chosen on SciFact train queries; see docs/evaluation.md).
+    fusion: str = _f(
+        "rrf", "rrf (weighted reciprocal rank) | convex (weighted sum of normalised scores)"
+    )
+    normalization: str = _f(
+        "minmax", "How fusion = convex puts both methods' scores on one scale: minmax | zscore"
+    )
+    rerank: str = _f("", "Reranker run after fusion: '' (off) | cross-encoder | maxsim")
+    rerank_candidates: int = _f(30, "Best fused hits the reranker re-scores")
+    rerank_model: str = _f(
+        "",
+        "Reranker model: a cross-encoder directory (cross-encoder), a sentence-transformers "
+        "directory (maxsim; empty = the packaged MiniLM)",
+    )
 
     def __post_init__(self) -> None:
         _choice("retrieval.mode", self.mode, ("hybrid", "dense", "sparse"))
@@ -216,6 +230,9 @@ class RetrievalSettings:
         _positive("retrieval.rrf_k", self.rrf_k)
         if self.dense_weight < 0 or self.sparse_weight < 0:
             raise ConfigError("retrieval.dense_weight and retrieval.sparse_weight must be >= 0")
+        _choice("retrieval.fusion", self.fusion, ("rrf", "convex"))
+        _choice("retrieval.normalization", self.normalization, ("minmax", "zscore"))
+        _positive("retrieval.rerank_candidates", self.rerank_candidates)
 
 
 @dataclass

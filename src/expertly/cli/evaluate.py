@@ -60,7 +60,11 @@ def retrieval(
     ] = None,
     split: Annotated[
         str | None,
-        typer.Option(help="test | train | dev: which qrels to use (default test)."),
+        typer.Option(
+            help="test | train | dev | fit: which qrels to use (default test). Without a dev "
+            "qrels file, dev is a fixed fifth of the train queries and fit the rest: tune on "
+            "fit, choose on dev, report test."
+        ),
     ] = None,
     qrels: Annotated[
         Path | None, typer.Option(help="Qrels TSV to use instead of the split's file.")

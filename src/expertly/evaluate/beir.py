@@ -29,7 +29,11 @@ from expertly.types import Document
 if TYPE_CHECKING:
     from expertly.workspace import Workspace
 
-SPLITS = ("test", "train", "dev")
+SPLITS = ("test", "train", "dev", "fit")
+DEV_FRACTION = 5
+"""Without a dev qrels file, ``dev`` is the train queries whose id hashes to 0 modulo this
+(one in five) and ``fit`` the rest: tune or train on ``fit``, choose on ``dev``, report
+``test`` once."""
 Qrels = dict[str, dict[str, int]]
 """query id → {document id: graded relevance > 0}."""
 
@@ -162,6 +166,8 @@ def find_qrels(folder: Path, split: str, explicit: Path | None = None) -> Path:
         return explicit
     if split not in SPLITS:
         raise ExpertlyError(f"Unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    if split == "fit" or (split == "dev" and not _split_file(folder, "dev")):
+        split = "train"  # load_beir keeps the fit or dev part of the train judgements
     candidates = [folder / f"qrels-{split}.tsv", folder / "qrels" / f"{split}.tsv"]
     for candidate in candidates:
         if candidate.is_file():
@@ -173,11 +179,38 @@ def find_qrels(folder: Path, split: str, explicit: Path | None = None) -> Path:
     )
 
 
+def _split_file(folder: Path, split: str) -> Path | None:
+    for candidate in (folder / f"qrels-{split}.tsv", folder / "qrels" / f"{split}.tsv"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def is_dev_query(query_id: str) -> bool:
+    """Whether a train query belongs to the derived dev split (a stable hash of its id)."""
+    return int(hashlib.sha256(query_id.encode("utf-8")).hexdigest()[:8], 16) % DEV_FRACTION == 0
+
+
+def split_judgements(folder: Path, split: str, judgements: Qrels) -> Qrels:
+    """The part of the loaded judgements that ``split`` means.
+
+    ``dev`` (when the folder has no dev qrels) and ``fit`` are cut from the train
+    judgements by ``is_dev_query``; every other split is its own file, kept whole.
+    """
+    if split == "fit" and _split_file(folder, "dev") is None:
+        return {q: d for q, d in judgements.items() if not is_dev_query(q)}
+    if split == "dev" and _split_file(folder, "dev") is None:
+        return {q: d for q, d in judgements.items() if is_dev_query(q)}
+    return judgements
+
+
 def load_beir(folder: Path, *, split: str = "test", qrels: Path | None = None) -> BeirDataset:
     """Check a BEIR folder and load its queries and the judgements of ``split``.
 
     The corpus is only located here; ``corpus_documents`` streams it when indexing.
-    Queries are kept in the order they first appear in the qrels file.
+    Queries are kept in the order they first appear in the qrels file. ``dev`` and
+    ``fit`` are cut from the train judgements when the folder has no dev file
+    (``split_judgements``).
     """
     if not folder.is_dir():
         raise ExpertlyError(f"{folder}: no such folder (expected a BEIR dataset folder)")
@@ -186,6 +219,8 @@ def load_beir(folder: Path, *, split: str = "test", qrels: Path | None = None) -
         raise ExpertlyError(f"{folder}: no corpus.jsonl (expected BEIR layout)")
     qrels_path = find_qrels(folder, split, qrels)
     judgements = load_qrels(qrels_path)
+    if qrels is None:
+        judgements = split_judgements(folder, split, judgements)
     texts = load_queries(folder / "queries.jsonl")
     missing = [q for q in judgements if q not in texts]
     if missing:

@@ -1,14 +1,16 @@
 """Retrieval *configurations*: named ways of searching that an evaluation compares.
 
 A configuration turns a Workspace into a ``Searcher`` (question, number of chunks → hits).
-``dense``, ``sparse`` and ``hybrid`` are built in; a reranker or query rewriting is one more
-``register_configuration`` call and nothing else changes.
+``dense``, ``sparse`` and ``hybrid`` search as the workspace's settings say; the fusion and
+reranking variants (``hybrid-rrf60``, ``hybrid-convex``, ``hybrid+rerank``, ``hybrid+maxsim``,
+``hybrid+cross-encoder``) change a few retrieval settings on the same index. Query rewriting
+or another reranker is one more ``register_configuration`` call and nothing else changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from expertly.errors import ExpertlyError
@@ -57,6 +59,67 @@ for _name, _description in (
     ("hybrid", "dense + BM25 fused by weighted reciprocal rank (the workspace's retrieval.*)"),
 ):
     register_configuration(Configuration(_name, _description, _retriever_mode(_name)))
+
+
+def _variant(mode: str, **changes: object) -> Callable[[Workspace], Searcher]:
+    """A Retriever on the workspace's store and embedder with some retrieval settings
+    changed (fusion, reranker), so variants are compared on one index in one run."""
+
+    def build(ws: Workspace) -> Searcher:
+        from expertly.retrieve import Retriever
+
+        settings = replace(ws.settings.retrieval, **changes)  # type: ignore[arg-type]
+        retriever = Retriever(ws.store, ws.embedder, settings)
+        if settings.rerank:
+            retriever.reranker  # noqa: B018 - build it now: a missing model fails before any query
+
+        def search(question: str, k: int) -> Sequence[Hit]:
+            return retriever.search(question, k=k, mode=mode).hits
+
+        return search
+
+    return build
+
+
+def _configured_rerank(ws: Workspace) -> Searcher:
+    if not ws.settings.retrieval.rerank:
+        raise ExpertlyError(
+            "Configuration 'hybrid+rerank' uses the workspace's reranker, but retrieval.rerank "
+            "is off: set it (e.g. EXPERTLY_RETRIEVAL__RERANK=maxsim) or choose hybrid+maxsim"
+        )
+    return _variant("hybrid")(ws)
+
+
+for _config in (
+    Configuration(
+        "hybrid-rrf60",
+        "dense + BM25, reciprocal rank fusion with k = 60 and equal weights (the former default)",
+        _variant("hybrid", fusion="rrf", rrf_k=60, dense_weight=1.0, sparse_weight=1.0),
+    ),
+    Configuration(
+        "hybrid-convex",
+        "dense + BM25, convex fusion of min-max normalised scores, weights from retrieval.*",
+        _variant("hybrid", fusion="convex", normalization="minmax"),
+    ),
+    Configuration(
+        "hybrid+rerank",
+        "hybrid, then the workspace's reranker (retrieval.rerank, retrieval.rerank_candidates)",
+        _configured_rerank,
+    ),
+    Configuration(
+        "hybrid+maxsim",
+        "hybrid, then MaxSim late interaction over MiniLM token embeddings "
+        "(top retrieval.rerank_candidates)",
+        _variant("hybrid", rerank="maxsim"),
+    ),
+    Configuration(
+        "hybrid+cross-encoder",
+        "hybrid, then the local cross-encoder in retrieval.rerank_model "
+        "(top retrieval.rerank_candidates)",
+        _variant("hybrid", rerank="cross-encoder"),
+    ),
+):
+    register_configuration(_config)
 
 
 def parse_configurations(text: str) -> list[str]:

@@ -1,11 +1,21 @@
-"""Dense, sparse (BM25) and hybrid retrieval with weighted reciprocal rank fusion.
+"""Dense, sparse (BM25) and hybrid retrieval: fusion of the two rankings, then an optional
+reranking stage.
 
 The store returns both candidate lists in one call (one consistent snapshot); this module
-embeds the question, fuses the two rankings and keeps the top k::
+embeds the question, fuses the two rankings, optionally reranks the best fused hits and keeps
+the top k. Two fusions (``retrieval.fusion``):
 
-    fused(chunk) = dense_weight / (rrf_k + dense_rank) + sparse_weight / (rrf_k + sparse_rank)
+- ``rrf``, weighted reciprocal rank fusion (the default)::
 
-A chunk missing from one list simply gets no contribution from it.
+      fused(chunk) = dense_weight / (rrf_k + dense_rank) + sparse_weight / (rrf_k + sparse_rank)
+
+- ``convex``, a weighted sum of scores put on one scale per query (``retrieval.normalization``:
+  ``minmax`` maps each list to [0, 1], ``zscore`` to mean 0 and deviation 1)::
+
+      fused(chunk) = dense_weight * norm(cosine) + sparse_weight * norm(bm25)
+
+A chunk missing from one list gets no contribution from it under ``rrf``, and that list's
+lowest normalised score under ``convex`` (it ranked below every candidate the list returned).
 """
 
 from __future__ import annotations
@@ -21,7 +31,10 @@ from expertly.types import Filters, Hit, Query
 
 if TYPE_CHECKING:
     from expertly.embed import Embedder
+    from expertly.retrieve.rerank import Reranker
     from expertly.store import Store
+
+METHODS = ("dense", "sparse")
 
 
 class Mode(enum.Enum):
@@ -72,13 +85,35 @@ class SearchResult:
 
 
 class Retriever:
-    """Searches a store with a question; the strategy is chosen once from the settings."""
+    """Searches a store with a question; the strategy is chosen once from the settings.
 
-    def __init__(self, store: Store, embedder: Embedder, settings: RetrievalSettings) -> None:
+    The reranker named by ``retrieval.rerank`` (if any) is built on the first search that
+    uses it, so building a Retriever never loads a model.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: RetrievalSettings,
+        *,
+        reranker: Reranker | None = None,
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
         self.mode = Mode.from_str(settings.mode)
+        self._reranker = reranker
+
+    @property
+    def reranker(self) -> Reranker | None:
+        """The configured reranker (built now if needed), or None when ``retrieval.rerank``
+        is off."""
+        if self._reranker is None and self.settings.rerank:
+            from expertly.retrieve.rerank import create_reranker
+
+            self._reranker = create_reranker(self.settings)
+        return self._reranker
 
     def search(
         self,
@@ -87,32 +122,59 @@ class Retriever:
         k: int | None = None,
         filters: Filters | None = None,
         mode: Mode | str | None = None,
+        rerank: bool | None = None,
     ) -> SearchResult:
-        """The top ``k`` chunks for ``text`` (default ``retrieval.k``), best first."""
+        """The top ``k`` chunks for ``text`` (default ``retrieval.k``), best first.
+
+        ``rerank`` overrides whether the configured reranker runs (default: when
+        ``retrieval.rerank`` names one). It re-scores the best ``retrieval.rerank_candidates``
+        hits; hits past those keep their order after the reranked ones.
+        """
         k = k or self.settings.k
         chosen = Mode.from_str(mode) if isinstance(mode, str) else (mode or self.mode)
         filters = filters or Filters()
         timings: dict[str, float] = {}
+        reranker = self.reranker if rerank is None or rerank else None
+        if rerank and reranker is None:
+            raise ValueError("rerank=True but retrieval.rerank names no reranker")
         vector = None
         if chosen in (Mode.DENSE, Mode.HYBRID):
             t0 = time.perf_counter()
             vector = self.embedder.embed([text], kind="query")[0]
             timings["embed"] = time.perf_counter() - t0
         sparse_text = keyword_query(text) if chosen in (Mode.SPARSE, Mode.HYBRID) else ""
-        candidates = max(k, self.settings.candidates) if chosen is Mode.HYBRID else k
+        wanted = max(k, self.settings.rerank_candidates) if reranker is not None else k
+        candidates = max(wanted, self.settings.candidates) if chosen is Mode.HYBRID else wanted
         t0 = time.perf_counter()
         hits = self.store.search(
             Query(text=sparse_text, vector=vector, filters=filters), candidates
         )
         timings["search"] = time.perf_counter() - t0
         if chosen is Mode.HYBRID:
-            hits = fuse(
-                hits,
-                rrf_k=self.settings.rrf_k,
-                dense_weight=self.settings.dense_weight,
-                sparse_weight=self.settings.sparse_weight,
-            )
+            hits = fuse_with(hits, self.settings)
+        if reranker is not None and hits:
+            t0 = time.perf_counter()
+            head = hits[: self.settings.rerank_candidates]
+            hits = reranker.rerank(text, head, len(head)) + hits[len(head) :]
+            timings["rerank"] = time.perf_counter() - t0
         return SearchResult(hits=hits[:k], timings=timings)
+
+
+def fuse_with(hits: list[Hit], settings: RetrievalSettings) -> list[Hit]:
+    """Fuse ``hits`` as ``settings`` say (``retrieval.fusion``, weights, ``rrf_k``)."""
+    if settings.fusion == "convex":
+        return convex_fuse(
+            hits,
+            dense_weight=settings.dense_weight,
+            sparse_weight=settings.sparse_weight,
+            normalization=settings.normalization,
+        )
+    return fuse(
+        hits,
+        rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
+        sparse_weight=settings.sparse_weight,
+    )
 
 
 def fuse(hits: list[Hit], *, rrf_k: int, dense_weight: float, sparse_weight: float) -> list[Hit]:
@@ -122,5 +184,62 @@ def fuse(hits: list[Hit], *, rrf_k: int, dense_weight: float, sparse_weight: flo
     for hit in hits:
         score = sum(w / (rrf_k + hit.ranks[m]) for m, w in weights.items() if m in hit.ranks)
         fused.append(replace(hit, score=score, scores={**hit.scores, "fused": score}))
-    fused.sort(key=lambda h: (-h.score, min(h.ranks.values(), default=0), h.chunk.id))
-    return fused
+    return _ordered(fused)
+
+
+def convex_fuse(
+    hits: list[Hit],
+    *,
+    dense_weight: float,
+    sparse_weight: float,
+    normalization: str = "minmax",
+) -> list[Hit]:
+    """Weighted sum of per-method scores normalised over this query's candidates.
+
+    ``minmax`` maps each method's scores to [0, 1] (all equal → 1), ``zscore`` subtracts
+    their mean and divides by their standard deviation (all equal → 0). A hit that one
+    method did not return gets that method's lowest normalised score.
+    """
+    if normalization not in ("minmax", "zscore"):
+        raise ValueError(f"Unknown normalization {normalization!r}; valid: minmax, zscore")
+    weights = {"dense": dense_weight, "sparse": sparse_weight}
+    scales: dict[str, tuple[float, float]] = {}
+    for method in METHODS:
+        values = [float(h.scores[method]) for h in hits if method in h.scores]
+        if not values:
+            continue
+        if normalization == "minmax":
+            low, spread = min(values), max(values) - min(values)
+        else:
+            low = sum(values) / len(values)
+            spread = (sum((v - low) ** 2 for v in values) / len(values)) ** 0.5
+        scales[method] = (low, spread)
+    floor = {
+        m: _normalise(min(h.scores[m] for h in hits if m in h.scores), s, normalization)
+        for m, s in scales.items()
+    }
+    fused: list[Hit] = []
+    for hit in hits:
+        score = 0.0
+        for method, (low, spread) in scales.items():
+            value = (
+                _normalise(float(hit.scores[method]), (low, spread), normalization)
+                if method in hit.scores
+                else floor[method]
+            )
+            score += weights[method] * value
+        fused.append(replace(hit, score=score, scores={**hit.scores, "fused": score}))
+    return _ordered(fused)
+
+
+def _normalise(value: float, scale: tuple[float, float], normalization: str) -> float:
+    low, spread = scale
+    if spread <= 0:
+        return 1.0 if normalization == "minmax" else 0.0
+    return (value - low) / spread
+
+
+def _ordered(hits: list[Hit]) -> list[Hit]:
+    """Best fused score first; ties go to the better single-method rank, then chunk id."""
+    hits.sort(key=lambda h: (-h.score, min(h.ranks.values(), default=0), h.chunk.id))
+    return hits
