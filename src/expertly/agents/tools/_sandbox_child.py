@@ -10,7 +10,11 @@ refuses:
   ``_ctypes``, sub-interpreters), raising resource limits, tracing hooks and ``gc``
   introspection (which could reach the hook itself);
 * opening, listing, creating, renaming or deleting anything outside TMPDIR, except reading
-  files under the interpreter's own prefixes (so that imports work) and a few device files.
+  files under the interpreter's own prefixes (so that imports work) and a few device files;
+* modules whose C code opens files or reaches processes without audit events (sqlite3,
+  dbm, pwd/grp, syslog, multiprocessing's semaphores and shared memory), and it removes
+  ``os.mkfifo``, ``os.mknod``, ``os.pidfd_open``, ``os.chroot`` and
+  ``signal.pidfd_send_signal`` for the same reason.
 
 The hook never calls code the agent can change: every function it uses is captured when it
 is installed, paths are resolved with ``lstat``/``readlink`` directly, and only ``str``,
@@ -37,7 +41,6 @@ BLOCKED_EVENT_PREFIXES = (
     "os.killpg",
     "os.link",
     "os.symlink",
-    "os.chroot",
     "pty.",
     "resource.setrlimit",
     "resource.prlimit",
@@ -47,11 +50,12 @@ BLOCKED_EVENT_PREFIXES = (
     "gc.get_",
     "cpython.PyInterpreterState_New",
     "cpython.run_",
-    "sqlite3.enable_load_extension",
-    "sqlite3.load_extension",
+    "sqlite3.",
     "_winapi.",
     "winreg.",
 )
+# Modules whose C code reaches files, processes or other processes without audit events,
+# or that would undo the removals below if imported afresh.
 BLOCKED_MODULES = frozenset(
     {
         "_posixsubprocess",
@@ -62,8 +66,27 @@ BLOCKED_MODULES = frozenset(
         "_testcapi",
         "_testinternalcapi",
         "_testmultiphase",
+        "_sqlite3",
+        "_dbm",
+        "_gdbm",
+        "pwd",
+        "grp",
+        "spwd",
+        "syslog",
+        "_multiprocessing",
+        "_posixshmem",
+        "posix",
+        "_signal",
     }
 )
+# Functions that touch the file system or other processes without raising audit events:
+# removed from their modules before the agent's code runs.
+UNAUDITED = {
+    "posix": ("mkfifo", "mknod", "pidfd_open", "chroot"),
+    "os": ("mkfifo", "mknod", "pidfd_open", "chroot"),
+    "_signal": ("pidfd_send_signal",),
+    "signal": ("pidfd_send_signal",),
+}
 # event -> (indices of path arguments, indices of dir_fd arguments); all are writes.
 WRITE_EVENTS: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "os.remove": ((0,), (1,)),
@@ -235,10 +258,6 @@ def install(root: str) -> None:
             for ours in _ours:
                 if target is ours:
                     raise _refuse("changing the sandbox's own functions is not allowed")
-        elif event == "sqlite3.connect":
-            database = args[0]
-            if not (_type(database) is _str and database in (":memory:", "")):
-                _check(database, event, True)
         else:
             for write_event, paths, dir_fds in _write_events:
                 if event == write_event:
@@ -249,6 +268,11 @@ def install(root: str) -> None:
                         if i < _len(args):
                             _check(args[i], event, True)
 
+    for module_name, names in UNAUDITED.items():
+        module = sys.modules.get(module_name) or __import__(module_name)
+        for name in names:
+            if hasattr(module, name):
+                delattr(module, name)
     sys.addaudithook(hook)
 
 

@@ -187,6 +187,7 @@ class PythonSandbox:
             timed_out = True
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()  # in case it left its process group
             proc.wait()
         seconds = time.perf_counter() - started
         output, cut = truncate(capture.text(), self.output_chars)
