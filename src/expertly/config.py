@@ -208,6 +208,29 @@ class RetrievalSettings:
     min_relevance: float = _f(
         0.2, "Abstain (without calling the model) when the best dense similarity is below this"
     )
+    # Query rewriting and multi-hop retrieval (docs/evaluation.md, "Query rewriting and
+    # multi-hop"): measured on HotpotQA before any of them became a default.
+    rewrite: str = _f(
+        "none",
+        "none | multi (the LLM writes alternative queries) | hyde (the LLM writes a "
+        "hypothetical answer passage) | keywords (content words, no LLM); results fused by RRF",
+    )
+    rewrite_queries: int = _f(3, "Alternative queries the LLM writes for rewrite = multi")
+    rewrite_tokens: int = _f(80, "Most tokens one rewriting or multi-hop LLM call may write")
+    multihop: str = _f(
+        "off",
+        "off | iterate (retrieve, take bridge entities from the top passages, retrieve again) "
+        "| decompose (search the question's parts first, then iterate)",
+    )
+    multihop_hops: int = _f(2, "Retrieval rounds of multi-hop search, the first included (1-3)")
+    multihop_read: int = _f(2, "Top passages of a round read for bridge entities")
+    multihop_queries: int = _f(4, "Follow-up queries per round at most")
+    multihop_weight: float = _f(
+        0.5, "Weight of the passages follow-up queries reach, against the question's ranking (1)"
+    )
+    multihop_llm: bool = _f(
+        False, "The LLM writes follow-up queries and sub-questions instead of entity extraction"
+    )
     # Fusion and reranking (chosen on SciFact train queries; see docs/evaluation.md).
     fusion: str = _f(
         "rrf", "rrf (weighted reciprocal rank) | convex (weighted sum of normalised scores)"
@@ -230,6 +253,17 @@ class RetrievalSettings:
         _positive("retrieval.rrf_k", self.rrf_k)
         if self.dense_weight < 0 or self.sparse_weight < 0:
             raise ConfigError("retrieval.dense_weight and retrieval.sparse_weight must be >= 0")
+        _choice("retrieval.rewrite", self.rewrite, ("none", "multi", "hyde", "keywords"))
+        _choice("retrieval.multihop", self.multihop, ("off", "iterate", "decompose"))
+        if not 1 <= self.rewrite_queries <= 8:
+            raise ConfigError("retrieval.rewrite_queries must be between 1 and 8")
+        _positive("retrieval.rewrite_tokens", self.rewrite_tokens)
+        if not 1 <= self.multihop_hops <= 3:
+            raise ConfigError("retrieval.multihop_hops must be between 1 and 3")
+        _positive("retrieval.multihop_read", self.multihop_read)
+        _positive("retrieval.multihop_queries", self.multihop_queries)
+        if self.multihop_weight < 0:
+            raise ConfigError("retrieval.multihop_weight must be >= 0")
         _choice("retrieval.fusion", self.fusion, ("rrf", "convex"))
         _choice("retrieval.normalization", self.normalization, ("minmax", "zscore"))
         _positive("retrieval.rerank_candidates", self.rerank_candidates)
@@ -312,6 +346,50 @@ class AgentSettings:
 
 
 @dataclass
+class RouterSettings:
+    """How ``--mode auto`` picks a route for each question (see ``expertly.answer.router``)."""
+
+    routes: list[str] = _f(
+        ["rag", "finetuned", "agent", "base"],
+        "Routes the router may choose: rag | finetuned | agent | base",
+    )
+    model: str = _f(
+        "",
+        "Fine-tuned model (name from `expertly models`) for the finetuned and hybrid routes; "
+        "empty = the newest one, if any",
+    )
+    examples: str = _f(
+        "", 'JSONL of your own labelled questions {"text", "route"} added to the shipped ones'
+    )
+    rules: bool = _f(True, "Apply the built-in patterns (arithmetic, writing requests, URLs) first")
+    k: int = _f(5, "Nearest example questions that vote on the route")
+    min_similarity: float = _f(
+        0.45, "Examples less similar than this do not vote; then the fallback answers"
+    )
+    fallback: str = _f("rag", "Route used when nothing decides, or the chosen one is unavailable")
+
+    def __post_init__(self) -> None:
+        valid = ("rag", "finetuned", "agent", "base")
+        bad = [r for r in [*self.routes, self.fallback] if r not in valid]
+        if bad:
+            raise ConfigError(
+                f"router: unknown route(s) {', '.join(bad)}; valid: {', '.join(valid)}"
+            )
+        if self.fallback not in self.routes:
+            raise ConfigError("router.fallback must be one of router.routes")
+
+
+@dataclass
+class CacheSettings:
+    """The answer cache: same question + same index + same settings → the stored answer."""
+
+    answers: bool = _f(
+        True, "Cache deterministic answers (temperature 0); any ingest or delete invalidates them"
+    )
+    path: str = _f("answers.sqlite", "Answer cache file, relative to the workspace directory")
+
+
+@dataclass
 class Settings:
     """All settings of one workspace."""
 
@@ -323,6 +401,8 @@ class Settings:
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     agent: AgentSettings = field(default_factory=AgentSettings)
+    router: RouterSettings = field(default_factory=RouterSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
     @classmethod
     def load(

@@ -15,13 +15,20 @@ from typing import TYPE_CHECKING, Any
 from expertly.config import CONFIG_FILE, Settings, describe, resolve_workspace
 
 if TYPE_CHECKING:
-    from expertly.answer.rag import RagAnswerer
+    from collections.abc import Sequence
+
+    from expertly.answer import Answerer
+    from expertly.answer.cache import AnswerCache
     from expertly.embed import Embedder
     from expertly.generate import LLM
     from expertly.ingest.chunking import Chunker
     from expertly.ingest.pipeline import Ingestor
     from expertly.retrieve import Retriever
     from expertly.store.sqlite import SQLiteStore
+
+
+MODES = ("rag", "base", "finetuned", "hybrid", "agent", "auto")
+"""Answer modes ``expertly ask --mode`` accepts."""
 
 
 class Workspace:
@@ -117,20 +124,176 @@ class Workspace:
 
         return Retriever(self.store, self.embedder, self.settings.retrieval)
 
-    def answerer(self, mode: str = "rag") -> RagAnswerer:
-        """The answerer for ``mode``. Only ``rag`` exists so far."""
-        from expertly.answer.rag import RagAnswerer
+    def answerer(
+        self, mode: str = "rag", *, model: str | None = None, conversational: bool = False
+    ) -> Answerer:
+        """The answerer for ``mode``, wrapped in the answer cache when that is safe.
+
+        Modes: ``rag`` (retrieve, then the base model answers with citations), ``base``
+        (closed-book base model), ``finetuned`` (closed-book fine-tuned model), ``hybrid``
+        (the fine-tuned model answering over retrieved context), ``agent`` (ReAct loop with
+        the enabled tools) and ``auto`` (the router picks one per question). ``model`` names
+        a fine-tuned model (``expertly models``); default ``router.model`` or the newest.
+        ``conversational`` gives the agent a bounded memory of earlier turns (``chat``);
+        such answers depend on the conversation, so they are not cached.
+        """
         from expertly.errors import ConfigError
 
-        if mode != "rag":
-            raise ConfigError(f"Unknown answer mode {mode!r}; valid: rag")
-        return RagAnswerer(
-            self.retriever,
-            self.llm,
-            retrieval=self.settings.retrieval,
-            settings=self.settings.answer,
-            max_new_tokens=self.settings.llm.max_new_tokens,
-            temperature=self.settings.llm.temperature,
+        if mode not in MODES:
+            raise ConfigError(f"Unknown answer mode {mode!r}; valid: {', '.join(MODES)}")
+        if mode == "agent" and conversational:
+            return self._agent(conversational=True)
+        inner = self._router(model) if mode == "auto" else self._route_answerer(mode, model)
+        return self._cached(inner, mode, model)
+
+    def _route_answerer(self, mode: str, model: str | None) -> Answerer:
+        from expertly.answer.closed_book import ClosedBookAnswerer
+        from expertly.answer.rag import RagAnswerer
+
+        llm = self.settings.llm
+        if mode in ("rag", "hybrid"):
+            return RagAnswerer(
+                self.retriever,
+                self.finetuned_llm(model) if mode == "hybrid" else self.llm,
+                retrieval=self.settings.retrieval,
+                settings=self.settings.answer,
+                max_new_tokens=llm.max_new_tokens,
+                temperature=llm.temperature,
+                route=mode,
+            )
+        if mode in ("base", "finetuned"):
+            return ClosedBookAnswerer(
+                self.finetuned_llm(model) if mode == "finetuned" else self.llm,
+                max_new_tokens=llm.max_new_tokens,
+                temperature=llm.temperature,
+                route=mode,
+            )
+        return self._agent()
+
+    def _agent(self, *, conversational: bool = False) -> Answerer:
+        from expertly.agents.memory import ConversationMemory
+        from expertly.agents.react import AgentAnswerer
+        from expertly.agents.tools.base import ToolRegistry
+        from expertly.agents.tools.factory import build_tools
+        from expertly.types import Principal
+
+        settings = self.settings.agent
+        needs_index = "search_docs" in settings.tools
+        retriever = self.retriever if needs_index else None
+        build_tools(settings, retriever=retriever)  # fail now on a misconfigured tool
+
+        def tools_for(principal: Principal | None) -> ToolRegistry:
+            return build_tools(settings, retriever=retriever, principal=principal)
+
+        memory = (
+            ConversationMemory(turns=settings.memory_turns, llm=self.llm)
+            if conversational
+            else None
+        )
+        return AgentAnswerer(self.llm, tools_for, settings, memory=memory)
+
+    def _router(self, model: str | None) -> Answerer:
+        from expertly.answer.router import RouteClassifier, Router, load_examples
+
+        r = self.settings.router
+        answerers: dict[str, Answerer] = {}
+        for route in r.routes:
+            if route == "finetuned" and not self._has_finetuned(model or r.model):
+                continue
+            answerers[route] = self._route_answerer(route, model or r.model or None)
+        embedder, retriever = self.embedder, self.retriever
+
+        def embed(texts: Sequence[str]) -> Any:
+            return embedder.embed(texts, kind="query")
+
+        def relevance(question: str) -> float:
+            hits = retriever.search(question, k=1, mode="dense").hits
+            return max((h.scores.get("dense", 0.0) for h in hits), default=0.0)
+
+        classifier = RouteClassifier(
+            load_examples(r.examples or None),
+            embed,
+            k=r.k,
+            min_similarity=r.min_similarity,
+            fallback=r.fallback,
+            rules=r.rules,
+            relevance=relevance if "base" in answerers and "rag" in answerers else None,
+            min_relevance=self.settings.retrieval.min_relevance,
+        )
+        return Router(answerers, classifier, fallback=r.fallback)
+
+    def _has_finetuned(self, name: str | None) -> bool:
+        """Whether a fine-tuned model (``name``, or any) exists in this workspace's runs."""
+        import importlib.util
+
+        if importlib.util.find_spec("expertly.finetune.registry") is None:
+            return False  # this installation has no model registry: no fine-tuned route
+        from expertly.finetune.registry import list_models
+
+        models = list_models(self.root)
+        return bool(models) and (not name or any(m.name == name for m in models))
+
+    def finetuned_llm(self, name: str | None = None) -> LLM:
+        """The fine-tuned model ``name`` (default: ``router.model``, else the newest)."""
+        from expertly.errors import ConfigError
+
+        if not self._has_finetuned(name):
+            raise ConfigError(
+                f"No fine-tuned model {name!r} in {self.root}"
+                if name
+                else f"No fine-tuned model in {self.root}: train one with `expertly finetune`"
+            )
+        from expertly.finetune.registry import resolve_model
+        from expertly.generate.registry import create_llm
+
+        name = name or self.settings.router.model or None
+        key = name or ""
+        if key not in self._finetuned:
+            ref = resolve_model(self.root, name)
+            self._finetuned[key] = create_llm(  # type: ignore[call-arg]
+                self.settings.llm, cache_dir=self.models_dir, model_ref=ref
+            )
+        return self._finetuned[key]
+
+    @cached_property
+    def _finetuned(self) -> dict[str, LLM]:
+        return {}
+
+    @cached_property
+    def answer_cache(self) -> AnswerCache:
+        from expertly.answer.cache import AnswerCache
+
+        return AnswerCache(self.root / self.settings.cache.path)
+
+    def index_fingerprint(self) -> str:
+        """Changes whenever a document is added, changed or removed, or settings change."""
+        import dataclasses
+        import hashlib
+        import json
+
+        digest = hashlib.sha256()
+        for doc_id, content_hash in sorted(self.store.hashes().items()):
+            digest.update(f"{doc_id}\0{content_hash}\n".encode())
+        digest.update(json.dumps(dataclasses.asdict(self.settings), default=str).encode())
+        return digest.hexdigest()
+
+    def _cached(self, inner: Answerer, mode: str, model: str | None) -> Answerer:
+        from expertly.answer.cache import CachedAnswerer
+
+        live_tools = {"http_get", "python"} & set(self.settings.agent.tools)
+        uses_agent = mode == "agent" or (mode == "auto" and "agent" in self.settings.router.routes)
+        if (
+            not self.settings.cache.answers
+            or self.settings.llm.temperature > 0
+            or (uses_agent and live_tools)
+        ):
+            return inner
+        return CachedAnswerer(
+            inner,
+            self.answer_cache,
+            route=mode,
+            model=f"{self.settings.llm.backend}:{self.settings.llm.model}:{model or ''}",
+            fingerprint=self.index_fingerprint,
         )
 
     def reset_index(self) -> None:
@@ -150,6 +313,9 @@ class Workspace:
     def close(self) -> None:
         """Close the index and the embedding cache; anything used again is rebuilt."""
         self._close_index()
+        answers = self.__dict__.pop("answer_cache", None)
+        if answers is not None:
+            answers.close()
         cache = getattr(self.__dict__.get("embedder"), "cache", None)
         if cache is not None:
             cache.close()

@@ -128,3 +128,29 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 1 and "hybrid, dense, sparse" in result.stderr
     result = run(tmp_path / "empty", "ask", "anything?")
     assert result.returncode == 1 and "expertly ingest" in result.stderr
+
+
+def test_second_identical_ask_comes_from_the_answer_cache(workspace: Path) -> None:
+    q = next(q for q in questions() if q["source"])
+    first = json.loads(run(workspace, "ask", q["question"], "--json").stdout)
+    second = json.loads(run(workspace, "ask", q["question"], "--json").stdout)
+    assert second["trace"][0]["name"] == "cache"
+    assert second["answer"] == first["answer"] and second["citations"] == first["citations"]
+    fresh = json.loads(run(workspace, "ask", q["question"], "--json", "--no-cache").stdout)
+    assert fresh["trace"][0]["name"] != "cache"
+
+
+def test_auto_mode_routes_and_says_why(workspace: Path) -> None:
+    factual = next(q for q in questions() if q["source"])
+    routed = json.loads(
+        run(workspace, "ask", factual["question"], "--mode", "auto", "--json").stdout
+    )
+    assert routed["route"] == "rag" and routed["reason"].startswith("router: ")
+    assert routed["trace"][0]["name"] == "route"
+    sum_question = "What is 15% of 2,340 EUR?"
+    result = run(workspace, "ask", sum_question, "--mode", "auto", "--json")
+    assert result.returncode == 0, result.stderr
+    agent = json.loads(result.stdout)
+    assert agent["route"] == "agent", agent["reason"]
+    assert "arithmetic" in agent["reason"] or "calculation" in agent["reason"]
+    assert any(s["name"] != "route" for s in agent["trace"])

@@ -138,10 +138,16 @@ def print_answer(answer: Answer, *, show_prompt: bool = False) -> None:
                 console.print(
                     Panel(escape(m.content), title=m.role, title_align="left", style="dim")
                 )
-    style = "yellow" if answer.abstained else "green"
-    console.print(
-        Panel(escape(answer.text), title="Answer", title_align="left", border_style=style)
-    )
+    style = "yellow" if answer.abstained or answer.incomplete else "green"
+    title = f"Answer ({answer.route}{', incomplete' if answer.incomplete else ''})"
+    console.print(Panel(escape(answer.text), title=title, title_align="left", border_style=style))
+    if answer.reason:
+        console.print(f"[dim]why: {escape(answer.reason)}[/]")
+    for query in answer.rewrites:
+        console.print(f"[dim]searched: {escape(query)}[/]")
+    for step in answer.trace:
+        if step.name.startswith("agent."):
+            console.print(f"[dim]{escape(_agent_step_line(step.detail))}[/]")
     for c in answer.citations:
         where = [c.doc_id]
         if c.page is not None:
@@ -165,21 +171,77 @@ def print_answer(answer: Answer, *, show_prompt: bool = False) -> None:
     )
 
 
-def load_answerer(ws: Any) -> tuple[Any, float]:
-    """The RAG answerer with its models loaded and warmed up (the first generation of a
-    process is several times slower), so that the timings it reports are the real ones."""
+def _agent_step_line(detail: Any) -> str:
+    """One agent step as a line: what it called with which arguments, and what came back."""
+    head = f"  step {detail.get('step', '?')} {detail.get('kind', '')}"
+    if detail.get("tool"):
+        args = ", ".join(f"{k}={v!r}" for k, v in detail.get("arguments", {}).items())
+        head += f": {detail['tool']}({args})"
+    tail = detail.get("error") or detail.get("observation") or detail.get("answer") or ""
+    tail = " ".join(str(tail).split())
+    return f"{head} -> {tail[:110]}{'...' if len(tail) > 110 else ''}" if tail else head
+
+
+def load_answerer(
+    ws: Any,
+    mode: str = "rag",
+    *,
+    model: str | None = None,
+    k: int | None = None,
+    cache: bool = True,
+    conversational: bool = False,
+) -> tuple[Any, float]:
+    """The answerer for ``mode`` with its models loaded and warmed up (the first generation
+    of a process is several times slower), so that the timings it reports are the real ones."""
+    import dataclasses
+
     started = time.perf_counter()
-    if not ws.index_path.exists() or not int(ws.store.stats().get("documents", 0)):
+    needs_index = mode not in ("base", "finetuned")
+    if needs_index and (
+        not ws.index_path.exists() or not int(ws.store.stats().get("documents", 0))
+    ):
         raise ExpertlyError(
             f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "
-            "(or choose another workspace with --workspace)."
+            "(or choose another workspace with --workspace, or use --mode base)."
         )
-    answerer = ws.answerer("rag")
-    for obj, method in ((ws.embedder, "load"), (answerer.llm, "warmup")):
-        fn = getattr(obj, method, None)
-        if callable(fn):
-            fn()
+    if k is not None:
+        ws.settings.retrieval = dataclasses.replace(ws.settings.retrieval, k=k)
+    if not cache:
+        ws.settings.cache = dataclasses.replace(ws.settings.cache, answers=False)
+    answerer = ws.answerer(mode, model=model, conversational=conversational)
+    load = getattr(ws.embedder, "load", None) if needs_index else None
+    if callable(load):
+        load()
+    for llm in _models_of(answerer):
+        warmup = getattr(llm, "warmup", None)
+        if callable(warmup):
+            warmup()
     return answerer, time.perf_counter() - started
+
+
+def _models_of(answerer: Any) -> list[Any]:
+    """The language models an answerer (or a router's / cache's inner answerers) will use."""
+    found: list[Any] = []
+    stack = [answerer]
+    while stack:
+        obj = stack.pop()
+        llm = getattr(obj, "llm", None)
+        if llm is not None and all(llm is not f for f in found):
+            found.append(llm)
+        inner = getattr(obj, "inner", None)
+        if inner is not None:
+            stack.append(inner)
+        stack.extend(getattr(obj, "answerers", {}).values())
+    return found
+
+
+MODE_HELP = (
+    "rag (documents + base model, cited) | base (model alone) | finetuned (fine-tuned model "
+    "alone) | hybrid (fine-tuned model over the documents) | agent (tools, several steps) | "
+    "auto (the router picks per question and says why)."
+)
+MODEL_HELP = "Fine-tuned model for finetuned/hybrid/auto (see `expertly models`; default newest)."
+NO_CACHE_HELP = "Answer afresh even when the same question was answered over the same index."
 
 
 @handle_errors
@@ -193,6 +255,9 @@ def ask(
     group: Annotated[
         list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)
     ] = None,
+    mode: Annotated[str, typer.Option("--mode", "-m", help=MODE_HELP)] = "rag",
+    model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -202,17 +267,20 @@ def ask(
 ) -> None:
     """Answer a question from the ingested documents, citing its sources as [1], [2].
 
-    When the documents hold nothing relevant it says so instead of guessing.
+    When the documents hold nothing relevant it says so instead of guessing. --mode picks
+    the route; every answer says which route answered, and with --mode auto why.
 
     \b
-    Example:
+    Examples:
       expertly ask "How many days of parental leave do we get?" --show-prompt
+      expertly ask "What is 17% of 2,340 EUR?" --mode agent
+      expertly ask "Draft a reply to the customer" --mode auto --json
     """
     ws = workspace()
     with err_console.status("Loading models..."):
-        answerer, load_s = load_answerer(ws)
+        answerer, load_s = load_answerer(ws, mode, model=model, k=k, cache=not no_cache)
     with err_console.status("Thinking..."):
-        answer = answerer.answer(question, principal=principal(tenant, group), k=k)
+        answer = answerer.answer(question, principal=principal(tenant, group))
     ws.close()
     if as_json:
         print_json({**answer_dict(answer), "load_seconds": round(load_s, 3)})
@@ -227,17 +295,24 @@ def chat(
     show_prompt: Annotated[
         bool, typer.Option("--show-prompt", help="Print each prompt sent to the model.")
     ] = False,
+    mode: Annotated[str, typer.Option("--mode", "-m", help=MODE_HELP)] = "rag",
+    model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON answer per line (for scripts).")
     ] = False,
 ) -> None:
     """Ask questions one after another (models stay loaded). Empty line or Ctrl-D quits.
 
-    Each question is answered on its own from the documents, with citations.
+    With --mode rag (default) each question is answered on its own from the documents, with
+    citations; with --mode agent the agent remembers the conversation (the last
+    agent.memory_turns turns word for word, older ones summarised).
     """
     ws = workspace()
     with err_console.status("Loading models..."):
-        answerer, _ = load_answerer(ws)
+        answerer, _ = load_answerer(
+            ws, mode, model=model, k=k, cache=not no_cache, conversational=True
+        )
     interactive = sys.stdin.isatty()
     while True:
         try:
@@ -248,7 +323,7 @@ def chat(
             break
         if not interactive and not as_json:
             console.print(f"\n[bold cyan]Q:[/] {escape(question.strip())}")
-        answer = answerer.answer(question.strip(), k=k)
+        answer = answerer.answer(question.strip())
         if as_json:
             print_json(answer_dict(answer), one_line=True)
         else:
