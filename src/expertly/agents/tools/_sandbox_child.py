@@ -24,7 +24,9 @@ is installed, paths are resolved with ``lstat``/``readlink`` directly, and only 
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+if __name__ != "__main__":  # annotations only; the child does not pay for importing typing
+    from typing import Any
 
 BLOCKED_EVENT_PREFIXES = (
     "socket.",
@@ -269,7 +271,12 @@ def install(root: str) -> None:
                             _check(args[i], event, True)
 
     for module_name, names in UNAUDITED.items():
-        module = sys.modules.get(module_name) or __import__(module_name)
+        module = sys.modules.get(module_name)
+        if module is None:
+            if module_name.startswith("_") or module_name == "posix":
+                module = __import__(module_name)  # built in; "signal" and "os" copy from it
+            else:
+                continue
         for name in names:
             if hasattr(module, name):
                 delattr(module, name)
@@ -279,7 +286,6 @@ def install(root: str) -> None:
 def main() -> None:
     """Read the code from stdin, lock down, run it; a failure prints a short traceback."""
     import os
-    import traceback
 
     root = sys.argv[1]
     code = sys.stdin.read()
@@ -287,6 +293,8 @@ def main() -> None:
     try:
         compiled = compile(code, "<python>", "exec")
     except SyntaxError as exc:
+        import traceback
+
         traceback.print_exception(type(exc), exc, None)
         sys.exit(1)
     install(root)
@@ -297,6 +305,8 @@ def main() -> None:
         raise
     except BaseException as exc:
         sys.stdout.flush()
+        import traceback
+
         report = traceback.TracebackException(type(exc), exc, exc.__traceback__)
         # Frames of this script (the runner and the audit hook) are noise for the agent.
         frames = [f for f in report.stack if f.filename != __file__]
