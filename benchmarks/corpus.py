@@ -76,3 +76,29 @@ def queries(n: int, seed: int = 11) -> list[str]:
         f"which {rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_OBJECTS)}?"
         for _ in range(n)
     ]
+
+
+def sentence_pool(size: int, seed: int = 13) -> list[str]:
+    """``size`` distinct sentences in the style of ``sentence``."""
+    rng = random.Random(seed)
+    pool: dict[str, None] = {}
+    while len(pool) < size:
+        pool.setdefault(sentence(rng), None)
+    return list(pool)
+
+
+def pooled_documents(
+    n: int, pool_size: int, *, per_doc: int = 4, seed: int = 7
+) -> list[tuple[str, str, list[int]]]:
+    """``n`` one-section documents as (title, heading, indexes of their pool sentences).
+
+    Built from a pool so that a document's vector can be derived from the vectors of its
+    sentences: encoding 100k documents with MiniLM takes over half an hour on 2 cores.
+    """
+    rng = random.Random(seed)
+    docs = []
+    for i in range(n):
+        subject = _SUBJECTS[i % len(_SUBJECTS)].title()
+        docs.append((f"{subject} policy {i}", f"{subject} part 0",
+                     rng.sample(range(pool_size), per_doc)))  # fmt: skip
+    return docs
