@@ -98,3 +98,9 @@ def test_tool_returns_the_number_and_errors_become_observations() -> None:
     assert result.ok and result.output == "30" and result.data == 30
     failed = registry.call("calculator", {"expression": "1/0"})
     assert not failed.ok and failed.output == "Error: division by zero"
+
+
+@pytest.mark.parametrize("expression", ["1 + \x00", "\ud800", "1 +" + "(" * 300 + "1"])
+def test_hostile_input_is_refused_cleanly(expression: str) -> None:
+    with pytest.raises(ToolError):
+        evaluate(expression)

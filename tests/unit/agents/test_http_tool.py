@@ -136,3 +136,11 @@ def test_http_errors_are_observations() -> None:
 
     result = ToolRegistry.of([_tool(broken)]).call("http_get", {"url": "https://docs.example.com/"})
     assert not result.ok and "ConnectError" in result.output
+
+
+def test_invalid_redirect_location_is_an_observation() -> None:
+    handler = lambda r: httpx.Response(302, headers={"location": "http://[::1"})  # noqa: E731
+    result = ToolRegistry.of([_tool(handler)]).call(
+        "http_get", {"url": "https://docs.example.com/"}
+    )
+    assert not result.ok and "Invalid URL in location header" in result.output

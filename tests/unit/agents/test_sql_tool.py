@@ -171,3 +171,9 @@ def test_empty_query_is_refused(db: Path) -> None:
     tool = SqlTool(open_database(str(db), timeout_s=1))
     with pytest.raises(ToolError, match="empty"):
         tool.run(query="   ")
+
+
+@pytest.mark.parametrize("query", ["SELECT 'a\x00b'", "SELECT '\ud800'"])
+def test_hostile_text_is_refused_cleanly(db: Path, query: str) -> None:
+    ok, out = _call(db, query)
+    assert not ok and out.startswith("Error: SQLite refused the query: ")

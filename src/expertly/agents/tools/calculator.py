@@ -159,6 +159,8 @@ def evaluate(expression: str) -> Number:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ToolError(f"cannot parse {expression!r}: {exc.msg}") from None
+    except ValueError as exc:  # e.g. lone surrogates, which cannot be encoded
+        raise ToolError(f"cannot parse {expression!r}: {exc}") from None
     try:
         return _Evaluator().eval(tree)
     except ZeroDivisionError:

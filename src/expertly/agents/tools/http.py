@@ -54,13 +54,13 @@ def check_url(url: str | httpx.URL, allow: frozenset[str]) -> httpx.URL:
     """The parsed URL if its scheme and host are allowed; ``ToolError`` saying why not."""
     try:
         parsed = httpx.URL(url) if isinstance(url, str) else url
+        host = parsed.host.lower()
     except (httpx.InvalidURL, TypeError, ValueError) as exc:
         raise ToolError(f"not a valid URL: {url!r} ({exc})") from None
     if parsed.scheme not in ("http", "https"):
         raise ToolError(f"only http and https URLs can be fetched, not {parsed.scheme or url!r}")
     if parsed.userinfo:
         raise ToolError("URLs with a user name or password are not fetched")
-    host = parsed.host.lower()
     if not host:
         raise ToolError(f"the URL {str(parsed)!r} has no host")
     if not allow:
@@ -122,17 +122,16 @@ class HttpGet:
                     with client.stream("GET", url) as response:
                         if response.is_redirect:
                             location = response.headers.get("location", "")
-                            target = url.join(location)
                             hops.append(str(url))
                             try:
-                                url = check_url(target, self.allow)
-                            except ToolError as exc:
+                                url = check_url(url.join(location), self.allow)
+                            except (ToolError, httpx.InvalidURL) as exc:
                                 raise ToolError(
                                     f"redirect from {hops[-1]} refused: {exc}"
                                 ) from None
                             continue
                         return self._read(response, url, hops, deadline)
-                except httpx.HTTPError as exc:
+                except (httpx.HTTPError, httpx.InvalidURL) as exc:
                     raise ToolError(f"fetching {url} failed: {type(exc).__name__}: {exc}") from None
         raise ToolError(f"more than {MAX_REDIRECTS} redirects, starting at {hops[0]}")
 

@@ -22,6 +22,7 @@ At most ``agent.sql_max_rows`` rows are returned, as a compact text table.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
@@ -129,7 +130,7 @@ class SqliteDatabase:
                     "and was stopped; add a LIMIT or a narrower WHERE"
                 ) from None
             raise ToolError(f"SQLite refused the query: {exc}") from None
-        except sqlite3.Warning as exc:  # e.g. several statements in one call
+        except (sqlite3.Warning, ValueError) as exc:  # several statements; NUL, surrogates
             raise ToolError(f"SQLite refused the query: {exc}") from None
         finally:
             conn.close()
@@ -219,7 +220,7 @@ class PostgresDatabase:
                 # Take the snapshot now: the transaction can no longer be made read-write.
                 cur.execute("SELECT 1")
                 # prepare=True sends one prepared statement: the server refuses several.
-                cur.execute(sql.encode(), prepare=True)
+                cur.execute(sql.encode("utf-8"), prepare=True)
                 columns = [d.name for d in cur.description or ()]
                 rows = cur.fetchmany(max_rows + 1) if cur.description else []
         except psycopg.errors.QueryCanceled:
@@ -227,10 +228,11 @@ class PostgresDatabase:
                 f"the query ran longer than agent.sql_timeout_s ({self.timeout_s:g} s) "
                 "and was stopped; add a LIMIT or a narrower WHERE"
             ) from None
-        except psycopg.Error as exc:
+        except (psycopg.Error, ValueError) as exc:
             raise ToolError(f"PostgreSQL refused the query: {exc}") from None
         finally:
-            conn.rollback()
+            with contextlib.suppress(psycopg.Error):
+                conn.rollback()
             conn.close()
         return columns, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows
 
