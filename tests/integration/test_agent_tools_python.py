@@ -246,3 +246,16 @@ def test_files_and_modules_inside_the_folder_work(sandbox: PythonSandbox) -> Non
     result = run(sandbox, code)
     assert result.ok, result.output
     assert result.output.strip() == "42"
+
+
+def test_output_and_status_fit_in_output_chars() -> None:
+    from expertly.agents.tools import build_tools
+    from expertly.config import AgentSettings
+
+    settings = AgentSettings(tools=["python"], output_chars=500, python_timeout_s=2)
+    result = build_tools(settings).call(
+        "python", {"code": "print('x' * 5000)\nraise SystemExit(3)"}
+    )
+    assert not result.ok and result.truncated
+    assert len(result.output) <= 500
+    assert "[... output cut:" in result.output and result.output.endswith("[exit code 3]")

@@ -43,6 +43,7 @@ CHILD_SCRIPT = Path(__file__).with_name("_sandbox_child.py")
 MAX_CODE_CHARS = 100_000
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_OPEN_FILES = 64
+STATUS_ROOM = 120
 
 
 @functools.cache
@@ -190,7 +191,8 @@ class PythonSandbox:
             proc.kill()  # in case it left its process group
             proc.wait()
         seconds = time.perf_counter() - started
-        output, cut = truncate(capture.text(), self.output_chars)
+        # Leave room for the cut marker and the status line within output_chars.
+        output, cut = truncate(capture.text(), max(1, self.output_chars - STATUS_ROOM))
         if capture.dropped:
             cut = True
             if not output.endswith("]"):
