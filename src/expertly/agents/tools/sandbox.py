@@ -6,14 +6,18 @@ Layers, from the kernel up:
   with no interface up) where the machine allows it (``PythonSandbox.network_namespace``);
 * **resource limits** set in the child before the interpreter starts: CPU seconds
   (``RLIMIT_CPU``), address space (``RLIMIT_AS`` = ``agent.python_memory_mb``), file size,
-  open files, no new processes (``RLIMIT_NPROC`` = 0), no core dumps;
+  open files, no new processes (``RLIMIT_NPROC`` = 0; the kernel does not apply it to
+  root, where the audit hook's refusal of fork, exec and spawn is what stops them), no
+  core dumps;
 * **a wall-clock timeout** that kills the child's whole process group;
 * **a fresh temporary directory** as working directory, the only place it may write (deleted
   afterwards); an **empty environment** except ``HOME``/``TMPDIR`` pointing there; isolated
   mode ``python -I``;
 * **an audit hook** installed before the code runs (``_sandbox_child.py``) that refuses
   sockets, subprocesses, exec/fork/spawn, ctypes and file access outside the directory
-  (reads under the interpreter's prefix stay allowed so imports work).
+  (reads under the interpreter's prefix stay allowed so imports work). ``os`` functions
+  take str paths only there (``str(path)``): a Path object's conversion runs code the
+  program itself could have changed.
 
 stdout and stderr come back together, cut at ``agent.output_chars``. A failing program is
 an observation (``ok=False`` with its traceback), not an exception.
