@@ -168,3 +168,24 @@ def test_settings_are_checked() -> None:
         StoreSettings(vector_cache="sometimes")
     with pytest.raises(ConfigError, match="vector_cache_min_chunks"):
         StoreSettings(vector_cache_min_chunks=-1)
+
+
+def test_copy_follows_random_writes_of_another_handle(path: Path) -> None:
+    rng = np.random.default_rng(12)
+    with (
+        SQLiteStore(path, dim=DIM, embedder="t", settings=OFF) as writer,
+        SQLiteStore(path, dim=DIM, embedder="t", settings=ON) as reader,
+    ):
+        probes = unit_vectors(3, DIM, 13)
+        for step in range(60):
+            doc_id = f"d{int(rng.integers(12))}"
+            if rng.random() < 0.25:
+                writer.delete(doc_id)
+            else:
+                n = int(rng.integers(1, 6))
+                doc, chunks = make_doc(doc_id, [f"step {step} {i}" for i in range(n)])
+                writer.upsert(doc, chunks, rng.standard_normal((n, DIM)).astype(np.float32))
+            for probe in probes:
+                got = reader.search(Query(vector=probe), 8)
+                assert ids(got) == ids(writer.search(Query(vector=probe), 8)), f"step {step}"
+            assert len(reader._vectors) == sum(d.chunks for d in writer.documents())

@@ -39,7 +39,8 @@ class VectorCache:
     def __init__(self, dim: int) -> None:
         self.dim = dim
         self.rowids = np.zeros(0, dtype=np.int64)
-        self.matrix = np.zeros((0, dim), dtype=np.float32)
+        self._buffer = np.zeros((0, dim), dtype=np.float32)
+        self.matrix = self._buffer  # the first len(self) rows of _buffer
         self.valid = np.zeros(0, dtype=bool)
         """False for a stored zero vector: it has no cosine, sqlite-vec skips it too."""
         self.loaded = False
@@ -68,27 +69,32 @@ class VectorCache:
         ).fetchall()
         count = int(conn.execute("SELECT count(*) FROM chunks").get)
         if count != len(self) + len(added):
-            live = np.fromiter(
-                (r[0] for r in conn.execute("SELECT rowid FROM chunks WHERE rowid <= ?", (last,))),
-                dtype=np.int64,
-            )
+            # Something was removed; the rowid list comes from a covering index of chunks.
+            live = np.fromiter((r[0] for r in conn.execute("SELECT rowid FROM chunks")), np.int64)
             keep = np.isin(self.rowids, live, assume_unique=True)
-            self.rowids, self.matrix, self.valid = (
-                self.rowids[keep],
-                self.matrix[keep],
-                self.valid[keep],
-            )
+            self._buffer = self.matrix[keep]
+            self.rowids, self.matrix, self.valid = self.rowids[keep], self._buffer, self.valid[keep]
         if added:
             ids = np.fromiter((r[0] for r in added), dtype=np.int64, count=len(added))
             raw = np.frombuffer(b"".join(cast(bytes, r[1]) for r in added), dtype=np.float32)
             block = raw.reshape(len(added), self.dim)
             norms = np.linalg.norm(block, axis=1)
             ok = norms > 0
-            unit = (block / np.where(ok, norms, 1.0)[:, None]).astype(np.float32)
-            self.rowids = np.concatenate([self.rowids, ids])
-            self.matrix = np.concatenate([self.matrix, unit])
-            self.valid = np.concatenate([self.valid, ok])
+            self._append(ids, block / np.where(ok, norms, 1.0)[:, None], ok)
         self._version, self._stale, self.loaded = version, False, True
+
+    def _append(self, ids: np.ndarray, unit: np.ndarray, ok: np.ndarray) -> None:
+        """Add rows; the buffer grows by half its size, so many small syncs (a reader
+        beside an ingest) do not copy the whole matrix each time."""
+        n, need = len(self), len(self) + len(ids)
+        if need > self._buffer.shape[0]:
+            grown = np.empty((max(need, self._buffer.shape[0] * 3 // 2), self.dim), np.float32)
+            grown[:n] = self.matrix
+            self._buffer = grown
+        self._buffer[n:need] = unit
+        self.matrix = self._buffer[:need]
+        self.rowids = np.concatenate([self.rowids, ids])
+        self.valid = np.concatenate([self.valid, ok])
 
     def positions(self, allowed: np.ndarray) -> np.ndarray:
         """Row positions in the matrix of the chunk rowids ``allowed`` (unknown ones dropped)."""
