@@ -10,7 +10,7 @@ import pytest
 
 from expertly.errors import ConfigError, ExpertlyError
 from expertly.finetune import datasets
-from expertly.finetune.config import FinetuneSettings, NotImplementedMethodError
+from expertly.finetune.config import FinetuneSettings
 from expertly.finetune.datasets import IGNORE, DatasetError
 
 CHAT = {
@@ -160,8 +160,7 @@ def test_settings_presets_and_validation() -> None:
     assert lora.learning_rate > full.learning_rate and full.epochs == 3.0
     assert FinetuneSettings.preset("lora", max_steps=5).max_steps == 5
     for method in ("prefix", "adalora", "qlora"):
-        with pytest.raises(NotImplementedMethodError, match="not implemented yet"):
-            FinetuneSettings.preset(method)
+        assert FinetuneSettings.preset(method).method == method
     with pytest.raises(ConfigError, match="method = 'dora' is not valid"):
         FinetuneSettings(method="dora")
     with pytest.raises(ConfigError, match="scheduler"):

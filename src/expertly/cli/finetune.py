@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from expertly.cli.common import console, err_console, handle_errors, print_json, workspace
@@ -29,7 +30,9 @@ def finetune(
     val_fraction: Annotated[
         float | None, typer.Option("--val-fraction", help="Share held out for validation.")
     ] = None,
-    method: Annotated[str, typer.Option(help="lora | full.")] = "lora",
+    method: Annotated[
+        str, typer.Option(help="lora | qlora (4-bit base) | adalora | prefix | full.")
+    ] = "lora",
     name: Annotated[
         str | None,
         typer.Option(help="Run name: <workspace>/runs/<name> (default: method + time)."),
@@ -46,6 +49,24 @@ def finetune(
         int | None, typer.Option("--max-seq-len", help="Tokens per example (longer are cut).")
     ] = None,
     lora_r: Annotated[int | None, typer.Option("--lora-r", help="LoRA rank.")] = None,
+    prefix_tokens: Annotated[
+        int | None,
+        typer.Option("--prefix-tokens", help="Virtual tokens learned by prefix tuning."),
+    ] = None,
+    forgetting_check: Annotated[
+        bool,
+        typer.Option(
+            "--forgetting-check/--no-forgetting-check",
+            help="Measure general-text perplexity and general-question accuracy before and "
+            "after training (a few seconds per measurement).",
+        ),
+    ] = True,
+    gradient_checkpointing: Annotated[
+        bool,
+        typer.Option(
+            "--gradient-checkpointing", help="Recompute activations: less memory, slower steps."
+        ),
+    ] = False,
     eval_every: Annotated[
         int | None, typer.Option("--eval-every", help="Steps between evaluations/checkpoints.")
     ] = None,
@@ -69,18 +90,23 @@ def finetune(
         bool, typer.Option("--json", help="Print the run's metrics as JSON.")
     ] = False,
 ) -> None:
-    """Fine-tune the workspace's model on your data (LoRA adapter or full model).
+    """Fine-tune the workspace's model on your data (PEFT adapter or full model).
 
     Only the assistant's tokens are learned. Checkpoints are written every --eval-every
     steps; after an interruption, the same command with --resume continues. Early stopping
-    watches the validation loss. The result lands in <workspace>/runs/<name>/. torch's CPU
-    threads follow llm.threads (EXPERTLY_LLM__THREADS).
+    watches the validation loss. The result lands in <workspace>/runs/<name>/ with its
+    metrics and a loss curve (loss.png). The forgetting check compares the model's
+    general-text perplexity and general-question accuracy before and after training and
+    warns when they worsen past finetune limits. torch's CPU threads follow llm.threads
+    (EXPERTLY_LLM__THREADS).
 
     \b
     Examples:
       expertly finetune qa.jsonl --max-steps 200
+      expertly finetune qa.jsonl --method qlora --gradient-checkpointing
       expertly finetune qa.jsonl --val dev.jsonl --method full --lr 2e-5
       expertly finetune qa.jsonl --name hr-v1 --resume
+      expertly export hr-v1 --merge
     """
     from expertly.finetune.config import FinetuneSettings
     from expertly.finetune.trainer import run_finetune
@@ -96,6 +122,9 @@ def finetune(
         eval_every=eval_every,
         max_minutes=max_minutes,
         val_fraction=val_fraction,
+        prefix_tokens=prefix_tokens,
+        forgetting_check=forgetting_check,
+        gradient_checkpointing=gradient_checkpointing or None,
     )
     ws = workspace()
     columns = (
@@ -150,9 +179,24 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"  {s['seconds']:.1f} s, {s['seconds_per_step']:.2f} s/step, "
         f"{s['tokens_per_s']:.0f} tokens/s"
     )
+    if s["total_params"]:
+        share = s["trainable_params"] / s["total_params"]
+        console.print(f"  trained {s['trainable_params']:,} of {s['total_params']:,} ({share:.2%})")
     if s["truncated_examples"]:
         console.print(f"  [yellow]{s['truncated_examples']} examples were cut to --max-seq-len[/]")
+    check = s.get("forgetting")
+    if check:
+        b, a = check["before"], check["after"]
+        console.print(
+            f"  forgetting check: general perplexity {b['perplexity']:.2f} → {a['perplexity']:.2f}"
+            f" ({check['perplexity_change']:+.1%}), general questions {b['correct']}/"
+            f"{b['questions']} → {a['correct']}/{a['questions']}"
+        )
+    for warning in s.get("warnings", []):
+        console.print(f"  [yellow]warning:[/] {escape(warning)}")
     console.print(f"  output: {s['output_dir']}")
+    if s.get("loss_plot"):
+        console.print(f"  loss curve: {s['loss_plot']}")
 
 
 def register(app: typer.Typer) -> None:

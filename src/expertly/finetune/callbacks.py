@@ -57,3 +57,28 @@ def time_limit_callback(max_minutes: float, stopped: list[str]) -> Any:
                 stopped.append("max_minutes")
 
     return _TimeLimit()
+
+
+def adalora_callback(schedule: Callable[[int], tuple[int, int, int]]) -> Any:
+    """A callback that runs AdaLoRA's budget allocation after every optimiser step.
+
+    PEFT asks for ``update_and_allocate(global_step)`` after ``optimizer.step()`` and before
+    ``zero_grad()`` (the importance scores read the gradients): that is exactly when the
+    Trainer fires ``on_optimizer_step``. At the start of training the schedule is set from
+    the Trainer's own step count, so ``total_step`` always matches the run: ``schedule``
+    maps it to ``(tinit, tfinal, deltaT)``.
+    """
+    from transformers import TrainerCallback
+
+    class _AdaLora(TrainerCallback):
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            model = kw["model"]
+            config = model.peft_config[model.base_model.trainable_adapter_name]
+            total = max(1, int(state.max_steps))
+            config.total_step = total
+            config.tinit, config.tfinal, config.deltaT = schedule(total)
+
+        def on_optimizer_step(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            kw["model"].base_model.update_and_allocate(state.global_step)
+
+    return _AdaLora()

@@ -11,15 +11,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from expertly.errors import ConfigError, ExpertlyError
+from expertly.errors import ConfigError
 
-METHODS = ("lora", "full")
-PLANNED = ("prefix", "adalora", "qlora")  # in the design, not built yet
+METHODS = ("lora", "qlora", "adalora", "prefix", "full")
+ADAPTER_METHODS = ("lora", "qlora", "adalora", "prefix")  # write a PEFT adapter
+MERGEABLE = ("lora", "qlora", "adalora")  # adapters that fold into the base weights
 SCHEDULERS = ("linear", "cosine")
-
-
-class NotImplementedMethodError(ExpertlyError):
-    """A fine-tuning method that expertly plans but does not provide yet."""
 
 
 def _f(default: Any, help: str) -> Any:
@@ -33,8 +30,12 @@ class FinetuneSettings:
     """How one fine-tuning run trains.
 
     Args:
-        method: ``lora`` (a PEFT adapter; the base model stays frozen) or ``full`` (every
-            weight is trained and a whole model is written).
+        method: ``lora`` (a low-rank PEFT adapter; the base model stays frozen), ``qlora``
+            (LoRA over a 4-bit NF4 copy of the base, via bitsandbytes: less memory, a
+            little slower on CPU), ``adalora`` (LoRA whose rank budget is moved during
+            training to the layers that matter), ``prefix`` (prefix tuning: learned
+            virtual key/value tokens in every layer; the weights are untouched) or
+            ``full`` (every weight is trained and a whole model is written).
         max_steps: optimiser steps; when > 0 it overrides ``epochs``.
         eval_every: steps between validation-loss evaluations and checkpoints; early
             stopping and ``--resume`` work at this granularity.
@@ -44,9 +45,22 @@ class FinetuneSettings:
             layer except the output head.
         max_minutes: stop cleanly (checkpoint and final output written) after this long;
             0 means no limit.
+        prefix_tokens: virtual tokens prefix tuning learns (PEFT ``num_virtual_tokens``).
+        adalora_init_r / adalora_target_r: AdaLoRA starts every adapted matrix at rank
+            ``init_r`` and prunes the total budget down to an average of ``target_r``.
+        adalora_warmup / adalora_final: shares of the run spent before the budget starts
+            shrinking (PEFT ``tinit``) and after it is fixed (``tfinal``); the run length
+            (PEFT ``total_step``) is computed from the data and ``epochs`` / ``max_steps``.
+        forgetting_check: measure perplexity on a shipped general-text sample and accuracy
+            on shipped general questions before and after training, to see what the
+            model lost outside your data.
+        forgetting_max_ppl_increase: warn when perplexity rises by more than this share.
+        forgetting_max_accuracy_drop: warn when general accuracy falls by more than this.
+        gradient_checkpointing: recompute activations in the backward pass: less memory,
+            ~30 % more time per step.
     """
 
-    method: str = _f("lora", "lora | full (prefix, adalora, qlora: not implemented yet)")
+    method: str = _f("lora", "lora | qlora | adalora | prefix | full")
     learning_rate: float = _f(2e-4, "Peak learning rate of AdamW")
     epochs: float = _f(3.0, "Passes over the training data (ignored when max_steps > 0)")
     max_steps: int = _f(0, "Optimiser steps; > 0 overrides epochs")
@@ -65,12 +79,17 @@ class FinetuneSettings:
     early_stopping_patience: int = _f(3, "Evaluations without improvement before stopping; 0=off")
     max_minutes: float = _f(0.0, "Stop cleanly after this many minutes; 0 = no limit")
     val_fraction: float = _f(0.1, "Share of the data held out for validation (without --val)")
+    prefix_tokens: int = _f(20, "Virtual tokens learned by prefix tuning (method prefix)")
+    adalora_init_r: int = _f(12, "Starting rank of every AdaLoRA matrix (method adalora)")
+    adalora_target_r: int = _f(8, "Average rank AdaLoRA prunes its budget down to")
+    adalora_warmup: float = _f(0.1, "Share of the run before AdaLoRA starts pruning")
+    adalora_final: float = _f(0.2, "Share of the run after AdaLoRA's ranks are fixed")
+    forgetting_check: bool = _f(True, "Measure general-text perplexity and accuracy before/after")
+    forgetting_max_ppl_increase: float = _f(0.2, "Warn past this perplexity rise (0.2 = +20 %)")
+    forgetting_max_accuracy_drop: float = _f(0.1, "Warn past this general-accuracy drop")
+    gradient_checkpointing: bool = _f(False, "Recompute activations: less memory, slower steps")
 
     def __post_init__(self) -> None:
-        if self.method in PLANNED:
-            raise NotImplementedMethodError(
-                f"method = {self.method!r} is not implemented yet; use one of: {', '.join(METHODS)}"
-            )
         if self.method not in METHODS:
             raise ConfigError(
                 f"method = {self.method!r} is not valid; choose one of: {', '.join(METHODS)}"
@@ -85,15 +104,46 @@ class FinetuneSettings:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.max_steps < 0 or self.epochs < 0 or (self.max_steps == 0 and self.epochs == 0):
             raise ConfigError("set epochs > 0 or max_steps > 0 (max_steps wins when both are)")
-        if self.method == "lora" and (self.lora_r <= 0 or self.lora_alpha <= 0):
+        if self.method in ("lora", "qlora") and (self.lora_r <= 0 or self.lora_alpha <= 0):
             raise ConfigError("lora_r and lora_alpha must be > 0")
+        if self.method == "prefix" and self.prefix_tokens <= 0:
+            raise ConfigError(f"prefix_tokens must be > 0, got {self.prefix_tokens}")
+        if self.method == "adalora":
+            if not 0 < self.adalora_target_r <= self.adalora_init_r:
+                raise ConfigError(
+                    "adalora_target_r must be > 0 and <= adalora_init_r, got "
+                    f"{self.adalora_target_r} and {self.adalora_init_r}"
+                )
+            if self.adalora_warmup + self.adalora_final >= 1:
+                raise ConfigError(
+                    "adalora_warmup + adalora_final must be < 1 (AdaLoRA needs steps between "
+                    "them to move its budget)"
+                )
         if not self.target_modules:
             raise ConfigError("target_modules must name at least one module")
-        for name in ("warmup_ratio", "lora_dropout", "val_fraction"):
+        if self.gradient_checkpointing and self.method == "prefix":
+            raise ConfigError(
+                "gradient_checkpointing does not work with method prefix (its virtual tokens "
+                "enter as a key/value cache); turn one of them off"
+            )
+        for name in (
+            "warmup_ratio",
+            "lora_dropout",
+            "val_fraction",
+            "adalora_warmup",
+            "adalora_final",
+        ):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if self.weight_decay < 0 or self.early_stopping_patience < 0 or self.max_minutes < 0:
-            raise ConfigError("weight_decay, early_stopping_patience and max_minutes must be >= 0")
+        for name in (
+            "weight_decay",
+            "early_stopping_patience",
+            "max_minutes",
+            "forgetting_max_ppl_increase",
+            "forgetting_max_accuracy_drop",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
     @classmethod
     def preset(cls, method: str = "lora", **overrides: Any) -> FinetuneSettings:
@@ -108,5 +158,11 @@ class FinetuneSettings:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "lora": {"learning_rate": 2e-4, "lora_r": 16, "lora_alpha": 32},
+    # QLoRA paper: the LoRA recipe unchanged, on a 4-bit base
+    "qlora": {"learning_rate": 2e-4, "lora_r": 16, "lora_alpha": 32},
+    # AdaLoRA paper: larger learning rates than LoRA (5e-4 to 1e-3), ranks 12 → 8
+    "adalora": {"learning_rate": 5e-4, "adalora_init_r": 12, "adalora_target_r": 8},
+    # prefix tuning trains few parameters from a random start: a much higher rate
+    "prefix": {"learning_rate": 1e-2, "prefix_tokens": 20},
     "full": {"learning_rate": 2e-5, "weight_decay": 0.01},
 }

@@ -1,11 +1,13 @@
-"""One fine-tuning run: validated data → transformers ``Trainer`` (+ PEFT LoRA) → a run dir.
+"""One fine-tuning run: validated data → transformers ``Trainer`` (+ PEFT) → a run dir.
 
 A run lives in ``<runs_dir>/<name>/``::
 
-    config.json      settings, data files and their hashes, base model
-    metrics.json     status, train / validation loss history, steps, tokens/s, seconds
+    config.json      settings, data files and their hashes, base model, creation time
+    metrics.json     status, train / validation loss history, steps, tokens/s, seconds,
+                     trainable parameters, the forgetting check and its warnings
+    loss.png         train and validation loss against the step
     checkpoints/     transformers checkpoints (``--resume`` continues from the last one)
-    adapter/         the LoRA adapter in standard PEFT format (method lora), or
+    adapter/         the PEFT adapter in standard format (lora, qlora, adalora, prefix), or
     model/           the whole trained model (method full)
 
 The final output is written into a temporary directory and renamed into place, and
@@ -15,22 +17,40 @@ output where a finished one is expected. Data is validated before any model is l
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expertly.errors import ExpertlyError, MissingDependencyError
-from expertly.finetune import datasets
-from expertly.finetune.callbacks import ProgressFn, progress_callback, time_limit_callback
+from expertly.errors import MissingDependencyError
+from expertly.finetune import datasets, forgetting, methods
+from expertly.finetune.callbacks import (
+    ProgressFn,
+    adalora_callback,
+    progress_callback,
+    time_limit_callback,
+)
 from expertly.finetune.config import FinetuneSettings
+from expertly.finetune.rundir import (
+    default_run_name,
+    last_checkpoint,
+    latest_run,
+    read_initial,
+    save_atomically,
+    step_of,
+    tokens_seen,
+    write_json,
+)
+from expertly.finetune.rundir import prepare_run_dir as _prepare_run_dir
 from expertly.generate import models
 
-OUTPUT_NAMES = {"lora": "adapter", "full": "model"}
+__all__ = ["RunResult", "last_checkpoint", "latest_run", "output_name", "run_finetune"]
+
+
+def output_name(method: str) -> str:
+    """The run's output folder: ``model`` for full fine-tuning, else ``adapter``."""
+    return "model" if method == "full" else "adapter"
 
 
 @dataclass
@@ -53,40 +73,17 @@ class RunResult:
     seconds_per_step: float = 0.0
     truncated_examples: int = 0
     resumed_from_step: int | None = None
+    base_model: str = ""
+    trainable_params: int = 0
+    total_params: int = 0
+    forgetting: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    loss_plot: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
 
         return asdict(self)
-
-
-def default_run_name(method: str) -> str:
-    return f"{method}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def latest_run(runs_dir: Path) -> str:
-    """The most recently modified run under ``runs_dir`` (for ``--resume`` without --name)."""
-    runs = (
-        [p for p in runs_dir.glob("*") if (p / "config.json").is_file()]
-        if runs_dir.is_dir()
-        else []
-    )
-    if not runs:
-        raise ExpertlyError(f"No run to resume in {runs_dir}; start one without --resume")
-    return max(runs, key=lambda p: p.stat().st_mtime).name
-
-
-def last_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint: the Trainer writes ``trainer_state.json`` last."""
-    found = []
-    for ckpt in (run_dir / "checkpoints").glob("checkpoint-*"):
-        state = ckpt / "trainer_state.json"
-        try:
-            json.loads(state.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue  # died while saving: an older checkpoint is used instead
-        found.append((int(ckpt.name.rsplit("-", 1)[1]), ckpt))
-    return max(found)[1] if found else None
 
 
 def run_finetune(
@@ -117,6 +114,7 @@ def run_finetune(
     run_dir = runs_dir / name
     config = {
         "name": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "settings": settings.to_dict(),
         "base_model": base_model,
         "train": {"path": str(train_path), "sha256": datasets.file_digest(train_path)},
@@ -131,28 +129,32 @@ def run_finetune(
     train_enc, truncated = datasets.encode_all(tok, train, settings.max_seq_len)
     val_enc, _ = datasets.encode_all(tok, val, settings.max_seq_len)
     checkpoint = _prepare_run_dir(run_dir, config, resume)
-    model = _model(folder, settings, threads)
+    model = _model(folder, settings, threads, methods.planned_steps(len(train_enc), settings))
+    before = (
+        _baseline(model, tok, folder, settings, runs_dir) if settings.forgetting_check else None
+    )
 
     stopped: list[str] = []
     trainer = _trainer(model, tok, run_dir, settings, train_enc, val_enc, stopped, on_progress)
     initial: list[tuple[int, float]] = []
     if val_enc and checkpoint is None:
         initial = [(0, float(trainer.evaluate()["eval_loss"]))]
-        _write_json(run_dir / "metrics.json", {"status": "running", "val_loss": initial})
+        write_json(run_dir / "metrics.json", {"status": "running", "val_loss": initial})
     elif checkpoint is not None:
-        initial = _read_initial(run_dir)
-    seen_before = _tokens_seen(checkpoint)
+        initial = read_initial(run_dir)
+    seen_before = tokens_seen(checkpoint)
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     seconds = time.perf_counter() - started
 
-    output = run_dir / OUTPUT_NAMES[settings.method]
-    _save_atomically(trainer.model, tok, output)
+    output = run_dir / output_name(settings.method)
+    save_atomically(trainer.model, tok, output)
     state = trainer.state
     tokens = int(state.num_input_tokens_seen) - seen_before
-    steps_done = state.global_step - (_step_of(checkpoint) or 0)
+    steps_done = state.global_step - (step_of(checkpoint) or 0)
     watched = bool(val_enc) and settings.early_stopping_patience > 0
     early = watched and state.global_step < state.max_steps
+    trainable, total = methods.trainable_parameters(trainer.model)
     result = RunResult(
         name=name,
         run_dir=str(run_dir),
@@ -170,35 +172,56 @@ def run_finetune(
         tokens_per_s=round(tokens / seconds, 1) if seconds > 0 else 0.0,
         seconds_per_step=round(seconds / steps_done, 3) if steps_done > 0 else 0.0,
         truncated_examples=truncated,
-        resumed_from_step=_step_of(checkpoint),
+        resumed_from_step=step_of(checkpoint),
+        base_model=base_model,
+        trainable_params=trainable,
+        total_params=total,
     )
-    _write_json(run_dir / "metrics.json", result.to_dict())
+    if before is not None:
+        check = forgetting.compare(
+            before,
+            forgetting.measure(trainer.model, tok),
+            max_ppl_increase=settings.forgetting_max_ppl_increase,
+            max_accuracy_drop=settings.forgetting_max_accuracy_drop,
+        )
+        result.forgetting, result.warnings = check.to_dict(), list(check.warnings)
+    result.loss_plot = str(_plot(result, run_dir / "loss.png"))
+    write_json(run_dir / "metrics.json", result.to_dict())
     return result
 
 
-def _prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> Path | None:
-    """Create a new run dir, or check a resumed one; return the checkpoint to resume from."""
-    if not resume:
-        if run_dir.exists():
-            raise ExpertlyError(
-                f"The run {run_dir} already exists: add --resume to continue it, or choose "
-                "another --name"
-            )
-        run_dir.mkdir(parents=True)
-        _write_json(run_dir / "config.json", config)
-        return None
-    saved_path = run_dir / "config.json"
-    if not saved_path.is_file():
-        raise ExpertlyError(f"No run to resume at {run_dir}; start it without --resume")
-    saved = json.loads(saved_path.read_text(encoding="utf-8"))
-    for key in ("train", "val"):
-        if (saved.get(key) or {}).get("sha256") != (config.get(key) or {}).get("sha256"):
-            raise datasets.DatasetError(
-                f"The {key} data differs from the data run {run_dir.name} started with; "
-                "resume with the same files or start a new run"
-            )
-    _write_json(saved_path, config)  # the settings this continuation uses
-    return last_checkpoint(run_dir)
+def _baseline(
+    model: Any, tok: Any, folder: Path, settings: FinetuneSettings, runs_dir: Path
+) -> forgetting.GeneralScore:
+    """The base model's general score (adapter switched off, or before training), cached
+    per base weights in ``runs_dir`` so that later runs from the same base skip it."""
+    weights = sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
+    key = {
+        "base": str(folder.resolve()),
+        "weights": [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights],
+        "4bit": settings.method == "qlora",
+        "probes": forgetting.probe_digest(),
+        "cuda": _has_cuda(),
+    }
+
+    def measure() -> forgetting.GeneralScore:
+        with forgetting.base_model(model) as base:
+            return forgetting.measure(base, tok)
+
+    return forgetting.cached(runs_dir / ".forgetting-baseline.json", key, measure)
+
+
+def _plot(result: RunResult, path: Path) -> Path | str:
+    """The loss curve; a missing matplotlib only costs the picture, never the run."""
+    from expertly.finetune.plots import loss_curve
+
+    try:
+        return loss_curve(
+            result.train_loss, result.val_loss, path, title=f"{result.method} run {result.name}"
+        )
+    except MissingDependencyError as exc:
+        result.warnings.append(f"No loss plot: {exc}")
+        return ""
 
 
 def _tokenizer(folder: Path) -> Any:
@@ -214,34 +237,14 @@ def _tokenizer(folder: Path) -> Any:
     return tok
 
 
-def _model(folder: Path, settings: FinetuneSettings, threads: int) -> Any:
-    """The base model in fp32: fully trainable, or frozen under a fresh LoRA adapter."""
+def _model(folder: Path, settings: FinetuneSettings, threads: int, total_steps: int) -> Any:
+    """The trainable model for the method (see ``methods``), with threads and seed set."""
     import torch
-    from transformers import AutoModelForCausalLM
 
     if threads > 0:
         torch.set_num_threads(threads)
     torch.manual_seed(settings.seed)
-    model: Any = AutoModelForCausalLM.from_pretrained(
-        folder, dtype=torch.float32, local_files_only=True
-    )
-    if settings.method == "lora":
-        try:
-            from peft import LoraConfig, get_peft_model
-        except ImportError as exc:
-            raise MissingDependencyError("peft", "finetune", "LoRA fine-tuning") from exc
-        targets: Any = settings.target_modules
-        if targets == ["all-linear"]:
-            targets = "all-linear"
-        lora = LoraConfig(
-            task_type="CAUSAL_LM",
-            r=settings.lora_r,
-            lora_alpha=settings.lora_alpha,
-            lora_dropout=settings.lora_dropout,
-            target_modules=targets,
-        )
-        model = get_peft_model(model, lora)
-    return model
+    return methods.build_model(folder, settings, total_steps=total_steps)
 
 
 def _trainer(
@@ -267,9 +270,13 @@ def _trainer(
     except ImportError as exc:  # Trainer needs accelerate
         raise MissingDependencyError("accelerate", "finetune", "the training loop") from exc
     names = {f.name for f in dataclasses.fields(TrainingArguments)}
-    warmup: dict[str, Any] = {
+    extra: dict[str, Any] = {
         "warmup_ratio" if "warmup_ratio" in names else "warmup_steps": s.warmup_ratio
     }
+    if s.gradient_checkpointing:  # renamed activation_checkpointing in transformers 5
+        prefix = "activation" if "activation_checkpointing" in names else "gradient"
+        extra[f"{prefix}_checkpointing"] = True
+        extra[f"{prefix}_checkpointing_kwargs"] = {"use_reentrant": False}
     has_val = bool(val)
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
@@ -298,9 +305,11 @@ def _trainer(
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
         dataloader_pin_memory=_has_cuda(),
-        **warmup,
+        **extra,
     )
     callbacks = [time_limit_callback(s.max_minutes, stopped)] if s.max_minutes > 0 else []
+    if s.method == "adalora":
+        callbacks.append(adalora_callback(lambda total: methods.adalora_schedule(total, s)))
     if has_val and s.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=s.early_stopping_patience))
     if on_progress is not None:
@@ -346,49 +355,3 @@ def _collator(pad_id: int) -> Any:
         }
 
     return collate
-
-
-def _save_atomically(model: Any, tok: Any, target: Path) -> None:
-    """Write the model (or adapter) beside ``target`` and rename it into place."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        tmp.chmod(0o755)
-        model.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        if target.exists():  # a resumed run replaces its earlier output
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.rename(target, old)
-            os.rename(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # the original error is what matters
-        raise
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """Replace ``path`` atomically (write a temp file, then ``os.replace``)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _read_initial(run_dir: Path) -> list[tuple[int, float]]:
-    """The pre-training validation loss recorded when the run started."""
-    try:
-        data = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return []
-    return [(int(s), float(v)) for s, v in data.get("val_loss", []) if int(s) == 0]
-
-
-def _step_of(checkpoint: Path | None) -> int | None:
-    return None if checkpoint is None else int(checkpoint.name.rsplit("-", 1)[1])
-
-
-def _tokens_seen(checkpoint: Path | None) -> int:
-    if checkpoint is None:
-        return 0
-    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    return int(state.get("num_input_tokens_seen", 0))
