@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from expertly.cli.common import console, err_console, handle_errors, print_json, workspace
+from expertly.errors import ExpertlyError
 
 if TYPE_CHECKING:
     from expertly.finetune.callbacks import Progress as StepProgress
@@ -199,5 +201,78 @@ def _print_summary(s: dict[str, Any]) -> None:
         console.print(f"  loss curve: {s['loss_plot']}")
 
 
+@handle_errors
+def export(
+    run: Annotated[str, typer.Argument(help="Run name (see `expertly models`).", metavar="RUN")],
+    merge: Annotated[
+        bool, typer.Option("--merge", help="Fold the adapter into the base weights.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output directory (default: <workspace>/exports/<run>-merged)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Write a fine-tuned run as a standalone Hugging Face model directory.
+
+    --merge folds a LoRA, QLoRA or AdaLoRA adapter into the base model's weights
+    (merge_and_unload) and writes weights, config, generation config and tokenizer, which
+    plain transformers (AutoModelForCausalLM.from_pretrained) or any server can load.
+    Prefix tuning cannot be merged. The directory is written atomically.
+
+    \b
+    Examples:
+      expertly export hr-v1 --merge
+      expertly export hr-v1 --merge --out /srv/models/hr-v1
+    """
+    from expertly.finetune.export import export_merged
+
+    if not merge:
+        raise ExpertlyError("Say how to export: --merge (the one export expertly offers)")
+    ws = workspace()
+    run_dir = ws.root / "runs" / run
+    target = out if out is not None else ws.root / "exports" / f"{run}-merged"
+    with err_console.status(f"Merging {run} into its base model"):
+        result = export_merged(run_dir, target, models_dir=ws.models_dir)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    console.print(
+        f"[bold]{result.run}[/] ({result.method}) merged into {escape(result.path)} "
+        f"in {result.seconds:.1f} s"
+    )
+
+
+@handle_errors
+def models_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """List the workspace's fine-tuned models: runs and merged exports.
+
+    Each has a name (for `expertly ask --model NAME`), its method, base model, creation
+    time, best validation loss, path and status (finished, early_stopping, max_minutes,
+    incomplete; exports: ready or missing). Nothing is loaded.
+    """
+    from expertly.finetune.registry import list_models
+
+    rows = list_models(workspace().root)
+    if as_json:
+        print_json([r.to_dict() for r in rows])
+        return
+    if not rows:
+        console.print("No fine-tuned models yet: expertly finetune DATA.jsonl")
+        return
+    table = Table("name", "method", "base", "created", "val loss", "status", "path")
+    for r in rows:
+        val = "-" if r.val_loss is None else f"{r.val_loss:.3f}"
+        method = f"{r.method} (merged)" if r.kind == "merged" else r.method
+        table.add_row(
+            escape(r.name), method, escape(r.base), r.created[:19], val, r.status, escape(r.path)
+        )
+    console.print(table)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(finetune)
+    app.command()(export)
+    app.command("models")(models_list)

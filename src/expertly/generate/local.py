@@ -14,9 +14,9 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from expertly.errors import ConfigError, LLMError, MissingDependencyError
+from expertly.errors import ConfigError, LLMError, MissingDependencyError, ModelNotFoundError
 from expertly.generate import models
 from expertly.types import Completion, Message
 
@@ -76,6 +76,13 @@ class TransformersLLM:
     the tokenizer. A chat ending with an assistant message is continued (a prefill).
     ``converted`` tells whether this instance had to convert a GGUF file (False when the
     cached copy was used) and ``load_seconds`` how long loading took.
+
+    ``adapter`` is a PEFT adapter directory (a fine-tuning run's ``adapter/``) put on top of
+    ``model``: a LoRA-type adapter is merged into the weights once loaded (same outputs,
+    no per-token overhead); a prefix-tuning adapter stays a PEFT model. A merged export or
+    a fully fine-tuned model is an ordinary model directory: pass it as ``model``.
+    ``from_ref`` takes anything with ``model`` and ``adapter`` attributes (the fine-tuning
+    registry's ``ModelRef``).
     """
 
     exact_tokens = True
@@ -89,9 +96,16 @@ class TransformersLLM:
         device: str = "auto",
         threads: int = 0,
         context_window: int = 0,
+        adapter: str | Path | None = None,
     ) -> None:
         self.source = models.resolve_model(model)
+        self.adapter = _check_adapter(adapter) if adapter else None
         self.name = self.source.name
+        if self.adapter is not None:
+            label = (
+                self.adapter.parent.name if self.adapter.name == "adapter" else self.adapter.name
+            )
+            self.name = f"{self.source.name}+{label}"
         self.cache_dir = Path(cache_dir)
         self.device = device
         self.threads = threads
@@ -101,6 +115,11 @@ class TransformersLLM:
         self._model: Any = None
         self.converted = False
         self.load_seconds = 0.0
+
+    @classmethod
+    def from_ref(cls, ref: ModelPaths, **kw: Any) -> TransformersLLM:
+        """The model a fine-tuning ``ModelRef`` (or any ``ModelPaths``) points at."""
+        return cls(ref.model, adapter=ref.adapter, **kw)
 
     @property
     def context_window(self) -> int:
@@ -324,9 +343,43 @@ class TransformersLLM:
                 model: Any = AutoModelForCausalLM.from_pretrained(
                     folder, dtype=dtype, local_files_only=True
                 )
+                if self.adapter is not None:
+                    model = _with_adapter(model, self.adapter)
                 self._model = model.to(device).eval()
                 self.load_seconds = time.perf_counter() - started
             return self._model, tok
+
+
+class ModelPaths(Protocol):
+    """What to load: a model (base or standalone directory) and an optional adapter."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def adapter(self) -> str | None: ...
+
+
+def _check_adapter(adapter: str | Path) -> Path:
+    path = Path(adapter).expanduser()
+    if not (path / "adapter_config.json").is_file():
+        raise ModelNotFoundError(
+            f"{path} is not a PEFT adapter directory (no adapter_config.json); point at a "
+            "fine-tuning run's adapter/ folder (`expertly models` lists them)"
+        )
+    return path.resolve()
+
+
+def _with_adapter(model: Any, adapter: Path) -> Any:
+    """``model`` with the PEFT adapter applied; LoRA-type adapters are merged in."""
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise MissingDependencyError("peft", "finetune", "loading a fine-tuned adapter") from exc
+    tuned: Any = PeftModel.from_pretrained(model, adapter)
+    if tuned.peft_config["default"].is_prompt_learning:
+        return tuned  # prefix tuning: virtual tokens, nothing to merge
+    return tuned.merge_and_unload()
 
 
 def _offline() -> None:
