@@ -5,6 +5,10 @@ The prompt asks the model to answer only from the numbered sources and to cite t
 it stands for. When retrieval finds nothing relevant the answerer abstains without calling
 the model, and when the model itself says the sources do not contain the answer the Answer
 is marked ``abstained``.
+
+With ``retrieval.rewrite`` or ``retrieval.multihop`` set, retrieval runs through
+``MultiHopRetriever`` (query rewriting, follow-up rounds); every extra query it ran is in
+``Answer.rewrites`` and each stage in the trace.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import TYPE_CHECKING
 from expertly.answer.citations import resolve
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate.budget import fit_items
+from expertly.retrieve.multihop import MultiHopRetriever
 from expertly.types import Answer, Citation, Filters, Hit, Message, Principal, TraceStep
 
 if TYPE_CHECKING:
@@ -122,6 +127,9 @@ class RagAnswerer:
         self.prefill = settings.prefill if getattr(llm, "supports_prefill", False) else ""
         default_prompt = SHORT_SYSTEM_PROMPT if self.prefill else SYSTEM_PROMPT
         self.system = settings.system_prompt or default_prompt
+        self.expander: MultiHopRetriever | None = None
+        if retrieval.rewrite != "none" or retrieval.multihop != "off":
+            self.expander = MultiHopRetriever(retriever, retrieval, llm=llm)
 
     def answer(
         self, question: str, *, principal: Principal | None = None, k: int | None = None
@@ -129,27 +137,7 @@ class RagAnswerer:
         """Answer ``question`` from the documents ``principal`` may read."""
         started = time.perf_counter()
         question = question.strip()
-        result = self.retriever.search(question, k=k, filters=Filters.for_principal(principal))
-        timings = dict(result.timings)
-        hits = result.hits
-        trace = [
-            TraceStep(
-                "retrieve",
-                {
-                    "k": k or self.retrieval.k,
-                    "mode": self.retriever.mode.value,
-                    "hits": [
-                        {
-                            "chunk": h.chunk.id,
-                            "score": round(h.score, 4),
-                            **{m: round(v, 4) for m, v in h.scores.items()},
-                        }
-                        for h in hits
-                    ],
-                },
-                seconds=sum(result.timings.values()),
-            )
-        ]
+        hits, timings, trace, rewrites = self._retrieve(question, k, principal)
         reason = self._irrelevant(hits)
         if reason:
             trace.append(TraceStep("abstain", {"reason": reason}))
@@ -163,6 +151,7 @@ class RagAnswerer:
                 abstained=True,
                 route=self.route,
                 model=self.llm.name,
+                rewrites=rewrites,
             )
 
         t0 = time.perf_counter()
@@ -219,7 +208,46 @@ class RagAnswerer:
             abstained=abstained,
             route=self.route,
             model=self.llm.name,
+            rewrites=rewrites,
         )
+
+    def _retrieve(
+        self, question: str, k: int | None, principal: Principal | None
+    ) -> tuple[list[Hit], dict[str, float], list[TraceStep], tuple[str, ...]]:
+        """Hits, timings, trace steps and the extra queries run (rewrites, follow-ups)."""
+        filters = Filters.for_principal(principal)
+        steps: list[TraceStep] = []
+        rewrites: tuple[str, ...] = ()
+        if self.expander is None:
+            result = self.retriever.search(question, k=k, filters=filters)
+            hits, timings = result.hits, dict(result.timings)
+        else:
+            expanded = self.expander.search(question, k=k, filters=filters)
+            hits, timings, rewrites = expanded.hits, dict(expanded.timings), expanded.queries
+            for step in expanded.steps:
+                name = "multihop" if "hop" in step else "rewrite"
+                steps.append(TraceStep(name, step))
+            if expanded.llm_calls:
+                steps.append(TraceStep("query_llm", {"calls": expanded.llm_calls}))
+        retrieve = TraceStep(
+            "retrieve",
+            {
+                "k": k or self.retrieval.k,
+                "mode": self.retriever.mode.value,
+                "rewrite": self.retrieval.rewrite,
+                "multihop": self.retrieval.multihop,
+                "hits": [
+                    {
+                        "chunk": h.chunk.id,
+                        "score": round(h.score, 4),
+                        **{m: round(v, 4) for m, v in h.scores.items()},
+                    }
+                    for h in hits
+                ],
+            },
+            seconds=sum(timings.values()),
+        )
+        return hits, timings, [*steps, retrieve], rewrites
 
     def _irrelevant(self, hits: Sequence[Hit]) -> str:
         """Why the hits are not worth asking the model about ('' when they are)."""

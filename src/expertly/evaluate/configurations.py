@@ -9,9 +9,10 @@ or another reranker is one more ``register_configuration`` call and nothing else
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from expertly.errors import ExpertlyError
 
@@ -132,3 +133,43 @@ def parse_configurations(text: str) -> list[str]:
             f"valid: {', '.join(CONFIGURATIONS)}"
         )
     return names
+
+
+# ------------------------------------------------------- query rewriting and multi-hop
+
+
+def _expanded(**changes: Any) -> Callable[[Workspace], Searcher]:
+    """A Searcher running the workspace's retrieval with rewrite/multi-hop ``changes``."""
+
+    def build(ws: Workspace) -> Searcher:
+        from expertly.retrieve.multihop import MultiHopRetriever
+
+        settings = dataclasses.replace(ws.settings.retrieval, **changes)
+        needs_llm = settings.rewrite in ("multi", "hyde") or settings.multihop_llm
+        expander = MultiHopRetriever(ws.retriever, settings, llm=ws.llm if needs_llm else None)
+
+        def search(question: str, k: int) -> Sequence[Hit]:
+            return expander.search(question, k=k).hits
+
+        return search
+
+    return build
+
+
+for _name, _description, _changes in (
+    ("rewrite-keywords", "the question, plus its content words as a second query (no LLM)",
+     {"rewrite": "keywords"}),
+    ("rewrite-multi", "the question plus LLM-written alternative queries, fused by RRF",
+     {"rewrite": "multi"}),
+    ("rewrite-hyde", "the question plus an LLM-written hypothetical answer passage, fused",
+     {"rewrite": "hyde"}),
+    ("multihop-iterate", "two rounds: names in the top passages become follow-up queries",
+     {"multihop": "iterate", "multihop_llm": False}),
+    ("multihop-decompose", "the question's own names searched first, then one follow-up round",
+     {"multihop": "decompose", "multihop_llm": False, "multihop_hops": 3}),
+    ("multihop-iterate-llm", "two rounds: the LLM reads the top passages, writes a follow-up",
+     {"multihop": "iterate", "multihop_llm": True}),
+    ("multihop-decompose-llm", "the LLM splits the question into sub-questions, searched too",
+     {"multihop": "decompose", "multihop_llm": True}),
+):  # fmt: skip
+    register_configuration(Configuration(_name, _description, _expanded(**_changes)))
