@@ -133,3 +133,10 @@ def test_the_index_decides_between_rag_and_base() -> None:
     assert (base.route, base.step) == ("base", "index") and "0.05 < 0.2" in base.reason
     # Rules still come first: arithmetic goes to the agent whatever the index says.
     assert RouteClassifier(relevance=lambda q: 0.9).classify("What is 3 * 4?").route == "agent"
+
+
+def test_a_percentage_of_a_figure_goes_to_the_agent() -> None:
+    classifier = RouteClassifier()
+    question = "What do three gateways cost at 689 EUR each plus 19% VAT?"
+    assert classifier.classify(question).route == "agent"
+    assert classifier.classify("What is the VAT rate on gateways?").step != "rules"

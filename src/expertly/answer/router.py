@@ -50,6 +50,11 @@ _RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     ),
     (
         "agent",
+        "a percentage of a figure",
+        re.compile(r"\d[\d,.]*\s*(?:%|percent)(?=.*\d)|\d.*\d[\d,.]*\s*(?:%|percent)", re.I),
+    ),
+    (
+        "agent",
         "a calculation word",
         re.compile(
             r"\b(calculate|compute|sum (?:of|up)|add up|total (?:cost|price|of)|average|"

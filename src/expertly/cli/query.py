@@ -147,7 +147,7 @@ def print_answer(answer: Answer, *, show_prompt: bool = False) -> None:
         console.print(f"[dim]searched: {escape(query)}[/]")
     for step in answer.trace:
         if step.name.startswith("agent."):
-            console.print(f"[dim]{escape(_agent_step_line(step.detail))}[/]")
+            console.print(f"[dim]{escape(_agent_step_line(step.name, step.detail))}[/]")
     for c in answer.citations:
         where = [c.doc_id]
         if c.page is not None:
@@ -171,9 +171,12 @@ def print_answer(answer: Answer, *, show_prompt: bool = False) -> None:
     )
 
 
-def _agent_step_line(detail: Any) -> str:
+def _agent_step_line(name: str, detail: Any) -> str:
     """One agent step as a line: what it called with which arguments, and what came back."""
-    head = f"  step {detail.get('step', '?')} {detail.get('kind', '')}"
+    if "step" not in detail:  # the closing budget record, invalid citation numbers, ...
+        facts = ", ".join(f"{k} {v}" for k, v in detail.items() if v not in ("", None))
+        return f"  {name.removeprefix('agent.')}: {facts}"
+    head = f"  step {detail['step']} {detail.get('kind', '')}"
     if detail.get("tool"):
         args = ", ".join(f"{k}={v!r}" for k, v in detail.get("arguments", {}).items())
         head += f": {detail['tool']}({args})"
