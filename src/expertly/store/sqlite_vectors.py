@@ -126,7 +126,11 @@ class VectorCache:
             if subset is None or norms[i] == 0 or not subset.size:
                 continue
             sub = subset[self.valid[subset]]
-            results[i] = _top(self.matrix[sub] @ unit[i], self.rowids[sub], k)
+            if 4 * sub.size > len(self):  # a broad filter: score all, gathering rows costs more
+                scores_i = (self.matrix @ unit[i])[sub]
+            else:
+                scores_i = self.matrix[sub] @ unit[i]
+            results[i] = _top(scores_i, self.rowids[sub], k)
         return results
 
 
