@@ -2,9 +2,12 @@
 
 One ``Budget`` per question. The loop asks ``exhausted()`` before each step (a non-empty
 reason stops it), charges every model call with ``charge()``, and gives each call at most
-``tokens_left()`` new tokens and ``seconds_left()`` of time (``complete`` stops a streamed
-reply at the deadline). Nothing here raises when a budget runs out: the agent turns the
-reason into an ``incomplete`` answer.
+``room()`` new tokens and ``seconds_left()`` of time. ``complete`` stops a streamed reply at
+the deadline, but a local model's stream only yields at word boundaries, so a reply without
+spaces arrives in one piece at the end: ``room()`` therefore also caps a call's tokens at
+what the generation speed measured so far in this question fits into the time left.
+Nothing here raises when a budget runs out: the agent turns the reason into an
+``incomplete`` answer.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Budget:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     calls: int = 0
+    timed_tokens: int = 0  # completion tokens of calls whose duration is known
+    timed_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.started:
@@ -60,11 +65,24 @@ class Budget:
 
     # -- spending -----------------------------------------------------------------------
 
-    def charge(self, completion: Completion) -> None:
-        """Count one model call's tokens."""
+    def charge(self, completion: Completion, seconds: float = 0.0) -> None:
+        """Count one model call's tokens; ``seconds`` (its duration) feeds the speed
+        estimate used by ``room``."""
         self.calls += 1
         self.prompt_tokens += completion.prompt_tokens
         self.completion_tokens += completion.completion_tokens
+        if seconds > 0 and completion.completion_tokens > 0:
+            self.timed_tokens += completion.completion_tokens
+            self.timed_seconds += seconds
+
+    def room(self, limit: int) -> int:
+        """New tokens the next call may ask for: ``limit``, the tokens left, and (once a
+        call has been timed) the tokens the measured speed fits into the time left."""
+        room = min(limit, self.tokens_left())
+        if self.timed_seconds > 0 and room > 0:
+            per_second = self.timed_tokens / self.timed_seconds
+            room = min(room, max(1, int(self.seconds_left() * per_second)))
+        return room
 
     @property
     def cost(self) -> float:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from expertly.agents import prompts as P
 from expertly.agents.budget import Budget, complete
 from expertly.agents.conversation import Conversation, bind_input
+from expertly.agents.guided import FINAL_ANSWER_TOOL, GUIDED_ANSWER_EXAMPLE, guided_reply
 from expertly.agents.memory import ConversationMemory, first_sentence
 from expertly.agents.parsing import Action, FinalAnswer, ParseError, ToolCall, parse_reply
 from expertly.agents.planner import make_plan
@@ -63,7 +64,9 @@ class AgentAnswerer:
 
     ``tools`` is a registry, or a function giving the registry for a principal (so that
     search sees only what the caller may read). ``memory`` makes it conversational: earlier
-    turns are put before each question and each answer is remembered.
+    turns are put before each question and each answer is remembered. ``guided`` builds
+    each reply field by field (see ``guided.py``): for small local models that cannot
+    follow the reply format on their own; it needs a model that accepts a prefill.
     """
 
     route = "agent"
@@ -77,6 +80,7 @@ class AgentAnswerer:
         memory: ConversationMemory | None = None,
         supervisor: Supervisor | None = None,
         attribute: bool = True,
+        guided: bool = False,
         step_tokens: int = STEP_TOKENS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -87,6 +91,7 @@ class AgentAnswerer:
         endpoint = callable(getattr(llm, "generate_with_tools", None))
         self.native = settings.native_tools and endpoint
         self.prefill = getattr(llm, "supports_prefill", False) and not self.native
+        self.guided = guided and self.prefill
         # An endpoint model can judge answers; the small local model cannot.
         self.supervisor = supervisor or Supervisor(judge=llm if endpoint else None)
         self.attribute = attribute
@@ -129,7 +134,14 @@ class _Run:
     def execute(self) -> Answer:
         started = time.perf_counter()
         plan = self._plan() if self.a.settings.plan else ""
-        system = P.system_prompt(self.registry.describe(), plan=plan, example=not self.a.native)
+        tools = self.registry.describe()
+        schemas = [(t.name, t.parameters) for t in self.registry.tools.values()]
+        if self.a.guided:  # the guided reply answers through a pseudo-tool
+            tools += "\n" + FINAL_ANSWER_TOOL
+            example = P.examples(schemas, answer=GUIDED_ANSWER_EXAMPLE)
+        else:
+            example = "" if self.a.native else P.examples(schemas, answer=P.ANSWER_EXAMPLE)
+        system = P.system_prompt(tools, plan=plan, example=example)
         memory = self.a.memory.messages() if self.a.memory is not None else []
         question = Message("user", f"Question: {self.question}")
         self.chat = Conversation(
@@ -164,13 +176,15 @@ class _Run:
 
     def _think(self, step: AgentStep) -> Action | None:
         """One model call; the action it asks for (None: the context window is full)."""
-        max_new = min(self.a.step_tokens, self.budget.tokens_left())
+        max_new = self.budget.room(self.a.step_tokens)
         if not self.chat.fit(self.llm, max_new):
             step.fail("context: the conversation no longer fits the model's context window")
             return None
         step.thought = ""
         if self.a.native:
             return self._think_native(step, max_new)
+        if self.a.guided:
+            return self._think_guided(step)
         opening = P.PREFILL if self.a.prefill else ""
         messages = self.chat.messages()
         if opening:
@@ -178,6 +192,22 @@ class _Run:
         completion = self._complete(step, messages, max_new)
         step.raw = opening + completion.text
         return parse_reply(completion.text, prefill=opening)
+
+    def _think_guided(self, step: AgentStep, answer_only: bool = False) -> Action:
+        started = time.perf_counter()
+        messages = self.chat.messages()
+        reply = guided_reply(
+            self.llm, messages, self.registry, self.budget, clock=self.a.clock,
+            answer_only=answer_only,
+        )  # fmt: skip
+        self.seconds["llm"] += time.perf_counter() - started
+        self.prompts.append(tuple(messages))
+        step.prompt, step.raw = len(self.prompts) - 1, reply.text
+        step.prompt_tokens = sum(c.prompt_tokens for c in reply.calls)
+        step.completion_tokens = sum(c.completion_tokens for c in reply.calls)
+        step.finish_reason = "timeout" if reply.timed_out else "guided"
+        step.extra["guided_calls"] = len(reply.calls)
+        return parse_reply(reply.text)
 
     def _think_native(self, step: AgentStep, max_new: int) -> Action:
         started = time.perf_counter()
@@ -264,7 +294,7 @@ class _Run:
         step = AgentStep(len(self.steps) + 1, kind="answer_now")
         started = time.perf_counter()
         try:
-            tokens = min(ANSWER_NOW_TOKENS, self.budget.tokens_left())
+            tokens = self.budget.room(ANSWER_NOW_TOKENS)
             blocked = self.budget.exhausted(
                 steps=False, next_prompt_tokens=self._next_prompt_tokens()
             )
@@ -289,14 +319,19 @@ class _Run:
         """One last call asking for an answer from the observations ('' if unusable)."""
         ask = Message("user", P.ANSWER_NOW.format(reason=reason.split(":")[0]))
         messages = [*self.chat.messages(), ask]
-        if self.a.native:
+        action: Action
+        if self.a.guided:
+            self.chat.wire.append(ask)
+            action = self._think_guided(step, answer_only=True)
+            self.chat.wire.pop()
+        elif self.a.native:
             started = time.perf_counter()
             reply = self.llm.generate_with_tools(  # type: ignore[attr-defined]
                 [*self.chat.wire, ask], [], max_tokens=tokens, timeout_s=self.budget.seconds_left()
             )
             self._record(step, messages, reply.completion, started)
             step.raw = reply.completion.text
-            action: Action = FinalAnswer(reply.completion.text.strip())
+            action = FinalAnswer(reply.completion.text.strip())
         else:
             opening = P.ANSWER_PREFILL if self.a.prefill else ""
             if opening:
@@ -336,7 +371,7 @@ class _Run:
                 self.llm,
                 self.question,
                 self.registry.describe(),
-                max_tokens=min(PLAN_TOKENS, self.budget.tokens_left()),
+                max_tokens=self.budget.room(PLAN_TOKENS),
                 deadline_s=self.budget.seconds_left(),
                 prefill=self.a.prefill,
                 clock=self.a.clock,
@@ -366,8 +401,9 @@ class _Run:
     def _record(
         self, step: AgentStep, messages: list[Message], completion: Completion, started: float
     ) -> None:
-        self.budget.charge(completion)
-        self.seconds["llm"] += time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        self.budget.charge(completion, seconds)
+        self.seconds["llm"] += seconds
         self.prompts.append(tuple(messages))
         step.prompt = len(self.prompts) - 1
         step.prompt_tokens = completion.prompt_tokens

@@ -87,3 +87,18 @@ def test_text_tokens_uses_the_models_own_count() -> None:
     llm = ScriptedLLM()
     assert text_tokens(llm, "") == 0
     assert text_tokens(llm, "a b c") == 3
+
+
+def test_room_caps_a_call_by_tokens_left_and_by_the_measured_speed() -> None:
+    clock = Clock()
+    budget = Budget(5, 100, 10.0, clock=clock)
+    assert budget.room(64) == 64  # no call timed yet: the token budget alone
+    budget.charge(Completion("x", completion_tokens=20), seconds=4.0)  # 5 tokens/s
+    assert budget.room(64) == 50  # 10 s left x 5 tokens/s
+    assert budget.room(30) == 30
+    clock.now += 8.0
+    assert budget.room(64) == 10  # 2 s left
+    clock.now += 5.0
+    assert budget.room(64) == 1  # past the deadline: the loop stops before asking
+    budget.charge(Completion("x", completion_tokens=79))  # an untimed call: speed unchanged
+    assert budget.room(64) == 1 and budget.tokens_left() == 1
