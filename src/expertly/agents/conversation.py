@@ -16,11 +16,13 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from expertly.agents.parsing import Action, FinalAnswer, ParseError, ToolCall
 from expertly.types import Message
 
 if TYPE_CHECKING:
     from expertly.agents.tools.base import ToolRegistry
     from expertly.generate import LLM
+    from expertly.generate.openai_compat import ToolCompletion
 
 Wire = Message | dict[str, Any]
 OMITTED = "[observation omitted to fit the context window: {n} characters]"
@@ -103,3 +105,17 @@ def bind_input(arguments: Mapping[str, Any], registry: ToolRegistry, name: str) 
     if len(params) == 1 and params[0] != "input":
         return {params[0]: arguments["input"]}
     return dict(arguments)
+
+
+def native_action(reply: ToolCompletion) -> Action:
+    """The action in a native tool-calling reply: its first tool call, else its text."""
+    if not reply.tool_calls:
+        text = reply.completion.text.strip()
+        return FinalAnswer(text) if text else ParseError("Your reply was empty.")
+    first = reply.tool_calls[0]
+    if first.arguments is None:
+        return ParseError(
+            f"The arguments of your call to {first.name} are not a JSON object: "
+            f"{first.raw_arguments[:200]!r}."
+        )
+    return ToolCall(first.name, first.arguments, reply.completion.text.strip())

@@ -36,13 +36,6 @@ NAME_TOKENS = 12
 VALUE_TOKENS = 64
 ANSWER_TOKENS = 96
 ANSWER_OPENING = '{"tool": "final_answer", "arguments": {"answer": "'
-GUIDED_ANSWER_EXAMPLE = (
-    '{"tool": "final_answer", "arguments": {"answer": "The policy allows 14 days [1]."}}'
-)
-FINAL_ANSWER_TOOL = (
-    '- final_answer: Give your final answer to the question.\n  arguments: {"answer": '
-    '{"type": "string"}}'
-)
 
 
 @dataclass

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from expertly.agents.parsing import FORMAT_HINT
 from expertly.types import Hit
+
+if TYPE_CHECKING:
+    from expertly.agents.tools.base import ToolRegistry
 
 SYSTEM = (
     "You answer questions by calling tools, one call per reply, and reading what they "
@@ -33,6 +36,13 @@ SAMPLE_VALUES = {
     "code": "print(2 + 2)",
 }
 ANSWER_EXAMPLE = '{"thought": "The result answers it.", "answer": "The policy allows 14 days [1]."}'
+GUIDED_ANSWER_EXAMPLE = (
+    '{"tool": "final_answer", "arguments": {"answer": "The policy allows 14 days [1]."}}'
+)
+FINAL_ANSWER_TOOL = (
+    '- final_answer: Give your final answer to the question.\n  arguments: {"answer": '
+    '{"type": "string"}}'
+)
 PREFILL = '{"thought": "'
 ANSWER_PREFILL = '{"answer": "'
 
@@ -96,6 +106,21 @@ def system_prompt(tools: str, *, plan: str = "", example: str = "") -> str:
     return text
 
 
+def loop_system(registry: ToolRegistry, *, mode: str = "text", plan: str = "") -> str:
+    """The system prompt for ``mode`` "text" (JSON replies), "guided" (replies built field
+    by field, answering through a ``final_answer`` pseudo-tool) or "native" (the endpoint's
+    tool calling: no reply format, no examples)."""
+    tools = registry.describe()
+    schemas = [(t.name, t.parameters) for t in registry.tools.values()]
+    if mode == "guided":
+        tools += "\n" + FINAL_ANSWER_TOOL
+        return system_prompt(
+            tools, plan=plan, example=examples(schemas, answer=GUIDED_ANSWER_EXAMPLE)
+        )
+    example = "" if mode == "native" else examples(schemas, answer=ANSWER_EXAMPLE)
+    return system_prompt(tools, plan=plan, example=example)
+
+
 def cut(text: str, limit: int) -> tuple[str, bool]:
     """``text`` shortened to ``limit`` characters with a note saying how much was cut."""
     if limit <= 0 or len(text) <= limit:
@@ -126,3 +151,12 @@ def call_json(tool: str, arguments: Mapping[str, Any], thought: str = "") -> str
 
 def answer_json(text: str, thought: str = "") -> str:
     return json.dumps({"thought": thought, "answer": text}, ensure_ascii=False)
+
+
+def summary(reason: str, results: Sequence[tuple[str, str]]) -> str:
+    """The answer when no supported answer could be had: what each tool returned."""
+    if not results:
+        return f"I could not finish ({reason}) and no tool returned anything to answer from."
+    lines = [f"I could not finish ({reason}). What the tools returned:"]
+    lines += [f"- {tool}: {text}" for tool, text in results]
+    return "\n".join(lines)

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 
 from expertly.agents import prompts as P
 from expertly.agents.budget import Budget, complete
-from expertly.agents.conversation import Conversation, bind_input
-from expertly.agents.guided import FINAL_ANSWER_TOOL, GUIDED_ANSWER_EXAMPLE, guided_reply
+from expertly.agents.conversation import Conversation, bind_input, native_action
+from expertly.agents.guided import guided_reply
 from expertly.agents.memory import ConversationMemory, first_sentence
 from expertly.agents.parsing import Action, FinalAnswer, ParseError, ToolCall, parse_reply
 from expertly.agents.planner import make_plan
@@ -134,14 +134,8 @@ class _Run:
     def execute(self) -> Answer:
         started = time.perf_counter()
         plan = self._plan() if self.a.settings.plan else ""
-        tools = self.registry.describe()
-        schemas = [(t.name, t.parameters) for t in self.registry.tools.values()]
-        if self.a.guided:  # the guided reply answers through a pseudo-tool
-            tools += "\n" + FINAL_ANSWER_TOOL
-            example = P.examples(schemas, answer=GUIDED_ANSWER_EXAMPLE)
-        else:
-            example = "" if self.a.native else P.examples(schemas, answer=P.ANSWER_EXAMPLE)
-        system = P.system_prompt(tools, plan=plan, example=example)
+        mode = "native" if self.a.native else "guided" if self.a.guided else "text"
+        system = P.loop_system(self.registry, mode=mode, plan=plan)
         memory = self.a.memory.messages() if self.a.memory is not None else []
         question = Message("user", f"Question: {self.question}")
         self.chat = Conversation(
@@ -220,16 +214,7 @@ class _Run:
         self._record(step, self.chat.messages(), reply.completion, started)
         self.chat.replied(reply.message, [c.id for c in reply.tool_calls])
         step.raw = json.dumps(reply.message, ensure_ascii=False)
-        if not reply.tool_calls:
-            text = reply.completion.text.strip()
-            return FinalAnswer(text) if text else ParseError("Your reply was empty.")
-        first = reply.tool_calls[0]
-        if first.arguments is None:
-            return ParseError(
-                f"The arguments of your call to {first.name} are not a JSON object: "
-                f"{first.raw_arguments[:200]!r}."
-            )
-        return ToolCall(first.name, first.arguments, reply.completion.text.strip())
+        return native_action(reply)
 
     def _act(self, step: AgentStep, call: ToolCall) -> None:
         step.tool, step.thought = call.tool, call.thought
@@ -305,12 +290,12 @@ class _Run:
                     if not self.observations
                     else (blocked or "too few tokens left")
                 )
-                return _Outcome(self._summary(reason), incomplete=True, reason=reason)
+                return _Outcome(P.summary(reason, self.results), incomplete=True, reason=reason)
             text = self._answer_now(step, reason, tokens)
             if text:
                 return _Outcome(text, incomplete=True, reason=reason)
             step.kind = "summary"
-            return _Outcome(self._summary(reason), incomplete=True, reason=reason)
+            return _Outcome(P.summary(reason, self.results), incomplete=True, reason=reason)
         finally:
             step.seconds = time.perf_counter() - started
             self.steps.append(step)
@@ -348,13 +333,6 @@ class _Run:
             step.fail(f"unsupported ({verdict.method}): {'; '.join(verdict.problems)}")
             return ""
         return action.text
-
-    def _summary(self, reason: str) -> str:
-        if not self.results:
-            return f"I could not finish ({reason}) and no tool returned anything to answer from."
-        lines = [f"I could not finish ({reason}). What the tools returned:"]
-        lines += [f"- {tool}: {text}" for tool, text in self.results]
-        return "\n".join(lines)
 
     def _next_prompt_tokens(self) -> int:
         if self.a.settings.max_cost <= 0:

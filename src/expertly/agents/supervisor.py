@@ -85,8 +85,8 @@ class Supervisor:
 
     def check(self, answer: str, observations: Sequence[str], question: str = "") -> Verdict:
         """Is ``answer`` supported by ``observations`` (and the question's own words)?"""
-        if not answer.strip():
-            return Verdict(False, ("the answer is empty",))
+        if not re.search(r"[^\W_]", _MARKERS.sub(" ", answer)):
+            return Verdict(False, ("the answer is empty",))  # "", "...", "[1]"
         if is_abstention(answer):
             return Verdict(True)
         problems = unsupported(answer, [question, *observations])

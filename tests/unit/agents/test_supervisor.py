@@ -34,8 +34,9 @@ def test_question_words_count_as_support_and_abstentions_are_always_supported() 
     sup = Supervisor()
     assert sup.check("Yes, 14 characters are enough.", [], "Are 14 characters enough?").supported
     assert sup.check("The documents do not say.", []).supported
-    empty = sup.check("  ", OBS)
-    assert not empty.supported and empty.problems == ("the answer is empty",)
+    for empty in ("  ", "...", "[1]."):
+        verdict = sup.check(empty, OBS)
+        assert not verdict.supported and verdict.problems == ("the answer is empty",)
     bad = sup.check("It costs 99.", OBS)
     assert (bad.supported, bad.method) == (False, "rules")
     assert bad.problems == ("no tool result contains the figure 99",)
