@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from expertly.agents.parsing import FORMAT_HINT
+from expertly.agents.tools.search import format_passage
 from expertly.types import Hit
 
 if TYPE_CHECKING:
@@ -129,17 +130,9 @@ def cut(text: str, limit: int) -> tuple[str, bool]:
 
 
 def format_sources(numbered: Sequence[tuple[int, Hit]]) -> str:
-    """Search hits as numbered sources, numbered across the whole run."""
-    parts = []
-    for number, hit in numbered:
-        chunk = hit.chunk
-        where = [hit.title or chunk.doc_id]
-        if chunk.heading_path:
-            where.append(" > ".join(chunk.heading_path))
-        if chunk.page is not None:
-            where.append(f"page {chunk.page}")
-        parts.append(f"[{number}] ({'; '.join(where)})\n{chunk.text.strip()}")
-    return "\n\n".join(parts)
+    """Search hits as numbered sources, numbered across the whole run (formatted as the
+    ``search_docs`` tool formats its own passages)."""
+    return "\n\n".join(format_passage(number, hit) for number, hit in numbered)
 
 
 def call_json(tool: str, arguments: Mapping[str, Any], thought: str = "") -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -357,3 +358,32 @@ def test_old_observations_are_shortened_to_fit_the_context_window() -> None:
     last = llm.calls[-1]
     assert any(m.content.startswith("[observation omitted") for m in last)
     assert llm.count_tokens(last) <= 900 - 100
+
+
+def test_with_the_real_search_and_calculator_tools_the_answer_cites_the_document(
+    tmp_path: Path,
+) -> None:
+    from expertly.agents.tools.factory import build_tools
+    from tests.unit.helpers import fake_workspace, write_corpus
+
+    ws = fake_workspace(tmp_path)
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    settings = AgentSettings(tools=["search_docs", "calculator"])
+
+    def reply(messages: Sequence[Message]) -> str:
+        last = messages[-2].content
+        if last.startswith("Question:"):
+            return call("search_docs", query="humidity sensor price")
+        if "Observation from search_docs" in last:
+            return call("calculator", expression="3*149")
+        return final("Three humidity sensors cost 447 EUR: 149 EUR each [1].")
+
+    who = Principal("u1")
+    tools = lambda principal: build_tools(settings, retriever=ws.retriever, principal=principal)  # noqa: E731
+    bot = AgentAnswerer(ScriptedLLM(reply), tools, settings)
+    answer = bot.answer("What do three humidity sensors cost?", principal=who)
+    assert answer.text.startswith("Three humidity sensors cost 447 EUR") and not answer.incomplete
+    assert [c.doc_id for c in answer.citations] == ["prices.csv"]
+    assert "HX-100" in answer.citations[0].quote
+    assert answer.trace[1].detail["observation"].splitlines()[1] == "447"
+    ws.close()
