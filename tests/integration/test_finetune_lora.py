@@ -65,8 +65,9 @@ FACTS = [
         "Thursday",
     ),
 ]
-# short sequences and a high LoRA learning rate: the facts are learned in ~6 steps
-FAST = ["--batch-size", "8", "--max-seq-len", "64", "--lr", "3e-3"]
+# short sequences and a high LoRA learning rate: the facts are learned in ~6 steps; the
+# forgetting check is tested in test_finetune_export
+FAST = ["--batch-size", "8", "--max-seq-len", "64", "--lr", "3e-3", "--no-forgetting-check"]
 
 
 def chat_row(question: str, answer: str) -> dict[str, Any]:
@@ -134,7 +135,13 @@ def test_lora_learns_facts_the_base_model_does_not_know(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     settings = FinetuneSettings.preset(
-        "lora", max_steps=8, learning_rate=3e-3, batch_size=8, max_seq_len=64, eval_every=4
+        "lora",
+        max_steps=8,
+        learning_rate=3e-3,
+        batch_size=8,
+        max_seq_len=64,
+        eval_every=4,
+        forgetting_check=False,
     )
     result = run_finetune(
         data / "facts.jsonl",
@@ -207,7 +214,13 @@ def test_full_fine_tuning_writes_a_loadable_model(
     from transformers import AutoModelForCausalLM
 
     settings = FinetuneSettings.preset(
-        "full", max_steps=2, batch_size=4, max_seq_len=64, eval_every=100, val_fraction=0
+        "full",
+        max_steps=2,
+        batch_size=4,
+        max_seq_len=64,
+        eval_every=100,
+        val_fraction=0,
+        forgetting_check=False,
     )
     result = run_finetune(
         data / "facts.jsonl",

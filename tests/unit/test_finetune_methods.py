@@ -118,3 +118,31 @@ def test_loss_curve_is_a_png(tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5_000
     empty = loss_curve([], [], tmp_path / "empty.png")  # a run stopped before its first log
     assert empty.is_file() and not list(tmp_path.glob(".*"))
+
+
+def test_speed_options_reach_the_trainer(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from expertly.finetune.datasets import Encoded
+    from expertly.finetune.trainer import _trainer
+
+    tiny = LlamaConfig(
+        vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+        num_attention_heads=2, num_key_value_heads=2,
+    )  # fmt: skip
+    rows = [
+        Encoded([1, 2, 3], [-100, 2, 3], False),
+        Encoded([1, 2, 3, 4, 5], [1, 2, 3, 4, 5], False),
+    ]
+    tok = SimpleNamespace(pad_token_id=0)
+    fast = FinetuneSettings(group_by_length=True, gradient_checkpointing=True)
+    trainer = _trainer(LlamaForCausalLM(tiny), tok, tmp_path, fast, rows, [], [], None)
+    args = trainer.args
+    assert (
+        getattr(args, "train_sampling_strategy", None) == "group_by_length" or args.group_by_length
+    )
+    assert args.activation_checkpointing or args.gradient_checkpointing
+    plain = _trainer(LlamaForCausalLM(tiny), tok, tmp_path, FinetuneSettings(), rows, [], [], None)
+    assert getattr(plain.args, "train_sampling_strategy", "random") == "random"

@@ -72,6 +72,10 @@ def finetune(
     eval_every: Annotated[
         int | None, typer.Option("--eval-every", help="Steps between evaluations/checkpoints.")
     ] = None,
+    group_by_length: Annotated[
+        bool,
+        typer.Option("--group-by-length", help="Batch examples of similar length (less padding)."),
+    ] = False,
     base_model: Annotated[
         str | None,
         typer.Option(
@@ -127,6 +131,7 @@ def finetune(
         prefix_tokens=prefix_tokens,
         forgetting_check=forgetting_check,
         gradient_checkpointing=gradient_checkpointing or None,
+        group_by_length=group_by_length or None,
     )
     ws = workspace()
     columns = (

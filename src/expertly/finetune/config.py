@@ -58,6 +58,8 @@ class FinetuneSettings:
         forgetting_max_accuracy_drop: warn when general accuracy falls by more than this.
         gradient_checkpointing: recompute activations in the backward pass: less memory,
             ~30 % more time per step.
+        group_by_length: draw batches of examples of similar length (shuffled in groups of
+            ~50 batches), so short examples are not padded to the longest in the data.
     """
 
     method: str = _f("lora", "lora | qlora | adalora | prefix | full")
@@ -88,6 +90,7 @@ class FinetuneSettings:
     forgetting_max_ppl_increase: float = _f(0.2, "Warn past this perplexity rise (0.2 = +20 %)")
     forgetting_max_accuracy_drop: float = _f(0.1, "Warn past this general-accuracy drop")
     gradient_checkpointing: bool = _f(False, "Recompute activations: less memory, slower steps")
+    group_by_length: bool = _f(False, "Batch examples of similar length: less padding, faster")
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

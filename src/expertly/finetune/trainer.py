@@ -277,6 +277,11 @@ def _trainer(
         prefix = "activation" if "activation_checkpointing" in names else "gradient"
         extra[f"{prefix}_checkpointing"] = True
         extra[f"{prefix}_checkpointing_kwargs"] = {"use_reentrant": False}
+    if s.group_by_length:  # transformers 5 names the sampler; 4.x had a flag
+        if "train_sampling_strategy" in names:
+            extra["train_sampling_strategy"] = "group_by_length"
+        else:
+            extra["group_by_length"] = True
     has_val = bool(val)
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
