@@ -194,7 +194,7 @@ class RetrievalSettings:
     """How a question finds its context.
 
     Args:
-        mode: ``hybrid`` (dense + BM25 fused by weighted reciprocal rank), ``dense`` or ``sparse``.
+        mode: ``hybrid`` (dense + BM25 fused as ``fusion`` says), ``dense`` or ``sparse``.
         min_relevance: the RAG route abstains without asking the model when the best hit's
             dense cosine similarity is below this (BM25 alone matches too easily to judge).
     """
@@ -202,7 +202,7 @@ class RetrievalSettings:
     mode: str = _f("hybrid", "hybrid | dense | sparse")
     k: int = _f(3, "Chunks returned by search and put in the answer prompt (3 suits 135M models)")
     candidates: int = _f(50, "Candidates each method contributes before fusion")
-    rrf_k: int = _f(60, "Reciprocal-rank-fusion constant: larger flattens the rank curve")
+    rrf_k: int = _f(60, "Reciprocal-rank-fusion constant (fusion = rrf): larger flattens the curve")
     dense_weight: float = _f(1.0, "Weight of the dense ranking in fusion")
     sparse_weight: float = _f(1.0, "Weight of the BM25 ranking in fusion")
     min_relevance: float = _f(
@@ -233,7 +233,7 @@ class RetrievalSettings:
     )
     # Fusion and reranking (chosen on SciFact train queries; see docs/evaluation.md).
     fusion: str = _f(
-        "rrf", "rrf (weighted reciprocal rank) | convex (weighted sum of normalised scores)"
+        "convex", "convex (weighted sum of normalised scores) | rrf (weighted reciprocal rank)"
     )
     normalization: str = _f(
         "minmax", "How fusion = convex puts both methods' scores on one scale: minmax | zscore"

@@ -88,13 +88,25 @@ def test_convex_with_equal_scores_and_a_single_method() -> None:
     assert convex_fuse([], dense_weight=1.0, sparse_weight=1.0) == []
 
 
+def test_convex_a_single_sparse_hit_still_outranks_what_bm25_missed() -> None:
+    hits = [
+        hit("x", dense=(1, 0.9)),
+        hit("y", dense=(2, 0.89), sparse=(1, 3.0)),
+        hit("z", dense=(3, 0.1)),
+    ]
+    for normalization in ("minmax", "zscore"):
+        fused = convex_fuse(hits, dense_weight=1.0, sparse_weight=1.0, normalization=normalization)
+        assert ids(fused) == ["y", "x", "z"], normalization
+
+
 def test_convex_rejects_an_unknown_normalization() -> None:
     with pytest.raises(ValueError, match="minmax, zscore"):
         convex_fuse(HITS, dense_weight=1.0, sparse_weight=1.0, normalization="rank")
 
 
 def test_fuse_with_follows_the_settings() -> None:
-    rrf = fuse_with(HITS, RetrievalSettings(rrf_k=60))
+    assert RetrievalSettings().fusion == "convex"  # the default chosen on SciFact fit/dev
+    rrf = fuse_with(HITS, RetrievalSettings(fusion="rrf", rrf_k=60))
     convex = fuse_with(
         HITS, RetrievalSettings(fusion="convex", dense_weight=0.5, sparse_weight=0.5)
     )

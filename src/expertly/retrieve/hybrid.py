@@ -15,7 +15,8 @@ the top k. Two fusions (``retrieval.fusion``):
       fused(chunk) = dense_weight * norm(cosine) + sparse_weight * norm(bm25)
 
 A chunk missing from one list gets no contribution from it under ``rrf``, and that list's
-lowest normalised score under ``convex`` (it ranked below every candidate the list returned).
+lowest normalised score under ``convex`` (it ranked below every candidate the list returned;
+one less when the list's scores are all equal).
 """
 
 from __future__ import annotations
@@ -198,7 +199,8 @@ def convex_fuse(
 
     ``minmax`` maps each method's scores to [0, 1] (all equal → 1), ``zscore`` subtracts
     their mean and divides by their standard deviation (all equal → 0). A hit that one
-    method did not return gets that method's lowest normalised score.
+    method did not return gets that method's lowest normalised score (one less when all
+    its scores are equal, e.g. a single hit), so it never ties with one the method found.
     """
     if normalization not in ("minmax", "zscore"):
         raise ValueError(f"Unknown normalization {normalization!r}; valid: minmax, zscore")
@@ -214,8 +216,11 @@ def convex_fuse(
             low = sum(values) / len(values)
             spread = (sum((v - low) ** 2 for v in values) / len(values)) ** 0.5
         scales[method] = (low, spread)
+    # A hit a method did not return ranked below all it did return: it gets that method's
+    # lowest normalised score, or one less when all its scores were equal.
     floor = {
         m: _normalise(min(h.scores[m] for h in hits if m in h.scores), s, normalization)
+        - (1.0 if s[1] <= 0 else 0.0)
         for m, s in scales.items()
     }
     fused: list[Hit] = []
