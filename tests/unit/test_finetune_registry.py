@@ -141,3 +141,13 @@ def test_transformers_llm_takes_an_adapter_or_a_ref(tmp_path: Path) -> None:
     assert llm.adapter == adapter.resolve() and llm.name == "base+hr"
     with pytest.raises(ModelNotFoundError, match="not a PEFT adapter directory"):
         TransformersLLM(str(base), cache_dir=tmp_path, adapter=tmp_path)
+
+
+def test_a_resumed_run_keeps_its_creation_time(tmp_path: Path) -> None:
+    from expertly.finetune.rundir import prepare_run_dir
+
+    run = tmp_path / "runs" / "r"
+    config = {"name": "r", "created": "2026-01-01T10:00:00", "train": {"sha256": "a"}}
+    prepare_run_dir(run, config, resume=False)
+    prepare_run_dir(run, {**config, "created": "2026-02-02T10:00:00"}, resume=True)
+    assert json.loads((run / "config.json").read_text())["created"] == "2026-01-01T10:00:00"

@@ -70,6 +70,8 @@ def prepare_run_dir(run_dir: Path, config: dict[str, Any], resume: bool) -> Path
                 f"The {key} data differs from the data run {run_dir.name} started with; "
                 "resume with the same files or start a new run"
             )
+    if "created" in saved:  # a resumed run keeps its creation time
+        config = {**config, "created": saved["created"]}
     write_json(saved_path, config)  # the settings this continuation uses
     return last_checkpoint(run_dir)
 
