@@ -311,12 +311,17 @@ class _Run:
             self.chat.wire.pop()
         elif self.a.native:
             started = time.perf_counter()
+            # The tools are offered again (APIs may reject tool results without them); a
+            # reply that calls one instead of answering is not an answer.
             reply = self.llm.generate_with_tools(  # type: ignore[attr-defined]
-                [*self.chat.wire, ask], [], max_tokens=tokens, timeout_s=self.budget.seconds_left()
+                [*self.chat.wire, ask],
+                self.registry.openai_schema(),
+                max_tokens=tokens,
+                timeout_s=self.budget.seconds_left(),
             )
             self._record(step, messages, reply.completion, started)
             step.raw = reply.completion.text
-            action = FinalAnswer(reply.completion.text.strip())
+            action = FinalAnswer("" if reply.tool_calls else reply.completion.text.strip())
         else:
             opening = P.ANSWER_PREFILL if self.a.prefill else ""
             if opening:

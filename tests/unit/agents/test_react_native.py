@@ -163,3 +163,28 @@ def test_native_bad_arguments_are_an_observation_and_native_can_be_turned_off() 
     llm = endpoint(lambda body: text_reply('{"answer": "391"}'), text_seen)
     assert AgentAnswerer(llm, ToolRegistry.of([calculator()]), off).answer("q").text == "391"
     assert "tools" not in text_seen[0] and text_seen[0]["stream"] is True
+
+
+def test_native_answer_now_offers_the_tools_and_refuses_a_tool_call_as_an_answer() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def reply(body: dict[str, Any]) -> dict[str, Any]:
+        if len(seen) == 1:
+            return tool_call_reply("calculator", '{"expression": "17*23"}')
+        return text_reply("It is 391.")
+
+    settings = AgentSettings(max_steps=1, supervise=False)
+    answer = AgentAnswerer(endpoint(reply, seen), ToolRegistry.of([calculator()]), settings).answer(
+        "17*23?"
+    )
+    assert (answer.text, answer.incomplete) == ("It is 391.", True)
+    assert answer.reason.startswith("max_steps") and seen[1]["tools"] == SCHEMA
+    assert "You cannot call more tools (max_steps)" in seen[1]["messages"][-1]["content"]
+
+    again: list[dict[str, Any]] = []
+    stubborn = endpoint(
+        lambda body: tool_call_reply("calculator", '{"expression": "17*23"}'), again
+    )
+    answer = AgentAnswerer(stubborn, ToolRegistry.of([calculator()]), settings).answer("17*23?")
+    assert answer.incomplete and answer.text.startswith("I could not finish (max_steps")
+    assert "calculator: 391" in answer.text and len(again) == 2
