@@ -350,11 +350,15 @@ class _Run:
         step = AgentStep(0, kind="plan")
         started = time.perf_counter()
         try:
+            tokens = self.budget.room(PLAN_TOKENS)
+            if tokens < MIN_CALL_TOKENS:
+                step.fail(f"no plan: {tokens} tokens left in agent.max_tokens")
+                return ""
             plan = make_plan(
                 self.llm,
                 self.question,
                 self.registry.describe(),
-                max_tokens=self.budget.room(PLAN_TOKENS),
+                max_tokens=tokens,
                 deadline_s=self.budget.seconds_left(),
                 prefill=self.a.prefill,
                 clock=self.a.clock,

@@ -387,3 +387,11 @@ def test_with_the_real_search_and_calculator_tools_the_answer_cites_the_document
     assert "HX-100" in answer.citations[0].quote
     assert answer.trace[1].detail["observation"].splitlines()[1] == "447"
     ws.close()
+
+
+def test_no_plan_is_asked_for_when_the_token_budget_cannot_hold_one() -> None:
+    bot, llm = agent([final("No tool needed.")], [calculator()], plan=True, max_tokens=7)
+    answer = bot.answer("Hello?")
+    assert answer.trace[0].detail["error"] == "no plan: 7 tokens left in agent.max_tokens"
+    assert "Your plan" not in llm.calls[0][0].content
+    assert answer.text == "No tool needed."
