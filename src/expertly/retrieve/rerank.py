@@ -1,8 +1,9 @@
 """Reranking: a second, slower look at the best fused hits.
 
 A ``Reranker`` re-scores a short list of hits for one query and returns the best ``k``.
-Backends register by name (``register_reranker``) and are imported only when built, so
-``import expertly`` never loads torch:
+Backends register by name (``register_reranker``); the model-backed ones live in
+``expertly.embed.rerankers`` (model backends sit in the embed layer) and load torch only
+when a model loads, so ``import expertly`` never does:
 
 - ``cross-encoder``: a sentence-transformers CrossEncoder loaded from a local directory
   (``retrieval.rerank_model``); expertly downloads no model and ships none.
@@ -17,12 +18,22 @@ The Retriever applies the configured one after fusion (``retrieval.rerank``,
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
 from expertly.config import RetrievalSettings
+from expertly.embed.rerankers import passage_text, rescored
 from expertly.errors import ConfigError
 from expertly.types import Hit
+
+__all__ = [
+    "Reranker",
+    "RerankerFactory",
+    "create_reranker",
+    "passage_text",
+    "register_reranker",
+    "reranker_names",
+    "rescored",
+]
 
 
 @runtime_checkable
@@ -41,13 +52,13 @@ RerankerFactory = Callable[[RetrievalSettings], Reranker]
 
 
 def _cross_encoder(settings: RetrievalSettings) -> Reranker:
-    from expertly.retrieve.rerank_models import CrossEncoderReranker
+    from expertly.embed.rerankers import CrossEncoderReranker
 
     return CrossEncoderReranker(settings.rerank_model)
 
 
 def _maxsim(settings: RetrievalSettings) -> Reranker:
-    from expertly.retrieve.rerank_models import MaxSimReranker
+    from expertly.embed.rerankers import MaxSimReranker
 
     return MaxSimReranker(settings.rerank_model)
 
@@ -81,25 +92,3 @@ def create_reranker(settings: RetrievalSettings) -> Reranker | None:
             f"{', '.join(_RERANKERS)}"
         ) from None
     return factory(settings)
-
-
-def rescored(hits: Sequence[Hit], scores: Sequence[float], k: int) -> list[Hit]:
-    """``hits`` re-ordered by ``scores`` (best first, ties keep the incoming order), the top
-    ``k`` kept, each carrying its reranker score and rank."""
-    if len(scores) != len(hits):
-        raise ValueError(f"{len(scores)} scores for {len(hits)} hits")
-    order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), i))[: max(k, 0)]
-    return [
-        replace(
-            hits[i],
-            score=float(scores[i]),
-            scores={**hits[i].scores, "rerank": float(scores[i])},
-            ranks={**hits[i].ranks, "rerank": rank},
-        )
-        for rank, i in enumerate(order, start=1)
-    ]
-
-
-def passage_text(hit: Hit) -> str:
-    """What a reranker reads for a hit: the document title, then the chunk's text."""
-    return f"{hit.title}\n{hit.chunk.text}" if hit.title else hit.chunk.text

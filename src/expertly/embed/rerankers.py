@@ -1,5 +1,6 @@
 """Rerankers that run a neural model at query time: a cross-encoder and MaxSim late
-interaction. torch and sentence-transformers are imported only when a model loads.
+interaction, the backends of ``retrieval.rerank`` (``expertly.retrieve.rerank`` registers
+them). torch and sentence-transformers are imported only when a model loads.
 
 Neither downloads anything: a cross-encoder must be a local directory named by
 ``retrieval.rerank_model`` (no cross-encoder ships in a PyPI package), and MaxSim reuses the
@@ -10,19 +11,41 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from expertly.errors import MissingDependencyError, ModelNotFoundError
-from expertly.retrieve.rerank import passage_text, rescored
 from expertly.types import Hit
 
 
 def _offline() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def rescored(hits: Sequence[Hit], scores: Sequence[float], k: int) -> list[Hit]:
+    """``hits`` re-ordered by ``scores`` (best first, ties keep the incoming order), the top
+    ``k`` kept, each carrying its reranker score and rank."""
+    if len(scores) != len(hits):
+        raise ValueError(f"{len(scores)} scores for {len(hits)} hits")
+    order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), i))[: max(k, 0)]
+    return [
+        replace(
+            hits[i],
+            score=float(scores[i]),
+            scores={**hits[i].scores, "rerank": float(scores[i])},
+            ranks={**hits[i].ranks, "rerank": rank},
+        )
+        for rank, i in enumerate(order, start=1)
+    ]
+
+
+def passage_text(hit: Hit) -> str:
+    """What a reranker reads for a hit: the document title, then the chunk's text."""
+    return f"{hit.title}\n{hit.chunk.text}" if hit.title else hit.chunk.text
 
 
 class CrossEncoderReranker:
