@@ -1,6 +1,6 @@
-"""The model-backed rerankers on real (tiny or packaged) models, offline: a randomly
-initialised cross-encoder saved to a temporary directory, and MaxSim over the packaged
-MiniLM's token embeddings, both through the Retriever as ``retrieval.rerank`` selects them."""
+"""The model-backed rerankers (``expertly.embed.rerankers``) on real models, offline: a
+randomly initialised cross-encoder saved to a temporary directory, and MaxSim over the
+packaged MiniLM's token embeddings, both as ``retrieval.rerank`` selects them."""
 
 from __future__ import annotations
 
