@@ -127,6 +127,7 @@ class _Run:
         self.seen: dict[str, tuple[int, str]] = {}
         self.chat = Conversation([], native=agent.native)
         self.retried = False
+        self.stop = ""  # set when a step finds the loop cannot go on (context full, time)
         self.seconds = {"llm": 0.0, "tools": 0.0}
 
     # -- the loop -----------------------------------------------------------------------
@@ -143,7 +144,9 @@ class _Run:
         )
         outcome: _Outcome | None = None
         while outcome is None:
-            reason = self.budget.exhausted(next_prompt_tokens=self._next_prompt_tokens())
+            reason = self.stop or self.budget.exhausted(
+                next_prompt_tokens=self._next_prompt_tokens()
+            )
             outcome = self._out_of_budget(reason) if reason else self._step()
         return self._answer(outcome, time.perf_counter() - started)
 
@@ -153,8 +156,9 @@ class _Run:
         started = time.perf_counter()
         try:
             action = self._think(step)
-            if action is None:
-                return self._out_of_budget(step.error)
+            if action is None:  # recorded first, then the loop stops for this reason
+                self.stop = step.error
+                return None
             if isinstance(action, ParseError):
                 step.fail(action.message)
                 self.chat.add(step.raw or "(empty reply)", action.message)
@@ -169,7 +173,8 @@ class _Run:
             self.steps.append(step)
 
     def _think(self, step: AgentStep) -> Action | None:
-        """One model call; the action it asks for (None: the context window is full)."""
+        """One model call; the action it asks for (None: the context window is full or the
+        time ran out during the call; ``step.error`` says which)."""
         max_new = self.budget.room(self.a.step_tokens)
         if not self.chat.fit(self.llm, max_new):
             step.fail("context: the conversation no longer fits the model's context window")
@@ -203,14 +208,23 @@ class _Run:
         step.extra["guided_calls"] = len(reply.calls)
         return parse_reply(reply.text)
 
-    def _think_native(self, step: AgentStep, max_new: int) -> Action:
+    def _think_native(self, step: AgentStep, max_new: int) -> Action | None:
+        from expertly.generate.openai_compat import LLMTimeoutError
+
         started = time.perf_counter()
-        reply = self.llm.generate_with_tools(  # type: ignore[attr-defined]
-            self.chat.wire,
-            self.registry.openai_schema(),
-            max_tokens=max_new,
-            timeout_s=self.budget.seconds_left(),
-        )
+        try:
+            reply = self.llm.generate_with_tools(  # type: ignore[attr-defined]
+                self.chat.wire,
+                self.registry.openai_schema(),
+                max_tokens=max_new,
+                timeout_s=self.budget.seconds_left(),
+            )
+        except LLMTimeoutError:
+            reason = self.budget.exhausted(steps=False)
+            if not reason.startswith("timeout_s"):
+                raise  # the server's own limit (llm.timeout_s), not the agent's budget
+            step.fail(reason)
+            return None
         self._record(step, self.chat.messages(), reply.completion, started)
         self.chat.replied(reply.message, [c.id for c in reply.tool_calls])
         step.raw = json.dumps(reply.message, ensure_ascii=False)

@@ -34,6 +34,11 @@ REPLY_PRIMING = 3  # the "assistant" header the template appends
 DEFAULT_STREAM_TOKENS = 256
 
 
+class LLMTimeoutError(LLMError):
+    """The endpoint did not answer in time (``llm.timeout_s``, or the caller's
+    ``timeout_s``): the agent treats it as its time budget running out."""
+
+
 @dataclass(frozen=True)
 class ToolCallRequest:
     """One tool call the model asked for. ``arguments`` is None when the model's argument
@@ -274,7 +279,7 @@ class OpenAICompatLLM:
 
     def _transport_error(self, exc: httpx.HTTPError) -> LLMError:
         if isinstance(exc, httpx.TimeoutException):
-            return LLMError(
+            return LLMTimeoutError(
                 f"{self.url} did not answer within {self.timeout_s:g} s: check that the server "
                 "is up, or raise llm.timeout_s for slow models."
             )

@@ -395,3 +395,12 @@ def test_no_plan_is_asked_for_when_the_token_budget_cannot_hold_one() -> None:
     assert answer.trace[0].detail["error"] == "no plan: 7 tokens left in agent.max_tokens"
     assert "Your plan" not in llm.calls[0][0].content
     assert answer.text == "No tool needed."
+
+
+def test_a_conversation_that_cannot_fit_the_window_stops_with_a_context_reason() -> None:
+    llm = ScriptedLLM([final("never asked")], context_window=150)
+    answer = AgentAnswerer(llm, ToolRegistry.of([calculator()]), AgentSettings()).answer("q?")
+    assert llm.calls == []
+    assert answer.incomplete and answer.reason.startswith("context: the conversation no longer")
+    assert kinds(answer) == ["action", "summary"]
+    assert answer.trace[0].detail["error"] == answer.reason

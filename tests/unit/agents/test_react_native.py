@@ -188,3 +188,30 @@ def test_native_answer_now_offers_the_tools_and_refuses_a_tool_call_as_an_answer
     answer = AgentAnswerer(stubborn, ToolRegistry.of([calculator()]), settings).answer("17*23?")
     assert answer.incomplete and answer.text.startswith("I could not finish (max_steps")
     assert "calculator: 391" in answer.text and len(again) == 2
+
+
+def test_an_endpoint_timeout_at_the_agents_deadline_is_the_time_budget_not_an_error() -> None:
+    now = [0.0]
+    sent: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.extensions["timeout"]["read"])
+        now[0] += 30.0  # the server takes longer than the time left
+        raise httpx.ReadTimeout("slow", request=request)
+
+    llm = OpenAICompatLLM(
+        "m", base_url="http://llm.test/v1", transport=httpx.MockTransport(handler)
+    )
+    settings = AgentSettings(timeout_s=20)
+    bot = AgentAnswerer(llm, ToolRegistry.of([calculator()]), settings, clock=lambda: now[0])
+    answer = bot.answer("17*23?")
+    assert sent == [20.0]  # the request was given the time left
+    assert answer.incomplete and answer.reason.startswith("timeout_s: 30.0 s passed")
+    assert answer.trace[0].detail["error"].startswith("timeout_s")
+
+    now[0] = 0.0  # the server's own limit, well before the agent's deadline: an error
+    patient = AgentAnswerer(
+        llm, ToolRegistry.of([calculator()]), AgentSettings(timeout_s=600), clock=lambda: 0.0
+    )
+    with pytest.raises(LLMError, match="did not answer"):
+        patient.answer("17*23?")
