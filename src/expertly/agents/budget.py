@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from expertly.config import AgentSettings
-from expertly.types import Completion, Message
+from expertly.types import Completion, Message, TraceStep
 
 if TYPE_CHECKING:
     from expertly.generate import LLM
@@ -125,6 +125,11 @@ class Budget:
                     f"agent.max_cost = {self.max_cost:g}"
                 )
         return ""
+
+    def trace(self, stopped_by: str, seconds: float) -> TraceStep:
+        """The run's totals as the last trace step (``stopped_by``: the reason, if any)."""
+        detail = {"steps": self.steps, **self.usage(), "cost": round(self.cost, 6)}
+        return TraceStep("agent.budget", {**detail, "stopped_by": stopped_by}, round(seconds, 4))
 
     def usage(self) -> dict[str, int]:
         return {

@@ -294,21 +294,18 @@ class _Run:
         started = time.perf_counter()
         try:
             tokens = self.budget.room(ANSWER_NOW_TOKENS)
-            blocked = self.budget.exhausted(
-                steps=False, next_prompt_tokens=self._next_prompt_tokens()
+            blocked = (
+                ("no observations" if not self.observations else "")
+                or ("the context window is full" if reason.startswith("context") else "")
+                or self.budget.exhausted(steps=False, next_prompt_tokens=self._next_prompt_tokens())
+                or ("too few tokens left" if tokens < MIN_CALL_TOKENS else "")
             )
-            if not self.observations or blocked or tokens < MIN_CALL_TOKENS:
-                step.kind = "summary"
-                step.extra["why"] = (
-                    "no observations"
-                    if not self.observations
-                    else (blocked or "too few tokens left")
-                )
-                return _Outcome(P.summary(reason, self.results), incomplete=True, reason=reason)
-            text = self._answer_now(step, reason, tokens)
+            text = "" if blocked else self._answer_now(step, reason, tokens)
             if text:
                 return _Outcome(text, incomplete=True, reason=reason)
             step.kind = "summary"
+            if blocked:
+                step.extra["why"] = blocked
             return _Outcome(P.summary(reason, self.results), incomplete=True, reason=reason)
         finally:
             step.seconds = time.perf_counter() - started
@@ -418,18 +415,7 @@ class _Run:
             text, citations, invalid = resolve(text, self.sources.hits, attribute=self.a.attribute)
             if invalid:
                 trace.append(TraceStep("agent.citations", {"invalid_numbers": invalid}))
-        trace.append(
-            TraceStep(
-                "agent.budget",
-                {
-                    "steps": self.budget.steps,
-                    **self.budget.usage(),
-                    "cost": round(self.budget.cost, 6),
-                    "stopped_by": outcome.reason,
-                },
-                seconds=round(seconds, 4),
-            )
-        )
+        trace.append(self.budget.trace(outcome.reason, seconds))
         return Answer(
             question=self.question,
             text=text,
