@@ -17,7 +17,15 @@ import pytest
 
 from expertly.finetune.config import FinetuneSettings
 from expertly.finetune.trainer import RunResult, run_finetune
-from tests.integration.test_finetune_lora import answers, base_dir, data  # noqa: F401
+from expertly.generate.local import TransformersLLM
+from expertly.types import Message
+from tests.integration.test_finetune_lora import (  # noqa: F401
+    FACTS,
+    SYSTEM,
+    answers,
+    base_dir,
+    data,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,6 +84,10 @@ def test_method_trains_and_its_adapter_reloads_with_plain_peft(
     replies = reload_and_answer(base_dir, result.output_dir)
     assert len(replies) == 4 and all(isinstance(r, str) for r in replies)
     assert any(r.strip() for r in replies), replies
+    # expertly's own backend serves the adapter alike (adalora merged on load, prefix not)
+    llm = TransformersLLM(str(base_dir), cache_dir=tmp_path, adapter=result.output_dir)
+    question = [Message("system", SYSTEM), Message("user", FACTS[0][0][0])]
+    assert llm.generate(question, max_tokens=16).text == replies[0]
 
 
 def test_qlora_trains_on_cpu_and_its_adapter_serves_the_full_precision_base(
