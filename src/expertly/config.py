@@ -300,7 +300,7 @@ class AgentSettings:
 
     tools: list[str] = _f(
         ["search_docs", "calculator"],
-        "Enabled tools: search_docs | sql | calculator | python | http_get",
+        "Enabled tools: search_docs | sql | calculator | python | http_get, or a plugin's name",
     )
     max_steps: int = _f(6, "Most tool calls per question before the agent must answer")
     max_tokens: int = _f(2000, "Most tokens the agent may generate per question, all steps")
@@ -315,6 +315,11 @@ class AgentSettings:
     )
     native_tools: bool = _f(
         True, "Use the endpoint's native tool calling when the LLM backend offers it"
+    )
+    guided: str = _f(
+        "auto",
+        "auto | on | off: the agent writes the JSON and the model fills each field (auto = on "
+        "for local transformers models, which rarely follow the format unaided)",
     )
     sql_url: str = _f(
         "", "Database for the sql tool: a SQLite file path or postgresql://... (read-only)"
@@ -332,13 +337,8 @@ class AgentSettings:
     )
 
     def __post_init__(self) -> None:
-        valid = {"search_docs", "sql", "calculator", "python", "http_get"}
-        unknown = [t for t in self.tools if t not in valid]
-        if unknown:
-            raise ConfigError(
-                f"agent.tools: unknown tool(s) {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(valid))}"
-            )
+        # Tool names are checked when the tools are built (plugins may register more).
+        _choice("agent.guided", self.guided, ("auto", "on", "off"))
         if self.max_steps < 1:
             raise ConfigError("agent.max_steps must be >= 1")
         if self.timeout_s <= 0:

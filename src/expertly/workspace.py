@@ -190,7 +190,9 @@ class Workspace:
             if conversational
             else None
         )
-        return AgentAnswerer(self.llm, tools_for, settings, memory=memory)
+        local = self.settings.llm.backend == "transformers"
+        guided = settings.guided == "on" or (settings.guided == "auto" and local)
+        return AgentAnswerer(self.llm, tools_for, settings, memory=memory, guided=guided)
 
     def _router(self, model: str | None) -> Answerer:
         from expertly.answer.router import RouteClassifier, Router, load_examples

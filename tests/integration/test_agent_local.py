@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,11 +57,11 @@ class Calculator:
 
 
 @pytest.fixture(scope="module")
-def llm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TransformersLLM]:
+def llm(shared_model_cache: Path) -> Iterator[TransformersLLM]:
     import torch
 
     threads = torch.get_num_threads()
-    model = TransformersLLM(cache_dir=tmp_path_factory.mktemp("models"), threads=1)
+    model = TransformersLLM(cache_dir=shared_model_cache, threads=1)
     model.warmup()
     yield model
     torch.set_num_threads(threads)  # the setting is process-wide
