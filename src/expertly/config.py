@@ -107,10 +107,10 @@ class StoreSettings:
         backend: ``sqlite`` (one local file: sqlite-vec vectors + FTS5 full text).
         path: the index file, relative to the workspace directory.
         vector_cache: where dense search reads the vectors. sqlite-vec scans its table on
-            every query (~50 ms at 100k chunks); the in-memory copy costs one matrix
-            product (~10 ms) but must first be read (~0.5 s at 100k), hence ``auto``: a
-            one-shot ``expertly search`` never pays the read, a server or an evaluation does
-            once. Both are exact.
+            every query; the in-memory copy costs one matrix product (6.2x faster at 100k
+            chunks, ``benchmarks/query.py``) but must first be read (3.6 s at 100k on a busy
+            2-core machine), hence ``auto``: a one-shot ``expertly search`` never pays the
+            read, a server or an evaluation does once. Both are exact.
     """
 
     backend: str = _f("sqlite", "sqlite")
