@@ -20,7 +20,8 @@ two sides run one after the other in this run, never at once.
   English stemmer) and ``QueryFusionRetriever(mode="reciprocal_rerank", num_queries=1,
   use_async=False, llm=MockLLM())`` — RRF with k = 60, no query rewriting, the LLM never
   called. Each retriever and the fusion return ``--k`` nodes, as expertly returns ``--k``
-  chunks.
+  chunks. ``--also-rrf`` adds expertly with ``retrieval.fusion = rrf``, the same fusion as
+  LlamaIndex's.
 
 Indexes are kept under ``--work-dir`` (expertly's index, LlamaIndex's persisted vector
 store) so that a second run re-embeds nothing; ``build_seconds`` says when one was built.
@@ -37,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -178,12 +179,19 @@ def run_llamaindex(args: argparse.Namespace, queries: dict[str, str], corpus: Pa
 # ------------------------------------------------------------------------ expertly side
 
 
-def run_expertly(args: argparse.Namespace, dataset: Any, queries: dict[str, str]) -> Any:
-    """Index (or reuse) the corpus as ``expertly eval retrieval`` does, time every query."""
+def run_expertly(
+    args: argparse.Namespace, dataset: Any, queries: dict[str, str], fusion: str | None = None
+) -> Any:
+    """Index (or reuse) the corpus as ``expertly eval retrieval`` does, time every query.
+
+    ``fusion`` replaces ``retrieval.fusion`` (e.g. ``rrf``, LlamaIndex's method); None keeps
+    the default.
+    """
     import torch
 
     from expertly.evaluate.beir import corpus_documents, eval_workspace, index_corpus
     from expertly.evaluate.retrieval import rank_documents
+    from expertly.retrieve.hybrid import Retriever
     from expertly.workspace import Workspace
 
     torch.set_num_threads(args.threads)
@@ -191,7 +199,10 @@ def run_expertly(args: argparse.Namespace, dataset: Any, queries: dict[str, str]
     ws = eval_workspace(parent, args.work_dir / "expertly-index")
     try:
         report = index_corpus(ws, list(corpus_documents(dataset.corpus_path)))
-        retriever = ws.retriever
+        retrieval = ws.settings.retrieval
+        if fusion is not None:
+            retrieval = replace(retrieval, fusion=fusion)
+        retriever = Retriever(ws.store, ws.embedder, retrieval)
         retriever.search(next(iter(queries.values())), k=args.k)  # warm-up
         rankings, latencies = {}, {}
         for qid, text in queries.items():
@@ -200,7 +211,7 @@ def run_expertly(args: argparse.Namespace, dataset: Any, queries: dict[str, str]
             latencies[qid] = time.perf_counter() - started
             rankings[qid] = rank_documents(hits)
         chunks = int(ws.store.stats()["chunks"])
-        settings = {"retrieval": asdict(ws.settings.retrieval), "store": asdict(ws.settings.store)}
+        settings = {"retrieval": asdict(retrieval), "store": asdict(ws.settings.store)}
     finally:
         ws.close()
         parent.close()
@@ -225,6 +236,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides")
     parser.add_argument("--llamaindex-chunk-size", type=int, default=1024)
     parser.add_argument(
+        "--also-rrf", action="store_true", help="also expertly with fusion = rrf (LlamaIndex's)"
+    )
+    parser.add_argument(
         "--work-dir", type=Path, default=Path(tempfile.gettempdir()) / "expertly-bench-llamaindex"
     )
     parser.add_argument(
@@ -243,10 +257,10 @@ def main() -> None:
     dataset = load_beir(args.data, split="test")
     evalset = dataset.evalset.limited(args.limit_queries)
     queries = dict(evalset.queries)
-    sides = {
-        "expertly": run_expertly(args, dataset, queries),
-        "llamaindex": run_llamaindex(args, queries, dataset.corpus_path),
-    }
+    sides = {"expertly": run_expertly(args, dataset, queries)}
+    if args.also_rrf:
+        sides["expertly_rrf"] = run_expertly(args, dataset, queries, fusion="rrf")
+    sides["llamaindex"] = run_llamaindex(args, queries, dataset.corpus_path)
     report: dict[str, Any] = {
         "benchmark": "retrieval_vs_llamaindex",
         "dataset": f"BEIR {dataset.name} test",
