@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -192,6 +193,7 @@ def main() -> None:
         build_s = build(path, n, pool, vectors, ws.embedder.dim, name)
         result = measure(path, ws, qs, name)
         result["build_seconds"] = round(build_s, 1) if build_s else "reused"
+        result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(result, indent=2), flush=True)
         sizes.append(result)
     ws.close()
