@@ -122,7 +122,7 @@ class StoreSettings:
         "a handle's second search once the index holds vector_cache_min_chunks | on | off",
     )
     vector_cache_min_chunks: int = _f(
-        20_000, "Chunks from which vector_cache = auto keeps the copy (4 bytes x dim each)"
+        2_000, "Chunks from which vector_cache = auto keeps the copy (4 bytes x dim each)"
     )
 
     def __post_init__(self) -> None:
