@@ -225,35 +225,36 @@ class Workspace:
         return Router(answerers, classifier, fallback=r.fallback)
 
     def _has_finetuned(self, name: str | None) -> bool:
-        """Whether a fine-tuned model (``name``, or any) exists in this workspace's runs."""
-        import importlib.util
-
-        if importlib.util.find_spec("expertly.finetune.registry") is None:
-            return False  # this installation has no model registry: no fine-tuned route
+        """Whether a usable fine-tuned model (``name``, or any) exists in this workspace."""
         from expertly.finetune.registry import list_models
 
-        models = list_models(self.root)
-        return bool(models) and (not name or any(m.name == name for m in models))
+        usable = [m for m in list_models(self.root) if m.usable]
+        return bool(usable) and (not name or any(m.name == name for m in usable))
 
     def finetuned_llm(self, name: str | None = None) -> LLM:
-        """The fine-tuned model ``name`` (default: ``router.model``, else the newest)."""
+        """The fine-tuned model ``name`` (default: ``router.model``, else the newest), loaded
+        with the workspace's device and thread settings."""
         from expertly.errors import ConfigError
-
-        if not self._has_finetuned(name):
-            raise ConfigError(
-                f"No fine-tuned model {name!r} in {self.root}"
-                if name
-                else f"No fine-tuned model in {self.root}: train one with `expertly finetune`"
-            )
         from expertly.finetune.registry import resolve_model
-        from expertly.generate.registry import create_llm
 
+        llm = self.settings.llm
+        if llm.backend != "transformers":
+            raise ConfigError(
+                f"Fine-tuned models run locally (llm.backend = 'transformers'), not with "
+                f"{llm.backend!r}. To use one with an endpoint, serve its merged export "
+                "(`expertly export RUN --merge`) there and set llm.model."
+            )
         name = name or self.settings.router.model or None
         key = name or ""
         if key not in self._finetuned:
-            ref = resolve_model(self.root, name)
-            self._finetuned[key] = create_llm(  # type: ignore[call-arg]
-                self.settings.llm, cache_dir=self.models_dir, model_ref=ref
+            from expertly.generate.local import TransformersLLM
+
+            self._finetuned[key] = TransformersLLM.from_ref(
+                resolve_model(self.root, name),
+                cache_dir=self.models_dir,
+                device=llm.device,
+                threads=llm.threads,
+                context_window=llm.context_window,
             )
         return self._finetuned[key]
 
