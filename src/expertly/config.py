@@ -283,6 +283,11 @@ class AnswerSettings:
     verify_figures: bool = _f(
         True, "Abstain when the answer states a number that appears in none of its sources"
     )
+    closed_book_system: str = _f(
+        "",
+        "System message of the closed-book routes (base, finetuned); '' = none, so the model's "
+        "chat template applies its default. Use the system message your fine-tuning data had",
+    )
     attribute_uncited: bool = _f(
         True,
         "Attribute uncited answer sentences to the source they overlap most (marked 'attributed')",

@@ -164,6 +164,7 @@ class Workspace:
         if mode in ("base", "finetuned"):
             return ClosedBookAnswerer(
                 self.finetuned_llm(model) if mode == "finetuned" else self.llm,
+                system_prompt=self.settings.answer.closed_book_system,
                 max_new_tokens=llm.max_new_tokens,
                 temperature=llm.temperature,
                 route=mode,

@@ -72,7 +72,7 @@ def test_closed_book_answers_without_retrieval() -> None:
     answer = ClosedBookAnswerer(llm, route="base").answer(" What is the capital of France? ")
     assert answer.text == "Paris." and answer.route == "base"
     assert answer.citations == () and answer.hits == ()
-    assert [m.role for m in answer.prompts[0]] == ["system", "user"]
+    assert [m.role for m in answer.prompts[0]] == ["user"]
     assert answer.usage["completion_tokens"] == 1
 
 
@@ -85,3 +85,12 @@ def test_base_and_auto_modes_from_the_workspace(tmp_path: Path) -> None:
     # No fine-tuned model exists in this workspace: the router falls back to RAG and says so.
     assert styled.route == "rag"
     assert "'finetuned' is not available" in styled.reason
+
+
+def test_closed_book_system_message_is_the_configured_one() -> None:
+    llm = ScriptedLLM(["Paris."])
+    answer = ClosedBookAnswerer(llm, system_prompt="Answer briefly.").answer("Capital?")
+    assert [(m.role, m.content) for m in answer.prompts[0]] == [
+        ("system", "Answer briefly."),
+        ("user", "Capital?"),
+    ]

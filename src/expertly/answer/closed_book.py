@@ -15,17 +15,20 @@ from expertly.types import Answer, Message, Principal, TraceStep
 if TYPE_CHECKING:
     from expertly.generate import LLM
 
-CLOSED_BOOK_PROMPT = "Answer the question briefly and precisely."
-
 
 class ClosedBookAnswerer:
-    """Asks the model directly. ``route`` is ``base`` or ``finetuned``."""
+    """Asks the model directly. ``route`` is ``base`` or ``finetuned``.
+
+    ``system_prompt`` should be the system message the model was fine-tuned with (none by
+    default, as ``expertly dataset build`` writes): a fine-tuned model recalls what it
+    learned best when the prompt looks like its training data.
+    """
 
     def __init__(
         self,
         llm: LLM,
         *,
-        system_prompt: str = CLOSED_BOOK_PROMPT,
+        system_prompt: str = "",
         max_new_tokens: int = 160,
         temperature: float = 0.0,
         route: str = "base",
@@ -41,7 +44,8 @@ class ClosedBookAnswerer:
         no document is read)."""
         started = time.perf_counter()
         question = question.strip()
-        messages = [Message("system", self.system), Message("user", question)]
+        messages = [Message("system", self.system)] if self.system else []
+        messages.append(Message("user", question))
         completion = self.llm.generate(
             messages, max_tokens=self.max_new_tokens, temperature=self.temperature, stop=["\n\n"]
         )
