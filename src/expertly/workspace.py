@@ -74,7 +74,12 @@ class Workspace:
     def store(self) -> SQLiteStore:
         from expertly.store.sqlite import SQLiteStore
 
-        return SQLiteStore(self.index_path, dim=self.embedder.dim, embedder=self.embedder.name)
+        return SQLiteStore(
+            self.index_path,
+            dim=self.embedder.dim,
+            embedder=self.embedder.name,
+            settings=self.settings.store,
+        )
 
     @cached_property
     def llm(self) -> LLM:

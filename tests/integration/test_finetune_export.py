@@ -109,3 +109,50 @@ def test_registry_serves_the_run_and_the_export_like_the_trained_model(
         merged = TransformersLLM.from_ref(resolve_model(ws, "facts-merged"), cache_dir=ws)
         question = [Message("system", SYSTEM), Message("user", FACTS[0][0][0])]
         assert merged.generate(question, max_tokens=16).text == reference[0]
+
+
+def test_ask_answers_closed_book_and_over_documents_with_the_fine_tuned_model(
+    trained: tuple[Path, Any], tmp_path: Path
+) -> None:
+    """``ask --mode finetuned`` recalls the trained fact; ``--mode hybrid`` uses the same
+    model as the generator of the RAG route; ``--mode auto`` sends a writing request to it."""
+    ws, _ = trained
+    env = {
+        "COLUMNS": "200",
+        "EXPERTLY_LLM__THREADS": "1",
+        "EXPERTLY_ANSWER__CLOSED_BOOK_SYSTEM": SYSTEM,
+    }
+    question, _, word = FACTS[0][0][0], FACTS[0][1], FACTS[0][2]
+    runner = CliRunner()
+    closed = runner.invoke(
+        app,
+        ["-w", str(ws), "ask", question, "--mode", "finetuned", "--model", "facts", "--json"],
+        env=env,
+    )
+    assert closed.exit_code == 0, closed.output
+    out = json.loads(closed.stdout)
+    assert out["route"] == "finetuned" and word.lower() in out["answer"].lower(), out["answer"]
+    assert out["citations"] == [] and out["hits"] == []
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "dog.md").write_text("# Office\n\nThe Aurelwind office dog is called Pixel.\n")
+    assert runner.invoke(app, ["-w", str(ws), "ingest", str(docs)], env=env).exit_code == 0
+    hybrid = runner.invoke(
+        app,
+        ["-w", str(ws), "ask", question, "--mode", "hybrid", "--model", "facts", "--json"],
+        env=env,
+    )
+    assert hybrid.exit_code == 0, hybrid.output
+    out = json.loads(hybrid.stdout)
+    assert out["route"] == "hybrid" and out["hits"][0]["doc_id"] == "dog.md"
+    assert "Sources:" in out["prompts"][0][1]["content"]
+
+    auto = runner.invoke(
+        app,
+        ["-w", str(ws), "ask", "Write a note about the office dog", "--mode", "auto", "--json"],
+        env=env,
+    )
+    assert auto.exit_code == 0, auto.output
+    out = json.loads(auto.stdout)
+    assert out["route"] == "finetuned", out["reason"]
