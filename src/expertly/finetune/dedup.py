@@ -264,7 +264,7 @@ def split_pairs(
             if len(val_ids) + len(groups[name]) <= max(1.5 * target, 1):
                 val_ids.update(groups[name])
         if target and not val_ids and candidates:  # every document is large: take the smallest
-            val_ids.update(min((groups[n] for n in candidates), key=len))
+            val_ids.update(groups[min(candidates, key=lambda n: len(groups[n]))])
     train = [x for i, x in enumerate(items) if i not in val_ids]
     val = [x for i, x in enumerate(items) if i in val_ids]
     return train, val
