@@ -181,6 +181,13 @@ def test_split_by_document_keeps_documents_whole_and_is_seeded() -> None:
         split_pairs(one_doc, by="doc", doc=lambda p: p.doc_id, val_fraction=0.5, seed=0)[0]
         == one_doc
     )  # the last document always stays in training
+    # every document is larger than 1.5x the validation share: the smallest one goes there
+    big = [_pair(f"a{i}", doc="a") for i in range(12)] + [
+        _pair(f"b{i}", doc="b") for i in range(10)
+    ]
+    big += [_pair(f"c{i}", doc="c") for i in range(11)]
+    train, val = split_pairs(big, by="doc", doc=lambda p: p.doc_id, val_fraction=0.1, seed=0)
+    assert len(val) in (10, 11, 12) and len({p.doc_id for p in val}) == 1 and len(train) > 12
     with pytest.raises(ExpertlyError, match="doc, question"):
         split_pairs(items, by="topic", doc=lambda p: p.doc_id, val_fraction=0.1, seed=0)
 
