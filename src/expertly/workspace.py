@@ -275,7 +275,8 @@ class Workspace:
         return AnswerCache(self.root / self.settings.cache.path)
 
     def index_fingerprint(self) -> str:
-        """Changes whenever a document is added, changed or removed, or settings change."""
+        """Changes whenever a document is added, changed or removed, a setting changes, or
+        expertly is upgraded."""
         import dataclasses
         import hashlib
         import json
@@ -284,6 +285,7 @@ class Workspace:
         for doc_id, content_hash in sorted(self.store.hashes().items()):
             digest.update(f"{doc_id}\0{content_hash}\n".encode())
         digest.update(json.dumps(dataclasses.asdict(self.settings), default=str).encode())
+        digest.update(_code_version().encode())  # an upgrade may answer differently
         return digest.hexdigest()
 
     def _cached(self, inner: Answerer, mode: str, model: str | None) -> Answerer:
@@ -335,6 +337,15 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _code_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("expertly")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "source"
 
 
 def _toml_value(value: Any) -> str:

@@ -140,3 +140,9 @@ def test_a_percentage_of_a_figure_goes_to_the_agent() -> None:
     question = "What do three gateways cost at 689 EUR each plus 19% VAT?"
     assert classifier.classify(question).route == "agent"
     assert classifier.classify("What is the VAT rate on gateways?").step != "rules"
+
+
+def test_a_quantity_at_a_unit_price_goes_to_the_agent() -> None:
+    decision = RouteClassifier().classify("What do 3 gateways at 689 EUR each cost?")
+    assert (decision.route, decision.step) == ("agent", "rules")
+    assert RouteClassifier().classify("What is the price of the gateway?").step != "rules"

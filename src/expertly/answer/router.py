@@ -46,12 +46,17 @@ _RULES: tuple[tuple[str, str, re.Pattern[str]], ...] = (
     (
         "agent",
         "an arithmetic expression",
-        re.compile(r"\d[\d,.]*\s*(?:[-+*/×x^]|times|plus|minus|divided by)\s*\(?\d"),
+        re.compile(r"\d[\d,.]*\s*(?:[-+*/×x^]|times|plus|minus|divided by)\s*\(?\d[\d,.]*"),
     ),
     (
         "agent",
         "a percentage of a figure",
         re.compile(r"\d[\d,.]*\s*(?:%|percent)(?=.*\d)|\d.*\d[\d,.]*\s*(?:%|percent)", re.I),
+    ),
+    (
+        "agent",
+        "a quantity at a unit price",
+        re.compile(r"\b\d+\s+[a-z][\w-]*(?:\s+[a-z][\w-]*)?\s+(?:at|@|for)\s+[\d,.]+", re.I),
     ),
     (
         "agent",
