@@ -74,11 +74,10 @@ def search(
     if callable(loader):
         with err_console.status("Loading the embedder..."):
             loader()
+    mode_value = mode or ws.settings.retrieval.mode
+    filters = Filters.for_principal(principal(tenant, group))
     try:
-        mode_value = mode or ws.settings.retrieval.mode
-        result = ws.retriever.search(
-            question, k=k, mode=mode_value, filters=Filters.for_principal(principal(tenant, group))
-        )
+        hits, timings, queries = _search(ws, question, k, mode_value, filters)
     except ValueError as exc:  # an unknown --mode
         raise typer.BadParameter(str(exc), param_hint="--mode") from None
     ws.close()
@@ -87,15 +86,18 @@ def search(
             {
                 "question": question,
                 "mode": mode_value,
-                "timings": result.timings,
-                "hits": [_hit_dict(i, h) for i, h in enumerate(result.hits, 1)],
+                "queries": list(queries),
+                "timings": timings,
+                "hits": [_hit_dict(i, h) for i, h in enumerate(hits, 1)],
             }
         )
         return
-    if not result.hits:
+    for query in queries:
+        console.print(f"[dim]also searched: {escape(query)}[/]")
+    if not hits:
         console.print("No passage matches. Is anything ingested? See: expertly status")
         return
-    for i, hit in enumerate(result.hits, 1):
+    for i, hit in enumerate(hits, 1):
         details = " ".join(f"{m}={v:.3f}" for m, v in hit.scores.items() if m != "fused")
         where = hit.chunk.location
         console.print(
@@ -105,9 +107,33 @@ def search(
         snippet = " ".join(hit.chunk.text.split())
         console.print(f"   {escape(snippet[:300])}{'...' if len(snippet) > 300 else ''}")
     console.print(
-        f"[dim]{len(result.hits)} hits in {ms(sum(result.timings.values()))} "
-        f"({', '.join(f'{k} {ms(v)}' for k, v in result.timings.items())})[/]"
+        f"[dim]{len(hits)} hits in {ms(sum(timings.values()))} "
+        f"({', '.join(f'{k} {ms(v)}' for k, v in timings.items())})[/]"
     )
+
+
+def _search(
+    ws: Any, question: str, k: int | None, mode: str, filters: Any
+) -> tuple[list[Hit], dict[str, float], tuple[str, ...]]:
+    """Hits as ``ask`` would retrieve them: with query rewriting and multi-hop rounds when
+    ``retrieval.rewrite`` / ``retrieval.multihop`` are on (the LLM is loaded only when they
+    need it), else one search."""
+    import dataclasses
+
+    from expertly.retrieve import Retriever
+    from expertly.retrieve.multihop import MultiHopRetriever
+
+    settings = ws.settings.retrieval
+    if settings.rewrite == "none" and settings.multihop == "off":
+        result = ws.retriever.search(question, k=k, mode=mode, filters=filters)
+        return list(result.hits), dict(result.timings), ()
+    settings = dataclasses.replace(settings, mode=mode)
+    needs_llm = settings.rewrite in ("multi", "hyde") or settings.multihop_llm
+    expander = MultiHopRetriever(
+        Retriever(ws.store, ws.embedder, settings), settings, llm=ws.llm if needs_llm else None
+    )
+    expanded = expander.search(question, k=k, filters=filters)
+    return list(expanded.hits), dict(expanded.timings), tuple(expanded.queries)
 
 
 def answer_dict(answer: Answer) -> dict[str, Any]:
