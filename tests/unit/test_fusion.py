@@ -3,6 +3,7 @@ the settings that choose between them, and the derived dev/fit splits of BEIR tr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -175,3 +176,33 @@ def test_unknown_split_lists_the_valid_ones(tmp_path: Path) -> None:
     folder = _beir(tmp_path / "data", "q1\td1\t1\n")
     with pytest.raises(ExpertlyError, match="test, train, dev, fit"):
         load_beir(folder, split="validation")
+
+
+def test_fusion_and_rerank_configurations_search_one_index(tmp_path: Path) -> None:
+    from expertly.evaluate.configurations import CONFIGURATIONS, parse_configurations
+    from expertly.retrieve.rerank import register_reranker, rescored
+
+    class Reverse:
+        name = "reverse-config"
+
+        def rerank(self, query: str, hits: Sequence[Hit], k: int) -> list[Hit]:
+            return rescored(hits, [float(i) for i in range(len(hits))], k)
+
+    register_reranker("reverse-config", lambda s: Reverse())
+    names = "hybrid,hybrid-rrf60,hybrid-convex,hybrid+rerank"
+    assert parse_configurations(names) == names.split(",")
+    ws = fake_workspace(
+        tmp_path, retrieval=RetrievalSettings(min_relevance=0.0, rerank="reverse-config")
+    )
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    question = "parental leave vacation"
+    rrf = CONFIGURATIONS["hybrid-rrf60"].build(ws)(question, 4)
+    convex = CONFIGURATIONS["hybrid-convex"].build(ws)(question, 4)
+    reranked = CONFIGURATIONS["hybrid+rerank"].build(ws)(question, 4)
+    assert rrf[0].score == pytest.approx(sum(1 / (60 + r) for r in rrf[0].ranks.values()))
+    assert all("rerank" not in h.scores for h in [*rrf, *convex])
+    assert convex[0].score <= 2.0 + 1e-9
+    assert [h.ranks["rerank"] for h in reranked] == [1, 2, 3, 4]
+    ws.settings.retrieval.rerank = ""
+    with pytest.raises(ExpertlyError, match=r"retrieval\.rerank is off"):
+        CONFIGURATIONS["hybrid+rerank"].build(ws)

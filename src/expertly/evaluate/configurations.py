@@ -94,13 +94,15 @@ def _configured_rerank(ws: Workspace) -> Searcher:
 for _config in (
     Configuration(
         "hybrid-rrf60",
-        "dense + BM25, reciprocal rank fusion with k = 60 and equal weights (the former default)",
-        _variant("hybrid", fusion="rrf", rrf_k=60, dense_weight=1.0, sparse_weight=1.0),
+        "dense + BM25, reciprocal rank fusion with k = 60 and equal weights (the former default), "
+        "no reranker",
+        _variant("hybrid", fusion="rrf", rrf_k=60, dense_weight=1.0, sparse_weight=1.0, rerank=""),
     ),
     Configuration(
         "hybrid-convex",
-        "dense + BM25, convex fusion of min-max normalised scores, weights from retrieval.*",
-        _variant("hybrid", fusion="convex", normalization="minmax"),
+        "dense + BM25, convex fusion of min-max normalised scores, weights from retrieval.*, "
+        "no reranker",
+        _variant("hybrid", fusion="convex", normalization="minmax", rerank=""),
     ),
     Configuration(
         "hybrid+rerank",
