@@ -83,3 +83,15 @@ def test_openai_compatible_embedder_errors_say_what_to_check() -> None:
         OpenAICompatEmbedder("m", base_url="http://x/v1", dim=5, transport=_endpoint(dim=3)).embed(
             ["a"], kind="query"
         )
+
+
+def test_a_retrained_model_in_the_same_folder_gets_a_new_name(tmp_path: Path) -> None:
+    from expertly.embed.local import weights_id
+
+    folder = tmp_path / "my-embedder"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"\x00" * 3_000_000)
+    before = weights_id(folder)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 2_999_999 + b"\x01")
+    assert weights_id(folder) != before
+    assert weights_id(folder) == weights_id(folder)

@@ -36,6 +36,21 @@ def packaged_model_dir() -> Path:
     return path
 
 
+def weights_id(folder: Path) -> str:
+    """A short id of a model folder's weights: each weight file's size, first and last MiB."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for file in sorted(folder.rglob("*")):
+        if file.suffix in (".safetensors", ".bin", ".pt", ".onnx") and file.is_file():
+            digest.update(f"{file.relative_to(folder)}:{file.stat().st_size}".encode())
+            with file.open("rb") as handle:
+                digest.update(handle.read(1 << 20))
+                handle.seek(max(0, file.stat().st_size - (1 << 20)))
+                digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:10]
+
+
 class SentenceTransformerEmbedder:
     """Local sentence-transformers model; vectors are L2-normalised float32."""
 
@@ -54,7 +69,9 @@ class SentenceTransformerEmbedder:
                 f"embedder.model = {model!r} is not a directory. expertly never downloads "
                 "models: point it at a local sentence-transformers directory."
             )
-        self.name = DEFAULT_NAME if not model else self.path.name
+        # A user's model is named by its folder *and* its weights, so a model retrained in
+        # place never reuses the cached vectors (or the index) of the previous weights.
+        self.name = DEFAULT_NAME if not model else f"{self.path.name}@{weights_id(self.path)}"
         self.batch_size = batch_size
         self.device = device
         self.prefixes = {"query": query_prefix, "passage": passage_prefix}
