@@ -84,14 +84,17 @@ def principal(tenant: str | None, groups: list[str] | None) -> Principal | None:
     return Principal(id="cli", tenant=tenant, groups=tuple(groups or ()))
 
 
-def progress_bar(*, disable: bool = False) -> Progress:
-    """The progress bar long commands show on stderr (hidden with --json)."""
-    columns = (
+def progress_bar(*, disable: bool = False, loss: bool = False) -> Progress:
+    """The progress bar long commands show on stderr (hidden with --json); ``loss`` adds a
+    column for the task's ``loss`` field (training commands)."""
+    columns = [
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-    )
+    ]
+    if loss:
+        columns.insert(3, TextColumn("{task.fields[loss]}"))
     return Progress(*columns, console=err_console, transient=True, disable=disable)
 
 

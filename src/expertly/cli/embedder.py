@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from expertly.cli.common import console, err_console, handle_errors, print_json, workspace
+from expertly.cli.common import console, handle_errors, print_json, progress_bar, workspace
 
 if TYPE_CHECKING:
     from expertly.finetune.embedder import Pair
@@ -108,14 +107,7 @@ def finetune_embedder(
         data = _synthesized(ws)
     base = base_model or _workspace_model(ws)
     out = ws.root / "models" / f"embedder-{name or time.strftime('%Y%m%d-%H%M%S')}"
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[loss]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+    with progress_bar(disable=as_json, loss=True) as bar:
         task = bar.add_task("Training", total=None, loss="")
 
         def show(step: int, total: int, loss: float) -> None:

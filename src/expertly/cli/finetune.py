@@ -7,10 +7,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from expertly.cli.common import console, err_console, handle_errors, print_json, workspace
+from expertly.cli.common import (
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    progress_bar,
+    workspace,
+)
 from expertly.errors import ExpertlyError
 
 if TYPE_CHECKING:
@@ -134,14 +140,7 @@ def finetune(
         group_by_length=group_by_length or None,
     )
     ws = workspace()
-    columns = (
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[loss]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err_console, transient=True, disable=as_json) as bar:
+    with progress_bar(disable=as_json, loss=True) as bar:
         task = bar.add_task("Loading", total=None, loss="")
 
         def show(p: StepProgress) -> None:
