@@ -239,8 +239,11 @@ def load_beir(folder: Path, *, split: str = "test", qrels: Path | None = None) -
     return BeirDataset(folder.name, folder, corpus, evalset)
 
 
-def corpus_documents(path: Path) -> Iterator[Document]:
-    """One ``Document`` per corpus record.
+def corpus_documents(
+    path: Path, *, id_key: str = "_id", noun: str = "document"
+) -> Iterator[Document]:
+    """One ``Document`` per corpus record (``id_key`` names the id field: BEIR's ``_id``,
+    HotpotQA's ``id``; ``noun`` is what error messages call a record).
 
     The title goes to ``Document.title`` and the body to ``Document.text`` (the title
     stands in for an empty body): that is how ingest treats every file, so the title is
@@ -250,14 +253,14 @@ def corpus_documents(path: Path) -> Iterator[Document]:
     """
     seen: set[str] = set()
     for number, obj in read_jsonl(path):
-        doc_id = _field(path, number, obj, "_id", required=True)
+        doc_id = _field(path, number, obj, id_key, required=True)
         if doc_id in seen:
-            raise ExpertlyError(f"{path}, line {number}: document id {doc_id!r} appears twice")
+            raise ExpertlyError(f"{path}, line {number}: {noun} id {doc_id!r} appears twice")
         seen.add(doc_id)
         title = _field(path, number, obj, "title", required=False).strip()
         text = _field(path, number, obj, "text", required=False).strip() or title
         if not text:
-            raise ExpertlyError(f"{path}, line {number}: document {doc_id!r} has no text")
+            raise ExpertlyError(f"{path}, line {number}: {noun} {doc_id!r} has no text")
         digest = hashlib.sha256(json.dumps([title, text]).encode("utf-8")).hexdigest()
         yield Document(
             id=doc_id,

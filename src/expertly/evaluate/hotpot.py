@@ -19,8 +19,6 @@ and multi-hop retrieval are compared with single-shot search on the same index.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertly.errors import ExpertlyError
-from expertly.evaluate.beir import eval_workspace, index_corpus, read_jsonl
+from expertly.evaluate.beir import corpus_documents, eval_workspace, index_corpus, read_jsonl
 from expertly.evaluate.configurations import CONFIGURATIONS, parse_configurations
 from expertly.evaluate.retrieval import latency_summary, rank_documents
 from expertly.types import Document
@@ -81,20 +79,7 @@ def _text(path: Path, number: int, obj: dict[str, Any], key: str, *, required: b
 
 def passage_documents(path: Path) -> Iterator[Document]:
     """One ``Document`` per passage: the title as the document's title, the text as its text."""
-    seen: set[str] = set()
-    for number, obj in read_jsonl(path):
-        doc_id = _text(path, number, obj, "id", required=True)
-        if doc_id in seen:
-            raise ExpertlyError(f"{path}, line {number}: passage id {doc_id!r} appears twice")
-        seen.add(doc_id)
-        title = _text(path, number, obj, "title", required=False).strip()
-        text = _text(path, number, obj, "text", required=False).strip() or title
-        if not text:
-            raise ExpertlyError(f"{path}, line {number}: passage {doc_id!r} has no text")
-        digest = hashlib.sha256(json.dumps([title, text]).encode("utf-8")).hexdigest()
-        yield Document(
-            id=doc_id, text=text, source=str(path), title=title, format="jsonl", content_hash=digest
-        )
+    return corpus_documents(path, id_key="id", noun="passage")
 
 
 def load_hotpot(folder: Path) -> HotpotSet:
