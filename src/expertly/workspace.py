@@ -299,11 +299,19 @@ class Workspace:
             or (uses_agent and live_tools)
         ):
             return inner
+        tuned = ""
+        name = model or self.settings.router.model or None
+        if mode in ("finetuned", "hybrid", "auto") and self._has_finetuned(name):
+            from expertly.finetune.registry import resolve_model
+
+            # the model actually used, so a newer run (the default) is never answered from
+            # answers of the previous one
+            tuned = resolve_model(self.root, name).path
         return CachedAnswerer(
             inner,
             self.answer_cache,
             route=mode,
-            model=f"{self.settings.llm.backend}:{self.settings.llm.model}:{model or ''}",
+            model=f"{self.settings.llm.backend}:{self.settings.llm.model}:{tuned}",
             fingerprint=self.index_fingerprint,
         )
 
