@@ -153,7 +153,9 @@ def test_cannot_run_past_its_time_limit(sandbox: PythonSandbox, code: str) -> No
     elapsed = time.perf_counter() - start
     assert not result.ok
     assert "[stopped: the program ran longer than 2 s]" in result.output
-    assert elapsed < TIMEOUT_S + 1.0
+    # Far below the 100 s (or forever) the program asked for; the margin covers starting
+    # the interpreter on a loaded machine (a fraction of a second when idle).
+    assert elapsed < TIMEOUT_S + 5.0
 
 
 def test_cannot_allocate_past_its_memory_limit(sandbox: PythonSandbox) -> None:
