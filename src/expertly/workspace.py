@@ -8,7 +8,7 @@ converted models.
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -347,7 +347,9 @@ class Workspace:
         self.close()
 
 
+@lru_cache(maxsize=1)
 def _code_version() -> str:
+    """The installed expertly version (read once per process: it scans package metadata)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -95,3 +95,21 @@ def test_a_retrained_model_in_the_same_folder_gets_a_new_name(tmp_path: Path) ->
     (folder / "model.safetensors").write_bytes(b"\x00" * 2_999_999 + b"\x01")
     assert weights_id(folder) != before
     assert weights_id(folder) == weights_id(folder)
+
+
+def test_a_repeated_query_is_embedded_once(tmp_path: Path) -> None:
+    calls: list[list[str]] = []
+
+    class Counting(HashingEmbedder):
+        def embed(self, texts, *, kind):  # type: ignore[no-untyped-def]
+            calls.append(list(texts))
+            return super().embed(texts, kind=kind)
+
+    cached = CachedEmbedder(Counting(dim=16), EmbeddingCache(tmp_path / "c.sqlite"), 2)
+    first = cached.embed(["a question"], kind="query")
+    again = cached.embed(["a question", "another"], kind="query")
+    assert calls == [["a question"], ["another"]]
+    assert np.array_equal(first[0], again[0])
+    cached.embed(["third"], kind="query")  # evicts the least recent ("a question")
+    cached.embed(["a question"], kind="query")
+    assert calls[-1] == ["a question"]

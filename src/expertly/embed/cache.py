@@ -7,6 +7,7 @@ with the same model embeds nothing. The cache is one SQLite file beside the inde
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,18 +59,22 @@ class EmbeddingCache:
 
 
 class CachedEmbedder:
-    """Wraps an embedder: passages are looked up in the cache first; queries pass through.
+    """Wraps an embedder: passages are looked up in the cache first; the last
+    ``recent_queries`` query vectors are kept in memory, so one question embedded by several
+    stages (the router, then the route's retrieval) costs one model call.
 
-    ``misses`` counts the texts actually sent to the model since creation, so callers
+    ``misses`` counts the passages actually sent to the model since creation, so callers
     (and tests) can check that unchanged chunks were not re-embedded.
     """
 
-    def __init__(self, inner: Embedder, cache: EmbeddingCache) -> None:
+    def __init__(self, inner: Embedder, cache: EmbeddingCache, recent_queries: int = 64) -> None:
         self.inner = inner
         self.cache = cache
         self.name: str = inner.name
         self.dim: int = inner.dim
         self.misses = 0
+        self.recent_queries = recent_queries
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def load(self) -> object:
         """Load the wrapped model now, if it loads lazily."""
@@ -77,8 +82,10 @@ class CachedEmbedder:
         return loader() if callable(loader) else self.inner
 
     def embed(self, texts: Sequence[str], *, kind: EmbedKind) -> np.ndarray:
-        if kind == "query" or not texts:
+        if not texts:
             return self.inner.embed(texts, kind=kind)
+        if kind == "query":
+            return self._embed_queries(texts)
         keys = [text_key(t) for t in texts]
         found = self.cache.get(self.name, keys)
         todo = sorted(
@@ -91,3 +98,16 @@ class CachedEmbedder:
             found.update(new)
             self.misses += len(todo)
         return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
+
+    def _embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(t for t in texts if t not in self._queries))
+        if todo:
+            fresh = self.inner.embed(todo, kind="query")
+            for text, vector in zip(todo, fresh, strict=True):
+                self._queries[text] = vector
+        for text in texts:
+            self._queries.move_to_end(text)
+        out = np.stack([self._queries[t] for t in texts]).astype(np.float32, copy=False)
+        while len(self._queries) > self.recent_queries:
+            self._queries.popitem(last=False)
+        return out
