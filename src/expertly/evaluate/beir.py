@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertly.errors import ExpertlyError
+from expertly.jsonl import read_jsonl
 from expertly.types import Document
 
 if TYPE_CHECKING:
@@ -77,23 +78,6 @@ class BeirDataset:
     folder: Path
     corpus_path: Path
     evalset: EvalSet
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for every non-blank line; a bad line raises naming both."""
-    if not path.is_file():
-        raise ExpertlyError(f"{path}: no such file")
-    with path.open(encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ExpertlyError(f"{path}, line {number}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise ExpertlyError(f"{path}, line {number}: expected a JSON object")
-            yield number, obj
 
 
 def _field(path: Path, number: int, obj: Mapping[str, Any], key: str, *, required: bool) -> str:

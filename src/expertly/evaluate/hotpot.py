@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertly.errors import ExpertlyError
-from expertly.evaluate.beir import corpus_documents, eval_workspace, index_corpus, read_jsonl
+from expertly.evaluate.beir import corpus_documents, eval_workspace, index_corpus
 from expertly.evaluate.configurations import CONFIGURATIONS, parse_configurations
 from expertly.evaluate.retrieval import latency_summary, rank_documents
+from expertly.jsonl import read_jsonl
 from expertly.types import Document
 
 if TYPE_CHECKING:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from expertly.errors import ExpertlyError, MissingDependencyError
+from expertly.jsonl import read_jsonl
 from expertly.types import Chunk
 
 
@@ -121,30 +122,19 @@ class EmbedderTrainResult:
 
 def load_pairs(path: Path) -> list[Pair]:
     """Pairs from JSONL; a bad line raises naming the file, the line and the fix."""
-    if not path.is_file():
-        raise ExpertlyError(f"{path}: no such file")
     pairs: list[Pair] = []
-    with path.open(encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {number}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ExpertlyError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise ExpertlyError(f"{where}: expected a JSON object")
-            query = obj.get("query", obj.get("question"))
-            passage = obj.get("passage", obj.get("positive"))
-            negative = obj.get("negative", "")
-            if not isinstance(query, str) or not query.strip():
-                raise ExpertlyError(f"{where}: 'query' must be a non-empty string")
-            if not isinstance(passage, str) or not passage.strip():
-                raise ExpertlyError(f"{where}: 'passage' must be a non-empty string")
-            if not isinstance(negative, str):
-                raise ExpertlyError(f"{where}: 'negative' must be a string when given")
-            pairs.append(Pair(query.strip(), passage.strip(), negative.strip()))
+    for number, obj in read_jsonl(path):
+        where = f"{path}, line {number}"
+        query = obj.get("query", obj.get("question"))
+        passage = obj.get("passage", obj.get("positive"))
+        negative = obj.get("negative", "")
+        if not isinstance(query, str) or not query.strip():
+            raise ExpertlyError(f"{where}: 'query' must be a non-empty string")
+        if not isinstance(passage, str) or not passage.strip():
+            raise ExpertlyError(f"{where}: 'passage' must be a non-empty string")
+        if not isinstance(negative, str):
+            raise ExpertlyError(f"{where}: 'negative' must be a string when given")
+        pairs.append(Pair(query.strip(), passage.strip(), negative.strip()))
     if not pairs:
         raise ExpertlyError(
             f'{path}: holds no pair; write one {{"query": ..., "passage": ...}} per line'
