@@ -18,6 +18,9 @@
   repeatedly (``StoreSettings.vector_cache``), one numpy matrix product over an in-memory
   copy of the vectors that each search first brings up to date with the file
   (``sqlite_vectors``). ``search_many`` scores a batch of query vectors in one product.
+* BM25 likewise: FTS5's ``bm25()`` in SQL, or (``StoreSettings.sparse_cache``) numpy over
+  an in-memory copy of the postings with FTS5's own tokens and formula
+  (``sqlite_sparse``): the same scores and ranking.
 
 A handle is safe to share between threads (an internal lock serialises its use); separate
 processes each open their own handle.
@@ -36,6 +39,7 @@ import numpy as np
 
 from expertly.config import StoreSettings
 from expertly.errors import StoreError
+from expertly.store.sqlite_copies import MemoryCopies, allowed_rowids
 from expertly.store.sqlite_query import (
     bm25_search,
     chunk_filter,
@@ -43,6 +47,7 @@ from expertly.store.sqlite_query import (
     filters_active,
     fts_query,
     knn,
+    query_phrases,
 )
 from expertly.store.sqlite_rows import (
     CHUNK_COLUMNS,
@@ -63,7 +68,7 @@ from expertly.store.sqlite_schema import (
     ensure_schema,
 )
 from expertly.store.sqlite_txn import Transaction
-from expertly.store.sqlite_vectors import ScoredRows, VectorCache
+from expertly.store.sqlite_vectors import ScoredRows
 from expertly.types import Chunk, Document, DocumentInfo, Hit, Query
 
 
@@ -77,8 +82,8 @@ class SQLiteStore:
             garbage, so a mismatch raises ``StoreError`` with the fix).
         read_only: open for searching only (e.g. a search server beside an ingest);
             it still sees every transaction the writer commits.
-        settings: ``vector_cache`` and ``vector_cache_min_chunks`` (the rest is the
-            workspace's business); the defaults when None.
+        settings: ``vector_cache``, ``sparse_cache`` and their ``*_min_chunks`` (the
+            rest is the workspace's business); the defaults when None.
     """
 
     def __init__(
@@ -109,9 +114,8 @@ class SQLiteStore:
         self._conn: apsw.Connection | None = conn
         # A read-only handle on a version-1 file has no chunk_vectors table: sqlite-vec only.
         self._cache_possible = int(meta["schema_version"]) >= 2
-        self._vectors = VectorCache(self.dim)
-        self._dense_searches = 0
-        self._chunk_count: tuple[int, int] | None = None  # (data_version, count) for "auto"
+        self._copies = MemoryCopies(self.dim, self.settings, vectors_possible=self._cache_possible)
+        self._vectors, self._sparse = self._copies.vectors, self._copies.sparse
 
     # ----------------------------------------------------------------- Store protocol
 
@@ -181,6 +185,7 @@ class SQLiteStore:
 
         With the in-memory vector copy in use, the dense scores of every unfiltered query
         come from one matrix product, which is what makes a batch cheaper than a loop.
+        A filter's chunk set is read once per query and serves both in-memory copies.
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
@@ -194,10 +199,26 @@ class SQLiteStore:
         if all(v is None and not m for v, m in zip(vectors, matches, strict=True)):
             return [[] for _ in queries]
         with self._read() as conn:
-            dense = self._dense_many(conn, vectors, k, filters)
+            # Both copies sync first, before any other read of the transaction.
+            dense_copy = any(v is not None for v in vectors) and self._copies.use_vectors(conn)
+            sparse_copy = any(matches) and self._copies.use_sparse(conn)
+            allowed: dict[int, np.ndarray] = {}  # query index -> rowids its filter lets through
+            dense = self._dense_many(conn, vectors, k, filters, dense_copy, allowed)
             results = []
             for i, match in enumerate(matches):
-                sparse = bm25_search(conn, match, k, *filters[i]) if match else []
+                sparse = []
+                if match:
+                    found = None
+                    if sparse_copy:
+                        subset = allowed_rowids(conn, filters, i, allowed)
+                        found = self._sparse.search(
+                            conn,
+                            query_phrases(queries[i].text),
+                            k,
+                            None if subset is None else self._sparse.positions(subset),
+                        )
+                    # A phrase of several tokens needs positions: FTS5 answers it.
+                    sparse = bm25_search(conn, match, k, *filters[i]) if found is None else found
                 rows = chunk_rows(conn, [r for r, _ in dense[i]] + [r for r, _ in sparse])
                 results.append(merge(dense[i], sparse, rows))
         return results
@@ -307,7 +328,7 @@ class SQLiteStore:
         if self.read_only:
             raise StoreError(f"The index {self.path} was opened read-only; it cannot be changed.")
         return Transaction(
-            self._lock, self._conn_or_raise, self.path, "BEGIN IMMEDIATE", self._vectors.invalidate
+            self._lock, self._conn_or_raise, self.path, "BEGIN IMMEDIATE", self._copies.invalidate
         )
 
     def _read(self) -> Transaction:
@@ -332,46 +353,23 @@ class SQLiteStore:
         vectors: Sequence[np.ndarray | None],
         k: int,
         filters: Sequence[tuple[str, list[Any]]],
+        from_copy: bool,
+        allowed: dict[int, np.ndarray],
     ) -> list[ScoredRows]:
         """The dense lists of a batch (``[]`` where a query has no vector)."""
         wanted = [i for i, v in enumerate(vectors) if v is not None]
         results: list[ScoredRows] = [[] for _ in vectors]
         if not wanted:
             return results
-        if self._use_cache(conn):
-            allowed = []
+        if from_copy:
+            subsets = []
             for i in wanted:
-                sql, params = filters[i]
-                ids = None
-                if sql:
-                    found = np.fromiter((r[0] for r in conn.execute(sql, params)), dtype=np.int64)
-                    ids = self._vectors.positions(np.sort(found))
-                allowed.append(ids)
+                subset = allowed_rowids(conn, filters, i, allowed)
+                subsets.append(None if subset is None else self._vectors.positions(subset))
             matrix = np.stack([vectors[i] for i in wanted])  # type: ignore[misc]
-            for i, found_rows in zip(wanted, self._vectors.search(matrix, k, allowed), strict=True):
+            for i, found_rows in zip(wanted, self._vectors.search(matrix, k, subsets), strict=True):
                 results[i] = found_rows
             return results
         for i in wanted:
             results[i] = knn(conn, vectors[i], k, *filters[i])  # type: ignore[arg-type]
         return results
-
-    def _use_cache(self, conn: apsw.Connection) -> bool:
-        """Whether this search reads the in-memory copy; if so, it is synced first.
-
-        Runs first in the read transaction (``VectorCache.sync`` relies on that).
-        """
-        mode = self.settings.vector_cache
-        if mode == "off" or not self._cache_possible:
-            return False
-        self._dense_searches += 1
-        if mode == "auto" and not self._vectors.loaded:
-            version = int(conn.execute("PRAGMA data_version").get)
-            if self._chunk_count is None or self._chunk_count[0] != version:
-                count = int(conn.execute("SELECT count(*) FROM chunks").get)
-                self._chunk_count = (version, count)
-            if self._dense_searches < 2 or self._chunk_count[1] < (
-                self.settings.vector_cache_min_chunks
-            ):
-                return False
-        self._vectors.sync(conn)
-        return True

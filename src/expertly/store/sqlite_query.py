@@ -32,13 +32,12 @@ MAX_QUERY_TERMS = 64
 """A BM25 query keeps at most this many distinct terms (bounds the cost of huge inputs)."""
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression that can never be a syntax error: ``"t1" OR "t2" ...``.
+def query_phrases(text: str) -> list[str]:
+    """The words of ``text`` that a BM25 search looks for, each once, in order.
 
     The text is NFKC-normalised and cut into words (``\\w+``), which drops every FTS5
-    operator character (``"``, ``*``, ``(``, ``:``, ``^``, ``-``, ``+``); each word is then
-    quoted, so ``AND``/``OR``/``NOT``/``NEAR`` are plain words. Returns ``""`` when the text
-    has no words: the caller must then skip the sparse search.
+    operator character (``"``, ``*``, ``(``, ``:``, ``^``, ``-``, ``+``); words repeated
+    (case-insensitively) count once, and at most ``MAX_QUERY_TERMS`` are kept.
     """
     words = _WORD.findall(unicodedata.normalize("NFKC", text))
     seen: dict[str, None] = {}
@@ -46,7 +45,17 @@ def fts_query(text: str) -> str:
         seen.setdefault(word.lower(), None)
         if len(seen) >= MAX_QUERY_TERMS:
             break
-    return " OR ".join(f'"{w}"' for w in seen)
+    return list(seen)
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression that can never be a syntax error: ``"t1" OR "t2" ...``.
+
+    Each of ``query_phrases(text)`` is quoted, so ``AND``/``OR``/``NOT``/``NEAR`` are plain
+    words. Returns ``""`` when the text has no words: the caller must then skip the sparse
+    search.
+    """
+    return " OR ".join(f'"{w}"' for w in query_phrases(text))
 
 
 def filters_active(filters: Filters) -> bool:
