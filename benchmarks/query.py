@@ -1,4 +1,4 @@
-"""Search latency at 5k and 100k chunks: the in-memory vector copy against sqlite-vec.
+"""Search latency at 5k and 100k chunks: the in-memory copies against sqlite-vec and FTS5.
 
     .venv/bin/python benchmarks/query.py [--chunks 5000 100000] [--queries 200]
 
@@ -15,13 +15,20 @@ Measured per query, interleaved, in one run, one thread:
     embed              the query's MiniLM vector alone (the floor)
     dense_sqlite_vec   store dense top-k by sqlite-vec's scan (store.vector_cache = off)
     dense_cache        store dense top-k from the in-memory copy (vector_cache = on)
-    sparse             store BM25 top-k (FTS5)
+    sparse             store BM25 top-k by FTS5's bm25() (store.sparse_cache = off)
+    sparse_cache       store BM25 top-k from the in-memory postings (sparse_cache = on)
     hybrid_sqlite_vec  Retriever.search end to end (embed + dense + BM25 + fusion), sqlite-vec
-    hybrid_cache       the same through the copy (what a server, chat or evaluation gets)
+                       and FTS5
+    hybrid_cache       the same with the vector copy and FTS5
+    hybrid_all_cache   the same with both copies (what a server, chat or evaluation gets
+                       by default, from a handle's second search)
 
-plus recall@10 of the copy's dense top-10 against sqlite-vec's (the copy is exact, so this
-checks it), the time to read the copy into memory, and the batch path (``search_many`` with
-every query vector at once, per query). Targets: hybrid p50 <= 20 ms at 5k, <= 50 ms at 100k.
+plus recall@10 of the copy's dense top-10 against sqlite-vec's and the agreement of the
+postings copy's BM25 top-10 with FTS5's (both copies are exact, so these check it), the
+time to read each copy into memory, the time a search takes to sync the postings copy
+after one document was added (and removed) through the handle, and the batch path
+(``search_many`` with every query vector at once, per query). Targets: hybrid p50 <= 20 ms
+at 5k, <= 50 ms at 100k.
 """
 
 from __future__ import annotations
@@ -92,29 +99,67 @@ def build(path: Path, n: int, pool: list[str], vectors: np.ndarray, dim: int, na
     return time.perf_counter() - t
 
 
+def open_store(path: Path, dim: int, name: str, vectors: str, postings: str) -> SQLiteStore:
+    settings = StoreSettings(vector_cache=vectors, sparse_cache=postings)
+    return SQLiteStore(path, dim=dim, embedder=name, settings=settings)
+
+
+def sync_after_change(store: SQLiteStore, dim: int) -> dict[str, float]:
+    """Milliseconds of the first text search after one document is added through ``store``,
+    then after it is removed (the index ends as it began). The query matches nothing, so
+    the time is the postings copy's sync plus an empty search."""
+    text = "Parental leave policy 999999: sixteen weeks in all, running from the first day."
+    doc = Document(id="sync-probe.md", text=text, source="/bench/sync-probe.md",
+                   title="Sync probe", format="md", content_hash="probe")  # fmt: skip
+    chunk = Chunk(id="sync-probe.md#0", doc_id=doc.id, index=0, text=text, start=0,
+                  end=len(text), heading_path=("Sync probe",), token_count=14)  # fmt: skip
+    probe = Query(text="zzzqqq")
+    store.search(probe, 1)
+    out = {}
+    for key, change in (
+        ("add", lambda: store.upsert(doc, [chunk], np.ones((1, dim), dtype=np.float32))),
+        ("delete", lambda: store.delete(doc.id)),
+    ):
+        change()
+        t = time.perf_counter()
+        store.search(probe, 1)
+        out[f"sparse_sync_after_{key}_ms"] = round((time.perf_counter() - t) * 1000, 2)
+    return out
+
+
 def measure(path: Path, ws: Workspace, qs: list[str], name: str) -> dict[str, Any]:
     """Every timing of one index size, the peers interleaved query by query."""
     dim, settings = ws.embedder.dim, RetrievalSettings()
+    # The model itself, not the workspace's cache of recent query vectors: every peer
+    # embeds each question as a question never seen before.
+    model = getattr(ws.embedder, "inner", ws.embedder)
     k = settings.candidates
-    exact = SQLiteStore(path, dim=dim, embedder=name, settings=StoreSettings(vector_cache="off"))
-    cached = SQLiteStore(path, dim=dim, embedder=name, settings=StoreSettings(vector_cache="on"))
+    exact = open_store(path, dim, name, "off", "off")
+    cached = open_store(path, dim, name, "on", "off")
+    all_cached = open_store(path, dim, name, "on", "on")
     try:
         chunks = int(exact.stats()["chunks"])
-        warm = ws.embedder.embed(["warm up"], kind="query")[0]  # loads the model
+        warm = model.embed(["warm up"], kind="query")[0]  # loads the model
         t = time.perf_counter()
         cached.search(Query(vector=warm), 1)  # the first search reads the copy
         load_s = time.perf_counter() - t
-        r_exact = Retriever(exact, ws.embedder, settings)
-        r_cached = Retriever(cached, ws.embedder, settings)
-        for r in (r_exact, r_cached):
+        t = time.perf_counter()
+        all_cached.search(Query(text="warm up"), 1)  # the first text search reads the postings
+        sparse_load_s = time.perf_counter() - t
+        postings = all_cached._sparse.postings()
+        sparse_mb = all_cached._sparse.nbytes() / 1e6
+        r_exact = Retriever(exact, model, settings)
+        r_cached = Retriever(cached, model, settings)
+        r_all = Retriever(all_cached, model, settings)
+        for r in (r_exact, r_cached, r_all):
             r.search("warm up")
-        keys = ("embed", "dense_sqlite_vec", "dense_cache", "sparse")
-        keys += ("hybrid_sqlite_vec", "hybrid_cache")
+        keys = ("embed", "dense_sqlite_vec", "dense_cache", "sparse", "sparse_cache")
+        keys += ("hybrid_sqlite_vec", "hybrid_cache", "hybrid_all_cache")
         times: dict[str, list[float]] = {key: [] for key in keys}
-        recalls, vectors = [], []
+        recalls, vectors, agree, same_order = [], [], [], []
         for q in qs:
             t = time.perf_counter()
-            vec = ws.embedder.embed([q], kind="query")[0]
+            vec = model.embed([q], kind="query")[0]
             times["embed"].append(time.perf_counter() - t)
             vectors.append(vec)
             found = {}
@@ -124,10 +169,19 @@ def measure(path: Path, ws: Workspace, qs: list[str], name: str) -> dict[str, An
                 times[key].append(time.perf_counter() - t)
                 found[key] = {h.chunk.id for h in hits[:10]}
             recalls.append(len(found["dense_cache"] & found["dense_sqlite_vec"]) / 10)
-            t = time.perf_counter()
-            cached.search(Query(text=keyword_query(q)), k)
-            times["sparse"].append(time.perf_counter() - t)
-            for key, retriever in (("hybrid_sqlite_vec", r_exact), ("hybrid_cache", r_cached)):
+            ranked = {}
+            for key, store in (("sparse", cached), ("sparse_cache", all_cached)):
+                t = time.perf_counter()
+                hits = store.search(Query(text=keyword_query(q)), k)
+                times[key].append(time.perf_counter() - t)
+                ranked[key] = [h.chunk.id for h in hits[:10]]
+            agree.append(len(set(ranked["sparse"]) & set(ranked["sparse_cache"])) / 10)
+            same_order.append(ranked["sparse"] == ranked["sparse_cache"])
+            for key, retriever in (
+                ("hybrid_sqlite_vec", r_exact),
+                ("hybrid_cache", r_cached),
+                ("hybrid_all_cache", r_all),
+            ):
                 t = time.perf_counter()
                 retriever.search(q)
                 times[key].append(time.perf_counter() - t)
@@ -137,12 +191,14 @@ def measure(path: Path, ws: Workspace, qs: list[str], name: str) -> dict[str, An
             t = time.perf_counter()
             cached.search_many(batch, k)
             batch_s.append(time.perf_counter() - t)
+        sync = sync_after_change(all_cached, dim)
     finally:
         exact.close()
         cached.close()
+        all_cached.close()
     floor = float(np.median(times["embed"]))
     target = TARGETS_MS.get(chunks)
-    hybrid_p50 = pct(times["hybrid_cache"], 0.5)
+    hybrid_p50 = pct(times["hybrid_all_cache"], 0.5)
     return {
         "chunks": chunks,
         "queries": len(qs),
@@ -158,6 +214,15 @@ def measure(path: Path, ws: Workspace, qs: list[str], name: str) -> dict[str, An
         "cache_megabytes": round(chunks * dim * 4 / 1e6, 1),
         "dense_speedup_cache_over_sqlite_vec": round(
             pct(times["dense_sqlite_vec"], 0.5) / pct(times["dense_cache"], 0.5), 1
+        ),
+        "sparse_top10_agreement_cache_vs_fts5": round(float(np.mean(agree)), 4),
+        "sparse_top10_same_order_share": round(float(np.mean(same_order)), 4),
+        "sparse_cache_load_seconds": round(sparse_load_s, 2),
+        "sparse_cache_postings": postings,
+        "sparse_cache_megabytes": round(sparse_mb, 1),
+        **sync,
+        "sparse_speedup_cache_over_fts5": round(
+            pct(times["sparse"], 0.5) / pct(times["sparse_cache"], 0.5), 1
         ),
         "hybrid_p50_over_embed_floor": round(hybrid_p50 / (floor * 1000), 2),
         "target_hybrid_p50_ms": target,

@@ -130,6 +130,13 @@ class SparseCache:
         """(term, chunk) pairs held, removed chunks' included until they are dropped."""
         return len(self._main) + len(self._delta)
 
+    def nbytes(self) -> int:
+        """Bytes held in arrays (the vocabulary dict comes on top)."""
+        arrays = [self.rowids, self.lengths, self.live, self._norm]
+        for postings in (self._main, self._delta):
+            arrays += [postings.rows, postings.freqs, postings.starts]
+        return sum(a.nbytes for a in arrays)
+
     def invalidate(self) -> None:
         """This handle committed a write: sync before the next search."""
         self._stale = True
