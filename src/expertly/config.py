@@ -259,12 +259,17 @@ class RetrievalSettings:
     normalization: str = _f(
         "minmax", "How fusion = convex puts both methods' scores on one scale: minmax | zscore"
     )
-    rerank: str = _f("", "Reranker run after fusion: '' (off) | cross-encoder | maxsim")
+    rerank: str = _f("", "Reranker run after fusion: '' (off) | cross-encoder | maxsim | llm")
     rerank_candidates: int = _f(30, "Best fused hits the reranker re-scores")
     rerank_model: str = _f(
         "",
         "Reranker model: a cross-encoder directory (cross-encoder), a sentence-transformers "
         "directory (maxsim; empty = the packaged MiniLM)",
+    )
+    rerank_weight: float = _f(
+        1.0,
+        "Share of the reranker in the final score: 1 = reranker order only; below 1 mixes "
+        "min-max normalised reranker and fused scores over the candidates (0.5 = equal)",
     )
 
     def __post_init__(self) -> None:
@@ -288,6 +293,10 @@ class RetrievalSettings:
         _choice("retrieval.fusion", self.fusion, ("rrf", "convex"))
         _choice("retrieval.normalization", self.normalization, ("minmax", "zscore"))
         _positive("retrieval.rerank_candidates", self.rerank_candidates)
+        if not 0 <= self.rerank_weight <= 1:
+            raise ConfigError(
+                f"retrieval.rerank_weight must be between 0 and 1, got {self.rerank_weight}"
+            )
 
 
 @dataclass

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from expertly.cli.main import app
 from expertly.errors import ExpertlyError
-from expertly.finetune.embedder import EmbedderTrainConfig, Pair, load_pairs, synthesize_pairs
+from expertly.finetune.embedder import EmbedderTrainConfig
+from expertly.finetune.pairs import Pair, load_pairs, synthesize_pairs
 from expertly.types import Chunk
 
 
@@ -75,7 +76,7 @@ def test_synthesized_pairs_use_the_heading_or_the_first_sentence() -> None:
             ("Notes", chunk("Too short to train on.")),
         ]
     )
-    assert pairs[0] == Pair("Parental leave", LONG.strip())
+    assert pairs[0] == Pair("Parental leave", LONG.strip(), doc_id="d")
     assert pairs[1].query == "Rotate API tokens every ninety days."
     assert pairs[1].passage == LONG.strip()  # the sentence used as question is not repeated
     assert len(pairs) == 2

@@ -12,7 +12,7 @@ from rich.markup import escape
 from expertly.cli.common import console, handle_errors, print_json, progress_bar, workspace
 
 if TYPE_CHECKING:
-    from expertly.finetune.embedder import Pair
+    from expertly.finetune.pairs import Pair
     from expertly.workspace import Workspace
 
 
@@ -83,10 +83,9 @@ def finetune_embedder(
       expertly finetune-embedder --beir ~/data/scifact --split train --name scifact
       expertly finetune-embedder --synthesize --max-minutes 10
     """
-    from expertly.finetune.embedder import EmbedderTrainConfig, finetune_embedder, load_pairs
+    from expertly.finetune.embedder import EmbedderTrainConfig, finetune_embedder
 
-    if sum(x is not None and x is not False for x in (pairs, beir, synthesize or None)) != 1:
-        raise typer.BadParameter("give exactly one of PAIRS, --beir FOLDER or --synthesize")
+    check_one_source(pairs, beir, synthesize)
     try:
         config = EmbedderTrainConfig(
             epochs=epochs,
@@ -99,12 +98,7 @@ def finetune_embedder(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     ws = workspace()
-    if pairs is not None:
-        data = load_pairs(pairs)
-    elif beir is not None:
-        data = _beir_pairs(beir, split)
-    else:
-        data = _synthesized(ws)
+    data = training_pairs(ws, pairs, beir, split, synthesize)
     base = base_model or _workspace_model(ws)
     out = ws.root / "models" / f"embedder-{name or time.strftime('%Y%m%d-%H%M%S')}"
     with progress_bar(disable=as_json, loss=True) as bar:
@@ -134,6 +128,28 @@ def finetune_embedder(
     )
 
 
+def check_one_source(pairs: Path | None, beir: Path | None, synthesize: bool) -> None:
+    """Exactly one pair source must be given (PAIRS, --beir or --synthesize)."""
+    if sum(x is not None and x is not False for x in (pairs, beir, synthesize or None)) != 1:
+        raise typer.BadParameter("give exactly one of PAIRS, --beir FOLDER or --synthesize")
+
+
+def training_pairs(
+    ws: Workspace, pairs: Path | None, beir: Path | None, split: str, synthesize: bool
+) -> list[Pair]:
+    """(question, passage) pairs from the one source given: a JSONL file, a BEIR folder's
+    judgements of ``split`` (never test) or the workspace's own chunks. Shared by
+    ``finetune-embedder`` and ``finetune-reranker``."""
+    from expertly.finetune.pairs import load_pairs
+
+    check_one_source(pairs, beir, synthesize)
+    if pairs is not None:
+        return load_pairs(pairs)
+    if beir is not None:
+        return _beir_pairs(beir, split)
+    return _synthesized(ws)
+
+
 def _workspace_model(ws: Workspace) -> Path:
     from expertly.embed.local import packaged_model_dir
 
@@ -147,9 +163,9 @@ def _workspace_model(ws: Workspace) -> Path:
 
 
 def _beir_pairs(folder: Path, split: str) -> list[Pair]:
-    """(query, title + text) for every positive judgement of ``split``."""
+    """(query, title + text, document id) for every positive judgement of ``split``."""
     from expertly.evaluate.beir import corpus_documents, load_beir
-    from expertly.finetune.embedder import Pair
+    from expertly.finetune.pairs import Pair
 
     if split == "test":
         raise typer.BadParameter(
@@ -164,7 +180,7 @@ def _beir_pairs(folder: Path, split: str) -> list[Pair]:
         if doc.id in wanted
     }
     return [
-        Pair(dataset.evalset.queries[q], passages[d])
+        Pair(dataset.evalset.queries[q], passages[d], doc_id=d)
         for q, docs in dataset.evalset.qrels.items()
         for d in docs
         if d in passages
@@ -173,7 +189,7 @@ def _beir_pairs(folder: Path, split: str) -> list[Pair]:
 
 def _synthesized(ws: Workspace) -> list[Pair]:
     from expertly.errors import ExpertlyError
-    from expertly.finetune.embedder import synthesize_pairs
+    from expertly.finetune.pairs import synthesize_pairs
 
     if not ws.index_path.exists():
         raise ExpertlyError(f"Nothing is ingested in {ws.root}: run `expertly ingest` first")

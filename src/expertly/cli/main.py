@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from expertly.cli import common, data, dataset, embedder, evaluate, finetune, query, setup
+from expertly.cli import common, data, dataset, embedder, evaluate, finetune, query, reranker, setup
 
 app = typer.Typer(
     name="expertly",
@@ -63,6 +63,7 @@ query.register(app)
 evaluate.register(app)
 finetune.register(app)
 embedder.register(app)
+reranker.register(app)
 dataset.register(app)
 
 

@@ -26,21 +26,43 @@ def _offline() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def rescored(hits: Sequence[Hit], scores: Sequence[float], k: int) -> list[Hit]:
+def rescored(
+    hits: Sequence[Hit], scores: Sequence[float], k: int, *, weight: float = 1.0
+) -> list[Hit]:
     """``hits`` re-ordered by ``scores`` (best first, ties keep the incoming order), the top
-    ``k`` kept, each carrying its reranker score and rank."""
+    ``k`` kept, each carrying its reranker score and rank.
+
+    ``weight`` < 1 interpolates: the final score is ``weight * minmax(scores) + (1 - weight)
+    * minmax(incoming scores)``, both min-max normalised over these hits (all equal → 1), so
+    a reranker trained on little data corrects the fused order instead of replacing it.
+    ``scores["rerank"]`` always keeps the reranker's own score.
+    """
     if len(scores) != len(hits):
         raise ValueError(f"{len(scores)} scores for {len(hits)} hits")
-    order = sorted(range(len(hits)), key=lambda i: (-float(scores[i]), i))[: max(k, 0)]
+    if not 0 <= weight <= 1:
+        raise ValueError(f"weight must be between 0 and 1, got {weight}")
+    final = [float(s) for s in scores]
+    if weight < 1:
+        mine, prior = _minmax(final), _minmax([float(h.score) for h in hits])
+        final = [weight * m + (1 - weight) * p for m, p in zip(mine, prior, strict=True)]
+    order = sorted(range(len(hits)), key=lambda i: (-final[i], i))[: max(k, 0)]
     return [
         replace(
             hits[i],
-            score=float(scores[i]),
+            score=final[i],
             scores={**hits[i].scores, "rerank": float(scores[i])},
             ranks={**hits[i].ranks, "rerank": rank},
         )
         for rank, i in enumerate(order, start=1)
     ]
+
+
+def _minmax(values: Sequence[float]) -> list[float]:
+    """``values`` mapped to [0, 1]; all equal (or one value) → all 1."""
+    low, high = min(values, default=0.0), max(values, default=0.0)
+    if high <= low:
+        return [1.0] * len(values)
+    return [(v - low) / (high - low) for v in values]
 
 
 def passage_text(hit: Hit) -> str:

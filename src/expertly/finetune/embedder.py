@@ -7,13 +7,8 @@ and above its own hard negative when the pair has one. The loop is a plain torch
 ``datasets``/``accelerate`` needed) with linear warm-up and decay, a wall-clock limit, and
 one thread by default so a shared CPU stays usable.
 
-Pairs come from three places:
-
-- a JSONL file, one ``{"query": ..., "passage": ..., "negative": ...}`` per line
-  (``question``/``positive`` are accepted as names; ``negative`` is optional);
-- labelled retrieval data (the CLI builds pairs from a BEIR folder's qrels);
-- the workspace's own chunks when nothing is labelled (``synthesize_pairs``): the chunk's
-  heading (or its first sentence) stands in for a question about the rest of the chunk.
+Pairs come from a JSONL file, a BEIR folder's judgements or the workspace's own chunks
+(``expertly.finetune.pairs``, shared with the reranker's training).
 
 The result is a sentence-transformers directory; ``embedder.model`` pointed at it makes the
 workspace use it (the index must then be rebuilt: vectors of two models do not mix).
@@ -24,25 +19,23 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expertly.errors import ExpertlyError, MissingDependencyError
-from expertly.jsonl import read_jsonl
-from expertly.types import Chunk
+from expertly.finetune.pairs import Pair, load_pairs, synthesize_pairs
 
-
-@dataclass(frozen=True)
-class Pair:
-    """A question, a passage that answers it and optionally one that does not."""
-
-    query: str
-    passage: str
-    negative: str = ""
+__all__ = [
+    "EmbedderTrainConfig",
+    "EmbedderTrainResult",
+    "Pair",
+    "finetune_embedder",
+    "load_pairs",
+    "synthesize_pairs",
+]
 
 
 @dataclass(frozen=True)
@@ -115,62 +108,6 @@ class EmbedderTrainResult:
             "stopped_early": self.stopped_early,
             "config": asdict(self.config),
         }
-
-
-# --------------------------------------------------------------------------- pair sources
-
-
-def load_pairs(path: Path) -> list[Pair]:
-    """Pairs from JSONL; a bad line raises naming the file, the line and the fix."""
-    pairs: list[Pair] = []
-    for number, obj in read_jsonl(path):
-        where = f"{path}, line {number}"
-        query = obj.get("query", obj.get("question"))
-        passage = obj.get("passage", obj.get("positive"))
-        negative = obj.get("negative", "")
-        if not isinstance(query, str) or not query.strip():
-            raise ExpertlyError(f"{where}: 'query' must be a non-empty string")
-        if not isinstance(passage, str) or not passage.strip():
-            raise ExpertlyError(f"{where}: 'passage' must be a non-empty string")
-        if not isinstance(negative, str):
-            raise ExpertlyError(f"{where}: 'negative' must be a string when given")
-        pairs.append(Pair(query.strip(), passage.strip(), negative.strip()))
-    if not pairs:
-        raise ExpertlyError(
-            f'{path}: holds no pair; write one {{"query": ..., "passage": ...}} per line'
-        )
-    return pairs
-
-
-_SENTENCE = re.compile(r"(?<=[.!?])\s+")
-
-
-def synthesize_pairs(
-    chunks: Iterable[tuple[str, Chunk]], *, min_words: int = 12, limit: int | None = None
-) -> list[Pair]:
-    """Pseudo-questions from unlabelled chunks, given as (document title, chunk).
-
-    The question is the chunk's deepest heading when it has one (else the document title,
-    else the chunk's first sentence); the passage is the chunk's text without that first
-    sentence when the sentence served as the question, so the pair is not a copy. Chunks
-    shorter than ``min_words`` words are skipped.
-    """
-    pairs: list[Pair] = []
-    for title, chunk in chunks:
-        text = chunk.text.strip()
-        if len(text.split()) < min_words:
-            continue
-        heading = chunk.heading_path[-1] if chunk.heading_path else title
-        if heading and heading.strip() and heading.strip() not in text[: len(heading) + 2]:
-            pairs.append(Pair(heading.strip(), text))
-        else:
-            parts = _SENTENCE.split(text, maxsplit=1)
-            if len(parts) < 2 or len(parts[1].split()) < min_words // 2:
-                continue
-            pairs.append(Pair(parts[0].strip(), parts[1].strip()))
-        if limit is not None and len(pairs) >= limit:
-            break
-    return pairs
 
 
 # ------------------------------------------------------------------------------ training
