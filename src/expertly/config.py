@@ -226,6 +226,12 @@ class RetrievalSettings:
     rrf_k: int = _f(60, "Reciprocal-rank-fusion constant (fusion = rrf): larger flattens the curve")
     dense_weight: float = _f(1.0, "Weight of the dense ranking in fusion")
     sparse_weight: float = _f(1.0, "Weight of the BM25 ranking in fusion")
+    feedback: float = _f(
+        0.2,
+        "Pseudo-relevance feedback in hybrid search: dense search runs again with the query "
+        "vector plus this share of the best fused chunks' vectors, then fuses again (0 = off)",
+    )
+    feedback_chunks: int = _f(1, "Best fused chunks whose vectors feedback adds to the query")
     min_relevance: float = _f(
         0.2, "Abstain (without calling the model) when the best dense similarity is below this"
     )
@@ -279,6 +285,9 @@ class RetrievalSettings:
         _positive("retrieval.rrf_k", self.rrf_k)
         if self.dense_weight < 0 or self.sparse_weight < 0:
             raise ConfigError("retrieval.dense_weight and retrieval.sparse_weight must be >= 0")
+        if not 0 <= self.feedback <= 10:
+            raise ConfigError("retrieval.feedback must be between 0 (off) and 10")
+        _positive("retrieval.feedback_chunks", self.feedback_chunks)
         _choice("retrieval.rewrite", self.rewrite, ("none", "multi", "hyde", "keywords"))
         _choice("retrieval.multihop", self.multihop, ("off", "iterate", "decompose"))
         if not 1 <= self.rewrite_queries <= 8:

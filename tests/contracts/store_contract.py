@@ -393,3 +393,16 @@ class StoreContract:
             hits = store.search(Query(vector=query), 10)
             assert ids(hits) == expected
             assert [h.score for h in hits] == pytest.approx(sorted(cosine)[::-1][:10], abs=1e-5)
+
+    def test_vectors_returns_what_was_stored_and_skips_unknown_ids(self, store: Any) -> None:
+        first = self.put(store, "v", ["one", "two", "three"], seed=41)
+        assert store.vectors([]) == {}
+        got = store.vectors(["v#2", "v#0", "nowhere#0"])
+        assert set(got) == {"v#0", "v#2"}
+        assert got["v#0"].dtype == np.float32
+        assert got["v#0"] == pytest.approx(first[0]) and got["v#2"] == pytest.approx(first[2])
+        replaced = self.put(store, "v", ["one again"], seed=42)
+        assert set(store.vectors(["v#0", "v#1"])) == {"v#0"}
+        assert store.vectors(["v#0"])["v#0"] == pytest.approx(replaced[0])
+        store.delete("v")
+        assert store.vectors(["v#0"]) == {}

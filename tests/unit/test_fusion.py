@@ -107,7 +107,9 @@ def test_convex_rejects_an_unknown_normalization() -> None:
 
 def test_fuse_with_follows_the_settings() -> None:
     assert RetrievalSettings().fusion == "convex"  # the default chosen on SciFact fit/dev
-    rrf = fuse_with(HITS, RetrievalSettings(fusion="rrf", rrf_k=60))
+    rrf = fuse_with(
+        HITS, RetrievalSettings(fusion="rrf", rrf_k=60, dense_weight=1.0, sparse_weight=1.0)
+    )
     convex = fuse_with(
         HITS, RetrievalSettings(fusion="convex", dense_weight=0.5, sparse_weight=0.5)
     )

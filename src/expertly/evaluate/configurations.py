@@ -2,8 +2,9 @@
 
 A configuration turns a Workspace into a ``Searcher`` (question, number of chunks → hits).
 ``dense``, ``sparse`` and ``hybrid`` search as the workspace's settings say; the fusion and
-reranking variants (``hybrid-rrf60``, ``hybrid-convex``, ``hybrid+rerank``, ``hybrid+maxsim``,
-``hybrid+cross-encoder``) change a few retrieval settings on the same index. Query rewriting
+reranking variants (``hybrid-rrf60``, ``hybrid-nofeedback``, ``hybrid-convex``,
+``hybrid+rerank``, ``hybrid+maxsim``, ``hybrid+cross-encoder``) change a few retrieval
+settings on the same index. Query rewriting
 or another reranker is one more ``register_configuration`` call and nothing else changes.
 """
 
@@ -57,7 +58,11 @@ def _retriever_mode(mode: str) -> Callable[[Workspace], Searcher]:
 for _name, _description in (
     ("dense", "embedding similarity only (sqlite-vec, exact cosine)"),
     ("sparse", "BM25 only (SQLite FTS5, Porter stemming, stopwords dropped from the query)"),
-    ("hybrid", "dense + BM25 fused by weighted reciprocal rank (the workspace's retrieval.*)"),
+    (
+        "hybrid",
+        "dense + BM25 as the workspace's retrieval.* say (by default convex fusion with "
+        "pseudo-relevance feedback; the reranker if retrieval.rerank names one)",
+    ),
 ):
     register_configuration(Configuration(_name, _description, _retriever_mode(_name)))
 
@@ -96,12 +101,34 @@ for _config in (
         "hybrid-rrf60",
         "dense + BM25, reciprocal rank fusion with k = 60 and equal weights (the former default), "
         "no reranker",
-        _variant("hybrid", fusion="rrf", rrf_k=60, dense_weight=1.0, sparse_weight=1.0, rerank=""),
+        _variant(
+            "hybrid",
+            fusion="rrf",
+            rrf_k=60,
+            dense_weight=1.0,
+            sparse_weight=1.0,
+            feedback=0.0,
+            rerank="",
+        ),
+    ),
+    Configuration(
+        "hybrid-nofeedback",
+        "dense + BM25, convex fusion of min-max normalised scores with equal weights, no "
+        "feedback, no reranker (the default before pseudo-relevance feedback)",
+        _variant(
+            "hybrid",
+            fusion="convex",
+            normalization="minmax",
+            dense_weight=1.0,
+            sparse_weight=1.0,
+            feedback=0.0,
+            rerank="",
+        ),
     ),
     Configuration(
         "hybrid-convex",
-        "dense + BM25, convex fusion of min-max normalised scores, weights from retrieval.*, "
-        "no reranker",
+        "dense + BM25, convex fusion of min-max normalised scores, weights and feedback from "
+        "retrieval.*, no reranker",
         _variant("hybrid", fusion="convex", normalization="minmax", rerank=""),
     ),
     Configuration(

@@ -30,3 +30,7 @@ class Store(Protocol):
     def documents(self) -> Iterator[DocumentInfo]:
         """Every stored document, without text."""
         ...
+
+    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """chunk id → its stored vector; ids not in the index are left out."""
+        ...

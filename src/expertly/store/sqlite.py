@@ -28,11 +28,12 @@ processes each open their own handle.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import apsw
 import numpy as np
@@ -265,6 +266,23 @@ class SQLiteStore:
         with self._read() as conn:
             rows = conn.execute("SELECT text FROM documents WHERE id = ?", (doc_id,)).fetchall()
         return str(rows[0][0]) if rows else None
+
+    def vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """chunk id → its stored vector (float32, as upserted); unknown ids are left out.
+
+        Pseudo-relevance feedback reads the best hits' vectors here instead of embedding
+        their text again.
+        """
+        if not chunk_ids:
+            return {}
+        table = "chunk_vectors" if self._cache_possible else "chunks_vec"
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT c.id, v.embedding FROM chunks c JOIN {table} v ON v.rowid = c.rowid"
+                " WHERE c.id IN (SELECT value FROM json_each(?))",
+                (json.dumps([str(i) for i in chunk_ids]),),
+            ).fetchall()
+        return {str(i): np.frombuffer(cast(bytes, blob), np.float32).copy() for i, blob in rows}
 
     def stats(self) -> dict[str, int | str]:
         """Counts, file size in bytes (database + WAL), embedder, dim and schema version."""
