@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LLM_FREE = [
     "dense",
     "sparse",
+    "hybrid-nofeedback",
     "hybrid",
     "rewrite-keywords",
     "multihop-iterate",
