@@ -149,7 +149,7 @@ def test_llm_reranker_moves_accepted_passages_first_and_keeps_fused_order_in_tie
     out = reranker.rerank("How long is parental leave?", hits, 4)
     assert [h.chunk.doc_id for h in out] == ["c", "d", "b", "a"]
     assert [h.scores["rerank"] for h in out] == [1.0, 1.0, 0.5, 0.0]
-    assert reranker.calls == 4 and reranker.unparsed == 1
+    assert (reranker.calls, reranker.accepted, reranker.unparsed) == (4, 2, 1)
     prompt = llm.calls[0][-1].content
     assert "passwords rotate yearly" in prompt and "How long is parental leave?" in prompt
     assert reranker.rerank("q", [], 3) == []

@@ -123,9 +123,10 @@ class LLMReranker:
 
     With an LLM that is a ``ChoiceScorer`` the score is log P(Yes) - log P(No); otherwise
     the model writes a few words (greedy) and the first yes/no among them counts 1 or 0
-    (neither: 0.5, counted in ``unparsed``). Equal scores keep the fused order, so a plain
-    yes/no judge moves the passages it accepts ahead of the ones it rejects. One model call
-    per candidate: meant for a few candidates (``retrieval.rerank_candidates`` 5-10).
+    (neither: 0.5, counted in ``unparsed``; ``accepted`` counts the yeses). Equal scores
+    keep the fused order, so a plain yes/no judge moves the passages it accepts ahead of
+    the ones it rejects. One model call per candidate: meant for a few candidates
+    (``retrieval.rerank_candidates`` 5-10).
     """
 
     name = "llm"
@@ -136,6 +137,7 @@ class LLMReranker:
         self.max_chars = max_chars
         self.max_tokens = max_tokens
         self.calls = 0
+        self.accepted = 0
         self.unparsed = 0
 
     @property
@@ -163,6 +165,7 @@ class LLMReranker:
         if verdict is None:
             self.unparsed += 1
             return 0.5
+        self.accepted += int(verdict == 1.0)
         return verdict
 
     def rerank(self, query: str, hits: Sequence[Hit], k: int) -> list[Hit]:
