@@ -19,18 +19,15 @@ Query vectors are computed once and reused by every setting.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scifact_fusion import ndcg10
+from scifact_fusion import grid_arguments, ndcg10, split_queries
 
 from expertly.config import RetrievalSettings, Settings
-from expertly.evaluate.beir import is_dev_query, load_qrels, load_queries
 from expertly.retrieve.hybrid import Retriever
 from expertly.workspace import Workspace
 
@@ -73,23 +70,12 @@ def grid() -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path)
-    parser.add_argument("--workspace", type=Path, required=True)
-    parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/scifact-feedback.json")
-    )
-    args = parser.parse_args()
+    args = grid_arguments("benchmarks/results/scifact-feedback.json")
     started = time.perf_counter()
     index = args.workspace / "eval" / f"{args.folder.name}-all-MiniLM-L6-v2"
     ws = Workspace(index, Settings())
     embedder = VectorMemo(ws.embedder)
-    texts = load_queries(args.folder / "queries.jsonl")
-    queries: list[tuple[str, str, set[str]]] = []
-    for split in ("train", "test"):
-        for qid, relevant in load_qrels(args.folder / f"qrels-{split}.tsv").items():
-            part = "test" if split == "test" else ("dev" if is_dev_query(qid) else "fit")
-            queries.append((part, texts[qid], set(relevant)))
+    queries = split_queries(args.folder)
     embedder.embed([q[1] for q in queries], kind="query")
     base = replace(RetrievalSettings(), fusion="convex", normalization="minmax", rerank="")
     rows = []

@@ -123,29 +123,40 @@ def grid() -> list[tuple[dict[str, Any], str]]:
     return points
 
 
-def main() -> None:
+def split_queries(folder: Path) -> list[tuple[str, str, set[str]]]:
+    """(part, query text, relevant doc ids) of every train and test query; part is ``fit``,
+    ``dev`` (the train queries ``is_dev_query`` holds out) or ``test``."""
+    texts = load_queries(folder / "queries.jsonl")
+    out = []
+    for split in ("train", "test"):
+        for qid, relevant in load_qrels(folder / f"qrels-{split}.tsv").items():
+            part = "test" if split == "test" else ("dev" if is_dev_query(qid) else "fit")
+            out.append((part, texts[qid], set(relevant)))
+    return out
+
+
+def grid_arguments(default_out: str) -> argparse.Namespace:
+    """The grid scripts' command line: the BEIR folder, the workspace, the output file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--workspace", type=Path, required=True)
-    parser.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results/scifact-fusion-grid.json")
-    )
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=Path(default_out))
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = grid_arguments("benchmarks/results/scifact-fusion-grid.json")
     started = time.perf_counter()
     index = args.workspace / "eval" / f"{args.folder.name}-all-MiniLM-L6-v2"
     ws = Workspace(index, Settings())
-    texts = load_queries(args.folder / "queries.jsonl")
     queries: list[tuple[str, set[str], dict[str, tuple[np.ndarray, np.ndarray]]]] = []
-    for split in ("train", "test"):
-        for qid, relevant in load_qrels(args.folder / f"qrels-{split}.tsv").items():
-            text = texts[qid]
-            vector = ws.embedder.embed([text], kind="query")[0]
-            hits = ws.store.search(Query(text=keyword_query(text), vector=vector), DEPTH)
-            full = ws.store.search(Query(text=text), DEPTH)
-            part = "test" if split == "test" else ("dev" if is_dev_query(qid) else "fit")
-            queries.append(
-                (part, set(relevant), {"content": candidates(hits), "all": candidates(hits, full)})
-            )
+    for part, text, relevant in split_queries(args.folder):
+        vector = ws.embedder.embed([text], kind="query")[0]
+        hits = ws.store.search(Query(text=keyword_query(text), vector=vector), DEPTH)
+        full = ws.store.search(Query(text=text), DEPTH)
+        queries.append(
+            (part, relevant, {"content": candidates(hits), "all": candidates(hits, full)})
+        )
     ws.close()
     rows = []
     for params, words in grid():

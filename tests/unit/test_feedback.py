@@ -13,18 +13,9 @@ import pytest
 from expertly.config import RetrievalSettings
 from expertly.errors import ConfigError
 from expertly.retrieve.hybrid import Retriever, with_dense
-from expertly.types import Chunk, Filters, Hit, Query
+from expertly.types import Filters, Hit, Query
 from tests.unit.helpers import fake_workspace, write_corpus
-
-
-def hit(cid: str, **methods: tuple[int, float]) -> Hit:
-    chunk = Chunk(id=f"{cid}#0", doc_id=cid, index=0, text=cid, start=0, end=len(cid))
-    return Hit(
-        chunk=chunk,
-        score=0.0,
-        ranks={m: r for m, (r, _) in methods.items()},
-        scores={m: s for m, (_, s) in methods.items()},
-    )
+from tests.unit.test_fusion import hit
 
 
 class RecordingStore:
