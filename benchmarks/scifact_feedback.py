@@ -70,7 +70,7 @@ def grid() -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    args = grid_arguments("benchmarks/results/scifact-feedback.json")
+    args = grid_arguments(__doc__.splitlines()[0], "benchmarks/results/scifact-feedback.json")
     started = time.perf_counter()
     index = args.workspace / "eval" / f"{args.folder.name}-all-MiniLM-L6-v2"
     ws = Workspace(index, Settings())

@@ -135,9 +135,9 @@ def split_queries(folder: Path) -> list[tuple[str, str, set[str]]]:
     return out
 
 
-def grid_arguments(default_out: str) -> argparse.Namespace:
+def grid_arguments(description: str, default_out: str) -> argparse.Namespace:
     """The grid scripts' command line: the BEIR folder, the workspace, the output file."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("folder", type=Path)
     parser.add_argument("--workspace", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path(default_out))
@@ -145,7 +145,7 @@ def grid_arguments(default_out: str) -> argparse.Namespace:
 
 
 def main() -> None:
-    args = grid_arguments("benchmarks/results/scifact-fusion-grid.json")
+    args = grid_arguments(__doc__.splitlines()[0], "benchmarks/results/scifact-fusion-grid.json")
     started = time.perf_counter()
     index = args.workspace / "eval" / f"{args.folder.name}-all-MiniLM-L6-v2"
     ws = Workspace(index, Settings())
