@@ -107,18 +107,19 @@ class StoreSettings:
         backend: ``sqlite`` (one local file: sqlite-vec vectors + FTS5 full text).
         path: the index file, relative to the workspace directory.
         vector_cache: where dense search reads the vectors. sqlite-vec scans its table on
-            every query; the in-memory copy costs one matrix product (6.2x faster at 100k
-            chunks, ``benchmarks/query.py``) but must first be read (3.6 s at 100k on a busy
+            every query; the in-memory copy costs one matrix product (5.3x faster at 100k
+            chunks, ``benchmarks/query.py``) but must first be read (1.4 s at 100k on an idle
             2-core machine), hence ``auto``: a one-shot ``expertly search`` never pays the
             read, a server or an evaluation does once. Both are exact.
         sparse_cache: where BM25 search reads the postings. FTS5 scores every matching row
             in SQL (38 ms at 100k chunks when a query's words are common); the in-memory
             copy (``sqlite_sparse``) scores the same rows with numpy, with FTS5's own
-            tokens and formula, so scores and ranking are identical. It is built by
-            tokenizing every chunk (4-6 s at 100k chunks on a busy 2-core machine; after that
-            a sync costs ~2 ms per added document) and holds ~8 bytes per (term, chunk)
-            pair and 25 per chunk (32 MB of arrays plus a 100k-term vocabulary at 100k
-            chunks of ~60 tokens); ``auto`` as for ``vector_cache``.
+            tokens and formula, so scores and ranking are identical (4.3 vs 38 ms at 100k,
+            ``benchmarks/query.py``). It is built by tokenizing every chunk (3.5 s at 100k
+            chunks on an idle 2-core machine; a search after one added document then syncs
+            in 1.4 ms) and holds ~8 bytes per (term, chunk) pair and 25 per chunk (32 MB
+            plus a 100k-term vocabulary at 100k chunks of ~60 tokens); ``auto`` as for
+            ``vector_cache``.
     """
 
     backend: str = _f("sqlite", "sqlite")
