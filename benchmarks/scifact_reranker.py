@@ -30,10 +30,10 @@ from expertly.types import Hit
 from expertly.workspace import Workspace
 
 
-class LogprobJudge:
-    """The workspace's local LLM with ``choice_logprobs`` (log-softmax of the next token
-    after the prompt, first token of each choice): what a ``ChoiceScorer`` backend gives
-    the ``llm`` reranker. Measured here before the generate layer offers it."""
+class WrittenWordJudge:
+    """The workspace's LLM without ``choice_logprobs``: the ``llm`` reranker then reads the
+    yes/no word the model writes, as it does with a model that gives no log-probabilities
+    (e.g. most OpenAI-compatible endpoints)."""
 
     def __init__(self, llm: Any) -> None:
         self.llm = llm
@@ -49,22 +49,16 @@ class LogprobJudge:
     def count_tokens(self, messages: Any) -> int:
         return int(self.llm.count_tokens(messages))
 
-    def choice_logprobs(self, messages: Any, choices: Any) -> list[float]:
-        import torch
-
-        model, tok = self.llm._load()
-        ids = torch.tensor([self.llm._prompt_ids(messages)])
-        with torch.inference_mode():
-            logp = model(input_ids=ids).logits[0, -1].log_softmax(-1)
-        return [float(logp[tok.encode(c, add_special_tokens=False)[0]]) for c in choices]
-
 
 def build(spec: str, ws: Workspace) -> Reranker:
-    """``cross-encoder=DIR``, ``maxsim[=DIR]``, ``llm`` (yes/no written) or ``llm-logprob``
-    (log P(Yes) - log P(No)): the reranker, weight 1."""
+    """``cross-encoder=DIR``, ``maxsim[=DIR]``, ``llm`` (the yes/no word the model writes)
+    or ``llm-logprob`` (log P(Yes) - log P(No) from ``TransformersLLM.choice_logprobs``, what
+    ``retrieval.rerank = "llm"`` does with the local model): the reranker, weight 1."""
     name, _, model = spec.partition("=")
+    if name == "llm":
+        return LLMReranker(WrittenWordJudge(ws.llm))
     if name == "llm-logprob":
-        return LLMReranker(LogprobJudge(ws.llm))
+        name = "llm"
     settings = replace(ws.settings.retrieval, rerank=name, rerank_model=model, rerank_weight=1.0)
     reranker = create_reranker(settings, llm=lambda: ws.llm)
     assert reranker is not None

@@ -127,7 +127,8 @@ class Workspace:
     def retriever(self) -> Retriever:
         from expertly.retrieve import Retriever
 
-        return Retriever(self.store, self.embedder, self.settings.retrieval)
+        # The LLM is built only if an LLM-as-judge reranker asks for it.
+        return Retriever(self.store, self.embedder, self.settings.retrieval, llm=lambda: self.llm)
 
     def answerer(
         self, mode: str = "rag", *, model: str | None = None, conversational: bool = False

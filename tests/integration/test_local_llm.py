@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -153,3 +154,29 @@ def test_second_construction_loads_from_the_cache(
     assert again.load_seconds < 10  # ~0.5 s; a conversion takes ~20 s
     assert (folder / models.MARKER).stat().st_mtime_ns == stamp
     assert [p.name for p in cache.iterdir()] == [folder.name]
+
+
+def test_choice_logprobs_are_probabilities_of_the_reply_start(llm: TransformersLLM) -> None:
+    from expertly.retrieve.rerank import ChoiceScorer, LLMReranker
+    from expertly.types import Chunk, Hit
+
+    assert isinstance(llm, ChoiceScorer)
+    chat = [Message("user", "Is Paris the capital of France? Answer Yes or No.")]
+    yes, no = llm.choice_logprobs(chat, ["Yes", "No"])
+    assert yes < 0 and no < 0 and math.exp(yes) + math.exp(no) <= 1.0 + 1e-6
+    # The one-pass path (single-token choices) and the per-choice path agree.
+    yes_again, longer = llm.choice_logprobs(chat, ["Yes", "No, it is not"])
+    assert yes_again == pytest.approx(yes, abs=1e-4)
+    assert longer < no  # a longer reply is the first token and more: less likely
+    with pytest.raises(ValueError, match="no tokens"):
+        llm.choice_logprobs(chat, ["Yes", ""])
+    # The LLM-as-judge reranker takes graded scores from it, not a generated word.
+    judge = LLMReranker(llm)
+    hits = [
+        Hit(Chunk(id=f"d{i}#0", doc_id=f"d{i}", index=0, text=t, start=0, end=len(t)), 0.0)
+        for i, t in enumerate(["Bananas are yellow.", "Paris is the capital of France."])
+    ]
+    ranked = judge.rerank("What is the capital of France?", hits, 2)
+    assert judge.calls == 2 and judge.unparsed == 0
+    assert all("rerank" in h.scores for h in ranked)
+    assert len({h.scores["rerank"] for h in ranked}) == 2  # graded, not a yes/no tie

@@ -199,3 +199,24 @@ def test_the_llm_backend_needs_a_model_and_is_registered() -> None:
     register_llm_reranker("judge-x", lambda s, llm: LLMReranker(llm, max_tokens=1))
     custom = create_reranker(RetrievalSettings(rerank="judge-x"), llm=ScriptedLLM("Yes"))
     assert isinstance(custom, LLMReranker) and custom.max_tokens == 1
+
+
+def test_workspace_search_and_eval_configuration_reach_the_llm_judge(tmp_path: Path) -> None:
+    from expertly.evaluate.configurations import CONFIGURATIONS
+
+    def judge(messages: Sequence[Message]) -> str:
+        passage = messages[-1].content.split("Question:")[0]
+        return "Yes" if "14 characters" in passage else "No"
+
+    settings = RetrievalSettings(min_relevance=0.0, rerank="llm", rerank_candidates=4)
+    ws = fake_workspace(tmp_path, judge, retrieval=settings)
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    scripted = ws.llm
+    assert isinstance(scripted, ScriptedLLM)
+    hits = ws.retriever.search("how long is a vacation in days", k=4).hits
+    assert "14 characters" in hits[0].chunk.text  # the one passage the judge accepted
+    assert len(scripted.calls) == min(4, len(hits)) > 1
+    searcher = CONFIGURATIONS["hybrid+llm"].build(ws)
+    before = len(scripted.calls)
+    assert "14 characters" in searcher("vacation days", 3)[0].chunk.text
+    assert len(scripted.calls) > before

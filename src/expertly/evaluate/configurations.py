@@ -3,9 +3,9 @@
 A configuration turns a Workspace into a ``Searcher`` (question, number of chunks → hits).
 ``dense``, ``sparse`` and ``hybrid`` search as the workspace's settings say; the fusion and
 reranking variants (``hybrid-rrf60``, ``hybrid-nofeedback``, ``hybrid-convex``,
-``hybrid+rerank``, ``hybrid+maxsim``, ``hybrid+cross-encoder``) change a few retrieval
-settings on the same index. Query rewriting
-or another reranker is one more ``register_configuration`` call and nothing else changes.
+``hybrid+rerank``, ``hybrid+maxsim``, ``hybrid+cross-encoder``, ``hybrid+llm``) change a few
+retrieval settings on the same index. Query rewriting or another reranker is one more
+``register_configuration`` call and nothing else changes.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _variant(mode: str, **changes: object) -> Callable[[Workspace], Searcher]:
         from expertly.retrieve import Retriever
 
         settings = replace(ws.settings.retrieval, **changes)  # type: ignore[arg-type]
-        retriever = Retriever(ws.store, ws.embedder, settings)
+        retriever = Retriever(ws.store, ws.embedder, settings, llm=lambda: ws.llm)
         if settings.rerank:
             retriever.reranker  # noqa: B018 - build it now: a missing model fails before any query
 
@@ -147,6 +147,12 @@ for _config in (
         "hybrid, then the local cross-encoder in retrieval.rerank_model "
         "(top retrieval.rerank_candidates)",
         _variant("hybrid", rerank="cross-encoder"),
+    ),
+    Configuration(
+        "hybrid+llm",
+        "hybrid, then the workspace's LLM judges whether each of the top "
+        "retrieval.rerank_candidates passages answers the question (slow: one call each)",
+        _variant("hybrid", rerank="llm"),
     ),
 ):
     register_configuration(_config)

@@ -165,6 +165,39 @@ class TransformersLLM:
         finish = "length" if len(new) >= max_tokens and not (stopped or ended) else "stop"
         return Completion(text, len(ids), len(new), finish, self.name)
 
+    def choice_logprobs(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
+        """log P(choice | messages) of each choice as the start of the reply: the sum of
+        its tokens' log-probabilities (one forward pass when every choice is one token).
+
+        A graded answer to a closed question ("Yes"/"No") instead of one generated word:
+        the LLM-as-judge reranker (``retrieval.rerank = "llm"``) scores by it.
+        """
+        if not choices:
+            return []
+        ids = self._prompt_ids(messages)
+        tok = self._tokenizer()
+        encoded = [tok.encode(c, add_special_tokens=False) for c in choices]
+        empty = [c for c, e in zip(choices, encoded, strict=True) if not e]
+        if empty:
+            raise ValueError(f"choices {empty!r} have no tokens")
+        self._check_room(len(ids), max(len(e) for e in encoded))
+        model, _ = self._load()
+        import torch
+
+        def logits_after(sequence: list[int]) -> Any:
+            with torch.inference_mode():
+                return model(**self._inputs(sequence)).logits[0].float().log_softmax(-1)
+
+        if all(len(e) == 1 for e in encoded):
+            last = logits_after(ids)[-1]
+            return [float(last[e[0]]) for e in encoded]
+        out = []
+        for choice in encoded:
+            logp = logits_after(ids + choice[:-1])
+            steps = logp[len(ids) - 1 : len(ids) - 1 + len(choice)]
+            out.append(float(sum(steps[i, t] for i, t in enumerate(choice))))
+        return out
+
     def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
         """Text pieces as they are produced (keywords as for ``generate``; ``max_tokens``
         defaults to 256). Joined, they equal ``generate(...).text`` for greedy decoding."""

@@ -36,7 +36,10 @@ from expertly.config import RetrievalSettings
 from expertly.types import Filters, Hit, Query
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from expertly.embed import Embedder
+    from expertly.generate import LLM
     from expertly.retrieve.rerank import Reranker
     from expertly.store import Store
 
@@ -94,7 +97,8 @@ class Retriever:
     """Searches a store with a question; the strategy is chosen once from the settings.
 
     The reranker named by ``retrieval.rerank`` (if any) is built on the first search that
-    uses it, so building a Retriever never loads a model.
+    uses it, so building a Retriever never loads a model. ``llm`` (a model, or a function
+    that builds one) is what an LLM-as-judge reranker (``rerank = "llm"``) asks.
     """
 
     def __init__(
@@ -104,12 +108,14 @@ class Retriever:
         settings: RetrievalSettings,
         *,
         reranker: Reranker | None = None,
+        llm: LLM | Callable[[], LLM] | None = None,
     ) -> None:
         self.store = store
         self.embedder = embedder
         self.settings = settings
         self.mode = Mode.from_str(settings.mode)
         self._reranker = reranker
+        self._llm = llm
 
     @property
     def reranker(self) -> Reranker | None:
@@ -118,7 +124,7 @@ class Retriever:
         if self._reranker is None and self.settings.rerank:
             from expertly.retrieve.rerank import create_reranker
 
-            self._reranker = create_reranker(self.settings)
+            self._reranker = create_reranker(self.settings, llm=self._llm)
         return self._reranker
 
     def search(
