@@ -17,15 +17,14 @@ workspace use it (the index must then be rebuilt: vectors of two models do not m
 from __future__ import annotations
 
 import json
-import math
-import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expertly.errors import ExpertlyError, MissingDependencyError
+from expertly.finetune.encoder_training import Progress, check_loop_settings, run_loop
 from expertly.finetune.pairs import Pair, load_pairs, synthesize_pairs
 
 __all__ = [
@@ -65,20 +64,7 @@ class EmbedderTrainConfig:
     seed: int = field(default=13, metadata={"help": "Random seed"})
 
     def __post_init__(self) -> None:
-        if self.epochs <= 0:
-            raise ValueError(f"epochs must be > 0, got {self.epochs}")
-        if self.batch_size < 2:
-            raise ValueError(f"batch_size must be >= 2 (in-batch negatives), got {self.batch_size}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
-        if self.max_seq_length < 8:
-            raise ValueError(f"max_seq_length must be >= 8, got {self.max_seq_length}")
-        if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
-        if self.max_minutes < 0:
-            raise ValueError(f"max_minutes must be >= 0, got {self.max_minutes}")
+        check_loop_settings(self, min_batch_size=2, batch_note=" (in-batch negatives)")
 
 
 @dataclass(frozen=True)
@@ -111,9 +97,6 @@ class EmbedderTrainResult:
 
 
 # ------------------------------------------------------------------------------ training
-
-Progress = Callable[[int, int, float], None]
-"""(step, total steps, loss) after each optimiser step."""
 
 
 def finetune_embedder(
@@ -149,46 +132,25 @@ def finetune_embedder(
     served_length = model.max_seq_length  # what the saved model embeds with, as the base did
     model.max_seq_length = config.max_seq_length
     loss_fn = MultipleNegativesRankingLoss(model)
-    batch = min(config.batch_size, len(pairs))
-    per_epoch = math.ceil(len(pairs) / batch)
-    total = max(1, math.ceil(per_epoch * config.epochs))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr)
-    warmup = int(total * config.warmup)
 
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total - step) / max(1, total - warmup))
+    def batch_loss(indices: list[int]) -> Any:
+        group = [pairs[i] for i in indices]
+        columns = [[p.query for p in group], [p.passage for p in group]]
+        if all(p.negative for p in group):
+            columns.append([p.negative for p in group])
+        return loss_fn([_to_device(_tokenize(model, texts)) for texts in columns], None)
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    rng = random.Random(config.seed)
     model.train()
-    losses_seen: list[float] = []
-    step, stopped = 0, False
-    while step < total and not stopped:
-        order = list(range(len(pairs)))
-        rng.shuffle(order)
-        for start in range(0, len(order) - batch + 1 if len(order) >= batch else 1, batch):
-            if step >= total:
-                break
-            group = [pairs[i] for i in order[start : start + batch]]
-            columns = [[p.query for p in group], [p.passage for p in group]]
-            if all(p.negative for p in group):
-                columns.append([p.negative for p in group])
-            features = [_to_device(_tokenize(model, texts)) for texts in columns]
-            loss = loss_fn(features, None)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            losses_seen.append(round(float(loss.detach()), 4))
-            if progress is not None:
-                progress(step, total, losses_seen[-1])
-            if config.max_minutes and time.perf_counter() - started > config.max_minutes * 60:
-                stopped = step < total
-                break
+    loop = run_loop(
+        torch,
+        list(model.parameters()),
+        len(pairs),
+        config,
+        batch_loss,
+        started=started,
+        full_batches=True,
+        progress=progress,
+    )
     model.eval()
     if served_length:
         model.max_seq_length = served_length
@@ -198,11 +160,11 @@ def finetune_embedder(
         output_dir=output_dir,
         base_model=str(base_model),
         pairs=len(pairs),
-        steps=step,
-        epochs_done=step / per_epoch,
+        steps=loop.steps,
+        epochs_done=loop.steps / loop.steps_per_epoch,
         seconds=time.perf_counter() - started,
-        losses=losses_seen,
-        stopped_early=stopped,
+        losses=loop.losses,
+        stopped_early=loop.stopped_early,
         config=config,
     )
     (output_dir / "expertly-training.json").write_text(

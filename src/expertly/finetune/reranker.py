@@ -22,9 +22,7 @@ sentence-transformers CrossEncoder directory that ``retrieval.rerank_model`` loa
 from __future__ import annotations
 
 import json
-import math
 import os
-import random
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from expertly.errors import ExpertlyError, MissingDependencyError
+from expertly.finetune.encoder_training import Progress, check_loop_settings, run_loop
 from expertly.finetune.pairs import Pair
 from expertly.types import Hit
 
@@ -157,20 +156,7 @@ class RerankerTrainConfig:
     def __post_init__(self) -> None:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
-        if self.epochs <= 0:
-            raise ValueError(f"epochs must be > 0, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
-        if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
-        if self.max_seq_length < 16:
-            raise ValueError(f"max_seq_length must be >= 16, got {self.max_seq_length}")
-        if self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads}")
-        if self.max_minutes < 0:
-            raise ValueError(f"max_minutes must be >= 0, got {self.max_minutes}")
+        check_loop_settings(self, min_seq_length=16)
 
 
 @dataclass(frozen=True)
@@ -219,10 +205,6 @@ def group_targets(groups: Sequence[Group]) -> tuple[list[tuple[str, str]], list[
     return pairs, sizes
 
 
-Progress = Callable[[int, int, float], None]
-"""(step, total steps, loss) after each optimiser step."""
-
-
 def finetune_reranker(
     groups: Sequence[Group],
     base_model: Path,
@@ -261,51 +243,29 @@ def finetune_reranker(
         max_length=config.max_seq_length,
     )
     network, tokenizer = model.model, model.tokenizer
-    batch = min(config.batch_size, len(data))
-    per_epoch = math.ceil(len(data) / batch)
-    total = max(1, math.ceil(per_epoch * config.epochs))
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr)
-    warmup = int(total * config.warmup)
 
-    def schedule(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / (warmup + 1)
-        return max(0.0, (total - step) / max(1, total - warmup))
+    def batch_loss(indices: list[int]) -> Any:
+        pairs, sizes = group_targets([data[i] for i in indices])
+        features = tokenizer(
+            [q for q, _ in pairs],
+            [p for _, p in pairs],
+            padding=True,
+            truncation=True,
+            max_length=config.max_seq_length,
+            return_tensors="pt",
+        )
+        return _loss(torch, network(**features).logits.view(-1), sizes, config.loss)
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    rng = random.Random(config.seed)
     network.train()
-    losses: list[float] = []
-    step, stopped = 0, False
-    while step < total and not stopped:
-        order = list(range(len(data)))
-        rng.shuffle(order)
-        for start in range(0, len(order), batch):
-            if step >= total:
-                break
-            pairs, sizes = group_targets([data[i] for i in order[start : start + batch]])
-            features = tokenizer(
-                [q for q, _ in pairs],
-                [p for _, p in pairs],
-                padding=True,
-                truncation=True,
-                max_length=config.max_seq_length,
-                return_tensors="pt",
-            )
-            logits = network(**features).logits.view(-1)
-            loss = _loss(torch, logits, sizes, config.loss)
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(network.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            losses.append(round(float(loss.detach()), 4))
-            if progress is not None:
-                progress(step, total, losses[-1])
-            if config.max_minutes and time.perf_counter() - started > config.max_minutes * 60:
-                stopped = step < total
-                break
+    loop = run_loop(
+        torch,
+        list(network.parameters()),
+        len(data),
+        config,
+        batch_loss,
+        started=started,
+        progress=progress,
+    )
     network.eval()
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(output_dir))
@@ -313,11 +273,11 @@ def finetune_reranker(
         output_dir=output_dir,
         base_model=str(base_model),
         groups=len(data),
-        steps=step,
-        epochs_done=step / per_epoch,
+        steps=loop.steps,
+        epochs_done=loop.steps / loop.steps_per_epoch,
         seconds=time.perf_counter() - started,
-        losses=losses,
-        stopped_early=stopped,
+        losses=loop.losses,
+        stopped_early=loop.stopped_early,
         config=config,
     )
     (output_dir / "expertly-training.json").write_text(

@@ -1,0 +1,137 @@
+"""What the embedder's and the reranker's training share: the checks of their settings and
+the optimisation loop (AdamW, linear warm-up then linear decay, gradient clipping, a
+wall-clock limit, a progress callback).
+
+Each trainer keeps what differs: the model, how a batch becomes a loss, what is saved.
+torch is imported by the caller and passed in, so importing this module loads nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+Progress = Callable[[int, int, float], None]
+"""(step, total steps, loss) after each optimiser step."""
+
+
+class LoopSettings(Protocol):
+    """The settings fields both trainings have (read-only: the configs are frozen)."""
+
+    @property
+    def epochs(self) -> float: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+    @property
+    def lr(self) -> float: ...
+
+    @property
+    def warmup(self) -> float: ...
+
+    @property
+    def max_seq_length(self) -> int: ...
+
+    @property
+    def threads(self) -> int: ...
+
+    @property
+    def max_minutes(self) -> float: ...
+
+    @property
+    def seed(self) -> int: ...
+
+
+def check_loop_settings(
+    config: LoopSettings, *, min_batch_size: int = 1, batch_note: str = "", min_seq_length: int = 8
+) -> None:
+    """Raise ``ValueError`` naming the first shared field out of range."""
+    if config.epochs <= 0:
+        raise ValueError(f"epochs must be > 0, got {config.epochs}")
+    if config.batch_size < min_batch_size:
+        raise ValueError(
+            f"batch_size must be >= {min_batch_size}{batch_note}, got {config.batch_size}"
+        )
+    if config.lr <= 0:
+        raise ValueError(f"lr must be > 0, got {config.lr}")
+    if not 0 <= config.warmup < 1:
+        raise ValueError(f"warmup must be in [0, 1), got {config.warmup}")
+    if config.max_seq_length < min_seq_length:
+        raise ValueError(f"max_seq_length must be >= {min_seq_length}, got {config.max_seq_length}")
+    if config.threads < 1:
+        raise ValueError(f"threads must be >= 1, got {config.threads}")
+    if config.max_minutes < 0:
+        raise ValueError(f"max_minutes must be >= 0, got {config.max_minutes}")
+
+
+@dataclass(frozen=True)
+class LoopResult:
+    """How the loop went."""
+
+    steps: int
+    steps_per_epoch: int
+    losses: list[float]
+    stopped_early: bool
+    """True when ``max_minutes`` ended the loop before its last step."""
+
+
+def run_loop(
+    torch: Any,
+    parameters: Sequence[Any],
+    items: int,
+    config: LoopSettings,
+    batch_loss: Callable[[list[int]], Any],
+    *,
+    started: float,
+    full_batches: bool = False,
+    progress: Progress | None = None,
+) -> LoopResult:
+    """Train for ``config.epochs`` passes over ``items`` examples, shuffled per epoch.
+
+    ``batch_loss(indices)`` returns the loss tensor of one batch of example indices. With
+    ``full_batches`` a last, smaller batch of an epoch is skipped (in-batch negatives want
+    every batch full). ``started`` is when the run began (``time.perf_counter()``), so
+    loading the model counts against ``max_minutes``.
+    """
+    parameters = list(parameters)
+    batch = min(config.batch_size, items)
+    per_epoch = items // batch if full_batches else math.ceil(items / batch)
+    total = max(1, math.ceil(per_epoch * config.epochs))
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr)
+    warmup = int(total * config.warmup)
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    rng = random.Random(config.seed)
+    losses: list[float] = []
+    step, stopped = 0, False
+    last_start = items - batch + 1 if full_batches else items
+    while step < total and not stopped:
+        order = list(range(items))
+        rng.shuffle(order)
+        for start in range(0, max(1, last_start), batch):
+            if step >= total:
+                break
+            loss = batch_loss(order[start : start + batch])
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            losses.append(round(float(loss.detach()), 4))
+            if progress is not None:
+                progress(step, total, losses[-1])
+            if config.max_minutes and time.perf_counter() - started > config.max_minutes * 60:
+                stopped = step < total
+                break
+    return LoopResult(step, per_epoch, losses, stopped)
