@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -96,6 +97,19 @@ def progress_bar(*, disable: bool = False, loss: bool = False) -> Progress:
     if loss:
         columns.insert(3, TextColumn("{task.fields[loss]}"))
     return Progress(*columns, console=err_console, transient=True, disable=disable)
+
+
+@contextmanager
+def training_progress(*, disable: bool = False) -> Iterator[Callable[[int, int, float], None]]:
+    """A "Training" progress bar with a loss column; yields the trainers' ``progress``
+    callback, ``(step, total steps, loss)``."""
+    with progress_bar(disable=disable, loss=True) as bar:
+        task = bar.add_task("Training", total=None, loss="")
+
+        def show(step: int, total: int, loss: float) -> None:
+            bar.update(task, completed=step, total=total, loss=f"loss {loss:.3f}")
+
+        yield show
 
 
 def ms(seconds: float) -> str:

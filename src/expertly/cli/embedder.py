@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from expertly.cli.common import console, handle_errors, print_json, progress_bar, workspace
+from expertly.cli.common import (
+    console,
+    handle_errors,
+    print_json,
+    training_progress,
+    workspace,
+)
 
 if TYPE_CHECKING:
     from expertly.finetune.pairs import Pair
@@ -101,12 +107,7 @@ def finetune_embedder(
     data = training_pairs(ws, pairs, beir, split, synthesize)
     base = base_model or _workspace_model(ws)
     out = ws.root / "models" / f"embedder-{name or time.strftime('%Y%m%d-%H%M%S')}"
-    with progress_bar(disable=as_json, loss=True) as bar:
-        task = bar.add_task("Training", total=None, loss="")
-
-        def show(step: int, total: int, loss: float) -> None:
-            bar.update(task, completed=step, total=total, loss=f"loss {loss:.3f}")
-
+    with training_progress(disable=as_json) as show:
         result = finetune_embedder(data, base, out, config, progress=show)
     summary = result.to_dict()
     if as_json:

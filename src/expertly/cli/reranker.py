@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from expertly.cli.common import console, handle_errors, print_json, progress_bar, workspace
+from expertly.cli.common import (
+    console,
+    handle_errors,
+    print_json,
+    progress_bar,
+    training_progress,
+    workspace,
+)
 from expertly.cli.embedder import check_one_source, training_pairs
 
 if TYPE_CHECKING:
@@ -125,12 +132,7 @@ def finetune_reranker(
         mined = mine_groups(data, counted, negatives=negatives, depth=depth)
     base = base_model or _packaged()
     out = ws.root / "models" / f"reranker-{name or time.strftime('%Y%m%d-%H%M%S')}"
-    with progress_bar(disable=as_json, loss=True) as bar:
-        task = bar.add_task("Training", total=None, loss="")
-
-        def show(step: int, total: int, value: float) -> None:
-            bar.update(task, completed=step, total=total, loss=f"loss {value:.3f}")
-
+    with training_progress(disable=as_json) as show:
         result = finetune_reranker(mined.groups, base, out, config, progress=show)
     summary = {
         **result.to_dict(),
