@@ -120,6 +120,13 @@ class StoreSettings:
             in 1.4 ms) and holds ~8 bytes per (term, chunk) pair and 25 per chunk (32 MB
             plus a 100k-term vocabulary at 100k chunks of ~60 tokens); ``auto`` as for
             ``vector_cache``.
+        vector_index: how dense search reads the in-memory copy. ``exact`` scores every
+            vector (about 12 ms per query at 100k x 384 on one core, linear in the index);
+            ``ivf`` (``sqlite_ivf``) groups the vectors into ``ivf_lists`` k-means lists
+            and scores only the ``ivf_probe`` lists nearest the query: faster on large
+            indexes, approximate (``benchmarks/query.py`` reports its recall@10 against
+            exact). It needs the copy, so not with ``vector_cache = off``; below
+            ``ivf_min_chunks`` it searches exactly.
     """
 
     backend: str = _f("sqlite", "sqlite")
@@ -143,6 +150,22 @@ class StoreSettings:
     sparse_cache_min_chunks: int = _f(
         2_000, "Chunks from which sparse_cache = auto keeps the copy (~8 bytes per term and chunk)"
     )
+    vector_index: str = _f(
+        "exact",
+        "Dense search over the in-memory vector copy: exact (every vector scored) | ivf "
+        "(approximate: only the vectors of the ivf_probe k-means lists nearest the query; "
+        "needs vector_cache = auto or on)",
+    )
+    ivf_lists: int = _f(0, "k-means lists of vector_index = ivf; 0 = about sqrt(chunks)")
+    ivf_probe: int = _f(
+        16,
+        "Lists each query searches with vector_index = ivf: more = higher recall and slower; "
+        ">= ivf_lists = exact",
+    )
+    ivf_min_chunks: int = _f(
+        50_000,
+        "Chunks below which vector_index = ivf searches exactly (small indexes gain nothing)",
+    )
 
     def __post_init__(self) -> None:
         _choice("store.backend", self.backend, ("sqlite",))
@@ -152,6 +175,18 @@ class StoreSettings:
         _choice("store.sparse_cache", self.sparse_cache, ("auto", "on", "off"))
         if self.sparse_cache_min_chunks < 0:
             raise ConfigError("store.sparse_cache_min_chunks must be >= 0")
+        _choice("store.vector_index", self.vector_index, ("exact", "ivf"))
+        if self.ivf_lists < 0:
+            raise ConfigError("store.ivf_lists must be >= 0 (0 = about sqrt(chunks))")
+        _positive("store.ivf_probe", self.ivf_probe)
+        if self.ivf_min_chunks < 0:
+            raise ConfigError("store.ivf_min_chunks must be >= 0")
+        if self.vector_index == "ivf" and self.vector_cache == "off":
+            raise ConfigError(
+                "store.vector_index = ivf searches the in-memory copy of the vectors, but "
+                "store.vector_cache = off: set store.vector_cache = auto or on, or "
+                "store.vector_index = exact"
+            )
 
 
 @dataclass

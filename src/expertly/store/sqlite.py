@@ -14,10 +14,12 @@
   100k x 384-d: a filtered KNN costs about what an unfiltered one does, whatever the
   selectivity, while a ``vec_distance_cosine`` scan over rowids was slower beyond ~100 rows.
 * sqlite-vec caps a KNN at ``k <= 4096``; larger dense requests are clamped to that.
-* Dense search is exact either way: sqlite-vec's KNN scan, or, for a handle that searches
+* Dense search is exact by default: sqlite-vec's KNN scan, or, for a handle that searches
   repeatedly (``StoreSettings.vector_cache``), one numpy matrix product over an in-memory
   copy of the vectors that each search first brings up to date with the file
   (``sqlite_vectors``). ``search_many`` scores a batch of query vectors in one product.
+  For large indexes, ``StoreSettings.vector_index = ivf`` searches that copy approximately
+  instead, through k-means lists (``sqlite_ivf``); its recall is measured against exact.
 * BM25 likewise: FTS5's ``bm25()`` in SQL, or (``StoreSettings.sparse_cache``) numpy over
   an in-memory copy of the postings with FTS5's own tokens and formula
   (``sqlite_sparse``): the same scores and ranking.
@@ -83,8 +85,9 @@ class SQLiteStore:
             garbage, so a mismatch raises ``StoreError`` with the fix).
         read_only: open for searching only (e.g. a search server beside an ingest);
             it still sees every transaction the writer commits.
-        settings: ``vector_cache``, ``sparse_cache`` and their ``*_min_chunks`` (the
-            rest is the workspace's business); the defaults when None.
+        settings: ``vector_cache``, ``sparse_cache`` and their ``*_min_chunks``,
+            ``vector_index`` and its ``ivf_*`` (the rest is the workspace's business); the
+            defaults when None.
     """
 
     def __init__(
@@ -385,7 +388,8 @@ class SQLiteStore:
                 subset = allowed_rowids(conn, filters, i, allowed)
                 subsets.append(None if subset is None else self._vectors.positions(subset))
             matrix = np.stack([vectors[i] for i in wanted])  # type: ignore[misc]
-            for i, found_rows in zip(wanted, self._vectors.search(matrix, k, subsets), strict=True):
+            found = self._copies.search_vectors(matrix, k, subsets)
+            for i, found_rows in zip(wanted, found, strict=True):
                 results[i] = found_rows
             return results
         for i in wanted:

@@ -7,6 +7,10 @@ search, ``auto`` from the handle's second search of that kind once the index hol
 setting's minimum number of chunks, so a one-shot search never pays for reading a copy
 while a server, a chat or an evaluation reads it once. A copy in use is synced first
 thing in the search's read transaction; the handle's own commits mark both stale.
+
+Dense search over the vector copy is exact, or with ``StoreSettings.vector_index = ivf``
+approximate through an IVF index over the copy (``sqlite_ivf``) once the copy holds
+``ivf_min_chunks``; below that the exact scan answers.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import apsw
 import numpy as np
 
 from expertly.config import StoreSettings
+from expertly.store.sqlite_ivf import IVFIndex
 from expertly.store.sqlite_sparse import SparseCache
-from expertly.store.sqlite_vectors import VectorCache
+from expertly.store.sqlite_vectors import ScoredRows, VectorCache
 
 
 class MemoryCopies:
@@ -35,6 +40,11 @@ class MemoryCopies:
     def __init__(self, dim: int, settings: StoreSettings, *, vectors_possible: bool) -> None:
         self.vectors = VectorCache(dim)
         self.sparse = SparseCache()
+        self.ivf = (
+            IVFIndex(lists=settings.ivf_lists, probe=settings.ivf_probe)
+            if settings.vector_index == "ivf"
+            else None
+        )
         self._settings = settings
         self._vectors_possible = vectors_possible
         self._dense_searches = 0
@@ -58,6 +68,15 @@ class MemoryCopies:
                 return False
         self.vectors.sync(conn)
         return True
+
+    def search_vectors(
+        self, queries: np.ndarray, k: int, allowed: Sequence[np.ndarray | None]
+    ) -> list[ScoredRows]:
+        """Dense top-k from the (synced) vector copy: through the IVF index when one is
+        configured and the copy holds ``ivf_min_chunks``, else the exact scan."""
+        if self.ivf is not None and len(self.vectors) >= self._settings.ivf_min_chunks:
+            return self.ivf.search(self.vectors, queries, k, allowed)
+        return self.vectors.search(queries, k, allowed)
 
     def use_sparse(self, conn: apsw.Connection) -> bool:
         """Whether this search reads the postings copy; if so, it is synced now."""

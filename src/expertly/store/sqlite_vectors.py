@@ -19,6 +19,9 @@ snapshot as the BM25 list and the chunk rows:
 
 Nothing is written to disk, so a crash (even ``kill -9``) cannot leave the copy and the
 file disagreeing. Memory: 4 bytes x dim per chunk (154 MB at 100k x 384).
+
+For indexes where even one product over every row is too slow, ``sqlite_ivf`` keeps an
+approximate index (k-means lists) over this copy; it follows the copy through ``changes``.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class VectorCache:
         self.valid = np.zeros(0, dtype=bool)
         """False for a stored zero vector: it has no cosine, sqlite-vec skips it too."""
         self.loaded = False
+        self.changes = 0
+        """Counts the syncs that added or removed rows (an index over the copy follows it)."""
         self._version: int | None = None
         self._stale = True
 
@@ -74,6 +79,7 @@ class VectorCache:
             keep = np.isin(self.rowids, live, assume_unique=True)
             self._buffer = self.matrix[keep]
             self.rowids, self.matrix, self.valid = self.rowids[keep], self._buffer, self.valid[keep]
+            self.changes += 1
         if added:
             ids = np.fromiter((r[0] for r in added), dtype=np.int64, count=len(added))
             raw = np.frombuffer(b"".join(cast(bytes, r[1]) for r in added), dtype=np.float32)
@@ -81,6 +87,7 @@ class VectorCache:
             norms = np.linalg.norm(block, axis=1)
             ok = norms > 0
             self._append(ids, block / np.where(ok, norms, 1.0)[:, None], ok)
+            self.changes += 1
         self._version, self._stale, self.loaded = version, False, True
 
     def _append(self, ids: np.ndarray, unit: np.ndarray, ok: np.ndarray) -> None:
@@ -121,7 +128,7 @@ class VectorCache:
             scores = unit[open_rows] @ self.matrix.T  # (m', n): one BLAS call for the batch
             scores[:, ~self.valid] = -np.inf
             for row, i in enumerate(open_rows):
-                results[i] = _top(scores[row], self.rowids, k)
+                results[i] = best_rows(scores[row], self.rowids, k)
         for i, subset in enumerate(allowed):
             if subset is None or norms[i] == 0 or not subset.size:
                 continue
@@ -130,12 +137,14 @@ class VectorCache:
                 scores_i = (self.matrix @ unit[i])[sub]
             else:
                 scores_i = self.matrix[sub] @ unit[i]
-            results[i] = _top(scores_i, self.rowids[sub], k)
+            results[i] = best_rows(scores_i, self.rowids[sub], k)
         return results
 
 
-def _top(scores: np.ndarray, rowids: np.ndarray, k: int) -> ScoredRows:
-    """The ``k`` best (rowid, score), best first; ties by rowid; -inf scores never."""
+def best_rows(scores: np.ndarray, rowids: np.ndarray, k: int) -> ScoredRows:
+    """The ``k`` best (rowid, score), best first; ties by rowid; -inf scores never.
+
+    Shared by the exact scan and the IVF index (``sqlite_ivf``), so both order alike."""
     n = int(scores.size)
     if n == 0:
         return []
