@@ -22,13 +22,20 @@ Measured per query, interleaved, in one run, one thread:
     hybrid_cache       the same with the vector copy and FTS5
     hybrid_all_cache   the same with both copies (what a server, chat or evaluation gets
                        by default, from a handle's second search)
+    dense_ivf<P>       store dense top-k through the IVF index over the vector copy
+                       (store.vector_index = ivf), probing P lists, for each P of --probes
+    hybrid_ivf<P>      Retriever.search end to end with the IVF index and the postings copy
 
 plus recall@10 of the copy's dense top-10 against sqlite-vec's and the agreement of the
 postings copy's BM25 top-10 with FTS5's (both copies are exact, so these check it), the
 time to read each copy into memory, the time a search takes to sync the postings copy
 after one document was added (and removed) through the handle, and the batch path
-(``search_many`` with every query vector at once, per query). Targets: hybrid p50 <= 20 ms
-at 5k, <= 50 ms at 100k.
+(``search_many`` with every query vector at once, per query). For the IVF index: the time
+to train it (k-means and the assignment of every vector, after the copy is read), and for
+each probe count the recall@10 of its dense top-10 against the exact copy's and of the
+hybrid top-10 against the exact hybrid's (both copies), for the same queries, and the batch
+path. One trained index serves every probe count (``IVFIndex.probe`` is set between
+searches). Targets: hybrid p50 <= 20 ms at 5k, <= 50 ms at 100k.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from expertly.types import Chunk, Document, Query
 from expertly.workspace import Workspace
 
 POOL = 4000
+PROBES = (4, 8, 16, 32)
 TARGETS_MS = {5000: 20.0, 100_000: 50.0}
 
 
@@ -99,9 +107,18 @@ def build(path: Path, n: int, pool: list[str], vectors: np.ndarray, dim: int, na
     return time.perf_counter() - t
 
 
-def open_store(path: Path, dim: int, name: str, vectors: str, postings: str) -> SQLiteStore:
-    settings = StoreSettings(vector_cache=vectors, sparse_cache=postings)
+def open_store(
+    path: Path, dim: int, name: str, vectors: str, postings: str, index: str = "exact"
+) -> SQLiteStore:
+    settings = StoreSettings(
+        vector_cache=vectors, sparse_cache=postings, vector_index=index, ivf_min_chunks=0
+    )
     return SQLiteStore(path, dim=dim, embedder=name, settings=settings)
+
+
+def overlap_at_10(found: list[str], exact: list[str]) -> float:
+    """Share of the exact top-10 that ``found``'s top-10 holds."""
+    return len(set(found[:10]) & set(exact[:10])) / 10
 
 
 def sync_after_change(store: SQLiteStore, dim: int, rounds: int = 5) -> dict[str, float]:
@@ -128,7 +145,9 @@ def sync_after_change(store: SQLiteStore, dim: int, rounds: int = 5) -> dict[str
     return {f"sparse_sync_after_{key}_ms": pct(values, 0.5) for key, values in times.items()}
 
 
-def measure(path: Path, ws: Workspace, qs: list[str], name: str) -> dict[str, Any]:
+def measure(
+    path: Path, ws: Workspace, qs: list[str], name: str, probes: tuple[int, ...]
+) -> dict[str, Any]:
     """Every timing of one index size, the peers interleaved query by query."""
     dim, settings = ws.embedder.dim, RetrievalSettings()
     # The model itself, not the workspace's cache of recent query vectors: every peer
@@ -138,6 +157,7 @@ def measure(path: Path, ws: Workspace, qs: list[str], name: str) -> dict[str, An
     exact = open_store(path, dim, name, "off", "off")
     cached = open_store(path, dim, name, "on", "off")
     all_cached = open_store(path, dim, name, "on", "on")
+    approx = open_store(path, dim, name, "on", "on", index="ivf")
     try:
         chunks = int(exact.stats()["chunks"])
         warm = model.embed(["warm up"], kind="query")[0]  # loads the model
@@ -149,15 +169,23 @@ def measure(path: Path, ws: Workspace, qs: list[str], name: str) -> dict[str, An
         sparse_load_s = time.perf_counter() - t
         postings = all_cached._sparse.postings()
         sparse_mb = all_cached._sparse.nbytes() / 1e6
+        approx.search(Query(text="warm up", vector=warm), 1)  # reads both copies, trains
+        index = approx._copies.ivf
+        assert index is not None
         r_exact = Retriever(exact, model, settings)
         r_cached = Retriever(cached, model, settings)
         r_all = Retriever(all_cached, model, settings)
-        for r in (r_exact, r_cached, r_all):
+        r_ivf = Retriever(approx, model, settings)
+        for r in (r_exact, r_cached, r_all, r_ivf):
             r.search("warm up")
         keys = ("embed", "dense_sqlite_vec", "dense_cache", "sparse", "sparse_cache")
         keys += ("hybrid_sqlite_vec", "hybrid_cache", "hybrid_all_cache")
+        keys += tuple(f"{kind}_ivf{p}" for kind in ("dense", "hybrid") for p in probes)
         times: dict[str, list[float]] = {key: [] for key in keys}
         recalls, vectors, agree, same_order = [], [], [], []
+        ivf_recall: dict[str, list[float]] = {
+            f"{kind}_ivf{p}": [] for kind in ("dense", "hybrid") for p in probes
+        }
         for q in qs:
             t = time.perf_counter()
             vec = model.embed([q], kind="query")[0]
@@ -168,8 +196,16 @@ def measure(path: Path, ws: Workspace, qs: list[str], name: str) -> dict[str, An
                 t = time.perf_counter()
                 hits = store.search(Query(vector=vec), k)
                 times[key].append(time.perf_counter() - t)
-                found[key] = {h.chunk.id for h in hits[:10]}
-            recalls.append(len(found["dense_cache"] & found["dense_sqlite_vec"]) / 10)
+                found[key] = [h.chunk.id for h in hits[:10]]
+            recalls.append(overlap_at_10(found["dense_cache"], found["dense_sqlite_vec"]))
+            for p in probes:
+                index.probe = p
+                t = time.perf_counter()
+                hits = approx.search(Query(vector=vec), k)
+                times[f"dense_ivf{p}"].append(time.perf_counter() - t)
+                ivf_recall[f"dense_ivf{p}"].append(
+                    overlap_at_10([h.chunk.id for h in hits], found["dense_cache"])
+                )
             ranked = {}
             for key, store in (("sparse", cached), ("sparse_cache", all_cached)):
                 t = time.perf_counter()
@@ -178,25 +214,38 @@ def measure(path: Path, ws: Workspace, qs: list[str], name: str) -> dict[str, An
                 ranked[key] = [h.chunk.id for h in hits[:10]]
             agree.append(len(set(ranked["sparse"]) & set(ranked["sparse_cache"])) / 10)
             same_order.append(ranked["sparse"] == ranked["sparse_cache"])
-            for key, retriever in (
-                ("hybrid_sqlite_vec", r_exact),
-                ("hybrid_cache", r_cached),
-                ("hybrid_all_cache", r_all),
-            ):
+            fused = {}
+            peers = [("hybrid_sqlite_vec", r_exact, 0), ("hybrid_cache", r_cached, 0)]
+            peers += [("hybrid_all_cache", r_all, 0)]
+            peers += [(f"hybrid_ivf{p}", r_ivf, p) for p in probes]
+            for key, retriever, p in peers:
+                if p:
+                    index.probe = p
                 t = time.perf_counter()
-                retriever.search(q)
+                result = retriever.search(q, k=10)
                 times[key].append(time.perf_counter() - t)
+                fused[key] = [h.chunk.id for h in result.hits]
+            for p in probes:
+                key = f"hybrid_ivf{p}"
+                ivf_recall[key].append(overlap_at_10(fused[key], fused["hybrid_all_cache"]))
         batch = [Query(vector=v) for v in vectors]
         batch_s = []
         for _ in range(3):
             t = time.perf_counter()
             cached.search_many(batch, k)
             batch_s.append(time.perf_counter() - t)
+        ivf_batch = {}
+        for p in probes:
+            index.probe = p
+            t = time.perf_counter()
+            approx.search_many(batch, k)
+            ivf_batch[p] = (time.perf_counter() - t) / len(qs)
         sync = sync_after_change(all_cached, dim)
     finally:
         exact.close()
         cached.close()
         all_cached.close()
+        approx.close()
     floor = float(np.median(times["embed"]))
     target = TARGETS_MS.get(chunks)
     hybrid_p50 = pct(times["hybrid_all_cache"], 0.5)
@@ -226,6 +275,26 @@ def measure(path: Path, ws: Workspace, qs: list[str], name: str) -> dict[str, An
             pct(times["sparse"], 0.5) / pct(times["sparse_cache"], 0.5), 1
         ),
         "hybrid_p50_over_embed_floor": round(hybrid_p50 / (floor * 1000), 2),
+        "ivf": {
+            "lists": int(index.list_sizes().size),
+            "list_rows_min_max": [int(index.list_sizes().min()), int(index.list_sizes().max())],
+            "train_seconds": round(index.train_seconds, 2),
+            "probes": {
+                str(p): {
+                    "dense_recall_at_10_vs_exact": round(
+                        float(np.mean(ivf_recall[f"dense_ivf{p}"])), 4
+                    ),
+                    "hybrid_recall_at_10_vs_exact": round(
+                        float(np.mean(ivf_recall[f"hybrid_ivf{p}"])), 4
+                    ),
+                    "dense_speedup_over_cache_p50": round(
+                        pct(times["dense_cache"], 0.5) / pct(times[f"dense_ivf{p}"], 0.5), 1
+                    ),
+                    "dense_batch_ms_per_query": round(ivf_batch[p] * 1000, 2),
+                }
+                for p in probes
+            },
+        },
         "target_hybrid_p50_ms": target,
         "target_met": None if target is None else hybrid_p50 <= target,
     }
@@ -236,6 +305,9 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, nargs="+", default=[5000, 100_000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads")
+    parser.add_argument(
+        "--probes", type=int, nargs="+", default=list(PROBES), help="IVF lists probed per query"
+    )
     parser.add_argument(
         "--index-dir", type=Path, default=Path(tempfile.gettempdir()) / "expertly-bench-query"
     )
@@ -257,7 +329,7 @@ def main() -> None:
     for n in args.chunks:
         path = args.index_dir / f"index-{n}.sqlite"
         build_s = build(path, n, pool, vectors, ws.embedder.dim, name)
-        result = measure(path, ws, qs, name)
+        result = measure(path, ws, qs, name, tuple(args.probes))
         result["build_seconds"] = round(build_s, 1) if build_s else "reused"
         result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(result, indent=2), flush=True)
@@ -267,7 +339,9 @@ def main() -> None:
         "benchmark": "query",
         "command": "python benchmarks/query.py --chunks "
         + " ".join(map(str, args.chunks))
-        + f" --queries {args.queries} --threads {args.threads}",
+        + f" --queries {args.queries} --threads {args.threads}"
+        + " --probes "
+        + " ".join(map(str, args.probes)),
         "embedder": name,
         "sizes": sizes,
     }
