@@ -32,6 +32,8 @@ from typing import cast
 import apsw
 import numpy as np
 
+from expertly.store.sqlite_sparse import live_rowids
+
 ScoredRows = list[tuple[int, float]]
 """(chunk rowid, cosine similarity) best first."""
 
@@ -75,11 +77,7 @@ class VectorCache:
         count = int(conn.execute("SELECT count(*) FROM chunks").get)
         if count != len(self) + len(added):
             # Something was removed; the rowid list comes from a covering index of chunks.
-            live = np.fromiter((r[0] for r in conn.execute("SELECT rowid FROM chunks")), np.int64)
-            keep = np.isin(self.rowids, live, assume_unique=True)
-            self._buffer = self.matrix[keep]
-            self.rowids, self.matrix, self.valid = self.rowids[keep], self._buffer, self.valid[keep]
-            self.changes += 1
+            self._remove(~np.isin(self.rowids, live_rowids(conn), assume_unique=True))
         if added:
             ids = np.fromiter((r[0] for r in added), dtype=np.int64, count=len(added))
             raw = np.frombuffer(b"".join(cast(bytes, r[1]) for r in added), dtype=np.float32)
@@ -89,6 +87,19 @@ class VectorCache:
             self._append(ids, block / np.where(ok, norms, 1.0)[:, None], ok)
             self.changes += 1
         self._version, self._stale, self.loaded = version, False, True
+
+    def _remove(self, gone: np.ndarray) -> None:
+        """Drop the rows marked in ``gone``, compacting them inside the buffer: only the
+        rows after the first removed one move, and the buffer keeps its room for the next
+        additions (a new exact-size matrix would be copied again by the next append)."""
+        first = int(np.argmax(gone))
+        kept = first + np.flatnonzero(~gone[first:])
+        size = first + kept.size
+        self._buffer[first:size] = self.matrix[kept]
+        self.matrix = self._buffer[:size]
+        keep = ~gone
+        self.rowids, self.valid = self.rowids[keep], self.valid[keep]
+        self.changes += 1
 
     def _append(self, ids: np.ndarray, unit: np.ndarray, ok: np.ndarray) -> None:
         """Add rows; the buffer grows by half its size, so many small syncs (a reader
