@@ -2,7 +2,8 @@
 writer in another process, and a writer killed with SIGKILL mid-write.
 
 The scripts are those of ``test_sqlite_store_processes``; here the readers open the
-store with ``vector_cache = "on"``, so every dense list they check comes from the copy.
+store with ``vector_cache = "on"`` (and, in a second run, ``sparse_cache = "on"`` as well),
+so every dense (and sparse) list they check comes from the in-memory copies.
 """
 
 from __future__ import annotations
@@ -32,18 +33,27 @@ from tests.integration.test_sqlite_store_processes import (
 
 pytestmark = pytest.mark.integration
 
-CACHED_READER = "from expertly.config import StoreSettings\n" + READER.replace(
-    'read_only=sys.argv[2] == "ro")',
-    'read_only=sys.argv[2] == "ro", settings=StoreSettings(vector_cache="on"))',
-)
+COPIES = {
+    "vectors": 'StoreSettings(vector_cache="on")',
+    "vectors and postings": 'StoreSettings(vector_cache="on", sparse_cache="on")',
+}
 
 
-def test_cached_readers_never_see_a_half_written_document(tmp_path: Path) -> None:
-    assert 'vector_cache="on"' in CACHED_READER
+def cached_reader(settings: str) -> str:
+    """The reader script of test_sqlite_store_processes opening the store with ``settings``."""
+    script = "from expertly.config import StoreSettings\n" + READER.replace(
+        'read_only=sys.argv[2] == "ro")', f'read_only=sys.argv[2] == "ro", settings={settings})'
+    )
+    assert settings in script
+    return script
+
+
+@pytest.mark.parametrize("copies", list(COPIES))
+def test_cached_readers_never_see_a_half_written_document(tmp_path: Path, copies: str) -> None:
     index, stop = tmp_path / "index.sqlite", tmp_path / "stop"
     SQLiteStore(index, dim=DIM, embedder=EMBEDDER).close()
     writer = _run(_script(tmp_path, "writer", WRITER), index, 4.0, 2)
-    reader_script = _script(tmp_path, "reader", CACHED_READER)
+    reader_script = _script(tmp_path, "reader", cached_reader(COPIES[copies]))
     readers = [_run(reader_script, index, mode, stop) for mode in ("ro", "rw")]
     try:
         wrote = _finish(writer)
