@@ -16,15 +16,20 @@ workspace use it (the index must then be rebuilt: vectors of two models do not m
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expertly.errors import ExpertlyError, MissingDependencyError
-from expertly.finetune.encoder_training import Progress, check_loop_settings, run_loop
+from expertly.finetune.encoder_training import (
+    Progress,
+    TrainResult,
+    check_loop_settings,
+    loop_fields,
+    run_loop,
+    start_run,
+)
 from expertly.finetune.pairs import Pair, load_pairs, synthesize_pairs
 
 __all__ = [
@@ -68,32 +73,14 @@ class EmbedderTrainConfig:
 
 
 @dataclass(frozen=True)
-class EmbedderTrainResult:
+class EmbedderTrainResult(TrainResult):
     """Where the model went and how training went."""
 
-    output_dir: Path
-    base_model: str
     pairs: int
-    steps: int
-    epochs_done: float
-    seconds: float
-    losses: list[float]
-    stopped_early: bool
     config: EmbedderTrainConfig
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "output_dir": str(self.output_dir),
-            "base_model": self.base_model,
-            "pairs": self.pairs,
-            "steps": self.steps,
-            "epochs_done": round(self.epochs_done, 3),
-            "seconds": round(self.seconds, 1),
-            "first_loss": self.losses[0] if self.losses else None,
-            "last_loss": self.losses[-1] if self.losses else None,
-            "stopped_early": self.stopped_early,
-            "config": asdict(self.config),
-        }
+        return {**super().to_dict(), "pairs": self.pairs, "config": asdict(self.config)}
 
 
 # ------------------------------------------------------------------------------ training
@@ -122,12 +109,7 @@ def finetune_embedder(
         raise MissingDependencyError(
             "sentence-transformers", purpose="fine-tuning the embedder"
         ) from exc
-    import os
-
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    started = time.perf_counter()
+    started = start_run(torch, config)
     model = SentenceTransformer(str(base_model), device="cpu", local_files_only=True)
     served_length = model.max_seq_length  # what the saved model embeds with, as the base did
     model.max_seq_length = config.max_seq_length
@@ -160,16 +142,10 @@ def finetune_embedder(
         output_dir=output_dir,
         base_model=str(base_model),
         pairs=len(pairs),
-        steps=loop.steps,
-        epochs_done=loop.steps / loop.steps_per_epoch,
-        seconds=time.perf_counter() - started,
-        losses=loop.losses,
-        stopped_early=loop.stopped_early,
         config=config,
+        **loop_fields(loop, started),
     )
-    (output_dir / "expertly-training.json").write_text(
-        json.dumps(result.to_dict(), indent=2), encoding="utf-8"
-    )
+    result.write_summary()
     return result
 
 

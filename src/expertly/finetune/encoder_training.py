@@ -1,6 +1,7 @@
-"""What the embedder's and the reranker's training share: the checks of their settings and
-the optimisation loop (AdamW, linear warm-up then linear decay, gradient clipping, a
-wall-clock limit, a progress callback).
+"""What the embedder's and the reranker's training share: the run set-up, the checks of
+their common settings, the optimisation loop (AdamW, linear warm-up then linear decay,
+gradient clipping, a wall-clock limit, a progress callback) and the result with its summary
+file.
 
 Each trainer keeps what differs: the model, how a batch becomes a loss, what is saved.
 torch is imported by the caller and passed in, so importing this module loads nothing.
@@ -8,11 +9,14 @@ torch is imported by the caller and passed in, so importing this module loads no
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 Progress = Callable[[int, int, float], None]
@@ -135,3 +139,55 @@ def run_loop(
                 stopped = step < total
                 break
     return LoopResult(step, per_epoch, losses, stopped)
+
+
+def start_run(torch: Any, config: LoopSettings) -> float:
+    """Set up a training run (the hub stays offline, ``config.threads`` torch threads, the
+    seed); returns its start time for ``run_loop`` and the result's seconds."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    return time.perf_counter()
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where a trained encoder went and how training went; each trainer's result adds what
+    it trained on and its settings."""
+
+    output_dir: Path
+    base_model: str
+    steps: int
+    epochs_done: float
+    seconds: float
+    losses: list[float]
+    stopped_early: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output_dir": str(self.output_dir),
+            "base_model": self.base_model,
+            "steps": self.steps,
+            "epochs_done": round(self.epochs_done, 3),
+            "seconds": round(self.seconds, 1),
+            "first_loss": self.losses[0] if self.losses else None,
+            "last_loss": self.losses[-1] if self.losses else None,
+            "stopped_early": self.stopped_early,
+        }
+
+    def write_summary(self) -> None:
+        """``to_dict`` as ``expertly-training.json`` beside the saved model."""
+        (self.output_dir / "expertly-training.json").write_text(
+            json.dumps(self.to_dict(), indent=2), encoding="utf-8"
+        )
+
+
+def loop_fields(loop: LoopResult, started: float) -> dict[str, Any]:
+    """The ``TrainResult`` fields a finished loop gives (steps, epochs, seconds, losses)."""
+    return {
+        "steps": loop.steps,
+        "epochs_done": loop.steps / loop.steps_per_epoch,
+        "seconds": time.perf_counter() - started,
+        "losses": loop.losses,
+        "stopped_early": loop.stopped_early,
+    }

@@ -21,17 +21,21 @@ sentence-transformers CrossEncoder directory that ``retrieval.rerank_model`` loa
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from expertly.errors import ExpertlyError, MissingDependencyError
-from expertly.finetune.encoder_training import Progress, check_loop_settings, run_loop
+from expertly.finetune.encoder_training import (
+    Progress,
+    TrainResult,
+    check_loop_settings,
+    loop_fields,
+    run_loop,
+    start_run,
+)
 from expertly.finetune.pairs import Pair
 from expertly.types import Hit
 
@@ -160,32 +164,14 @@ class RerankerTrainConfig:
 
 
 @dataclass(frozen=True)
-class RerankerTrainResult:
+class RerankerTrainResult(TrainResult):
     """Where the model went and how training went."""
 
-    output_dir: Path
-    base_model: str
     groups: int
-    steps: int
-    epochs_done: float
-    seconds: float
-    losses: list[float]
-    stopped_early: bool
     config: RerankerTrainConfig
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "output_dir": str(self.output_dir),
-            "base_model": self.base_model,
-            "groups": self.groups,
-            "steps": self.steps,
-            "epochs_done": round(self.epochs_done, 3),
-            "seconds": round(self.seconds, 1),
-            "first_loss": self.losses[0] if self.losses else None,
-            "last_loss": self.losses[-1] if self.losses else None,
-            "stopped_early": self.stopped_early,
-            "config": asdict(self.config),
-        }
+        return {**super().to_dict(), "groups": self.groups, "config": asdict(self.config)}
 
 
 def usable_groups(groups: Sequence[Group], loss: str) -> list[Group]:
@@ -231,10 +217,7 @@ def finetune_reranker(
             "sentence-transformers", purpose="training a cross-encoder reranker"
         ) from exc
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    started = time.perf_counter()
+    started = start_run(torch, config)
     model = CrossEncoder(
         str(base_model),
         num_labels=1,
@@ -273,16 +256,10 @@ def finetune_reranker(
         output_dir=output_dir,
         base_model=str(base_model),
         groups=len(data),
-        steps=loop.steps,
-        epochs_done=loop.steps / loop.steps_per_epoch,
-        seconds=time.perf_counter() - started,
-        losses=loop.losses,
-        stopped_early=loop.stopped_early,
         config=config,
+        **loop_fields(loop, started),
     )
-    (output_dir / "expertly-training.json").write_text(
-        json.dumps(result.to_dict(), indent=2), encoding="utf-8"
-    )
+    result.write_summary()
     return result
 
 
