@@ -17,11 +17,12 @@ from expertly.config import LLMSettings
 from expertly.errors import ConfigError, LLMError, ModelNotFoundError
 from expertly.generate import LLM, models, registry
 from expertly.generate.budget import fit_items
-from expertly.generate.local import StopBuffer, TransformersLLM, cut_at_stop
+from expertly.generate.local import TransformersLLM
 from expertly.generate.models import ModelSource, convert_gguf, resolve_model
 from expertly.generate.openai_compat import OpenAICompatLLM
 from expertly.generate.registry import create_llm, register_llm
 from expertly.generate.scripted import ScriptedLLM
+from expertly.generate.stops import StopBuffer, cut_at_stop
 from expertly.types import Message
 
 pytestmark = pytest.mark.unit

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from expertly.errors import LLMError
-from expertly.generate.local import StopBuffer, cut_at_stop
+from expertly.generate.stops import StopBuffer, cut_at_stop
 from expertly.types import Completion, Message
 
 DEFAULT_CONTEXT_WINDOW = 8192
