@@ -29,3 +29,55 @@ class LLM(Protocol):
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Exact prompt tokens these messages take once the chat template is applied."""
         ...
+
+
+# -- optional capabilities: small protocols checked with isinstance, never getattr probes --
+
+
+@runtime_checkable
+class ToolCalling(Protocol):
+    """A model that takes tool schemas and replies with native tool calls (OpenAI form)."""
+
+    def generate_with_tools(
+        self,
+        messages: Sequence[Any],
+        tools: Sequence[Any],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        timeout_s: float | None = None,
+    ) -> Any: ...
+
+
+@runtime_checkable
+class ChoiceScoring(Protocol):
+    """A model that scores fixed choices by log P(choice | prompt) as the reply's start."""
+
+    def choice_logprobs(
+        self, messages: Sequence[Message], choices: Sequence[str]
+    ) -> list[float]: ...
+
+
+@runtime_checkable
+class Prefilling(Protocol):
+    """A model that continues a reply the caller started (an assistant message last)."""
+
+    def continues_prefill(self) -> bool:
+        """True when a trailing assistant message is continued rather than answered."""
+        ...
+
+
+@runtime_checkable
+class Warmable(Protocol):
+    """A part with one-time costs (loading, first-call setup) that can be paid up front."""
+
+    def warmup(self) -> float:
+        """Pay the one-time costs now; returns the seconds it took."""
+        ...
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    """A part holding a connection, file or thread that should be released when done."""
+
+    def close(self) -> None: ...
