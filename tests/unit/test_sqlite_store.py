@@ -13,7 +13,7 @@ import pytest
 
 from expertly.errors import StoreError
 from expertly.store.sqlite import SQLiteStore
-from expertly.store.sqlite_query import MAX_QUERY_TERMS, fts_query
+from expertly.store.sqlite.query import MAX_QUERY_TERMS, fts_query
 from expertly.types import Filters, Query
 from tests.contracts.store_contract import MakeStore, StoreContract, ids, make_doc, unit_vectors
 
