@@ -19,8 +19,8 @@ import pytest
 
 from expertly.config import StoreSettings
 from expertly.errors import ConfigError
-from expertly.store.sqlite import sparse as sqlite_sparse
 from expertly.store.sqlite import SQLiteStore
+from expertly.store.sqlite import sparse as sqlite_sparse
 from expertly.store.sqlite.query import bm25_search, chunk_filter, fts_query, query_phrases
 from expertly.types import Filters, Hit, Query
 from tests.contracts.store_contract import MakeStore, StoreContract, make_doc, unit_vectors
