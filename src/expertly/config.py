@@ -104,7 +104,9 @@ class StoreSettings:
     """Where the index lives.
 
     Args:
-        backend: ``sqlite`` (one local file: sqlite-vec vectors + FTS5 full text).
+        backend: a registered store backend (``expertly.store.registry``): ``sqlite`` (one
+            local file: sqlite-vec vectors + FTS5 full text) is built in; an unknown name
+            is refused, with the valid ones, when the index is opened.
         path: the index file, relative to the workspace directory.
         vector_cache: where dense search reads the vectors. sqlite-vec scans its table on
             every query; the in-memory copy costs one matrix product (5.3x faster at 100k
@@ -171,7 +173,6 @@ class StoreSettings:
     )
 
     def __post_init__(self) -> None:
-        _choice("store.backend", self.backend, ("sqlite",))
         _choice("store.vector_cache", self.vector_cache, ("auto", "on", "off"))
         if self.vector_cache_min_chunks < 0:
             raise ConfigError("store.vector_cache_min_chunks must be >= 0")

@@ -28,7 +28,9 @@ class TestSQLiteStoreContract(StoreContract):
         opened: list[SQLiteStore] = []
 
         def make() -> SQLiteStore:
-            opened.append(SQLiteStore(tmp_path / "index.sqlite", dim=self.DIM, embedder="test"))
+            opened.append(
+                SQLiteStore(tmp_path / "index.sqlite", dim=self.DIM, embedder=self.EMBEDDER)
+            )
             return opened[-1]
 
         yield make

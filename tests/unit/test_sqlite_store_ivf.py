@@ -43,7 +43,7 @@ class TestSQLiteStoreWithIVFContract(StoreContract):
 
         def make() -> SQLiteStore:
             path = tmp_path / "index.sqlite"
-            store = SQLiteStore(path, dim=self.DIM, embedder="t", settings=ivf(probe=1))
+            store = SQLiteStore(path, dim=self.DIM, embedder=self.EMBEDDER, settings=ivf(probe=1))
             opened.append(store)
             return store
 

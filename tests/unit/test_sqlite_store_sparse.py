@@ -45,7 +45,7 @@ class TestSQLiteStoreWithSparseCacheContract(StoreContract):
 
         def make() -> SQLiteStore:
             settings = StoreSettings(sparse_cache="on")
-            store = SQLiteStore(tmp_path / "index.sqlite", dim=self.DIM, embedder="t",
+            store = SQLiteStore(tmp_path / "index.sqlite", dim=self.DIM, embedder=self.EMBEDDER,
                                 settings=settings)  # fmt: skip
             opened.append(store)
             return store
