@@ -1,4 +1,4 @@
-"""The model-backed rerankers (``expertly.embed.rerankers``) on real models, offline: a
+"""The model-backed rerankers (``expertly.retrieve.rerankers``) on real models, offline: a
 randomly initialised cross-encoder saved to a temporary directory, and MaxSim over the
 packaged MiniLM's token embeddings, both as ``retrieval.rerank`` selects them."""
 
