@@ -134,7 +134,11 @@ class StoreSettings:
             not with ``vector_cache = off``; below ``ivf_min_chunks`` it searches exactly.
     """
 
-    backend: str = _f("sqlite", "sqlite")
+    backend: str = _f(
+        "sqlite",
+        "Store backend, by registered name: sqlite (one local file: sqlite-vec vectors and "
+        "FTS5 full text) is built in",
+    )
     path: str = _f("index.sqlite", "Index file, relative to the workspace directory")
     vector_cache: str = _f(
         "auto",
