@@ -133,5 +133,6 @@ class StoreBackend(Store, DocumentHashes, MetaStore, StoreStats, DocumentReader,
     """Everything the Workspace hands out as ``ws.store``: what a registered backend is."""
 
     def close(self) -> None:
-        """Release the connection (idempotent); the handle cannot be used afterwards."""
+        """Release the connection (idempotent); using the handle afterwards raises
+        ``StoreError``."""
         ...
