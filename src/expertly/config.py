@@ -104,7 +104,9 @@ class StoreSettings:
     """Where the index lives.
 
     Args:
-        backend: ``sqlite`` (one local file: sqlite-vec vectors + FTS5 full text).
+        backend: a registered store backend (``expertly.store.registry``): ``sqlite`` (one
+            local file: sqlite-vec vectors + FTS5 full text) is built in; an unknown name
+            is refused, with the valid ones, when the index is opened.
         path: the index file, relative to the workspace directory.
         vector_cache: where dense search reads the vectors. sqlite-vec scans its table on
             every query; the in-memory copy costs one matrix product (5.3x faster at 100k
@@ -113,7 +115,7 @@ class StoreSettings:
             read, a server or an evaluation does once. Both are exact.
         sparse_cache: where BM25 search reads the postings. FTS5 scores every matching row
             in SQL (38 ms at 100k chunks when a query's words are common); the in-memory
-            copy (``sqlite_sparse``) scores the same rows with numpy, with FTS5's own
+            copy (``sqlite.sparse``) scores the same rows with numpy, with FTS5's own
             tokens and formula, so scores and ranking are identical (4.3 vs 38 ms at 100k,
             ``benchmarks/query.py``). It is built by tokenizing every chunk (3.5 s at 100k
             chunks on an idle 2-core machine; a search after one added document then syncs
@@ -122,7 +124,7 @@ class StoreSettings:
             ``vector_cache``.
         vector_index: how dense search reads the in-memory copy. ``exact`` scores every
             vector (about 12 ms per query at 100k x 384 on one core, linear in the index);
-            ``ivf`` (``sqlite_ivf``) groups the vectors into ``ivf_lists`` k-means lists
+            ``ivf`` (``sqlite.ivf``) groups the vectors into ``ivf_lists`` k-means lists
             and scores only the ``ivf_probe`` lists nearest the query: faster on large
             indexes, approximate. At 100k chunks, 16 of 316 lists: dense 2.61 vs 12.34 ms,
             hybrid 20.94 vs 41.19 ms, recall@10 against exact 0.946 (dense) and 0.963
@@ -132,7 +134,11 @@ class StoreSettings:
             not with ``vector_cache = off``; below ``ivf_min_chunks`` it searches exactly.
     """
 
-    backend: str = _f("sqlite", "sqlite")
+    backend: str = _f(
+        "sqlite",
+        "Store backend, by registered name: sqlite (one local file: sqlite-vec vectors and "
+        "FTS5 full text) is built in",
+    )
     path: str = _f("index.sqlite", "Index file, relative to the workspace directory")
     vector_cache: str = _f(
         "auto",
@@ -171,7 +177,6 @@ class StoreSettings:
     )
 
     def __post_init__(self) -> None:
-        _choice("store.backend", self.backend, ("sqlite",))
         _choice("store.vector_cache", self.vector_cache, ("auto", "on", "off"))
         if self.vector_cache_min_chunks < 0:
             raise ConfigError("store.vector_cache_min_chunks must be >= 0")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from expertly.ingest.chunking import Chunker
     from expertly.ingest.pipeline import Ingestor
     from expertly.retrieve import Retriever
-    from expertly.store.sqlite import SQLiteStore
+    from expertly.store import StoreBackend
 
 
 MODES = ("rag", "base", "finetuned", "hybrid", "agent", "auto")
@@ -71,14 +71,14 @@ class Workspace:
         return create_embedder(self.settings.embedder, cache_path=self.root / "embeddings.sqlite")
 
     @cached_property
-    def store(self) -> SQLiteStore:
-        from expertly.store.sqlite import SQLiteStore
+    def store(self) -> StoreBackend:
+        from expertly.store.registry import create_store
 
-        return SQLiteStore(
-            self.index_path,
+        return create_store(
+            self.settings.store,
+            root=self.root,
             dim=self.embedder.dim,
             embedder=self.embedder.name,
-            settings=self.settings.store,
         )
 
     @cached_property

@@ -1,17 +1,19 @@
-"""The behaviour every ``expertly.store.Store`` backend must show, whatever its engine.
+"""The behaviour every store backend must show, whatever its engine.
 
 A backend's test module subclasses ``StoreContract`` and provides the ``make_store``
 fixture: a callable that opens (or re-opens) *the same* empty-at-first store of dimension
-``StoreContract.DIM`` each time it is called, and closes what it opened at teardown::
+``StoreContract.DIM`` for the embedder named ``StoreContract.EMBEDDER`` each time it is
+called, and closes what it opened at teardown::
 
     class TestMyStore(StoreContract):
         @pytest.fixture
         def make_store(self, tmp_path):
             ...
 
-Besides the protocol (upsert, delete, search, documents) the suite uses the extras the
-rest of expertly relies on: ``chunks``, ``document_text``, ``hashes``, ``get_document``
-and ``close``.
+A registered backend is an ``expertly.store.StoreBackend``, so the suite checks every
+method of every store protocol: ``Store`` (upsert, delete, search, documents, vectors),
+``DocumentHashes`` (hashes), ``MetaStore`` (get_meta, set_meta), ``StoreStats`` (stats),
+``DocumentReader`` (get_document, document_text, chunks) and ``close``.
 """
 
 from __future__ import annotations
@@ -23,10 +25,19 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from expertly.store import Store
+from expertly.errors import StoreError
+from expertly.store import (
+    STATS_KEYS,
+    DocumentHashes,
+    DocumentReader,
+    MetaStore,
+    Store,
+    StoreBackend,
+    StoreStats,
+)
 from expertly.types import Chunk, Document, Filters, Hit, Query
 
-MakeStore = Callable[[], Any]
+MakeStore = Callable[[], StoreBackend]
 
 HOSTILE_QUERIES = [
     '"NEAR( AND *',
@@ -106,17 +117,18 @@ class StoreContract:
     """Tests every backend must pass; subclasses provide ``make_store``."""
 
     DIM: ClassVar[int] = 16
+    EMBEDDER: ClassVar[str] = "contract-embedder"
 
     @pytest.fixture
     def make_store(self) -> MakeStore:
         raise NotImplementedError("a backend's test class must provide make_store")
 
     @pytest.fixture
-    def store(self, make_store: MakeStore) -> Iterator[Any]:
+    def store(self, make_store: MakeStore) -> Iterator[StoreBackend]:
         yield make_store()
 
     def put(
-        self, store: Any, doc_id: str, texts: Sequence[str], seed: int = 0, **kw: Any
+        self, store: StoreBackend, doc_id: str, texts: Sequence[str], seed: int = 0, **kw: Any
     ) -> np.ndarray:
         """Upsert a document of ``texts`` with random unit vectors; returns the vectors."""
         doc, chunks = make_doc(doc_id, texts, **kw)
@@ -126,10 +138,13 @@ class StoreContract:
 
     # --------------------------------------------------------------- basic search
 
-    def test_is_a_store(self, store: Any) -> None:
-        assert isinstance(store, Store)
+    @pytest.mark.parametrize(
+        "protocol", [Store, DocumentHashes, MetaStore, StoreStats, DocumentReader, StoreBackend]
+    )
+    def test_implements_every_store_protocol(self, store: StoreBackend, protocol: type) -> None:
+        assert isinstance(store, protocol)
 
-    def test_dense_search_finds_each_chunk_by_its_vector(self, store: Any) -> None:
+    def test_dense_search_finds_each_chunk_by_its_vector(self, store: StoreBackend) -> None:
         texts = ["alpha one", "beta two", "gamma three", "delta four"]
         vectors = self.put(store, "doc", texts, seed=1, title="The Doc")
         for i, vector in enumerate(vectors):
@@ -149,7 +164,7 @@ class StoreContract:
                 for c in expected]  # fmt: skip
         assert [dict(c.metadata) for c in stored] == [{"n": i} for i in range(4)]
 
-    def test_text_search_ranks_by_bm25(self, store: Any) -> None:
+    def test_text_search_ranks_by_bm25(self, store: StoreBackend) -> None:
         self.put(store, "a", ["the invoice is due in thirty days", "shipping takes a week"])
         self.put(store, "b", ["invoice invoice invoice reminder", "nothing relevant here"], 2)
         hits = store.search(Query(text="invoice"), 10)
@@ -159,12 +174,14 @@ class StoreContract:
         assert hits[0].score >= hits[1].score
         assert hits[0].title in ("A", "B")
 
-    def test_question_naming_the_title_matches(self, store: Any) -> None:
+    def test_question_naming_the_title_matches(self, store: StoreBackend) -> None:
         self.put(store, "p", ["employees get twenty weeks"], title="Parental Leave Policy")
         self.put(store, "q", ["passwords need fourteen characters"], 3, title="Security")
         assert ids(store.search(Query(text="parental leave"), 5)) == ["p#0"]
 
-    def test_both_set_returns_the_union_with_ranks_of_each_method(self, store: Any) -> None:
+    def test_both_set_returns_the_union_with_ranks_of_each_method(
+        self, store: StoreBackend
+    ) -> None:
         vectors = self.put(store, "d", ["apples are red", "bananas are yellow", "kiwis"], 4)
         hits = store.search(Query(text="bananas", vector=vectors[0]), 1)
         assert ids(hits) == ["d#0", "d#1"]  # dense list first, then sparse-only hits
@@ -176,7 +193,7 @@ class StoreContract:
         assert both[0].score == both[0].scores["dense"] and both[0].scores["sparse"] > 0
         assert [h.ranks["dense"] for h in both] == [1, 2, 3]
 
-    def test_k_limits_and_empty_queries(self, store: Any) -> None:
+    def test_k_limits_and_empty_queries(self, store: StoreBackend) -> None:
         vectors = self.put(store, "d", [f"common word {i}" for i in range(6)], 5)
         assert len(store.search(Query(vector=vectors[0]), 1)) == 1
         assert len(store.search(Query(vector=vectors[0]), 100)) == 6
@@ -185,7 +202,7 @@ class StoreContract:
 
     # ----------------------------------------------------------- replace / delete
 
-    def test_upsert_again_replaces_everything(self, store: Any) -> None:
+    def test_upsert_again_replaces_everything(self, store: StoreBackend) -> None:
         old = self.put(store, "d", ["obsolete zebra text", "more zebra", "zebra again"], 6)
         self.put(store, "other", ["unrelated giraffe"], 7)
         doc, chunks = make_doc("d", ["fresh okapi text", "okapi two"], content_hash="h2")
@@ -201,7 +218,7 @@ class StoreContract:
         assert set(infos) == {"d", "other"} and infos["d"].chunks == 2
         assert infos["d"].content_hash == "h2" and store.hashes() == {"d": "h2", "other": "h1"}
 
-    def test_delete_makes_a_document_unfindable(self, store: Any) -> None:
+    def test_delete_makes_a_document_unfindable(self, store: StoreBackend) -> None:
         vectors = self.put(store, "gone", ["secret walrus plan"], 9)
         self.put(store, "kept", ["public walrus facts"], 10)
         assert store.delete("gone") is True
@@ -213,7 +230,7 @@ class StoreContract:
         assert store.document_text("gone") is None
         assert store.delete("never-there") is False
 
-    def test_documents_reports_every_field(self, store: Any) -> None:
+    def test_documents_reports_every_field(self, store: StoreBackend) -> None:
         before = time.time()
         meta = {"tenant": "acme", "groups": ["hr"], "lang": "en", "year": 2024}
         self.put(store, "b.md", ["one", "two", "three"], title="Bee", metadata=meta)
@@ -232,7 +249,7 @@ class StoreContract:
 
     # --------------------------------------------------------------------- filters
 
-    def _acl_corpus(self, store: Any) -> np.ndarray:
+    def _acl_corpus(self, store: StoreBackend) -> np.ndarray:
         """Four docs, one chunk each, all containing "policy"; returns one query vector."""
         self.put(store, "public", ["policy public"], 20)
         self.put(store, "acme-hr", ["policy acme hr"], 21,
@@ -265,7 +282,7 @@ class StoreContract:
         ],
     )
     def test_filters_apply_to_dense_and_sparse(
-        self, store: Any, filters: Filters, expected: set[str]
+        self, store: StoreBackend, filters: Filters, expected: set[str]
     ) -> None:
         vector = self._acl_corpus(store)
         dense = store.search(Query(vector=vector, filters=filters), 10)
@@ -275,7 +292,7 @@ class StoreContract:
         hybrid = store.search(Query(text="policy", vector=vector, filters=filters), 10)
         assert {h.chunk.doc_id for h in hybrid} == expected
 
-    def test_selective_filter_still_returns_k_hits(self, store: Any) -> None:
+    def test_selective_filter_still_returns_k_hits(self, store: StoreBackend) -> None:
         rng = np.random.default_rng(5)
         for d in range(199):
             doc, chunks = make_doc(f"other{d:03d}", [f"report item {d} {i}" for i in range(5)],
@@ -299,7 +316,7 @@ class StoreContract:
     # ---------------------------------------------------------------- robustness
 
     @pytest.mark.parametrize("text", HOSTILE_QUERIES)
-    def test_hostile_text_queries_never_raise(self, store: Any, text: str) -> None:
+    def test_hostile_text_queries_never_raise(self, store: StoreBackend, text: str) -> None:
         vectors = self.put(store, "d", ["near and not or word start leading title secret"])
         hits = store.search(Query(text=text), 5)
         assert all(h.chunk.doc_id == "d" for h in hits)
@@ -307,7 +324,7 @@ class StoreContract:
         if not any(ch.isalnum() for ch in text):
             assert hits == []
 
-    def test_unicode_text_round_trips_and_is_searchable(self, store: Any) -> None:
+    def test_unicode_text_round_trips_and_is_searchable(self, store: StoreBackend) -> None:
         texts = ["Grüße aus Zürich — naïve café", "Привет мир", "東京 タワー 🚀", "ﬁne ligature"]
         self.put(store, "ünï", texts, 12, title="Ünïcode Tïtle", metadata={"note": "日本"})
         assert [c.text for c in store.chunks("ünï")] == texts
@@ -318,7 +335,7 @@ class StoreContract:
         assert info is not None and info.title == "Ünïcode Tïtle"
         assert dict(info.metadata) == {"note": "日本"}
 
-    def test_document_without_chunks_is_allowed(self, store: Any) -> None:
+    def test_document_without_chunks_is_allowed(self, store: StoreBackend) -> None:
         doc, _ = make_doc("empty", ["only text"])
         store.upsert(doc, [], np.zeros((0, self.DIM), dtype=np.float32))
         info = store.get_document("empty")
@@ -327,7 +344,9 @@ class StoreContract:
         assert store.search(Query(text="only text", vector=unit_vectors(1, self.DIM, 0)[0]),
                             5) == []  # fmt: skip
 
-    def test_bad_input_raises_value_error_and_keeps_previous_content(self, store: Any) -> None:
+    def test_bad_input_raises_value_error_and_keeps_previous_content(
+        self, store: StoreBackend
+    ) -> None:
         vectors = self.put(store, "d", ["kept text one", "kept text two"], 13)
         doc, chunks = make_doc("d", ["replacement a", "replacement b"], content_hash="h2")
         nan = unit_vectors(2, self.DIM, 14)
@@ -381,7 +400,9 @@ class StoreContract:
         assert ids(reader.search(Query(vector=new[0]), 10)) == ["d#0"]
         assert ids(writer.search(Query(vector=new[0]), 10)) == ["d#0"]
 
-    def test_dense_scores_are_cosine_similarities_of_the_stored_vectors(self, store: Any) -> None:
+    def test_dense_scores_are_cosine_similarities_of_the_stored_vectors(
+        self, store: StoreBackend
+    ) -> None:
         vectors = unit_vectors(40, self.DIM, 34) * np.linspace(0.5, 3.0, 40)[:, None]
         doc, chunks = make_doc("m", [f"chunk {i}" for i in range(40)])
         store.upsert(doc, chunks, vectors)
@@ -394,7 +415,9 @@ class StoreContract:
             assert ids(hits) == expected
             assert [h.score for h in hits] == pytest.approx(sorted(cosine)[::-1][:10], abs=1e-5)
 
-    def test_vectors_returns_what_was_stored_and_skips_unknown_ids(self, store: Any) -> None:
+    def test_vectors_returns_what_was_stored_and_skips_unknown_ids(
+        self, store: StoreBackend
+    ) -> None:
         first = self.put(store, "v", ["one", "two", "three"], seed=41)
         assert store.vectors([]) == {}
         got = store.vectors(["v#2", "v#0", "nowhere#0"])
@@ -406,3 +429,63 @@ class StoreContract:
         assert store.vectors(["v#0"])["v#0"] == pytest.approx(replaced[0])
         store.delete("v")
         assert store.vectors(["v#0"]) == {}
+
+    # ------------------------------------------------ hashes, meta, stats, close
+
+    def test_hashes_follow_upserts_and_deletes(self, store: StoreBackend) -> None:
+        assert store.hashes() == {}
+        self.put(store, "a", ["first"], content_hash="ha")
+        self.put(store, "b", ["second"], 1, content_hash="hb")
+        self.put(store, "a", ["first, edited"], 2, content_hash="ha2")
+        assert store.hashes() == {"a": "ha2", "b": "hb"}
+        store.delete("b")
+        assert store.hashes() == {"a": "ha2"}
+        assert store.hashes() == {d.id: d.content_hash for d in store.documents()}
+
+    def test_meta_values_round_trip_and_persist(self, make_store: MakeStore) -> None:
+        store = make_store()
+        assert store.get_meta("chunking") is None
+        store.set_meta("chunking", '{"max_tokens": 200}')
+        store.set_meta("chunking", '{"max_tokens": 100}')
+        store.set_meta("note", "ünïcode ✓")
+        assert store.get_meta("chunking") == '{"max_tokens": 100}'
+        store.close()
+        again = make_store()
+        assert again.get_meta("chunking") == '{"max_tokens": 100}'
+        assert again.get_meta("note") == "ünïcode ✓"
+
+    @pytest.mark.parametrize("key", ["embedder", "dim"])
+    def test_meta_keys_describing_the_index_are_refused(
+        self, store: StoreBackend, key: str
+    ) -> None:
+        with pytest.raises(ValueError, match=key):
+            store.set_meta(key, "something else")
+        self.put(store, "d", ["still searchable"], 3)
+        assert ids(store.search(Query(text="searchable"), 5)) == ["d#0"]
+
+    def test_stats_count_documents_and_chunks(self, store: StoreBackend) -> None:
+        empty = store.stats()
+        assert set(STATS_KEYS) <= set(empty)
+        assert (empty["documents"], empty["chunks"]) == (0, 0)
+        assert (empty["embedder"], empty["dim"]) == (self.EMBEDDER, self.DIM)
+        self.put(store, "a", ["one", "two", "three"])
+        self.put(store, "b", ["four"], 1)
+        doc, _ = make_doc("c", ["a document without chunks"])
+        store.upsert(doc, [], np.zeros((0, self.DIM), dtype=np.float32))
+        stats = store.stats()
+        assert (stats["documents"], stats["chunks"]) == (3, 4)
+        store.delete("a")
+        assert (store.stats()["documents"], store.stats()["chunks"]) == (2, 1)
+
+    def test_close_is_idempotent_and_a_closed_handle_refuses_use(
+        self, make_store: MakeStore
+    ) -> None:
+        store = make_store()
+        self.put(store, "d", ["closing time"])
+        store.close()
+        store.close()
+        with pytest.raises(StoreError):
+            store.search(Query(text="closing"), 1)
+        with pytest.raises(StoreError):
+            self.put(store, "e", ["too late"])
+        assert ids(make_store().search(Query(text="closing"), 1)) == ["d#0"]

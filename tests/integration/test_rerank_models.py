@@ -1,4 +1,4 @@
-"""The model-backed rerankers (``expertly.embed.rerankers``) on real models, offline: a
+"""The model-backed rerankers (``expertly.retrieve.rerankers``) on real models, offline: a
 randomly initialised cross-encoder saved to a temporary directory, and MaxSim over the
 packaged MiniLM's token embeddings, both as ``retrieval.rerank`` selects them."""
 
@@ -89,3 +89,16 @@ def test_retriever_uses_the_configured_cross_encoder(
     assert result.timings["rerank"] > 0
     assert [h.ranks["rerank"] for h in result.hits[:3]] == [1, 2, 3]
     assert all("rerank" not in h.ranks for h in result.hits[3:])
+
+
+def test_an_incomplete_model_folder_is_a_model_not_found_error(
+    tiny_cross_encoder: Path, tmp_path: Path
+) -> None:
+    from expertly.embed.st import load_cross_encoder
+    from expertly.errors import ModelNotFoundError
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_bytes((tiny_cross_encoder / "config.json").read_bytes())
+    with pytest.raises(ModelNotFoundError, match=r"cannot be loaded offline"):
+        load_cross_encoder(broken, purpose="cross-encoder reranking")

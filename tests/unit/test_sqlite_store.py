@@ -13,7 +13,7 @@ import pytest
 
 from expertly.errors import StoreError
 from expertly.store.sqlite import SQLiteStore
-from expertly.store.sqlite_query import MAX_QUERY_TERMS, fts_query
+from expertly.store.sqlite.query import MAX_QUERY_TERMS, fts_query
 from expertly.types import Filters, Query
 from tests.contracts.store_contract import MakeStore, StoreContract, ids, make_doc, unit_vectors
 
@@ -28,7 +28,9 @@ class TestSQLiteStoreContract(StoreContract):
         opened: list[SQLiteStore] = []
 
         def make() -> SQLiteStore:
-            opened.append(SQLiteStore(tmp_path / "index.sqlite", dim=self.DIM, embedder="test"))
+            opened.append(
+                SQLiteStore(tmp_path / "index.sqlite", dim=self.DIM, embedder=self.EMBEDDER)
+            )
             return opened[-1]
 
         yield make

@@ -1,4 +1,4 @@
-"""SQLiteStore's approximate dense index (``store.vector_index = ivf``, ``sqlite_ivf``).
+"""SQLiteStore's approximate dense index (``store.vector_index = ivf``, ``sqlite.ivf``).
 
 The whole store contract runs with the index in use from the first chunk and one list
 probed per query: its stores are small, so many of its searches find fewer than k vectors
@@ -19,7 +19,7 @@ import pytest
 from expertly.config import StoreSettings
 from expertly.errors import ConfigError
 from expertly.store.sqlite import SQLiteStore
-from expertly.store.sqlite_ivf import IVFIndex
+from expertly.store.sqlite.ivf import IVFIndex
 from expertly.types import Filters, Query
 from tests.contracts.store_contract import MakeStore, StoreContract, ids, make_doc
 
@@ -43,7 +43,7 @@ class TestSQLiteStoreWithIVFContract(StoreContract):
 
         def make() -> SQLiteStore:
             path = tmp_path / "index.sqlite"
-            store = SQLiteStore(path, dim=self.DIM, embedder="t", settings=ivf(probe=1))
+            store = SQLiteStore(path, dim=self.DIM, embedder=self.EMBEDDER, settings=ivf(probe=1))
             opened.append(store)
             return store
 

@@ -19,9 +19,9 @@ import pytest
 
 from expertly.config import StoreSettings
 from expertly.errors import ConfigError
-from expertly.store import sqlite_sparse
 from expertly.store.sqlite import SQLiteStore
-from expertly.store.sqlite_query import bm25_search, chunk_filter, fts_query, query_phrases
+from expertly.store.sqlite import sparse as sqlite_sparse
+from expertly.store.sqlite.query import bm25_search, chunk_filter, fts_query, query_phrases
 from expertly.types import Filters, Hit, Query
 from tests.contracts.store_contract import MakeStore, StoreContract, make_doc, unit_vectors
 
@@ -45,7 +45,7 @@ class TestSQLiteStoreWithSparseCacheContract(StoreContract):
 
         def make() -> SQLiteStore:
             settings = StoreSettings(sparse_cache="on")
-            store = SQLiteStore(tmp_path / "index.sqlite", dim=self.DIM, embedder="t",
+            store = SQLiteStore(tmp_path / "index.sqlite", dim=self.DIM, embedder=self.EMBEDDER,
                                 settings=settings)  # fmt: skip
             opened.append(store)
             return store

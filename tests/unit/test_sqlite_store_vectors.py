@@ -32,7 +32,9 @@ class TestSQLiteStoreWithVectorCacheContract(StoreContract):
         opened: list[SQLiteStore] = []
 
         def make() -> SQLiteStore:
-            store = SQLiteStore(tmp_path / "index.sqlite", dim=self.DIM, embedder="t", settings=ON)
+            store = SQLiteStore(
+                tmp_path / "index.sqlite", dim=self.DIM, embedder=self.EMBEDDER, settings=ON
+            )
             opened.append(store)
             return store
 

@@ -19,3 +19,13 @@ class Embedder(Protocol):
     dim: int
 
     def embed(self, texts: Sequence[str], *, kind: EmbedKind) -> np.ndarray: ...
+
+
+@runtime_checkable
+class Loadable(Protocol):
+    """An embedder whose model loads lazily and can be loaded on request, so that the
+    one-off start-up cost does not land in the first timed search."""
+
+    def load(self) -> object:
+        """Load the model now, if not yet loaded; returns it."""
+        ...

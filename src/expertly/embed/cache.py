@@ -14,7 +14,7 @@ from pathlib import Path
 import apsw
 import numpy as np
 
-from expertly.embed import Embedder
+from expertly.embed import Embedder, Loadable
 from expertly.types import EmbedKind
 
 
@@ -78,8 +78,7 @@ class CachedEmbedder:
 
     def load(self) -> object:
         """Load the wrapped model now, if it loads lazily."""
-        loader = getattr(self.inner, "load", None)
-        return loader() if callable(loader) else self.inner
+        return self.inner.load() if isinstance(self.inner, Loadable) else self.inner
 
     def embed(self, texts: Sequence[str], *, kind: EmbedKind) -> np.ndarray:
         if not texts:

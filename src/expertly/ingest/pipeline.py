@@ -31,6 +31,7 @@ from expertly.config import ChunkingSettings, IngestSettings
 from expertly.errors import LoadError
 from expertly.ingest.chunking import Chunker
 from expertly.ingest.loaders import load_bytes, read_file
+from expertly.store import DocumentHashes, MetaStore
 from expertly.types import Chunk, Document
 
 if TYPE_CHECKING:
@@ -280,16 +281,15 @@ class Ingestor:
             notify(result)
 
     def _hashes(self) -> dict[str, str]:
-        hashes = getattr(self.store, "hashes", None)
-        if callable(hashes):
-            return dict(hashes())
+        if isinstance(self.store, DocumentHashes):
+            return self.store.hashes()
         return {d.id: d.content_hash for d in self.store.documents()}
 
     def _get_meta(self, key: str) -> str | None:
-        getter = getattr(self.store, "get_meta", None)
-        return getter(key) if callable(getter) else None
+        """A note kept beside the index; None from a store that keeps none (then a change
+        of the chunking settings is not noticed: ingest with ``reindex=True``)."""
+        return self.store.get_meta(key) if isinstance(self.store, MetaStore) else None
 
     def _set_meta(self, key: str, value: str) -> None:
-        setter = getattr(self.store, "set_meta", None)
-        if callable(setter):
-            setter(key, value)
+        if isinstance(self.store, MetaStore):
+            self.store.set_meta(key, value)

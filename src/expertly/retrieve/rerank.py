@@ -2,8 +2,8 @@
 
 A ``Reranker`` re-scores a short list of hits for one query and returns the best ``k``.
 Backends register by name (``register_reranker``); the model-backed ones live in
-``expertly.embed.rerankers`` (model backends sit in the embed layer) and load torch only
-when a model loads, so ``import expertly`` never does:
+``expertly.retrieve.rerankers`` and load torch only when a model loads (through
+``expertly.embed.st``), so ``import expertly`` never does:
 
 - ``cross-encoder``: a sentence-transformers CrossEncoder loaded from a local directory
   (``retrieval.rerank_model``); expertly downloads no model and ships none.
@@ -25,9 +25,14 @@ from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from expertly.config import RetrievalSettings
-from expertly.embed.rerankers import passage_text, rescored
 from expertly.errors import ConfigError
 from expertly.generate import LLM
+from expertly.retrieve.rerankers import (
+    CrossEncoderReranker,
+    MaxSimReranker,
+    passage_text,
+    rescored,
+)
 from expertly.types import Hit, Message
 
 __all__ = [
@@ -175,14 +180,10 @@ class LLMReranker:
 
 
 def _cross_encoder(settings: RetrievalSettings) -> Reranker:
-    from expertly.embed.rerankers import CrossEncoderReranker
-
     return CrossEncoderReranker(settings.rerank_model)
 
 
 def _maxsim(settings: RetrievalSettings) -> Reranker:
-    from expertly.embed.rerankers import MaxSimReranker
-
     return MaxSimReranker(settings.rerank_model)
 
 

@@ -6,7 +6,7 @@
 * Reads: ``search`` runs in one read transaction (WAL snapshot), so the dense list, the
   sparse list and the chunk rows all come from the same state of the index.
 * Filters are applied *inside* both searches: the allowed chunk rowids are a subquery on
-  the ordinary tables (``sqlite_query.chunk_filter``), given to vec0's KNN as a
+  the ordinary tables (``sqlite.query.chunk_filter``), given to vec0's KNN as a
   ``rowid IN (...)`` constraint (sqlite-vec skips other rows before ranking, so the KNN
   stays exact and returns k hits whenever k allowed chunks exist) and to the FTS5 query as
   the same constraint. vec0 metadata/partition columns cannot express "tenant = x OR no
@@ -17,12 +17,12 @@
 * Dense search is exact by default: sqlite-vec's KNN scan, or, for a handle that searches
   repeatedly (``StoreSettings.vector_cache``), one numpy matrix product over an in-memory
   copy of the vectors that each search first brings up to date with the file
-  (``sqlite_vectors``). ``search_many`` scores a batch of query vectors in one product.
+  (``sqlite.vectors``). ``search_many`` scores a batch of query vectors in one product.
   For large indexes, ``StoreSettings.vector_index = ivf`` searches that copy approximately
-  instead, through k-means lists (``sqlite_ivf``); its recall is measured against exact.
+  instead, through k-means lists (``sqlite.ivf``); its recall is measured against exact.
 * BM25 likewise: FTS5's ``bm25()`` in SQL, or (``StoreSettings.sparse_cache``) numpy over
   an in-memory copy of the postings with FTS5's own tokens and formula
-  (``sqlite_sparse``): the same scores and ranking.
+  (``sqlite.sparse``): the same scores and ranking.
 
 A handle is safe to share between threads (an internal lock serialises its use); separate
 processes each open their own handle.
@@ -42,8 +42,8 @@ import numpy as np
 
 from expertly.config import StoreSettings
 from expertly.errors import StoreError
-from expertly.store.sqlite_copies import MemoryCopies, allowed_rowids
-from expertly.store.sqlite_query import (
+from expertly.store.sqlite.copies import MemoryCopies, allowed_rowids
+from expertly.store.sqlite.query import (
     bm25_search,
     chunk_filter,
     chunk_rows,
@@ -52,7 +52,7 @@ from expertly.store.sqlite_query import (
     knn,
     query_phrases,
 )
-from expertly.store.sqlite_rows import (
+from expertly.store.sqlite.rows import (
     CHUNK_COLUMNS,
     DOC_COLUMNS,
     acl_fields,
@@ -64,14 +64,14 @@ from expertly.store.sqlite_rows import (
     doc_info,
     merge,
 )
-from expertly.store.sqlite_schema import (
+from expertly.store.sqlite.schema import (
     RESERVED_META,
     SCHEMA_VERSION,
     connect,
     ensure_schema,
 )
-from expertly.store.sqlite_txn import Transaction
-from expertly.store.sqlite_vectors import ScoredRows
+from expertly.store.sqlite.txn import Transaction
+from expertly.store.sqlite.vectors import ScoredRows
 from expertly.types import Chunk, Document, DocumentInfo, Hit, Query
 
 

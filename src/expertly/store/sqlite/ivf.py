@@ -1,6 +1,6 @@
 """An approximate dense index (IVF) over the in-memory vector copy, for large indexes.
 
-Exact search from the copy (``sqlite_vectors``) reads every vector on every query: about
+Exact search from the copy (``sqlite.vectors``) reads every vector on every query: about
 12 ms at 100k x 384 on one core, growing linearly with the index. An inverted-file index
 reads only part of them:
 
@@ -37,7 +37,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from expertly.store.sqlite_vectors import ScoredRows, VectorCache, best_rows
+from expertly.store.sqlite.vectors import ScoredRows, VectorCache, best_rows
 
 _ASSIGN_BLOCK = 16_384
 """Rows scored against the centroids at once (bounds the temporary score matrix)."""

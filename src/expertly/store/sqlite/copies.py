@@ -1,7 +1,7 @@
 """When a SQLite store handle searches its in-memory copies instead of the file.
 
-A handle may keep two exact copies: the vectors (``sqlite_vectors.VectorCache``) and the
-full-text postings (``sqlite_sparse.SparseCache``). Each is chosen by its setting
+A handle may keep two exact copies: the vectors (``sqlite.vectors.VectorCache``) and the
+full-text postings (``sqlite.sparse.SparseCache``). Each is chosen by its setting
 (``StoreSettings.vector_cache`` / ``sparse_cache``): ``off`` never, ``on`` from the first
 search, ``auto`` from the handle's second search of that kind once the index holds the
 setting's minimum number of chunks, so a one-shot search never pays for reading a copy
@@ -9,7 +9,7 @@ while a server, a chat or an evaluation reads it once. A copy in use is synced f
 thing in the search's read transaction; the handle's own commits mark both stale.
 
 Dense search over the vector copy is exact, or with ``StoreSettings.vector_index = ivf``
-approximate through an IVF index over the copy (``sqlite_ivf``) once the copy holds
+approximate through an IVF index over the copy (``sqlite.ivf``) once the copy holds
 ``ivf_min_chunks``; below that the exact scan answers.
 """
 
@@ -22,9 +22,9 @@ import apsw
 import numpy as np
 
 from expertly.config import StoreSettings
-from expertly.store.sqlite_ivf import IVFIndex
-from expertly.store.sqlite_sparse import SparseCache
-from expertly.store.sqlite_vectors import ScoredRows, VectorCache
+from expertly.store.sqlite.ivf import IVFIndex
+from expertly.store.sqlite.sparse import SparseCache
+from expertly.store.sqlite.vectors import ScoredRows, VectorCache
 
 
 class MemoryCopies:

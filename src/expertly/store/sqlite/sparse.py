@@ -22,7 +22,7 @@ with k1 = 1.2, b = 0.75, D the row's tokens over all columns and avgdl the mean 
 A phrase that is more than one token (``"x_y"`` is ``x`` then ``y``) needs positions,
 which the copy does not keep: ``search`` then returns None and the caller asks FTS5.
 
-The file stays the only truth, synced like ``sqlite_vectors.VectorCache``: at the start
+The file stays the only truth, synced like ``sqlite.vectors.VectorCache``: at the start
 of a search, inside its read transaction (``PRAGMA data_version``; rowids only grow, so
 new chunks are those above the copy's largest rowid; removals show as a smaller chunk
 count). Chunks added since the last full build sit in a small second posting list that
@@ -43,7 +43,7 @@ from typing import Any
 import apsw
 import numpy as np
 
-from expertly.store.sqlite_schema import BM25_WEIGHTS, FTS_TOKENIZER
+from expertly.store.sqlite.schema import BM25_WEIGHTS, FTS_TOKENIZER
 
 ScoredRows = list[tuple[int, float]]
 """(chunk rowid, positive BM25 score) best first, ties by rowid."""

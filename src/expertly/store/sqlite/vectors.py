@@ -20,7 +20,7 @@ snapshot as the BM25 list and the chunk rows:
 Nothing is written to disk, so a crash (even ``kill -9``) cannot leave the copy and the
 file disagreeing. Memory: 4 bytes x dim per chunk (154 MB at 100k x 384).
 
-For indexes where even one product over every row is too slow, ``sqlite_ivf`` keeps an
+For indexes where even one product over every row is too slow, ``sqlite.ivf`` keeps an
 approximate index (k-means lists) over this copy; it follows the copy through ``changes``.
 """
 
@@ -32,7 +32,7 @@ from typing import cast
 import apsw
 import numpy as np
 
-from expertly.store.sqlite_sparse import live_rowids
+from expertly.store.sqlite.sparse import live_rowids
 
 ScoredRows = list[tuple[int, float]]
 """(chunk rowid, cosine similarity) best first."""
@@ -155,7 +155,7 @@ class VectorCache:
 def best_rows(scores: np.ndarray, rowids: np.ndarray, k: int) -> ScoredRows:
     """The ``k`` best (rowid, score), best first; ties by rowid; -inf scores never.
 
-    Shared by the exact scan and the IVF index (``sqlite_ivf``), so both order alike."""
+    Shared by the exact scan and the IVF index (``sqlite.ivf``), so both order alike."""
     n = int(scores.size)
     if n == 0:
         return []

@@ -13,7 +13,7 @@ Tables::
     chunk_vectors  rowid = chunks.rowid → the same vector as a float32 blob; a plain table
                 so that a handle can read all vectors, or those added since it last looked
                 (a rowid range), fast: it keeps them in memory for exact search
-                (``sqlite_vectors``). sqlite-vec's own table reads ~40x slower row by row.
+                (``sqlite.vectors``). sqlite-vec's own table reads ~40x slower row by row.
 
 ``apsw`` is used instead of the standard library's ``sqlite3`` because the latter cannot
 load extensions on many Python builds, and apsw bundles a recent SQLite with FTS5.

@@ -1,0 +1,12 @@
+"""The embedded default store: one SQLite file, sqlite-vec for vectors, FTS5 for BM25.
+
+``store`` holds ``SQLiteStore`` (transactions, search, the protocol methods); the other
+modules are its parts: ``schema`` (opening and versioning the file), ``txn`` (read and write
+transactions), ``rows`` (row <-> dataclass conversion and input checks), ``query`` (SQL for
+filters, KNN and BM25), ``copies`` with ``vectors``, ``sparse`` and ``ivf`` (the optional
+in-memory copies that a long-lived handle searches instead of SQL).
+"""
+
+from expertly.store.sqlite.store import SQLiteStore
+
+__all__ = ["SQLiteStore"]
