@@ -202,7 +202,7 @@ def test_the_folder_is_deleted_and_the_environment_empty(
     folder, env = result.output.splitlines()
     assert folder == isolation.WORK_DIR
     assert list(tmp_path.iterdir()) == []
-    assert env == "['HOME', 'LANG', 'PATH', 'TMPDIR']"
+    assert env == "['HOME', 'LANG', 'PATH', 'PWD', 'TMPDIR']"  # PWD: bwrap's --chdir
 
 
 def test_the_hook_cannot_be_tampered_with(sandbox: PythonSandbox) -> None:
