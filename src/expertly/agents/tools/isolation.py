@@ -10,7 +10,7 @@ kernel boundaries that hold whatever code runs there:
    cannot be loaded);
 2. bubblewrap (``bwrap``) then builds the child's world: a new user namespace where it is
    ``nobody`` (65534) with no capabilities and no way to make more user namespaces, new
-   PID, network (no interface up), IPC, UTS and cgroup namespaces, a read-only root with
+   PID, network (only a loopback of its own), IPC, UTS and cgroup namespaces, a read-only root with
    only ``/usr``, the interpreter's prefix, ``/etc/ld.so.cache``, a minimal ``/dev`` and
    the run's folder (``/sandbox``, the only writable place), ``no_new_privs``, a new
    session, and the kill of the whole PID namespace when bwrap dies (``--die-with-parent``);
@@ -94,14 +94,14 @@ def confined_argv(
     *,
     work_bytes: int,
     seccomp_fd: int | None,
-    child_script: str | None = None,
+    ro_binds: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     """The command line that runs ``inner`` confined, with ``host_dir`` as ``/sandbox``.
 
     ``host_dir`` stays empty on the host: the tmpfs is mounted on it in the private mount
     namespace only, and vanishes with it. ``seccomp_fd`` is an open file holding
-    ``filter_program()`` (``None`` only in tests of the other layers). ``child_script`` is
-    bound read-only at ``CHILD_PATH``.
+    ``filter_program()`` (``None`` only in tests of the other layers). ``ro_binds`` are
+    (host path, sandbox path) pairs bound read-only, e.g. the child script at ``CHILD_PATH``.
     """
     paths = {name: shutil.which(name) or name for name in PROGRAMS}
     bwrap = [
@@ -133,8 +133,8 @@ def confined_argv(
         bwrap += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
     for folder in interpreter_binds():
         bwrap += ["--ro-bind", folder, folder]
-    if child_script is not None:
-        bwrap += ["--ro-bind", child_script, CHILD_PATH]
+    for source, target in ro_binds:
+        bwrap += ["--ro-bind", source, target]
     bwrap += [
         "--bind", host_dir, WORK_DIR,
         "--remount-ro", "/dev",

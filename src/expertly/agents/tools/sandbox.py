@@ -26,6 +26,7 @@ Layers, from the kernel up (all required: the tool refuses to run where one is m
 stdout and stderr come back together, cut at ``agent.output_chars``. A failing program is
 an observation (``ok=False`` with its traceback), not an exception.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -141,7 +142,7 @@ class PythonSandbox:
             inner,
             work_bytes=WORK_FOLDER_BYTES,
             seccomp_fd=seccomp_fd,
-            child_script=str(CHILD_SCRIPT),
+            ro_binds=[(str(CHILD_SCRIPT), isolation.CHILD_PATH)],
         )
 
     def run(self, **arguments: Any) -> ToolResult:

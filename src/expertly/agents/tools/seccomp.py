@@ -41,89 +41,58 @@ _X32_BIT = 0x40000000
 # Offsets in struct seccomp_data: nr, arch, instruction pointer, args[6] (64-bit each).
 _NR, _ARCH, _ARG0_LOW = 0, 4, 16
 
-# System calls refused with EPERM, by name (numbers per architecture below).
-REFUSED = (
-    "fork",
-    "vfork",
-    "memfd_create",
-    "memfd_secret",
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    "open_by_handle_at",
-    "name_to_handle_at",
-    "personality",
-    "unshare",
-    "setns",
-    "mount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "fsopen",
-    "fsconfig",
-    "fsmount",
-    "fspick",
-    "open_tree",
-    "move_mount",
-    "mount_setattr",
-    "kexec_load",
-    "kexec_file_load",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "reboot",
-    "swapon",
-    "swapoff",
-    "acct",
-    "quotactl",
-)
-
-# name -> number; clone and clone3 are handled apart. fork/vfork do not exist on arm64.
-_SYSCALLS: dict[str, tuple[int, dict[str, int]]] = {
-    "x86_64": (
-        0xC000003E,  # AUDIT_ARCH_X86_64
-        {
-            "clone": 56, "clone3": 435, "fork": 57, "vfork": 58, "memfd_create": 319,
-            "memfd_secret": 447, "ptrace": 101, "process_vm_readv": 310,
-            "process_vm_writev": 311, "keyctl": 250, "add_key": 248, "request_key": 249,
-            "bpf": 321, "perf_event_open": 298, "userfaultfd": 323, "io_uring_setup": 425,
-            "io_uring_enter": 426, "io_uring_register": 427, "open_by_handle_at": 304,
-            "name_to_handle_at": 303, "personality": 135, "unshare": 272, "setns": 308,
-            "mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "fsopen": 430,
-            "fsconfig": 431, "fsmount": 432, "fspick": 433, "open_tree": 428,
-            "move_mount": 429, "mount_setattr": 442, "kexec_load": 246,
-            "kexec_file_load": 320, "init_module": 175, "finit_module": 313,
-            "delete_module": 176, "reboot": 169, "swapon": 167, "swapoff": 168, "acct": 163,
-            "quotactl": 179,
-        },
-    ),  # fmt: skip
-    "aarch64": (
-        0xC00000B7,  # AUDIT_ARCH_AARCH64
-        {
-            "clone": 220, "clone3": 435, "memfd_create": 279, "memfd_secret": 447,
-            "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271, "keyctl": 219,
-            "add_key": 217, "request_key": 218, "bpf": 280, "perf_event_open": 241,
-            "userfaultfd": 282, "io_uring_setup": 425, "io_uring_enter": 426,
-            "io_uring_register": 427, "open_by_handle_at": 265, "name_to_handle_at": 264,
-            "personality": 92, "unshare": 97, "setns": 268, "mount": 40, "umount2": 39,
-            "pivot_root": 41, "chroot": 51, "fsopen": 430, "fsconfig": 431, "fsmount": 432,
-            "fspick": 433, "open_tree": 428, "move_mount": 429, "mount_setattr": 442,
-            "kexec_load": 104, "kexec_file_load": 294, "init_module": 105,
-            "finit_module": 273, "delete_module": 106, "reboot": 142, "swapon": 224,
-            "swapoff": 225, "acct": 89, "quotactl": 60,
-        },
-    ),  # fmt: skip
+# System call numbers: name -> (x86_64, aarch64); None where the call does not exist.
+_NUMBERS: dict[str, tuple[int | None, int | None]] = {
+    "clone": (56, 220),
+    "clone3": (435, 435),
+    "fork": (57, None),
+    "vfork": (58, None),
+    "memfd_create": (319, 279),
+    "memfd_secret": (447, 447),
+    "ptrace": (101, 117),
+    "process_vm_readv": (310, 270),
+    "process_vm_writev": (311, 271),
+    "keyctl": (250, 219),
+    "add_key": (248, 217),
+    "request_key": (249, 218),
+    "bpf": (321, 280),
+    "perf_event_open": (298, 241),
+    "userfaultfd": (323, 282),
+    "io_uring_setup": (425, 425),
+    "io_uring_enter": (426, 426),
+    "io_uring_register": (427, 427),
+    "open_by_handle_at": (304, 265),
+    "name_to_handle_at": (303, 264),
+    "personality": (135, 92),
+    "unshare": (272, 97),
+    "setns": (308, 268),
+    "mount": (165, 40),
+    "umount2": (166, 39),
+    "pivot_root": (155, 41),
+    "chroot": (161, 51),
+    "fsopen": (430, 430),
+    "fsconfig": (431, 431),
+    "fsmount": (432, 432),
+    "fspick": (433, 433),
+    "open_tree": (428, 428),
+    "move_mount": (429, 429),
+    "mount_setattr": (442, 442),
+    "kexec_load": (246, 104),
+    "kexec_file_load": (320, 294),
+    "init_module": (175, 105),
+    "finit_module": (313, 273),
+    "delete_module": (176, 106),
+    "reboot": (169, 142),
+    "swapon": (167, 224),
+    "swapoff": (168, 225),
+    "acct": (163, 89),
+    "quotactl": (179, 60),
 }
-SUPPORTED_MACHINES = tuple(_SYSCALLS)
+# Refused with EPERM: all the above but clone (allowed for threads) and clone3 (ENOSYS).
+REFUSED = tuple(name for name in _NUMBERS if name not in ("clone", "clone3"))
+# machine -> (AUDIT_ARCH_* value, index in _NUMBERS' pairs)
+_MACHINES = {"x86_64": (0xC000003E, 0), "aarch64": (0xC00000B7, 1)}
+SUPPORTED_MACHINES = tuple(_MACHINES)
 
 
 def _op(code: int, k: int, jump_true: int = 0, jump_false: int = 0) -> bytes:
@@ -136,12 +105,17 @@ def filter_program(machine: str | None = None) -> bytes:
     Raises ``ValueError`` for an architecture whose system call numbers are not listed here.
     """
     machine = machine or platform.machine()
-    if machine not in _SYSCALLS:
+    if machine not in _MACHINES:
         raise ValueError(
             f"no seccomp filter for the {machine} architecture (supported: "
             f"{', '.join(SUPPORTED_MACHINES)})"
         )
-    arch, numbers = _SYSCALLS[machine]
+    arch, column = _MACHINES[machine]
+    numbers: dict[str, int] = {}
+    for name, pair in _NUMBERS.items():
+        number = pair[column]
+        if number is not None:
+            numbers[name] = number
     refused = _ERRNO | errno.EPERM
     program = [
         _op(_LOAD_WORD, _ARCH),
