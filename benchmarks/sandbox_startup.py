@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/sandbox_startup.py [--runs 20]
 
-Each candidate starts ``python -I -c pass`` (the same interpreter) and waits for it; the
-runs of all candidates are interleaved, and the median and 90th percentile of the wall
-time are reported, with the median's ratio to plain ``python``:
+Each candidate starts ``python -I -S -c pass`` (the interpreter as the tool starts it) and
+waits for it; the runs of all candidates are interleaved, and the median and 90th
+percentile of the wall time are reported, with the median's ratio to plain ``python``:
 
     python            no confinement (the floor)
     unshare_net       ``unshare -rn`` (what the tool did before: network namespace only)
@@ -65,7 +65,7 @@ def _confined(host_dir: str, python: list[str]) -> Callable[[], None]:
 
 
 def candidates(host_dir: str) -> dict[str, Callable[[], None]]:
-    python = [os.path.realpath(sys.executable), "-I", "-c", "pass"]
+    python = [*isolation.interpreter(), "-c", "pass"]
     by_hand_script = (
         'mount -t tmpfs -o noexec,nosuid,nodev,size=64m expertly "$1" && shift '
         '&& exec setpriv --no-new-privs "$@"'

@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -193,7 +192,7 @@ def run_confined(
     seccomp: bool = True,
     wait_for: str | None = None,
 ) -> tuple[int, str]:
-    """Run ``python -I -c code`` confined like the tool but with no audit hook.
+    """Run ``python -I -S -c code`` confined like the tool but with no audit hook.
 
     The library is bound read-only (and executable) at /lib-under-test/escape.so so that
     native code does run inside. With ``wait_for``, the run is killed as the tool kills it
@@ -205,7 +204,7 @@ def run_confined(
         with isolation.seccomp_file() as program:
             argv = isolation.confined_argv(
                 str(host_dir),
-                [os.path.realpath(sys.executable), "-I", "-c", code],
+                [*isolation.interpreter(), "-c", code],
                 work_bytes=64 * 1024 * 1024,
                 seccomp_fd=program.fileno() if seccomp else None,
                 ro_binds=[(str(library), "/lib-under-test/escape.so")],

@@ -70,6 +70,13 @@ class Isolation:
             )
 
 
+def interpreter() -> list[str]:
+    """The command that starts Python in the sandbox: the real interpreter (a virtual
+    environment's link resolved), isolated (``-I``) and without ``site`` (``-S``), so that
+    only the standard library is there and no ``.pth`` file's code runs at start-up."""
+    return [os.path.realpath(sys.executable), "-I", "-S"]
+
+
 def interpreter_binds() -> list[str]:
     """The folders the interpreter needs besides ``/usr``, each bound read-only at its path."""
     executable = os.path.realpath(sys.executable)
@@ -194,7 +201,7 @@ def probe() -> Isolation:
         with seccomp_file() as seccomp:
             argv = confined_argv(
                 host_dir,
-                [os.path.realpath(sys.executable), "-I", "-c", "pass"],
+                [*interpreter(), "-c", "pass"],
                 work_bytes=1024 * 1024,
                 seccomp_fd=seccomp.fileno(),
             )
@@ -209,6 +216,9 @@ def probe() -> Isolation:
         shutil.rmtree(host_dir, ignore_errors=True)
     if sandbox.returncode != 0:
         return Isolation(
-            (f"the bubblewrap sandbox (it failed here: {_first_line(sandbox.stderr)})",)
+            (
+                "the sandbox's set-up (the tmpfs mount or bubblewrap) "
+                f"(it failed here: {_first_line(sandbox.stderr)})",
+            )
         )
     return Isolation()

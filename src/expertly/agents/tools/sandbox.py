@@ -15,7 +15,7 @@ Layers, from the kernel up (all required: the tool refuses to run where one is m
 * **a wall-clock timeout** that kills the child's whole process group;
 * **a fresh folder** (``/sandbox`` inside) as working directory, the only place it may
   write, gone with the run; an **empty environment** except ``HOME``/``TMPDIR`` pointing
-  there; isolated mode ``python -I``;
+  there; isolated mode without site-packages (``python -I -S``: the standard library only);
 * **an audit hook** installed before the code runs (``_sandbox_child.py``) that refuses
   sockets, subprocesses, exec/fork/spawn, ctypes and file access outside the folder
   (reads under the interpreter's prefix stay allowed so imports work), so that most
@@ -36,7 +36,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -136,7 +135,7 @@ class PythonSandbox:
 
     def command(self, host_dir: str, seccomp_fd: int) -> list[str]:
         """The confined command line of one run whose (empty) host folder is ``host_dir``."""
-        inner = [os.path.realpath(sys.executable), "-I", isolation.CHILD_PATH, isolation.WORK_DIR]
+        inner = [*isolation.interpreter(), isolation.CHILD_PATH, isolation.WORK_DIR]
         return isolation.confined_argv(
             host_dir,
             inner,
