@@ -9,11 +9,12 @@ kernel boundaries that hold whatever code runs there:
    (``mount`` refuses to map anything executable from it, so a library written there
    cannot be loaded);
 2. bubblewrap (``bwrap``) then builds the child's world: a new user namespace where it is
-   ``nobody`` (65534) with no capabilities and no way to make more user namespaces, new
-   PID, network (only a loopback of its own), IPC, UTS and cgroup namespaces, a read-only root with
-   only ``/usr``, the interpreter's prefix, ``/etc/ld.so.cache``, a minimal ``/dev`` and
-   the run's folder (``/sandbox``, the only writable place), ``no_new_privs``, a new
-   session, and the kill of the whole PID namespace when bwrap dies (``--die-with-parent``);
+   ``nobody`` (65534) with no capabilities and no way to make more user namespaces; new
+   PID, network (only a loopback of its own), IPC, UTS and cgroup namespaces; a read-only
+   root with only ``/usr``, the interpreter's prefix, ``/etc/ld.so.cache``, a minimal
+   ``/dev`` and the run's folder (``/sandbox``, the only writable place); ``no_new_privs``;
+   a new session; and the kill of the whole PID namespace when bwrap dies
+   (``--die-with-parent``);
 3. a seccomp filter (``seccomp.py``) refuses process creation, ``memfd_create``,
    ``ptrace``, namespace and mount calls and other kernel surface.
 
