@@ -52,14 +52,18 @@ def _command(argv: list[str]) -> Callable[[], None]:
 
 
 def _confined(host_dir: str, python: list[str]) -> Callable[[], None]:
-    """bwrap reads the filter to its end, so each run writes a fresh one (as the tool does)."""
+    """What the tool starts: a fresh filter each run, ids mapped by the parent as root."""
 
     def run() -> None:
-        with isolation.seccomp_file() as seccomp:
-            argv = isolation.confined_argv(
-                host_dir, python, work_bytes=64 * 1024 * 1024, seccomp_fd=seccomp.fileno()
-            )
-            subprocess.run(argv, check=True, capture_output=True, pass_fds=(seccomp.fileno(),))
+        proc = isolation.spawn(
+            host_dir,
+            python,
+            work_bytes=64 * 1024 * 1024,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if proc.wait() != 0:
+            sys.exit("the confined run failed")
 
     return run
 
@@ -72,8 +76,11 @@ def candidates(host_dir: str) -> dict[str, Callable[[], None]]:
     )
     by_hand = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork"]
     by_hand += ["--net", "--kill-child", "sh", "-c", by_hand_script, "sh", host_dir, *python]
+    # bwrap's part of the tool's command, bound straight to the host's folders (no staging)
     confined = isolation.confined_argv(host_dir, python, work_bytes=1, seccomp_fd=None)
-    bwrap_only = confined[confined.index(shutil.which("bwrap") or "bwrap") :]
+    staged = {f"{host_dir}/{n}": f for n, f in enumerate(isolation.interpreter_binds(), 1)}
+    staged[f"{host_dir}/work"] = host_dir
+    bwrap_only = [staged.get(a, a) for a in confined[confined.index(shutil.which("bwrap")) :]]
     tool = PythonSandbox(timeout_s=10)
     return {
         "python": _command(python),

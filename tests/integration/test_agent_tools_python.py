@@ -6,6 +6,7 @@ take the timeout plus the kill).
 
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 import threading
@@ -194,14 +195,17 @@ def test_errors_come_back_as_short_tracebacks(sandbox: PythonSandbox) -> None:
 
 
 def test_the_folder_is_deleted_and_the_environment_empty(
-    sandbox: PythonSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sandbox: PythonSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the mount point is made
+    parent = tempfile.mkdtemp(dir=isolation.MOUNT_PARENT)  # others' runs use MOUNT_PARENT too
+    os.chmod(parent, 0o755)  # traversable by nobody, as MOUNT_PARENT is
+    monkeypatch.setattr(isolation, "MOUNT_PARENT", parent)
     result = run(sandbox, "import os; print(os.getcwd()); print(sorted(os.environ))")
     assert result.ok
     folder, env = result.output.splitlines()
     assert folder == isolation.WORK_DIR
-    assert list(tmp_path.iterdir()) == []
+    assert os.listdir(parent) == []
+    os.rmdir(parent)
     assert env == "['HOME', 'LANG', 'PATH', 'PWD', 'TMPDIR']"  # PWD: bwrap's --chdir
 
 

@@ -128,6 +128,13 @@ def _escapees() -> list[int]:
     return found
 
 
+def _host_uid(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no Uid line for {pid}")
+
+
 def _kill_escapees() -> None:
     for pid in _escapees():
         with contextlib.suppress(ProcessLookupError):
@@ -192,53 +199,38 @@ def run_confined(
     *,
     seccomp: bool = True,
     wait_for: str | None = None,
-) -> tuple[int, str, list[int]]:
+) -> tuple[int, str, list[tuple[int, int]]]:
     """Run ``python -I -S -c code`` confined like the tool but with no audit hook.
 
     The library is bound read-only (and executable) at /lib-under-test/escape.so so that
     native code does run inside. With ``wait_for``, the run is killed as the tool kills it
     on a timeout, as soon as that text has been printed; the host pids of the escape's
-    grandchildren alive just before the kill come back too.
+    grandchildren alive just before the kill come back too, each with its uid on the host.
     """
-    host_dir = Path(tempfile_dir()) / f"confined-{time.monotonic_ns()}"
-    host_dir.mkdir()
-    try:
-        with isolation.seccomp_file() as program:
-            argv = isolation.confined_argv(
-                str(host_dir),
-                [*isolation.interpreter(), "-c", code],
-                work_bytes=64 * 1024 * 1024,
-                seccomp_fd=program.fileno() if seccomp else None,
-                ro_binds=[(str(library), "/lib-under-test/escape.so")],
-            )
-            proc = subprocess.Popen(
-                argv,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                pass_fds=(program.fileno(),),
-                text=True,
-            )
-            assert proc.stdout is not None
-            output = []
-            alive: list[int] = []
-            for line in proc.stdout:
-                output.append(line)
-                if wait_for is not None and wait_for in line:
-                    alive = _escapees()
-                    os.killpg(proc.pid, signal.SIGKILL)  # what the tool does on a timeout
-                    break
-            proc.wait(timeout=30)
-            return proc.returncode, "".join(output), alive
-    finally:
-        assert list(host_dir.iterdir()) == []  # the run's files never reach the host
-        host_dir.rmdir()
-
-
-def tempfile_dir() -> str:
-    import tempfile
-
-    return tempfile.gettempdir()
+    with isolation.mount_point() as host_dir:
+        proc = isolation.spawn(
+            host_dir,
+            [*isolation.interpreter(), "-c", code],
+            work_bytes=64 * 1024 * 1024,
+            ro_binds=[(str(library), "/lib-under-test/escape.so")],
+            seccomp=seccomp,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None
+        output = []
+        alive: list[tuple[int, int]] = []
+        for raw in proc.stdout:
+            line = raw.decode()
+            output.append(line)
+            if wait_for is not None and wait_for in line:
+                alive = [(pid, _host_uid(pid)) for pid in _escapees()]
+                os.killpg(proc.pid, signal.SIGKILL)  # what the tool does on a timeout
+                break
+        proc.wait(timeout=30)
+        assert os.listdir(host_dir) == []  # the run's files never reach the host
+        return proc.returncode, "".join(output), alive
 
 
 LOAD = "import ctypes\nctypes.CDLL('/lib-under-test/escape.so')\nprint('loaded', flush=True)\n"
@@ -270,6 +262,8 @@ def test_nothing_outlives_the_kill_even_without_seccomp(library: tuple[Path, Pat
     built, _ = library
     returncode, output, alive = run_confined(LOAD, built, seccomp=False, wait_for="grandchild=")
     assert len(alive) == 1, output  # it was running, detached, just before the kill
+    # Outside its namespaces it is nobody when the tests run as root (the user otherwise).
+    assert alive[0][1] == (isolation.NOBODY if os.getuid() == 0 else os.getuid())
     assert returncode == -signal.SIGKILL
     deadline = time.monotonic() + 5
     while _escapees() and time.monotonic() < deadline:

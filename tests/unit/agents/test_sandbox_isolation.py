@@ -114,12 +114,25 @@ def test_the_probe_names_refused_namespaces(monkeypatch: pytest.MonkeyPatch) -> 
     assert "unshare: Operation not permitted" in missing
 
 
+def test_as_root_the_ids_are_mapped_by_the_parent_and_dropped_to_nobody() -> None:
+    argv = isolation.confined_argv(
+        "/tmp/run", ["python"], work_bytes=1024, seccomp_fd=None, map_ids=True
+    )
+    assert "--map-root-user" not in argv
+    start = argv.index("expertly-sandbox")
+    assert argv[start + 1 : start + 5] == ["wait", "/tmp/run", "1024", "65534"]
+    drop = argv.index("--reuid=65534")
+    assert argv[drop + 1 : drop + 3] == ["--regid=65534", "--clear-groups"]
+    assert argv[drop + 3].endswith("bwrap")
+
+
 def test_the_command_line_holds_every_layer() -> None:
     argv = isolation.confined_argv(
         "/tmp/run", ["python", "-I", "x.py"], work_bytes=1024, seccomp_fd=7
     )
     text = " ".join(argv)
-    assert "noexec,nosuid,nodev,size=$2" in text and " /tmp/run 1024 " in text
+    assert "noexec,nosuid,nodev,size=$size" in text and " go /tmp/run 1024 0 " in text
+    assert "--map-root-user" in argv and "setpriv" not in text
     for flag in (
         "--unshare-pid",
         "--unshare-net",
@@ -130,7 +143,7 @@ def test_the_command_line_holds_every_layer() -> None:
         "--uid 65534",
         "--seccomp 7",
         "--remount-ro /",
-        "--bind /tmp/run /sandbox",
+        "--bind /tmp/run/work /sandbox",
     ):
         assert flag in text, flag
     assert argv[-4:] == ["--", "python", "-I", "x.py"]

@@ -33,10 +33,8 @@ import contextlib
 import functools
 import math
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -133,17 +131,6 @@ class PythonSandbox:
             f"its own folder, {timeout_s:g} s, {memory_mb} MB) and see what it prints."
         )
 
-    def command(self, host_dir: str, seccomp_fd: int) -> list[str]:
-        """The confined command line of one run whose (empty) host folder is ``host_dir``."""
-        inner = [*isolation.interpreter(), isolation.CHILD_PATH, isolation.WORK_DIR]
-        return isolation.confined_argv(
-            host_dir,
-            inner,
-            work_bytes=WORK_FOLDER_BYTES,
-            seccomp_fd=seccomp_fd,
-            ro_binds=[(str(CHILD_SCRIPT), isolation.CHILD_PATH)],
-        )
-
     def run(self, **arguments: Any) -> ToolResult:
         code = str(arguments["code"])
         if not code.strip():
@@ -151,21 +138,18 @@ class PythonSandbox:
         if len(code) > MAX_CODE_CHARS:
             raise ToolError(f"the code is longer than {MAX_CODE_CHARS:,} characters")
         isolation.probe().require()
-        # The host folder stays empty (the run's files live in a tmpfs mounted on it in the
-        # run's own mount namespace); it is only the mount point.
-        workdir = tempfile.mkdtemp(prefix="expertly-python-")
-        try:
-            with isolation.seccomp_file() as seccomp:
-                return self._run(code, workdir, seccomp.fileno())
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+        with isolation.mount_point() as workdir:
+            return self._run(code, workdir)
 
-    def _run(self, code: str, workdir: str, seccomp_fd: int) -> ToolResult:
+    def _run(self, code: str, workdir: str) -> ToolResult:
         started = time.perf_counter()
         cpu_s = max(1, math.ceil(self.timeout_s))
         env = {"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
-        proc = subprocess.Popen(
-            self.command(workdir, seccomp_fd),
+        proc = isolation.spawn(
+            workdir,
+            [*isolation.interpreter(), isolation.CHILD_PATH, isolation.WORK_DIR],
+            work_bytes=WORK_FOLDER_BYTES,
+            ro_binds=[(str(CHILD_SCRIPT), isolation.CHILD_PATH)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -173,7 +157,6 @@ class PythonSandbox:
             env=env,
             start_new_session=True,
             close_fds=True,
-            pass_fds=(seccomp_fd,),
             preexec_fn=functools.partial(_limit_child, cpu_s, self.memory_mb * 1024 * 1024),
         )
         assert proc.stdin is not None and proc.stdout is not None
