@@ -51,6 +51,7 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_OPEN_FILES = 64
 WORK_FOLDER_BYTES = 64 * 1024 * 1024
 STATUS_ROOM = 120
+EXIT_GRACE_S = 0.2  # for bwrap to exit after the output ended right at the time limit
 
 
 def _limit_child(cpu_s: int, memory_bytes: int) -> None:
@@ -166,8 +167,13 @@ class PythonSandbox:
         with contextlib.suppress(BrokenPipeError):
             proc.stdin.close()
         timed_out = False
+        # The output ends when every process of the run has ended (none can start others),
+        # so wait on it rather than on Popen.wait(timeout=...), which polls with sleeps of up
+        # to 50 ms; then bwrap's own exit follows at once.
+        capture.thread.join(timeout=self.timeout_s)
+        remaining = started + self.timeout_s - time.perf_counter()
         try:
-            proc.wait(timeout=self.timeout_s)
+            proc.wait(timeout=max(remaining, EXIT_GRACE_S))
         except subprocess.TimeoutExpired:
             timed_out = True
             with contextlib.suppress(ProcessLookupError):
