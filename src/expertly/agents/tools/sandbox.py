@@ -154,7 +154,7 @@ class PythonSandbox:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            cwd=workdir,
+            cwd="/",  # the run's own folder is /sandbox inside; nothing here is needed
             env=env,
             start_new_session=True,
             close_fds=True,
