@@ -29,7 +29,7 @@ ISOLATION = isolation.probe()
 pytestmark = pytest.mark.skipif(
     not ISOLATION.complete, reason="no OS isolation here: " + "; ".join(ISOLATION.missing)
 )
-ESCAPE_NAME = "xly-escape"  # the comm of the grandchild that tries to outlive the run
+ESCAPE_NAME = f"xly-{os.getpid()}"[:15]  # the grandchild's comm, unique to this session
 
 # The library's constructor does what the reported escape did, and says how each went.
 LIBRARY_SOURCE = r"""
