@@ -1,9 +1,12 @@
 """The first code the ``python`` tool's child process runs: it locks the interpreter down.
 
-Run as a script (``python -I _sandbox_child.py TMPDIR``), never imported. It reads the
-agent's code from stdin, installs an audit hook (``sys.addaudithook``; a hook cannot be
-removed from Python), then runs the code with TMPDIR as its working directory. The hook
-refuses:
+Run as a script inside the operating-system confinement (``isolation.py``: bound read-only
+at ``/expertly/sandbox_child.py`` and started as ``python -I -S sandbox_child.py
+/sandbox``), never imported. It reads the agent's code from stdin, installs an audit hook
+(``sys.addaudithook``; a hook cannot be removed from Python), then runs the code with
+``/sandbox`` as its working directory. The hook is the inner layer: it turns the common
+attempts into clear Python errors, while the kernel's boundaries hold against code it
+cannot see (native code raises no audit events). It refuses:
 
 * sockets of any kind, subprocesses, ``os.system``, exec, fork, spawn, signals to other
   processes, ctypes and the modules that bypass the audit events (``_posixsubprocess``,

@@ -1,23 +1,27 @@
-"""``python``: run the agent's code in a sandboxed child process and return what it printed.
+"""``python``: run the agent's code in a confined child process and return what it printed.
 
-Layers, from the kernel up:
+Layers, from the kernel up (all required: the tool refuses to run where one is missing):
 
-* **no network** — the child runs under ``unshare -rn`` (a new user and network namespace
-  with no interface up) where the machine allows it (``PythonSandbox.network_namespace``);
-* **resource limits** set in the child before the interpreter starts: CPU seconds
-  (``RLIMIT_CPU``), address space (``RLIMIT_AS`` = ``agent.python_memory_mb``), file size,
-  open files, no new processes (``RLIMIT_NPROC`` = 0; the kernel does not apply it to
-  root, where the audit hook's refusal of fork, exec and spawn is what stops them), no
+* **operating-system isolation** (``isolation.py``): a private mount namespace where the
+  run's folder is a size-limited ``tmpfs`` mounted ``noexec,nosuid,nodev``; bubblewrap's
+  user (uid ``nobody``, no capabilities), PID, network, IPC, UTS and cgroup namespaces
+  over a read-only root that holds only ``/usr``, the interpreter and that folder;
+  ``no_new_privs``; a seccomp filter (``seccomp.py``) refusing new processes,
+  ``memfd_create``, ``ptrace``, mounts and namespaces. Killing bwrap kills everything in
+  the PID namespace, so nothing outlives the timeout;
+* **resource limits** set before the first program starts: CPU seconds (``RLIMIT_CPU``),
+  address space (``RLIMIT_AS`` = ``agent.python_memory_mb``), file size, open files, no
   core dumps;
 * **a wall-clock timeout** that kills the child's whole process group;
-* **a fresh temporary directory** as working directory, the only place it may write (deleted
-  afterwards); an **empty environment** except ``HOME``/``TMPDIR`` pointing there; isolated
-  mode ``python -I``;
+* **a fresh folder** (``/sandbox`` inside) as working directory, the only place it may
+  write, gone with the run; an **empty environment** except ``HOME``/``TMPDIR`` pointing
+  there; isolated mode without site-packages (``python -I -S``: the standard library only);
 * **an audit hook** installed before the code runs (``_sandbox_child.py``) that refuses
-  sockets, subprocesses, exec/fork/spawn, ctypes and file access outside the directory
-  (reads under the interpreter's prefix stay allowed so imports work). ``os`` functions
-  take str paths only there (``str(path)``): a Path object's conversion runs code the
-  program itself could have changed.
+  sockets, subprocesses, exec/fork/spawn, ctypes and file access outside the folder
+  (reads under the interpreter's prefix stay allowed so imports work), so that most
+  attempts end in a clear Python error rather than at a kernel boundary. ``os``
+  functions take str paths only there (``str(path)``): a Path object's conversion runs
+  code the program itself could have changed.
 
 stdout and stderr come back together, cut at ``agent.output_chars``. A failing program is
 an observation (``ok=False`` with its traceback), not an exception.
@@ -29,17 +33,15 @@ import contextlib
 import functools
 import math
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
+from expertly.agents.tools import isolation
 from expertly.agents.tools.base import ToolError, ToolResult, truncate
 from expertly.errors import ConfigError
 
@@ -47,26 +49,17 @@ CHILD_SCRIPT = Path(__file__).with_name("_sandbox_child.py")
 MAX_CODE_CHARS = 100_000
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_OPEN_FILES = 64
+WORK_FOLDER_BYTES = 64 * 1024 * 1024
 STATUS_ROOM = 120
-
-
-@functools.cache
-def network_namespace_available() -> bool:
-    """Whether ``unshare -rn`` works here (user namespaces may be disabled)."""
-    unshare = shutil.which("unshare")
-    if unshare is None:
-        return False
-    try:
-        done = subprocess.run(
-            [unshare, "-rn", "true"], capture_output=True, timeout=10, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+EXIT_GRACE_S = 0.2  # for bwrap to exit after the output ended right at the time limit
 
 
 def _limit_child(cpu_s: int, memory_bytes: int) -> None:
-    """Runs in the child between fork and exec: resource limits and a new process group."""
+    """Runs in the child between fork and exec: resource limits for it and all it starts.
+
+    There is no ``RLIMIT_NPROC``: the setup forks (``mount``, bwrap's init) and the kernel
+    ignores the limit for root; the seccomp filter refuses new processes instead.
+    """
     import resource
 
     def cap(which: int, value: int) -> None:
@@ -77,7 +70,6 @@ def _limit_child(cpu_s: int, memory_bytes: int) -> None:
     cap(resource.RLIMIT_AS, memory_bytes)
     cap(resource.RLIMIT_FSIZE, MAX_FILE_BYTES)
     cap(resource.RLIMIT_NOFILE, MAX_OPEN_FILES)
-    cap(resource.RLIMIT_NPROC, 0)
     cap(resource.RLIMIT_CORE, 0)
     # Writing past RLIMIT_FSIZE should fail with an OSError, not kill the child.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -140,40 +132,29 @@ class PythonSandbox:
             f"its own folder, {timeout_s:g} s, {memory_mb} MB) and see what it prints."
         )
 
-    @property
-    def network_namespace(self) -> bool:
-        """Whether runs get their own (empty) network namespace; probed once, on first use."""
-        return network_namespace_available()
-
-    def command(self, workdir: str) -> list[str]:
-        argv = [sys.executable, "-I", str(CHILD_SCRIPT), workdir]
-        if self.network_namespace:
-            unshare = shutil.which("unshare") or "unshare"
-            argv = [unshare, "-rn", *argv]
-        return argv
-
     def run(self, **arguments: Any) -> ToolResult:
         code = str(arguments["code"])
         if not code.strip():
             raise ToolError("the code is empty: write a program that prints its result")
         if len(code) > MAX_CODE_CHARS:
             raise ToolError(f"the code is longer than {MAX_CODE_CHARS:,} characters")
-        workdir = tempfile.mkdtemp(prefix="expertly-python-")
-        try:
+        isolation.probe().require()
+        with isolation.mount_point() as workdir:
             return self._run(code, workdir)
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
 
     def _run(self, code: str, workdir: str) -> ToolResult:
         started = time.perf_counter()
         cpu_s = max(1, math.ceil(self.timeout_s))
-        env = {"HOME": workdir, "TMPDIR": workdir, "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
-        proc = subprocess.Popen(
-            self.command(workdir),
+        env = {"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
+        proc = isolation.spawn(
+            workdir,
+            [*isolation.interpreter(), isolation.CHILD_PATH, isolation.WORK_DIR],
+            work_bytes=WORK_FOLDER_BYTES,
+            ro_binds=[(str(CHILD_SCRIPT), isolation.CHILD_PATH)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            cwd=workdir,
+            cwd="/",  # the run's own folder is /sandbox inside; nothing here is needed
             env=env,
             start_new_session=True,
             close_fds=True,
@@ -186,8 +167,13 @@ class PythonSandbox:
         with contextlib.suppress(BrokenPipeError):
             proc.stdin.close()
         timed_out = False
+        # The output ends when every process of the run has ended (none can start others),
+        # so wait on it rather than on Popen.wait(timeout=...), which polls with sleeps of up
+        # to 50 ms; then bwrap's own exit follows at once.
+        capture.thread.join(timeout=self.timeout_s)
+        remaining = started + self.timeout_s - time.perf_counter()
         try:
-            proc.wait(timeout=self.timeout_s)
+            proc.wait(timeout=max(remaining, EXIT_GRACE_S))
         except subprocess.TimeoutExpired:
             timed_out = True
             with contextlib.suppress(ProcessLookupError):
