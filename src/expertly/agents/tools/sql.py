@@ -7,7 +7,16 @@ Read-only is enforced by the database, never by looking for keywords in the stat
   ``PRAGMA query_only=ON``; an authorizer allows only reads (SELECT, column reads, functions,
   recursive CTEs and a few schema pragmas) and denies everything else, ATTACH and DETACH
   included; ``SQLITE_LIMIT_ATTACHED`` is 0. A progress handler stops a statement at the
-  deadline (``agent.sql_timeout_s``).
+  deadline (``agent.sql_timeout_s``, or the agent's time left if that is shorter).
+  Memory and time per value are bounded too, since the progress handler cannot stop one
+  function call: no string or blob may exceed ``MAX_VALUE_BYTES`` (``SQLITE_LIMIT_LENGTH``:
+  ``randomblob(1e9)``, ``zeroblob``, ``replace``/``group_concat``/recursive growth fail at
+  once), the page cache and the statement, LIKE pattern, expression depth and compound
+  sizes are capped, ``printf``/``format`` refuse widths and precisions over
+  ``MAX_PRINTF_WIDTH`` (``printf('%.*c', 1e9, 'x')`` loops for seconds inside SQLite
+  otherwise), and functions that serve no query (``fts3_tokenizer`` returns a raw memory
+  address) are denied. SQLite's heap limit (``PRAGMA hard_heap_limit``) is not used: it is
+  one setting for every ``sqlite3`` connection in the process, not this one.
 * **PostgreSQL** (psycopg, the ``[postgres]`` extra) — the session starts with
   ``default_transaction_read_only=on`` and ``statement_timeout``, each statement runs in a
   transaction opened with ``SET TRANSACTION READ ONLY`` and rolled back, as one prepared
@@ -23,7 +32,9 @@ At most ``agent.sql_max_rows`` rows are returned, as a compact text table.
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,9 +48,35 @@ SCHEMA_CHARS = 3000
 
 # What the SQLite authorizer lets through; every other action (writes, DDL, ATTACH, DETACH,
 # transactions, other pragmas) is denied and SQLite reports "not authorized".
-_SQLITE_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
-_SQLITE_RECURSIVE = getattr(sqlite3, "SQLITE_RECURSIVE", 33)
+# The C values (fixed by SQLite): Python's sqlite3 names them from 3.11 on only.
+_SQLITE_RECURSIVE = 33
+_LIMIT_LENGTH, _LIMIT_SQL_LENGTH, _LIMIT_EXPR_DEPTH, _LIMIT_COMPOUND_SELECT = 0, 1, 3, 4
+_LIMIT_FUNCTION_ARG, _LIMIT_ATTACHED, _LIMIT_LIKE_PATTERN_LENGTH = 6, 7, 8
+_SQLITE_ALLOWED = {
+    sqlite3.SQLITE_SELECT,
+    sqlite3.SQLITE_READ,
+    sqlite3.SQLITE_FUNCTION,
+    _SQLITE_RECURSIVE,
+}
 _SQLITE_READ_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info"}
+# Functions no question needs: raw pointers (fts3_tokenizer, fts5) and extension loading.
+_SQLITE_DENIED_FUNCTIONS = {"fts3_tokenizer", "fts5", "load_extension"}
+
+MAX_VALUE_BYTES = 10_000_000  # longest string or blob a statement may build or read
+MAX_SQL_CHARS = 100_000
+MAX_PRINTF_WIDTH = 10_000
+CACHE_KIB = 16_384  # page cache per connection; sorts and recursive queues spill to a file
+_SQLITE_LIMITS = {
+    _LIMIT_ATTACHED: 0,
+    _LIMIT_LENGTH: MAX_VALUE_BYTES,
+    _LIMIT_SQL_LENGTH: MAX_SQL_CHARS,
+    _LIMIT_LIKE_PATTERN_LENGTH: 1_000,
+    _LIMIT_EXPR_DEPTH: 200,
+    _LIMIT_COMPOUND_SELECT: 100,
+    _LIMIT_FUNCTION_ARG: 100,
+}
+# A printf conversion: flags, width (digits or *), precision (. digits or *), size, type.
+_PRINTF_SPEC = re.compile(r"%([-+ 0#,!]*)(\*|\d+)?(?:\.(\*|\d*))?(?:ll|l)?(.)", re.DOTALL)
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], more: bool) -> str:
@@ -80,21 +117,34 @@ class SqliteDatabase:
                 f"agent.sql_url: there is no SQLite file at {path}. Set agent.sql_url to an "
                 "existing database file or a postgresql://... URL."
             )
+        if sys.version_info < (3, 11):
+            raise ConfigError(
+                "the sql tool on SQLite needs Python 3.11 or later (it bounds each query with "
+                "sqlite3's setlimit); upgrade Python or use a postgresql://... agent.sql_url"
+            )
         self.path = path.resolve()
         self.timeout_s = timeout_s
 
-    def connect(self) -> sqlite3.Connection:
+    def connect(self, refusals: list[str] | None = None) -> sqlite3.Connection:
+        """A read-only, bounded connection; ``printf`` refusals are appended to ``refusals``."""
         uri = self.path.as_uri() + "?mode=ro"
         try:
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
             conn.execute("PRAGMA query_only=ON")
-            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            conn.execute("PRAGMA temp_store=FILE")
+            conn.execute("PRAGMA mmap_size=0")
+            for limit, value in _SQLITE_LIMITS.items():
+                conn.setlimit(limit, value)
             # Load the schema now, while reading sqlite_master is still unrestricted.
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.Error as exc:
             raise ConfigError(
                 f"agent.sql_url: cannot open {self.path} as a SQLite database: {exc}"
             ) from exc
+        printf = _BoundedPrintf(refusals if refusals is not None else [])
+        for name in ("printf", "format"):
+            conn.create_function(name, -1, printf, deterministic=True)
         conn.set_authorizer(_authorize)
         return conn
 
@@ -115,9 +165,14 @@ class SqliteDatabase:
         finally:
             conn.close()
 
-    def query(self, sql: str, max_rows: int) -> tuple[list[str], list[tuple[Any, ...]], bool]:
-        conn = self.connect()
-        deadline = time.monotonic() + self.timeout_s
+    def query(
+        self, sql: str, max_rows: int, *, timeout_s: float | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+        """Run ``sql``; stopped after ``agent.sql_timeout_s`` or ``timeout_s``, if shorter."""
+        refusals: list[str] = []
+        conn = self.connect(refusals)
+        seconds = self.timeout_s if timeout_s is None else min(self.timeout_s, timeout_s)
+        deadline = time.monotonic() + seconds
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
         try:
             cursor = conn.execute(sql)
@@ -126,8 +181,15 @@ class SqliteDatabase:
         except sqlite3.Error as exc:
             if time.monotonic() > deadline and "interrupt" in str(exc):
                 raise ToolError(
-                    f"the query ran longer than agent.sql_timeout_s ({self.timeout_s:g} s) "
-                    "and was stopped; add a LIMIT or a narrower WHERE"
+                    f"the query ran longer than {_limit_name(self.timeout_s, seconds)} and was "
+                    "stopped; add a LIMIT or a narrower WHERE"
+                ) from None
+            if refusals:
+                raise ToolError(f"SQLite refused the query: {refusals[0]}") from None
+            if "too big" in str(exc):
+                raise ToolError(
+                    f"SQLite refused the query: {exc} (a value may hold at most "
+                    f"{MAX_VALUE_BYTES:,} bytes); return shorter values, e.g. with substr()"
                 ) from None
             raise ToolError(f"SQLite refused the query: {exc}") from None
         except (sqlite3.Warning, ValueError) as exc:  # several statements; NUL, surrogates
@@ -137,8 +199,61 @@ class SqliteDatabase:
         return columns, rows[:max_rows], len(rows) > max_rows
 
 
+def _limit_name(sql_timeout_s: float, seconds: float) -> str:
+    """Which limit stopped a query: the tool's own, or the agent's time left."""
+    if seconds >= sql_timeout_s:
+        return f"agent.sql_timeout_s ({sql_timeout_s:g} s)"
+    return f"the agent's time left ({seconds:.1f} s of agent.timeout_s)"
+
+
+class _BoundedPrintf:
+    """SQLite's own ``printf``/``format``, refusing widths and precisions over
+    ``MAX_PRINTF_WIDTH`` first: ``%.*c`` with a precision of 1e9 loops inside one function
+    call, which neither the progress handler nor the length limit can stop in time.
+    The checked call runs the built-in function on a private in-memory connection."""
+
+    def __init__(self, refusals: list[str]) -> None:
+        self.refusals = refusals
+        self.builtin: sqlite3.Connection | None = None
+
+    def __call__(self, *args: Any) -> Any:
+        if not args or not isinstance(args[0], str):
+            return None if not args else args[0]
+        used = 1
+        for match in _PRINTF_SPEC.finditer(args[0]):
+            if match.group(4) == "%":
+                continue
+            for size in (match.group(2), match.group(3)):
+                if size == "*":
+                    value, used = _as_int(args[used] if used < len(args) else 0), used + 1
+                else:
+                    value = int(size) if size else 0
+                if abs(value) > MAX_PRINTF_WIDTH:
+                    self.refusals.append(
+                        f"printf/format width or precision {value:,} is over the limit of "
+                        f"{MAX_PRINTF_WIDTH:,}; use a smaller one"
+                    )
+                    raise ValueError(self.refusals[-1])
+            used += 1
+        if self.builtin is None:
+            self.builtin = sqlite3.connect(":memory:", check_same_thread=False)
+            self.builtin.setlimit(_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        marks = ", ".join("?" * len(args))
+        return self.builtin.execute(f"SELECT printf({marks})", args).fetchone()[0]
+
+
+def _as_int(value: Any) -> int:
+    """The integer SQLite would read from a ``*`` argument (text and reals included)."""
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
 def _authorize(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
-    if action in _SQLITE_ALLOWED or action == _SQLITE_RECURSIVE:
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in _SQLITE_DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    if action in _SQLITE_ALLOWED:
         return sqlite3.SQLITE_OK
     if action == sqlite3.SQLITE_PRAGMA and arg1 in _SQLITE_READ_PRAGMAS:
         return sqlite3.SQLITE_OK
@@ -210,13 +325,21 @@ class PostgresDatabase:
             tables.setdefault(name, []).append((column, typ))
         return tables
 
-    def query(self, sql: str, max_rows: int) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+    def query(
+        self, sql: str, max_rows: int, *, timeout_s: float | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+        """Run ``sql``; cancelled by the server after ``agent.sql_timeout_s`` or
+        ``timeout_s``, if shorter."""
         import psycopg
 
         conn = self.connect()
+        seconds = self.timeout_s if timeout_s is None else min(self.timeout_s, timeout_s)
         try:
             with conn.cursor() as cur:
                 cur.execute("SET TRANSACTION READ ONLY")
+                if seconds < self.timeout_s:
+                    ms = max(1, int(seconds * 1000))
+                    cur.execute(f"SET LOCAL statement_timeout = {ms}")
                 # Take the snapshot now: the transaction can no longer be made read-write.
                 cur.execute("SELECT 1")
                 # prepare=True sends one prepared statement: the server refuses several.
@@ -225,8 +348,8 @@ class PostgresDatabase:
                 rows = cur.fetchmany(max_rows + 1) if cur.description else []
         except psycopg.errors.QueryCanceled:
             raise ToolError(
-                f"the query ran longer than agent.sql_timeout_s ({self.timeout_s:g} s) "
-                "and was stopped; add a LIMIT or a narrower WHERE"
+                f"the query ran longer than {_limit_name(self.timeout_s, seconds)} and was "
+                "stopped; add a LIMIT or a narrower WHERE"
             ) from None
         except (psycopg.Error, ValueError) as exc:
             raise ToolError(f"PostgreSQL refused the query: {exc}") from None
@@ -283,10 +406,18 @@ class SqlTool:
         )
 
     def run(self, **arguments: Any) -> ToolResult:
-        sql = str(arguments["query"]).strip()
+        """Run the query within ``agent.sql_timeout_s``."""
+        return self._query(str(arguments["query"]), None)
+
+    def run_within(self, timeout_s: float, **arguments: Any) -> ToolResult:
+        """Run the query within ``timeout_s`` or ``agent.sql_timeout_s``, the shorter."""
+        return self._query(str(arguments["query"]), timeout_s)
+
+    def _query(self, text: str, timeout_s: float | None) -> ToolResult:
+        sql = text.strip()
         if not sql:
             raise ToolError("the query is empty: write one SELECT statement")
-        columns, rows, more = self.database.query(sql, self.max_rows)
+        columns, rows, more = self.database.query(sql, self.max_rows, timeout_s=timeout_s)
         return ToolResult(
             format_table(columns, rows, more),
             data={"columns": columns, "rows": rows, "more": more},
