@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from expertly.config import AgentSettings
+from expertly.generate import Closeable
 from expertly.types import Completion, Message, TraceStep
 
 if TYPE_CHECKING:
@@ -178,9 +179,8 @@ def complete(
                 finish = "timeout"
                 break
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        if isinstance(stream, Closeable):
+            stream.close()
     text = "".join(pieces)
     generated = text_tokens(llm, text)
     if finish == "stop" and generated >= max_tokens:
