@@ -177,3 +177,13 @@ def test_empty_query_is_refused(db: Path) -> None:
 def test_hostile_text_is_refused_cleanly(db: Path, query: str) -> None:
     ok, out = _call(db, query)
     assert not ok and out.startswith("Error: SQLite refused the query: ")
+
+
+def test_the_agent_s_time_left_stops_a_query_before_sql_timeout_s(db: Path) -> None:
+    registry = ToolRegistry.of([SqlTool(open_database(str(db), timeout_s=30))])
+    runaway = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT max(i) FROM r"
+    started = time.monotonic()
+    result = registry.call("sql", {"query": runaway}, timeout_s=0.5)
+    assert time.monotonic() - started < 1.5
+    assert not result.ok and not result.timed_out  # stopped by SQLite, not abandoned
+    assert "ran longer than the agent's time left (0.5 s of agent.timeout_s)" in result.output

@@ -8,7 +8,8 @@ agent, not a crash: ``ToolRegistry.call`` turns a ``ToolError`` or an argument e
 A call may be given ``timeout_s`` (the agent passes the time its budget has left). The tool
 then runs in a worker thread and the caller waits at most that long: past it, the call
 returns a result with ``timed_out=True``. A ``TimeBounded`` tool (``sql``) is also told the
-time, so it stops itself at the deadline; any other tool's thread is left to finish on its
+time, so it stops itself at the deadline with its own error (it gets ``STOP_GRACE_S`` more to
+say so); any other tool's thread is left to finish on its
 own, unseen, which is why every built-in tool bounds its own work (the calculator's
 operations, the HTTP client's timeout, the sandbox's limits).
 """
@@ -206,6 +207,9 @@ class ToolRegistry:
         ]
 
 
+STOP_GRACE_S = 0.25  # extra wait for a TimeBounded tool to report its own timeout
+
+
 class _ToolTimeout(Exception):
     """A tool call outlived the time it was given (turned into a ``timed_out`` result)."""
 
@@ -219,7 +223,9 @@ def _run_within(tool: Tool, arguments: dict[str, Any], timeout_s: float) -> Tool
     if timeout_s <= 0:
         raise _ToolTimeout
     work: Callable[[], ToolResult]
+    wait = timeout_s
     if isinstance(tool, TimeBounded):
+        wait += STOP_GRACE_S
         bounded = tool
 
         def work() -> ToolResult:
@@ -240,7 +246,7 @@ def _run_within(tool: Tool, arguments: dict[str, Any], timeout_s: float) -> Tool
 
     thread = threading.Thread(target=target, name=f"tool-{tool.name}", daemon=True)
     thread.start()
-    thread.join(timeout_s)
+    thread.join(wait)
     if failure:
         raise failure[0]
     if not outcome:
