@@ -89,6 +89,29 @@ def test_statement_timeout(server: str) -> None:
     assert time.perf_counter() - start < 3
 
 
+def test_the_agent_s_time_left_cancels_a_statement_before_sql_timeout_s(server: str) -> None:
+    registry = ToolRegistry.of([SqlTool(open_database(reader_url(server), timeout_s=30))])
+    started = time.monotonic()
+    result = registry.call("sql", {"query": "SELECT pg_sleep(10)"}, timeout_s=0.5)
+    assert time.monotonic() - started < 1.5
+    assert not result.ok and not result.timed_out  # cancelled by the server, not abandoned
+    assert "the agent's time left (0.5 s of agent.timeout_s)" in result.output
+
+
+def test_hostile_values_are_refused_or_stopped_in_time(server: str) -> None:
+    registry = ToolRegistry.of([SqlTool(open_database(reader_url(server), timeout_s=1))])
+    for query in (
+        "SELECT repeat('x', 300000000)",
+        "SELECT lpad('x', 2000000000)",
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) FROM r",
+        "SELECT pg_read_file('/etc/passwd')",
+    ):
+        started = time.monotonic()
+        result = registry.call("sql", {"query": query}, timeout_s=5)
+        assert time.monotonic() - started < 2.0, query
+        assert not result.ok and result.output.startswith("Error: "), query
+
+
 def test_superuser_connections_are_refused(server: str) -> None:
     with pytest.raises(ConfigError, match="superuser"):
         SqlTool(open_database(server, timeout_s=2))
