@@ -438,3 +438,12 @@ def test_a_tool_bug_in_a_timed_call_is_raised_not_swallowed() -> None:
     bot, _ = agent([call("calculator", expression="1+1")], [FakeTool("calculator", broken)])
     with pytest.raises(KeyError, match="a bug in the tool"):
         bot.answer("What is 1 + 1?")
+
+
+def test_a_registry_call_with_no_time_left_runs_nothing() -> None:
+    calc = calculator()
+    result = ToolRegistry.of([calc]).call("calculator", {"expression": "17*23"}, timeout_s=0.0)
+    assert result.timed_out and not result.ok and "was not run" in result.output
+    assert calc.calls == []
+    result = ToolRegistry.of([calc]).call("calculator", {"expression": "17*23"}, timeout_s=5.0)
+    assert result.ok and result.output == "391" and not result.timed_out

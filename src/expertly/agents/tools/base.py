@@ -160,6 +160,12 @@ class ToolRegistry:
                 ok=False,
                 seconds=time.perf_counter() - start,
             )
+        if timeout_s is not None and timeout_s <= 0:
+            return ToolResult(
+                f"Error: {name} was not run: the agent's time (agent.timeout_s) had run out",
+                ok=False,
+                timed_out=True,
+            )
         try:
             checked = check_arguments(tool, arguments)
             if timeout_s is None:
@@ -220,8 +226,6 @@ def _run_within(tool: Tool, arguments: dict[str, Any], timeout_s: float) -> Tool
     The tool runs in a daemon thread, so a runaway cannot keep the process alive; whatever
     it raises is raised here, in the caller's thread.
     """
-    if timeout_s <= 0:
-        raise _ToolTimeout
     work: Callable[[], ToolResult]
     wait = timeout_s
     if isinstance(tool, TimeBounded):
