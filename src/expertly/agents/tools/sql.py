@@ -23,7 +23,9 @@ Read-only is enforced by the database, never by looking for keywords in the stat
   statement (several statements in one call are refused by the server), on a connection
   used for that call only. A superuser connection is refused: superusers can reach the
   server's files and programs even in a read-only transaction. Point ``agent.sql_url`` at a
-  role that has only SELECT rights.
+  role that has only SELECT rights. A statement that returns rows runs as a subquery that
+  cuts every value to ``CELL_CHARS`` (as text) and stops at ``agent.sql_max_rows``, so
+  neither a huge value nor millions of rows reach the expertly process.
 
 Every call opens a fresh connection, so no statement can change what a later one sees.
 At most ``agent.sql_max_rows`` rows are returned, as a compact text table.
@@ -75,6 +77,10 @@ _SQLITE_LIMITS = {
     _LIMIT_COMPOUND_SELECT: 100,
     _LIMIT_FUNCTION_ARG: 100,
 }
+# A statement that can be a subquery: SELECT, WITH, VALUES, TABLE, or one in parentheses.
+_ROWS_QUERY = re.compile(
+    r"^(?:\s|--[^\n]*(?:\n|$)|/\*.*?\*/)*(?:\(|(?:select|with|values|table)\b)", re.I | re.S
+)
 # A printf conversion: flags, width (digits or *), precision (. digits or *), size, type.
 _PRINTF_SPEC = re.compile(r"%([-+ 0#,!]*)(\*|\d+)?(?:\.(\*|\d*))?(?:ll|l)?(.)", re.DOTALL)
 
@@ -335,6 +341,7 @@ class PostgresDatabase:
         conn = self.connect()
         seconds = self.timeout_s if timeout_s is None else min(self.timeout_s, timeout_s)
         try:
+            names = _columns(conn, sql)  # before the transaction opens: a failure is harmless
             with conn.cursor() as cur:
                 cur.execute("SET TRANSACTION READ ONLY")
                 if seconds < self.timeout_s:
@@ -342,9 +349,10 @@ class PostgresDatabase:
                     cur.execute(f"SET LOCAL statement_timeout = {ms}")
                 # Take the snapshot now: the transaction can no longer be made read-write.
                 cur.execute("SELECT 1")
+                statement = _bounded(sql, names, max_rows) if names else sql
                 # prepare=True sends one prepared statement: the server refuses several.
-                cur.execute(sql.encode("utf-8"), prepare=True)
-                columns = [d.name for d in cur.description or ()]
+                cur.execute(statement.encode("utf-8"), prepare=True)
+                columns = names or [d.name for d in cur.description or ()]
                 rows = cur.fetchmany(max_rows + 1) if cur.description else []
         except psycopg.errors.QueryCanceled:
             raise ToolError(
@@ -358,6 +366,43 @@ class PostgresDatabase:
                 conn.rollback()
             conn.close()
         return columns, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows
+
+
+def _columns(conn: Any, sql: str) -> list[str]:
+    """The column names ``sql`` would return, from the server's description of the prepared
+    statement (nothing is run); [] when it returns no rows or cannot be prepared (running
+    it then reports why)."""
+    from psycopg import pq
+
+    if not _ROWS_QUERY.match(sql):  # SHOW, EXPLAIN: short answers that cannot be subqueries
+        return []
+    pgconn = conn.pgconn
+    prepared = pgconn.prepare(b"expertly_probe", _body(sql).encode("utf-8"))
+    if prepared.status != pq.ExecStatus.COMMAND_OK:
+        return []
+    described = pgconn.describe_prepared(b"expertly_probe")
+    pgconn.close_prepared(b"expertly_probe")
+    if described.status != pq.ExecStatus.COMMAND_OK:
+        return []
+    return [
+        (described.fname(i) or b"?column?").decode("utf-8", "replace")
+        for i in range(described.nfields)
+    ]
+
+
+def _body(sql: str) -> str:
+    return sql.strip().rstrip(";").rstrip()
+
+
+def _bounded(sql: str, names: Sequence[str], max_rows: int) -> str:
+    """``sql`` as a subquery whose values the server cuts to ``CELL_CHARS + 1`` characters of
+    text and whose rows it stops at ``max_rows + 1``: a huge value (``repeat('x', 1e8)``) or
+    millions of rows never reach this process, which would otherwise hold them whole."""
+    cells = ", ".join(
+        f"left(q.c{i}::text, {CELL_CHARS + 1}) AS {_quote(name)}" for i, name in enumerate(names)
+    )
+    aliases = ", ".join(f"c{i}" for i in range(len(names)))
+    return f"SELECT {cells} FROM (\n{_body(sql)}\n) AS q({aliases}) LIMIT {max_rows + 1}"
 
 
 Database = SqliteDatabase | PostgresDatabase
