@@ -48,12 +48,12 @@ from expertly.errors import ConfigError, MissingDependencyError
 CELL_CHARS = 200
 SCHEMA_CHARS = 3000
 
-# What the SQLite authorizer lets through; every other action (writes, DDL, ATTACH, DETACH,
-# transactions, other pragmas) is denied and SQLite reports "not authorized".
-# The C values (fixed by SQLite): Python's sqlite3 names them from 3.11 on only.
+# SQLite's C values, fixed by SQLite: Python's sqlite3 names them from 3.11 on only.
 _SQLITE_RECURSIVE = 33
 _LIMIT_LENGTH, _LIMIT_SQL_LENGTH, _LIMIT_EXPR_DEPTH, _LIMIT_COMPOUND_SELECT = 0, 1, 3, 4
 _LIMIT_FUNCTION_ARG, _LIMIT_ATTACHED, _LIMIT_LIKE_PATTERN_LENGTH = 6, 7, 8
+# What the SQLite authorizer lets through; every other action (writes, DDL, ATTACH, DETACH,
+# transactions, other pragmas) is denied and SQLite reports "not authorized".
 _SQLITE_ALLOWED = {
     sqlite3.SQLITE_SELECT,
     sqlite3.SQLITE_READ,
@@ -223,10 +223,12 @@ class _BoundedPrintf:
         self.builtin: sqlite3.Connection | None = None
 
     def __call__(self, *args: Any) -> Any:
-        if not args or not isinstance(args[0], str):
-            return None if not args else args[0]
+        if not args or args[0] is None:
+            return None
+        fmt = args[0]
+        text = fmt.decode("utf-8", "replace") if isinstance(fmt, bytes) else str(fmt)
         used = 1
-        for match in _PRINTF_SPEC.finditer(args[0]):
+        for match in _PRINTF_SPEC.finditer(text):
             if match.group(4) == "%":
                 continue
             for size in (match.group(2), match.group(3)):
