@@ -17,6 +17,7 @@ operations, the HTTP client's timeout, the sandbox's limits).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -226,19 +227,11 @@ def _run_within(tool: Tool, arguments: dict[str, Any], timeout_s: float) -> Tool
     The tool runs in a daemon thread, so a runaway cannot keep the process alive; whatever
     it raises is raised here, in the caller's thread.
     """
-    work: Callable[[], ToolResult]
+    work: Callable[[], ToolResult] = functools.partial(tool.run, **arguments)
     wait = timeout_s
     if isinstance(tool, TimeBounded):
+        work = functools.partial(tool.run_within, timeout_s, **arguments)
         wait += STOP_GRACE_S
-        bounded = tool
-
-        def work() -> ToolResult:
-            return bounded.run_within(timeout_s, **arguments)
-    else:
-
-        def work() -> ToolResult:
-            return tool.run(**arguments)
-
     outcome: list[ToolResult] = []
     failure: list[BaseException] = []
 
