@@ -2,7 +2,8 @@
 
 One ``Budget`` per question. The loop asks ``exhausted()`` before each step (a non-empty
 reason stops it), charges every model call with ``charge()``, and gives each call at most
-``room()`` new tokens and ``seconds_left()`` of time. ``complete`` stops a streamed reply at
+``room()`` new tokens and ``seconds_left()`` of time (each tool call gets that time too, see
+``tools/base.py``). ``complete`` stops a streamed reply at
 the deadline, but a local model's stream only yields at word boundaries, so a reply without
 spaces arrives in one piece at the end: ``room()`` therefore also caps a call's tokens at
 what the generation speed measured so far in this question fits into the time left.
