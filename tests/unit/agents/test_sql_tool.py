@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from expertly.agents.tools._sql_child import connect
 from expertly.agents.tools.base import ToolError, ToolRegistry
 from expertly.agents.tools.sql import SqlTool, format_table, open_database
+from expertly.agents.tools.sql_sqlite import SqliteDatabase
 from expertly.errors import ConfigError
 
 
@@ -114,7 +116,9 @@ def test_there_is_no_keyword_filter(db: Path) -> None:
 
 
 def test_the_file_is_opened_read_only(db: Path) -> None:
-    conn = open_database(str(db), timeout_s=1.0).connect()  # type: ignore[union-attr]
+    database = open_database(str(db), timeout_s=1.0)
+    assert isinstance(database, SqliteDatabase)
+    conn = connect(database.uri)  # the connection each statement's process opens
     try:
         conn.set_authorizer(None)  # even without the authorizer, SQLite refuses writes
         with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):

@@ -46,6 +46,9 @@ SQL_INPUTS = [
     "SELECT length(group_concat(i)) FROM r",
     "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) "
     "SELECT i, randomblob(1000) FROM r ORDER BY random() LIMIT 1",
+    # Quadratic work inside one function call, which no SQLite mechanism interrupts:
+    "SELECT instr(hex(zeroblob(4000000)), hex(zeroblob(1000000)) || '1')",
+    "SELECT length(ltrim(hex(zeroblob(100000)), replace(hex(zeroblob(10000)), '0', 'x') || '0'))",
     "SELECT fts3_tokenizer('simple')",
 ]
 
@@ -121,11 +124,12 @@ def test_sql_bounds_values_time_and_memory(db: Path) -> None:
 
 
 def test_sql_error_messages_say_what_to_do(db: Path) -> None:
-    results, _ = _run("sql", SQL_INPUTS[:3] + SQL_INPUTS[-1:], db)
+    results, _ = _run("sql", SQL_INPUTS[:3] + SQL_INPUTS[-3:-2] + SQL_INPUTS[-1:], db)
     outputs = [output for _, _, output, _ in results]
     assert "at most 10,000,000 bytes" in outputs[0] and "substr" in outputs[0]
     assert "width or precision 1,000,000,000 is over the limit" in outputs[2]
-    assert "not authorized" in outputs[3]
+    assert "ran longer than agent.sql_timeout_s (2 s) and was stopped" in outputs[3]
+    assert "not authorized" in outputs[4]
 
 
 def test_printf_within_bounds_still_works(db: Path) -> None:

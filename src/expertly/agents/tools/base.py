@@ -214,7 +214,7 @@ class ToolRegistry:
         ]
 
 
-STOP_GRACE_S = 0.25  # extra wait for a TimeBounded tool to report its own timeout
+STOP_GRACE_S = 0.5  # extra wait for a TimeBounded tool to report its own timeout
 
 
 class _ToolTimeout(Exception):
