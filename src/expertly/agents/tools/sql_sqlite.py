@@ -19,6 +19,7 @@ used: it is one setting for every ``sqlite3`` connection in a process.
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +58,7 @@ class SqliteDatabase:
         """Every table's and view's columns, read in this process (our own statements)."""
         try:
             conn = _sql_child.connect(self.uri)
-        except _sql_child.sqlite3.Error as exc:
+        except sqlite3.Error as exc:
             raise ConfigError(
                 f"agent.sql_url: cannot open {self.path} as a SQLite database: {exc}"
             ) from exc
