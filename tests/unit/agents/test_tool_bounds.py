@@ -46,6 +46,8 @@ SQL_INPUTS = [
     "SELECT length(group_concat(i)) FROM r",
     "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) "
     "SELECT i, randomblob(1000) FROM r ORDER BY random() LIMIT 1",
+    # 720 MB in one row, each value under the length limit: the child's memory cap refuses it
+    "SELECT " + ", ".join(["zeroblob(9000000)"] * 80),
     # Quadratic work inside one function call, which no SQLite mechanism interrupts:
     "SELECT instr(hex(zeroblob(4000000)), hex(zeroblob(1000000)) || '1')",
     "SELECT length(ltrim(hex(zeroblob(100000)), replace(hex(zeroblob(10000)), '0', 'x') || '0'))",
