@@ -191,3 +191,30 @@ def test_the_agent_s_time_left_stops_a_query_before_sql_timeout_s(db: Path) -> N
     assert time.monotonic() - started < 1.5
     assert not result.ok and not result.timed_out  # stopped by SQLite, not abandoned
     assert "ran longer than the agent's time left (0.5 s of agent.timeout_s)" in result.output
+
+
+def test_a_wide_table_and_a_deep_view_are_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "wide.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"CREATE TABLE wide ({', '.join(f'c{i} INTEGER' for i in range(300))})")
+    conn.execute("INSERT INTO wide (c0, c299) VALUES (1, 2)")
+    conn.execute(f"CREATE VIEW deep AS SELECT {' + '.join(['c0'] * 300)} AS total FROM wide")
+    conn.commit()
+    conn.close()
+    registry = ToolRegistry.of([SqlTool(open_database(str(path), timeout_s=2))])
+    result = registry.call("sql", {"query": "SELECT c0, c299 FROM wide"})
+    assert result.ok and result.output.splitlines()[1] == "1 | 2"
+    result = registry.call("sql", {"query": "SELECT total FROM deep"})
+    assert result.ok and result.output.splitlines()[1] == "300"
+
+
+def test_a_broken_view_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.execute("CREATE VIEW v AS SELECT x FROM t")
+    conn.execute("DROP TABLE t")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ConfigError, match=r"cannot read the tables of .*broken\.db: no such table"):
+        SqlTool(open_database(str(path), timeout_s=2))

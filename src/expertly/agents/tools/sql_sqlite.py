@@ -76,6 +76,11 @@ class SqliteDatabase:
                 ]
                 for (name,) in names
             }
+        except sqlite3.Error as exc:  # e.g. a view over a table that no longer exists
+            raise ConfigError(
+                f"agent.sql_url: cannot read the tables of {self.path}: {exc}; fix or drop the "
+                "object it names, or point agent.sql_url at another database"
+            ) from exc
         finally:
             conn.close()
 
