@@ -9,6 +9,8 @@
     ├── LoadError                 one input file cannot be read (ingest reports and skips it)
     ├── StoreError                the index cannot be opened, or does not match the settings
     ├── LLMError                  the language model failed or an endpoint answered badly
+    │   └── LLMTimeoutError       ... by not answering in time (also an ExpertlyTimeout)
+    ├── ExpertlyTimeout           an operation ran out of the time it was given
     └── DocumentNotFoundError     a document id is not in the index
 
 Anything else that escapes is a bug in expertly and is re-raised, never swallowed.
@@ -55,6 +57,17 @@ class StoreError(ExpertlyError):
 
 class LLMError(ExpertlyError):
     """The language model failed, or an endpoint returned an error or malformed reply."""
+
+
+class ExpertlyTimeout(ExpertlyError):
+    """An operation ran out of the time it was given (a setting or a caller's deadline).
+
+    Callers with a time budget of their own (the agent) catch this one class, whichever
+    backend raised it."""
+
+
+class LLMTimeoutError(LLMError, ExpertlyTimeout):
+    """The model did not answer in time (``llm.timeout_s``, or the caller's ``timeout_s``)."""
 
 
 class DocumentNotFoundError(ExpertlyError):

@@ -71,7 +71,9 @@ def test_reads_work_and_writes_are_refused_by_postgres(server: str) -> None:
     ):
         result = registry.call("sql", {"query": statement})
         assert not result.ok, statement
-        assert "read-only transaction" in result.output, result.output
+        # A query runs as a bounded subquery, where PostgreSQL refuses a data-modifying WITH.
+        refusals = ("read-only transaction", "data-modifying statement must be at the top level")
+        assert any(r in result.output for r in refusals), result.output
     for statement, message in (
         ("SELECT 1; DROP TABLE products", "cannot insert multiple commands"),
         ("SET TRANSACTION READ WRITE", "transaction read-write mode must be set before any query"),
@@ -87,6 +89,44 @@ def test_statement_timeout(server: str) -> None:
     result = registry.call("sql", {"query": "SELECT pg_sleep(30)"})
     assert not result.ok and "agent.sql_timeout_s (0.5 s)" in result.output
     assert time.perf_counter() - start < 3
+
+
+def test_the_agent_s_time_left_cancels_a_statement_before_sql_timeout_s(server: str) -> None:
+    registry = ToolRegistry.of([SqlTool(open_database(reader_url(server), timeout_s=30))])
+    started = time.monotonic()
+    result = registry.call("sql", {"query": "SELECT pg_sleep(10)"}, timeout_s=0.5)
+    assert time.monotonic() - started < 1.5
+    assert not result.ok and not result.timed_out  # cancelled by the server, not abandoned
+    assert "the agent's time left (0.5 s of agent.timeout_s)" in result.output
+
+
+def test_hostile_values_are_refused_or_stopped_in_time(server: str) -> None:
+    registry = ToolRegistry.of([SqlTool(open_database(reader_url(server), timeout_s=1))])
+    for query in (
+        "SELECT repeat('x', 300000000)",
+        "SELECT lpad('x', 2000000000)",
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) FROM r",
+        "SELECT pg_read_file('/etc/passwd')",
+    ):
+        started = time.monotonic()
+        result = registry.call("sql", {"query": query}, timeout_s=5)
+        assert time.monotonic() - started < 2.0, query
+        assert not result.ok and result.output.startswith("Error: "), query
+
+
+def test_values_and_rows_are_cut_by_the_server(server: str) -> None:
+    registry = ToolRegistry.of(
+        [SqlTool(open_database(reader_url(server), timeout_s=5), max_rows=3)]
+    )
+    started = time.monotonic()
+    result = registry.call("sql", {"query": "SELECT repeat('x', 200000000) AS big, 1 AS big"})
+    assert time.monotonic() - started < 4
+    lines = result.output.splitlines()
+    assert result.ok and lines[0] == "big | big" and lines[1] == "x" * 199 + "… | 1", lines
+    result = registry.call("sql", {"query": "SELECT i FROM generate_series(1, 2000000) AS i;"})
+    assert result.ok and result.data["rows"] == [("1",), ("2",), ("3",)] and result.data["more"]
+    for query in ("SHOW statement_timeout", "/* plan */ EXPLAIN SELECT 1", "TABLE products"):
+        assert registry.call("sql", {"query": query}).ok, query
 
 
 def test_superuser_connections_are_refused(server: str) -> None:

@@ -2,7 +2,8 @@
 
 One ``Budget`` per question. The loop asks ``exhausted()`` before each step (a non-empty
 reason stops it), charges every model call with ``charge()``, and gives each call at most
-``room()`` new tokens and ``seconds_left()`` of time. ``complete`` stops a streamed reply at
+``room()`` new tokens and ``seconds_left()`` of time (each tool call gets that time too, see
+``tools/base.py``). ``complete`` stops a streamed reply at
 the deadline, but a local model's stream only yields at word boundaries, so a reply without
 spaces arrives in one piece at the end: ``room()`` therefore also caps a call's tokens at
 what the generation speed measured so far in this question fits into the time left.
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from expertly.config import AgentSettings
+from expertly.generate import Closeable
 from expertly.types import Completion, Message, TraceStep
 
 if TYPE_CHECKING:
@@ -178,9 +180,8 @@ def complete(
                 finish = "timeout"
                 break
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        if isinstance(stream, Closeable):
+            stream.close()
     text = "".join(pieces)
     generated = text_tokens(llm, text)
     if finish == "stop" and generated >= max_tokens:

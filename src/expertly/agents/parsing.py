@@ -108,41 +108,20 @@ def find_json_object(text: str) -> dict[str, Any] | None:
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     for candidate in candidates:
         for start in (i for i, ch in enumerate(candidate) if ch == "{"):
-            end = _matching_brace(candidate, start)
-            chunk = candidate[start:end] if end else candidate[start:] + _closers(candidate[start:])
+            end, closers = _scan(candidate[start:])
+            chunk = candidate[start : start + end] if end else candidate[start:] + closers
             obj = _load_object(chunk)
             if obj is not None:
                 return obj
     return None
 
 
-def _matching_brace(text: str, start: int) -> int:
-    """Index after the brace closing the one at ``start``, or 0 when it never closes."""
-    depth, quote, escaped = 0, "", False
-    for i in range(start, len(text)):
-        ch = text[i]
-        if quote:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch == "{":
-            depth += 1
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                return i + 1
-    return 0
-
-
-def _closers(text: str) -> str:
-    """What a reply cut off by the token limit lacks: a closing quote and braces."""
-    quote, escaped, stack = "", False, []
-    for ch in text:
+def _scan(text: str) -> tuple[int, str]:
+    """One pass over ``text``, which opens with a brace, skipping quoted strings: the index
+    after the brace that closes it (0 when none does), and what a reply cut off by the token
+    limit lacks to close (a quote, then brackets and braces)."""
+    depth, quote, escaped, stack = 0, "", False, []
+    for i, ch in enumerate(text):
         if quote:
             if escaped:
                 escaped = False
@@ -154,9 +133,15 @@ def _closers(text: str) -> str:
             quote = ch
         elif ch in "{[":
             stack.append("}" if ch == "{" else "]")
-        elif ch in "}]" and stack:
-            stack.pop()
-    return quote + "".join(reversed(stack))
+            depth += ch == "{"
+        elif ch in "}]":
+            if stack:
+                stack.pop()
+            if ch == "}":
+                depth -= 1
+                if depth == 0:
+                    return i + 1, ""
+    return 0, quote + "".join(reversed(stack))
 
 
 def _load_object(chunk: str) -> dict[str, Any] | None:

@@ -3,16 +3,18 @@
 ``AgentAnswerer`` answers like every other route (``answer(question) -> Answer``, route
 "agent"). Each question gets a ``_Run``: optionally a plan first (``agent.plan``), then steps
 until the model gives an answer the supervisor accepts (``agent.supervise``) or a budget
-(steps, tokens, time, cost) runs out. Then the agent makes one last "answer now from the
-observations" call if the budget still allows it, else it summarises what the tools
-returned; either way the Answer is ``incomplete`` and ``reason`` names the budget. It never
-hangs and never raises for the model's mistakes: an unreadable reply, an unknown tool, bad
+(steps, tokens, time, cost) runs out; then ``budget_exit.out_of_budget`` gives the best
+supported answer it can, marked ``incomplete`` with the budget as ``reason``. It never hangs
+and never raises for the model's mistakes: an unreadable reply, an unknown tool, bad
 arguments, a repeated call or an unsupported answer are observations the model sees next.
+Tool calls run under the time the budget has left: one that outlives it is stopped (or, if it
+cannot be, abandoned), recorded as the step's error, and ends the loop.
 
-Only tools in the registry can run. Sources found by ``search_docs`` are numbered across
-the run, so the final answer's ``[n]`` markers map to Citations like the RAG route's.
-With an OpenAI-compatible endpoint and ``agent.native_tools`` the endpoint's own tool
-calling is used instead of JSON in the text.
+How replies are obtained (text, prefilled text, guided, or the endpoint's native tool
+calling with ``agent.native_tools``) is one strategy from ``replies.py``, chosen once when
+the agent is built. Only tools in the registry can run. Sources found by ``search_docs`` are
+numbered across the run, so the final answer's ``[n]`` markers map to Citations like the RAG
+route's.
 """
 
 from __future__ import annotations
@@ -20,43 +22,33 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from expertly.agents import prompts as P
-from expertly.agents.budget import Budget, complete
-from expertly.agents.conversation import Conversation, bind_input, native_action
-from expertly.agents.guided import guided_reply
+from expertly.agents.budget import Budget
+from expertly.agents.budget_exit import MIN_CALL_TOKENS, Outcome, out_of_budget
+from expertly.agents.conversation import Conversation, bind_input
 from expertly.agents.memory import ConversationMemory, first_sentence
-from expertly.agents.parsing import Action, FinalAnswer, ParseError, ToolCall, parse_reply
+from expertly.agents.parsing import Action, FinalAnswer, ParseError, ToolCall
 from expertly.agents.planner import make_plan
+from expertly.agents.replies import ModelCalls, NativeReplies, choose_replies, prefills
 from expertly.agents.steps import AgentStep, Sources
 from expertly.agents.supervisor import Supervisor, Verdict
 from expertly.agents.tools.base import ToolRegistry
 from expertly.answer.citations import resolve
 from expertly.config import AgentSettings
 from expertly.errors import ExpertlyError
-from expertly.types import Answer, Citation, Completion, Message, Principal, TraceStep
+from expertly.generate import ToolCalling
+from expertly.types import Answer, Citation, Message, Principal, TraceStep
 
 if TYPE_CHECKING:
     from expertly.generate import LLM
 
 STEP_TOKENS = 192  # most new tokens of one step's reply (a tool call or an answer)
-ANSWER_NOW_TOKENS = 160
 PLAN_TOKENS = 96
-MIN_CALL_TOKENS = 8  # a call with less room than this cannot say anything useful
-STOP = ("}\n", "\nObservation")  # one JSON object per reply; the parser closes the brace
 ABSTAIN_TEXT = "I could not find support for an answer in what the tools returned."
 
 ToolsFor = ToolRegistry | Callable[[Principal | None], ToolRegistry]
-
-
-@dataclass
-class _Outcome:
-    text: str
-    abstained: bool = False
-    incomplete: bool = False
-    reason: str = ""
 
 
 class AgentAnswerer:
@@ -88,11 +80,11 @@ class AgentAnswerer:
         self.tools = tools
         self.settings = settings
         self.memory = memory
-        endpoint = callable(getattr(llm, "generate_with_tools", None))
-        self.native = settings.native_tools and endpoint
-        self.prefill = getattr(llm, "supports_prefill", False) and not self.native
-        self.guided = guided and self.prefill
+        self.replies = choose_replies(llm, native_tools=settings.native_tools, guided=guided)
+        self.native = isinstance(self.replies, NativeReplies)
+        self.prefill = prefills(llm) and not self.native
         # An endpoint model can judge answers; the small local model cannot.
+        endpoint = isinstance(llm, ToolCalling)
         self.supervisor = supervisor or Supervisor(judge=llm if endpoint else None)
         self.attribute = attribute
         self.step_tokens = step_tokens
@@ -118,9 +110,10 @@ class _Run:
         self.llm = agent.llm
         self.question = question
         self.registry = registry
+        self.replies = agent.replies
         self.budget = Budget.from_settings(agent.settings, agent.clock)
+        self.calls = ModelCalls(agent.llm, self.budget, agent.clock)
         self.steps: list[AgentStep] = []
-        self.prompts: list[tuple[Message, ...]] = []
         self.sources = Sources()
         self.observations: list[str] = []  # successful tool outputs: what answers may use
         self.results: list[tuple[str, str]] = []  # (tool, short text) for the summary
@@ -128,29 +121,28 @@ class _Run:
         self.chat = Conversation([], native=agent.native)
         self.retried = False
         self.stop = ""  # set when a step finds the loop cannot go on (context full, time)
-        self.seconds = {"llm": 0.0, "tools": 0.0}
+        self.tool_seconds = 0.0
 
     # -- the loop -----------------------------------------------------------------------
 
     def execute(self) -> Answer:
         started = time.perf_counter()
         plan = self._plan() if self.a.settings.plan else ""
-        mode = "native" if self.a.native else "guided" if self.a.guided else "text"
-        system = P.loop_system(self.registry, mode=mode, plan=plan)
+        system = P.loop_system(self.registry, mode=self.replies.mode, plan=plan)
         memory = self.a.memory.messages() if self.a.memory is not None else []
         question = Message("user", f"Question: {self.question}")
         self.chat = Conversation(
             [Message("system", system), *memory, question], native=self.a.native
         )
-        outcome: _Outcome | None = None
+        outcome: Outcome | None = None
         while outcome is None:
             reason = self.stop or self.budget.exhausted(
-                next_prompt_tokens=self._next_prompt_tokens()
+                next_prompt_tokens=self.next_prompt_tokens()
             )
-            outcome = self._out_of_budget(reason) if reason else self._step()
+            outcome = out_of_budget(self, reason) if reason else self._step()
         return self._answer(outcome, time.perf_counter() - started)
 
-    def _step(self) -> _Outcome | None:
+    def _step(self) -> Outcome | None:
         step = AgentStep(len(self.steps) + 1)
         self.budget.steps += 1
         started = time.perf_counter()
@@ -180,55 +172,7 @@ class _Run:
             step.fail("context: the conversation no longer fits the model's context window")
             return None
         step.thought = ""
-        if self.a.native:
-            return self._think_native(step, max_new)
-        if self.a.guided:
-            return self._think_guided(step)
-        opening = P.PREFILL if self.a.prefill else ""
-        messages = self.chat.messages()
-        if opening:
-            messages.append(Message("assistant", opening))
-        completion = self._complete(step, messages, max_new)
-        step.raw = opening + completion.text
-        return parse_reply(completion.text, prefill=opening)
-
-    def _think_guided(self, step: AgentStep, answer_only: bool = False) -> Action:
-        started = time.perf_counter()
-        messages = self.chat.messages()
-        reply = guided_reply(
-            self.llm, messages, self.registry, self.budget, clock=self.a.clock,
-            answer_only=answer_only,
-        )  # fmt: skip
-        self.seconds["llm"] += time.perf_counter() - started
-        self.prompts.append(tuple(messages))
-        step.prompt, step.raw = len(self.prompts) - 1, reply.text
-        step.prompt_tokens = sum(c.prompt_tokens for c in reply.calls)
-        step.completion_tokens = sum(c.completion_tokens for c in reply.calls)
-        step.finish_reason = "timeout" if reply.timed_out else "guided"
-        step.extra["guided_calls"] = len(reply.calls)
-        return parse_reply(reply.text)
-
-    def _think_native(self, step: AgentStep, max_new: int) -> Action | None:
-        from expertly.generate.openai_compat import LLMTimeoutError
-
-        started = time.perf_counter()
-        try:
-            reply = self.llm.generate_with_tools(  # type: ignore[attr-defined]
-                self.chat.wire,
-                self.registry.openai_schema(),
-                max_tokens=max_new,
-                timeout_s=self.budget.seconds_left(),
-            )
-        except LLMTimeoutError:
-            reason = self.budget.exhausted(steps=False)
-            if not reason.startswith("timeout_s"):
-                raise  # the server's own limit (llm.timeout_s), not the agent's budget
-            step.fail(reason)
-            return None
-        self._record(step, self.chat.messages(), reply.completion, started)
-        self.chat.replied(reply.message, [c.id for c in reply.tool_calls])
-        step.raw = json.dumps(reply.message, ensure_ascii=False)
-        return native_action(reply)
+        return self.replies.think(self.calls, self.chat, self.registry, step, max_new)
 
     def _act(self, step: AgentStep, call: ToolCall) -> None:
         step.tool, step.thought = call.tool, call.thought
@@ -239,8 +183,10 @@ class _Run:
             step.fail(f"repeated call: the same as step {first}")
             observation = P.REPEATED.format(tool=call.tool, step=first, text=text)
         else:
-            result = self.registry.call(call.tool, step.arguments)
-            self.seconds["tools"] += result.seconds
+            result = self.registry.call(
+                call.tool, step.arguments, timeout_s=self.budget.seconds_left()
+            )
+            self.tool_seconds += result.seconds
             step.extra["tool_seconds"] = round(result.seconds, 4)
             if result.hits:
                 numbered = self.sources.number(result.hits)
@@ -255,16 +201,21 @@ class _Run:
                 self.results.append((call.tool, short))
             else:
                 step.fail(first_sentence(result.output, 300))
+            if result.timed_out:  # the loop ends with the time budget's reason
+                self.stop = self.budget.exhausted(steps=False) or (
+                    f"timeout_s: a call to {call.tool} outlived the time left "
+                    f"(agent.timeout_s = {self.budget.timeout_s:g})"
+                )
             self.seen[key] = (step.number, text)
             observation = P.OBSERVATION.format(tool=call.tool, text=text)
         step.observation = observation
         self.chat.add(P.call_json(call.tool, step.arguments, call.thought), observation)
 
-    def _final(self, step: AgentStep, action: FinalAnswer) -> _Outcome | None:
+    def _final(self, step: AgentStep, action: FinalAnswer) -> Outcome | None:
         step.kind, step.thought, step.answer = "answer", action.thought, action.text
-        verdict = self._check(step, action.text)
+        verdict = self.check(step, action.text)
         if verdict.supported:
-            return _Outcome(action.text)
+            return Outcome(action.text)
         problems = "; ".join(verdict.problems)
         step.fail(f"unsupported ({verdict.method}): {problems}")
         if not self.retried:
@@ -274,9 +225,10 @@ class _Run:
             step.observation = feedback
             return None
         step.kind = "abstain"
-        return _Outcome(ABSTAIN_TEXT, abstained=True, reason=f"supervisor: {problems}")
+        return Outcome(ABSTAIN_TEXT, abstained=True, reason=f"supervisor: {problems}")
 
-    def _check(self, step: AgentStep, text: str) -> Verdict:
+    def check(self, step: AgentStep, text: str) -> Verdict:
+        """The supervisor's verdict on an answer; a judge call is charged to the budget."""
         if not self.a.settings.supervise:
             return Verdict(True, method="off")
         verdict = self.a.supervisor.check(text, self.observations, self.question)
@@ -286,71 +238,8 @@ class _Run:
         step.extra["supervisor"] = verdict.method
         return verdict
 
-    # -- budgets --------------------------------------------------------------------------
-
-    def _out_of_budget(self, reason: str) -> _Outcome:
-        """The best supported answer once ``reason`` stops the loop (never raises)."""
-        step = AgentStep(len(self.steps) + 1, kind="answer_now")
-        started = time.perf_counter()
-        try:
-            tokens = self.budget.room(ANSWER_NOW_TOKENS)
-            blocked = (
-                ("no observations" if not self.observations else "")
-                or ("the context window is full" if reason.startswith("context") else "")
-                or self.budget.exhausted(steps=False, next_prompt_tokens=self._next_prompt_tokens())
-                or ("too few tokens left" if tokens < MIN_CALL_TOKENS else "")
-            )
-            text = "" if blocked else self._answer_now(step, reason, tokens)
-            if text:
-                return _Outcome(text, incomplete=True, reason=reason)
-            step.kind = "summary"
-            if blocked:
-                step.extra["why"] = blocked
-            return _Outcome(P.summary(reason, self.results), incomplete=True, reason=reason)
-        finally:
-            step.seconds = time.perf_counter() - started
-            self.steps.append(step)
-
-    def _answer_now(self, step: AgentStep, reason: str, tokens: int) -> str:
-        """One last call asking for an answer from the observations ('' if unusable)."""
-        ask = Message("user", P.ANSWER_NOW.format(reason=reason.split(":")[0]))
-        messages = [*self.chat.messages(), ask]
-        action: Action
-        if self.a.guided:
-            self.chat.wire.append(ask)
-            action = self._think_guided(step, answer_only=True)
-            self.chat.wire.pop()
-        elif self.a.native:
-            started = time.perf_counter()
-            # The tools are offered again (APIs may reject tool results without them); a
-            # reply that calls one instead of answering is not an answer.
-            reply = self.llm.generate_with_tools(  # type: ignore[attr-defined]
-                [*self.chat.wire, ask],
-                self.registry.openai_schema(),
-                max_tokens=tokens,
-                timeout_s=self.budget.seconds_left(),
-            )
-            self._record(step, messages, reply.completion, started)
-            step.raw = reply.completion.text
-            action = FinalAnswer("" if reply.tool_calls else reply.completion.text.strip())
-        else:
-            opening = P.ANSWER_PREFILL if self.a.prefill else ""
-            if opening:
-                messages.append(Message("assistant", opening))
-            completion = self._complete(step, messages, tokens)
-            step.raw = opening + completion.text
-            action = parse_reply(completion.text, prefill=opening)
-        if not isinstance(action, FinalAnswer) or not action.text:
-            step.fail("the reply to 'answer now' was not an answer")
-            return ""
-        step.answer = action.text
-        verdict = self._check(step, action.text)
-        if not verdict.supported:
-            step.fail(f"unsupported ({verdict.method}): {'; '.join(verdict.problems)}")
-            return ""
-        return action.text
-
-    def _next_prompt_tokens(self) -> int:
+    def next_prompt_tokens(self) -> int:
+        """The next prompt's tokens when a cost limit needs them (0 otherwise)."""
         if self.a.settings.max_cost <= 0:
             return 0
         return self.llm.count_tokens(self.chat.messages())
@@ -374,7 +263,7 @@ class _Run:
                 prefill=self.a.prefill,
                 clock=self.a.clock,
             )
-            self._record(step, list(plan.messages), plan.completion, started)
+            self.calls.record(step, list(plan.messages), plan.completion, started)
             step.raw, step.extra["plan"] = plan.raw, list(plan.steps)
             if not plan.steps:
                 step.fail("the plan reply had no steps")
@@ -383,32 +272,7 @@ class _Run:
             step.seconds = time.perf_counter() - started
             self.steps.append(step)
 
-    def _complete(self, step: AgentStep, messages: list[Message], max_new: int) -> Completion:
-        started = time.perf_counter()
-        completion = complete(
-            self.llm,
-            messages,
-            max_tokens=max_new,
-            stop=STOP,
-            deadline_s=self.budget.seconds_left(),
-            clock=self.a.clock,
-        )
-        self._record(step, messages, completion, started)
-        return completion
-
-    def _record(
-        self, step: AgentStep, messages: list[Message], completion: Completion, started: float
-    ) -> None:
-        seconds = time.perf_counter() - started
-        self.budget.charge(completion, seconds)
-        self.seconds["llm"] += seconds
-        self.prompts.append(tuple(messages))
-        step.prompt = len(self.prompts) - 1
-        step.prompt_tokens = completion.prompt_tokens
-        step.completion_tokens = completion.completion_tokens
-        step.finish_reason = completion.finish_reason
-
-    def _answer(self, outcome: _Outcome, seconds: float) -> Answer:
+    def _answer(self, outcome: Outcome, seconds: float) -> Answer:
         text, citations = outcome.text, list[Citation]()
         trace = [s.trace() for s in self.steps]
         if not outcome.abstained and self.sources.hits:
@@ -421,9 +285,9 @@ class _Run:
             text=text,
             citations=tuple(citations),
             hits=tuple(self.sources.hits),
-            prompts=tuple(self.prompts),
+            prompts=tuple(self.calls.prompts),
             trace=tuple(trace),
-            timings={**self.seconds, "total": seconds},
+            timings={"llm": self.calls.seconds, "tools": self.tool_seconds, "total": seconds},
             usage=self.budget.usage(),
             abstained=outcome.abstained,
             route="agent",

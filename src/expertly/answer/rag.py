@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from expertly.answer.citations import resolve
 from expertly.config import AnswerSettings, RetrievalSettings
+from expertly.generate import Prefilling
 from expertly.generate.budget import fit_items
 from expertly.retrieve.multihop import MultiHopRetriever
 from expertly.types import Answer, Citation, Filters, Hit, Message, Principal, TraceStep
@@ -124,7 +125,8 @@ class RagAnswerer:
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
         self.route = route
-        self.prefill = settings.prefill if getattr(llm, "supports_prefill", False) else ""
+        continues = isinstance(llm, Prefilling) and llm.continues_prefill()
+        self.prefill = settings.prefill if continues else ""
         default_prompt = SHORT_SYSTEM_PROMPT if self.prefill else SYSTEM_PROMPT
         self.system = settings.system_prompt or default_prompt
         self.expander: MultiHopRetriever | None = None

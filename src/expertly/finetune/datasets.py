@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from expertly.errors import ExpertlyError
+from expertly.jsonl import MAX_LINE_CHARS, JsonlError, read_lines
 
 ROLES = ("system", "user", "assistant")
 IGNORE = -100  # the label the loss skips (torch's CrossEntropyLoss ignore_index)
@@ -115,17 +116,12 @@ def _assistant(text: str) -> dict[str, str]:
 
 
 def load_jsonl(path: Path | str) -> list[Example]:
-    """Every example of a JSONL file; the first bad line raises ``DatasetError``."""
+    """Every example of a JSONL file; the first bad line raises ``DatasetError`` (a line
+    longer than ``jsonl.MAX_LINE_CHARS`` is refused before it is read whole)."""
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
     examples: list[Example] = []
     first_form: tuple[str, int] | None = None
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason}); save it as UTF-8") from exc
-    for number, raw in enumerate(lines, start=1):
+    for number, raw in _lines(path):
         if not raw.strip():
             continue
         where = f"{path}, line {number}"
@@ -145,6 +141,15 @@ def load_jsonl(path: Path | str) -> list[Example]:
     if not examples:
         raise DatasetError(f"{path}: no examples (the file is empty)")
     return examples
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """The file's numbered lines, each at most ``MAX_LINE_CHARS`` (a longer one, a missing
+    file or non-UTF-8 text raise ``DatasetError`` naming the file and line)."""
+    try:
+        yield from read_lines(path, max_line_chars=MAX_LINE_CHARS)
+    except JsonlError as exc:
+        raise DatasetError(str(exc)) from None
 
 
 def file_digest(path: Path | str) -> str:

@@ -53,7 +53,6 @@ class TransformersLLM:
     """
 
     exact_tokens = True
-    supports_prefill = True
 
     def __init__(
         self,
@@ -100,6 +99,10 @@ class TransformersLLM:
         self._context_window = value
 
     # -- public API ---------------------------------------------------------------------
+
+    def continues_prefill(self) -> bool:
+        """Always: the chat template leaves a trailing assistant turn open (``Prefilling``)."""
+        return True
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """Exact prompt tokens of ``messages`` with the chat template and generation prompt."""

@@ -8,8 +8,10 @@ deliberately pessimistic estimate (``exact_tokens = False``); budgeting with it 
 of the window unused rather than overflowing it.
 
 ``generate_with_tools`` adds native tool calling (``tools=[...]`` in the request,
-``tool_calls`` in the reply) for the agent; it is an extra method of this backend, not part
-of the ``LLM`` protocol, so other backends need not offer it.
+``tool_calls`` in the reply) for the agent: the backend implements the ``ToolCalling``
+capability (as well as ``Warmable`` and ``Closeable``), not part of the ``LLM`` protocol, so
+other backends need not offer it. A reply that does not come in time raises
+``LLMTimeoutError``, an ``ExpertlyTimeout``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from expertly.errors import LLMError
+from expertly.errors import LLMError, LLMTimeoutError
 from expertly.generate.stops import StopBuffer, cut_at_stop
 from expertly.types import Completion, Message
 
@@ -32,11 +34,6 @@ CHARS_PER_TOKEN = 3  # English averages ~4 characters per token; 3 over-counts o
 MESSAGE_OVERHEAD = 4  # role and separator tokens a chat template adds per message
 REPLY_PRIMING = 3  # the "assistant" header the template appends
 DEFAULT_STREAM_TOKENS = 256
-
-
-class LLMTimeoutError(LLMError):
-    """The endpoint did not answer in time (``llm.timeout_s``, or the caller's
-    ``timeout_s``): the agent treats it as its time budget running out."""
 
 
 @dataclass(frozen=True)

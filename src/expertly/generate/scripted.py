@@ -20,7 +20,6 @@ class ScriptedLLM:
     """
 
     exact_tokens = True
-    supports_prefill = True
 
     def __init__(
         self, replies: Replies = ("ok",), *, context_window: int = 2048, name: str = "scripted"
@@ -31,6 +30,10 @@ class ScriptedLLM:
         self.context_window = context_window
         self.name = name
         self.calls: list[list[Message]] = []
+
+    def continues_prefill(self) -> bool:
+        """Always: a reply after a trailing assistant message continues it (``Prefilling``)."""
+        return True
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         return sum(len(m.content.split()) + 4 for m in messages)

@@ -144,3 +144,20 @@ def test_invalid_redirect_location_is_an_observation() -> None:
         "http_get", {"url": "https://docs.example.com/"}
     )
     assert not result.ok and "Invalid URL in location header" in result.output
+
+
+def test_a_fetch_keeps_to_the_agent_s_time_left_when_it_is_shorter() -> None:
+    timeouts: list[float] = []
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"]["read"])
+        raise httpx.ReadTimeout("slow", request=request)
+
+    tool = _tool(slow, timeout_s=10.0)
+    registry = ToolRegistry.of([tool])
+    result = registry.call("http_get", {"url": "https://docs.example.com/"}, timeout_s=2.0)
+    assert not result.ok and not result.timed_out and timeouts == [2.0]
+    assert "took longer than the agent's time left (2.0 s of agent.timeout_s)" in result.output
+    with pytest.raises(ToolError, match=r"took longer than agent\.http_timeout_s"):
+        tool.run_within(60.0, url="https://docs.example.com/")
+    assert timeouts[-1] == 10.0

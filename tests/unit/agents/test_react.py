@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -404,3 +406,44 @@ def test_a_conversation_that_cannot_fit_the_window_stops_with_a_context_reason()
     assert answer.incomplete and answer.reason.startswith("context: the conversation no longer")
     assert kinds(answer) == ["action", "summary"]
     assert answer.trace[0].detail["error"] == answer.reason
+
+
+def test_a_tool_call_past_the_time_left_is_stopped_and_ends_the_loop() -> None:
+    release = threading.Event()
+
+    def stuck(expression: str) -> ToolResult:
+        release.wait(30)  # a tool that cannot stop itself
+        return ToolResult("too late")
+
+    slow = FakeTool("calculator", stuck)
+    bot, llm = agent([call("calculator", expression="1+1"), final("2")], [slow], timeout_s=0.5)
+    started = time.monotonic()
+    try:
+        answer = bot.answer("What is 1 + 1?")
+    finally:
+        release.set()
+    assert time.monotonic() - started < 1.5
+    assert len(llm.calls) == 1  # no further step, and no "answer now" without observations
+    step = answer.trace[0].detail
+    assert step["kind"] == "action" and not step["ok"]
+    assert "still running when the agent's time ran out" in step["error"]
+    assert answer.incomplete and answer.reason.startswith("timeout_s:")
+    assert kinds(answer)[-1] == "summary"
+
+
+def test_a_tool_bug_in_a_timed_call_is_raised_not_swallowed() -> None:
+    def broken(expression: str) -> ToolResult:
+        raise KeyError("a bug in the tool")
+
+    bot, _ = agent([call("calculator", expression="1+1")], [FakeTool("calculator", broken)])
+    with pytest.raises(KeyError, match="a bug in the tool"):
+        bot.answer("What is 1 + 1?")
+
+
+def test_a_registry_call_with_no_time_left_runs_nothing() -> None:
+    calc = calculator()
+    result = ToolRegistry.of([calc]).call("calculator", {"expression": "17*23"}, timeout_s=0.0)
+    assert result.timed_out and not result.ok and "was not run" in result.output
+    assert calc.calls == []
+    result = ToolRegistry.of([calc]).call("calculator", {"expression": "17*23"}, timeout_s=5.0)
+    assert result.ok and result.output == "391" and not result.timed_out

@@ -215,3 +215,28 @@ def test_an_endpoint_timeout_at_the_agents_deadline_is_the_time_budget_not_an_er
     )
     with pytest.raises(LLMError, match="did not answer"):
         patient.answer("17*23?")
+
+
+def test_an_answer_now_call_that_times_out_at_the_deadline_gives_the_summary() -> None:
+    now = [0.0]
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        if len(seen) == 1:
+            return httpx.Response(
+                200, json=tool_call_reply("calculator", '{"expression": "17*23"}')
+            )
+        now[0] += 30.0  # the last call outlives the agent's time
+        raise httpx.ReadTimeout("slow", request=request)
+
+    llm = OpenAICompatLLM(
+        "m", base_url="http://llm.test/v1", transport=httpx.MockTransport(handler)
+    )
+    settings = AgentSettings(timeout_s=20, max_steps=1, supervise=False)
+    bot = AgentAnswerer(llm, ToolRegistry.of([calculator()]), settings, clock=lambda: now[0])
+    answer = bot.answer("17*23?")
+    assert len(seen) == 2 and answer.incomplete and answer.reason.startswith("max_steps")
+    assert answer.text.startswith("I could not finish (max_steps") and "391" in answer.text
+    last = answer.trace[-2].detail
+    assert last["kind"] == "summary" and last["error"].startswith("timeout_s: 30.0 s passed")

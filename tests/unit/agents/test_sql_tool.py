@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from expertly.agents.tools._sql_child import connect
 from expertly.agents.tools.base import ToolError, ToolRegistry
 from expertly.agents.tools.sql import SqlTool, format_table, open_database
+from expertly.agents.tools.sql_sqlite import SqliteDatabase
 from expertly.errors import ConfigError
 
 
@@ -114,7 +116,9 @@ def test_there_is_no_keyword_filter(db: Path) -> None:
 
 
 def test_the_file_is_opened_read_only(db: Path) -> None:
-    conn = open_database(str(db), timeout_s=1.0).connect()  # type: ignore[union-attr]
+    database = open_database(str(db), timeout_s=1.0)
+    assert isinstance(database, SqliteDatabase)
+    conn = connect(database.uri)  # the connection each statement's process opens
     try:
         conn.set_authorizer(None)  # even without the authorizer, SQLite refuses writes
         with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
@@ -177,3 +181,40 @@ def test_empty_query_is_refused(db: Path) -> None:
 def test_hostile_text_is_refused_cleanly(db: Path, query: str) -> None:
     ok, out = _call(db, query)
     assert not ok and out.startswith("Error: SQLite refused the query: ")
+
+
+def test_the_agent_s_time_left_stops_a_query_before_sql_timeout_s(db: Path) -> None:
+    registry = ToolRegistry.of([SqlTool(open_database(str(db), timeout_s=30))])
+    runaway = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT max(i) FROM r"
+    started = time.monotonic()
+    result = registry.call("sql", {"query": runaway}, timeout_s=0.5)
+    assert time.monotonic() - started < 1.5
+    assert not result.ok and not result.timed_out  # stopped by SQLite, not abandoned
+    assert "ran longer than the agent's time left (0.5 s of agent.timeout_s)" in result.output
+
+
+def test_a_wide_table_and_a_deep_view_are_still_read(tmp_path: Path) -> None:
+    path = tmp_path / "wide.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"CREATE TABLE wide ({', '.join(f'c{i} INTEGER' for i in range(300))})")
+    conn.execute("INSERT INTO wide (c0, c299) VALUES (1, 2)")
+    conn.execute(f"CREATE VIEW deep AS SELECT {' + '.join(['c0'] * 300)} AS total FROM wide")
+    conn.commit()
+    conn.close()
+    registry = ToolRegistry.of([SqlTool(open_database(str(path), timeout_s=2))])
+    result = registry.call("sql", {"query": "SELECT c0, c299 FROM wide"})
+    assert result.ok and result.output.splitlines()[1] == "1 | 2"
+    result = registry.call("sql", {"query": "SELECT total FROM deep"})
+    assert result.ok and result.output.splitlines()[1] == "300"
+
+
+def test_a_broken_view_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x INTEGER)")
+    conn.execute("CREATE VIEW v AS SELECT x FROM t")
+    conn.execute("DROP TABLE t")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ConfigError, match=r"cannot read the tables of .*broken\.db: no such table"):
+        SqlTool(open_database(str(path), timeout_s=2))

@@ -4,13 +4,23 @@ A tool's failure (bad arguments, timeout, refused statement) is an *observation*
 agent, not a crash: ``ToolRegistry.call`` turns a ``ToolError`` or an argument error into a
 ``ToolResult`` with ``ok=False`` and a message the model can act on. Bugs in expertly itself
 (any other exception) propagate.
+
+A call may be given ``timeout_s`` (the agent passes the time its budget has left). The tool
+then runs in a worker thread and the caller waits at most that long: past it, the call
+returns a result with ``timed_out=True``. A ``TimeBounded`` tool (``sql``) is also told the
+time, so it stops itself at the deadline with its own error (it gets ``STOP_GRACE_S`` more to
+say so); any other tool's thread is left to finish on its
+own, unseen, which is why every built-in tool bounds its own work (the calculator's
+operations, the HTTP client's timeout, the sandbox's limits).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -35,6 +45,7 @@ class ToolResult:
     citations: tuple[Citation, ...] = ()
     seconds: float = 0.0
     truncated: bool = False
+    timed_out: bool = False
 
 
 @runtime_checkable
@@ -46,6 +57,14 @@ class Tool(Protocol):
     parameters: Mapping[str, Any]  # JSON schema of an object: {"type": "object", ...}
 
     def run(self, **arguments: Any) -> ToolResult: ...
+
+
+@runtime_checkable
+class TimeBounded(Protocol):
+    """A tool that can stop its own work within ``timeout_s`` seconds (e.g. a database
+    statement stopped by the server or a progress handler)."""
+
+    def run_within(self, timeout_s: float, **arguments: Any) -> ToolResult: ...
 
 
 def check_arguments(tool: Tool, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,8 +144,14 @@ class ToolRegistry:
     def __len__(self) -> int:
         return len(self.tools)
 
-    def call(self, name: str, arguments: Mapping[str, Any]) -> ToolResult:
-        """Run tool ``name``; unknown tools, bad arguments and ``ToolError`` become results."""
+    def call(
+        self, name: str, arguments: Mapping[str, Any], *, timeout_s: float | None = None
+    ) -> ToolResult:
+        """Run tool ``name``; unknown tools, bad arguments and ``ToolError`` become results.
+
+        With ``timeout_s`` the call returns within that time (see the module docstring):
+        a tool still running then gives a ``timed_out`` result.
+        """
         start = time.perf_counter()
         tool = self.tools.get(name)
         if tool is None:
@@ -136,20 +161,30 @@ class ToolRegistry:
                 ok=False,
                 seconds=time.perf_counter() - start,
             )
+        if timeout_s is not None and timeout_s <= 0:
+            return ToolResult(
+                f"Error: {name} was not run: the agent's time (agent.timeout_s) had run out",
+                ok=False,
+                timed_out=True,
+            )
         try:
-            result = tool.run(**check_arguments(tool, arguments))
+            checked = check_arguments(tool, arguments)
+            if timeout_s is None:
+                result = tool.run(**checked)
+            else:
+                result = _run_within(tool, checked, timeout_s)
         except ToolError as exc:
             return ToolResult(f"Error: {exc}", ok=False, seconds=time.perf_counter() - start)
-        if not result.seconds:
-            result = ToolResult(
-                result.output,
-                result.ok,
-                result.data,
-                result.hits,
-                result.citations,
-                time.perf_counter() - start,
-                result.truncated,
+        except _ToolTimeout:
+            return ToolResult(
+                f"Error: {name} was still running when the agent's time ran out "
+                f"({timeout_s:.1f} s left of agent.timeout_s) and was stopped",
+                ok=False,
+                seconds=time.perf_counter() - start,
+                timed_out=True,
             )
+        if not result.seconds:
+            result = dataclasses.replace(result, seconds=time.perf_counter() - start)
         return result
 
     def describe(self) -> str:
@@ -177,6 +212,43 @@ class ToolRegistry:
             }
             for t in self.tools.values()
         ]
+
+
+STOP_GRACE_S = 0.5  # extra wait for a TimeBounded tool to report its own timeout
+
+
+class _ToolTimeout(Exception):
+    """A tool call outlived the time it was given (turned into a ``timed_out`` result)."""
+
+
+def _run_within(tool: Tool, arguments: dict[str, Any], timeout_s: float) -> ToolResult:
+    """``tool``'s result if it arrives within ``timeout_s``; else ``_ToolTimeout``.
+
+    The tool runs in a daemon thread, so a runaway cannot keep the process alive; whatever
+    it raises is raised here, in the caller's thread.
+    """
+    work: Callable[[], ToolResult] = functools.partial(tool.run, **arguments)
+    wait = timeout_s
+    if isinstance(tool, TimeBounded):
+        work = functools.partial(tool.run_within, timeout_s, **arguments)
+        wait += STOP_GRACE_S
+    outcome: list[ToolResult] = []
+    failure: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed to the caller's thread, which re-raises it
+            failure.append(exc)
+
+    thread = threading.Thread(target=target, name=f"tool-{tool.name}", daemon=True)
+    thread.start()
+    thread.join(wait)
+    if failure:
+        raise failure[0]
+    if not outcome:
+        raise _ToolTimeout
+    return outcome[0]
 
 
 def truncate(text: str, limit: int) -> tuple[str, bool]:

@@ -9,8 +9,12 @@ Small models get arithmetic wrong; a tool that computes exactly is cheap. What i
   round, min, max, floor, ceil; constants pi and e.
 
 Anything else (names, attributes, strings, comparisons, calls of other functions) is refused
-before evaluation. Results beyond 1e308, complex results and powers whose result would exceed
-that size (``9**9**9``) are refused without being computed.
+before evaluation. Every operation's cost is bounded before it runs, because one big-integer
+operation holds the interpreter until it ends and no deadline can stop it: every value is
+at most 1e308 in size (so integers have at most 1,024 bits), a power whose result would be
+larger (``9**9**9``, ``10**10**10``) is refused from the logarithm of its size, and
+``round``'s digit count must lie within ±``MAX_ROUND_DIGITS`` (``round(5, -10**9)`` would
+otherwise build 10**(10**9)). Complex results are refused too.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from expertly.agents.tools.base import ToolError, ToolResult
 MAX_EXPRESSION_CHARS = 500
 MAX_NODES = 200
 MAX_MAGNITUDE = 1e308
+MAX_ROUND_DIGITS = 400  # past ±309 digits the result no longer changes
 
 Number = int | float
 
@@ -90,12 +95,29 @@ def _power(base: Number, exponent: Number) -> Number:
         digits = exponent * math.log10(abs(base))
         if digits > math.log10(MAX_MAGNITUDE):
             raise ToolError(
-                f"{base}**{exponent} would have about {digits:.3g} digits; "
+                f"{_short(base)}**{_short(exponent)} would have about {digits:.3g} digits; "
                 f"the limit is {MAX_MAGNITUDE:g}"
             )
     if base == 0 and exponent < 0:
         raise ToolError("division by zero (0 to a negative power)")
     return _check(base**exponent)
+
+
+def _short(value: Number) -> str:
+    """A number for an error message: exact when short, else in scientific notation."""
+    text = str(value)
+    return text if len(text) <= 20 else format(float(value), ".6g")
+
+
+def _check_round_digits(digits: Number) -> None:
+    """Refuse a ``round`` digit count that is not a whole number within ±MAX_ROUND_DIGITS."""
+    if not isinstance(digits, int):
+        raise ToolError(f"round(x, n): n must be a whole number, got {digits!r}")
+    if abs(digits) > MAX_ROUND_DIGITS:
+        raise ToolError(
+            f"round(x, {digits}): n must lie between -{MAX_ROUND_DIGITS} and "
+            f"{MAX_ROUND_DIGITS} (values are at most {MAX_MAGNITUDE:g})"
+        )
 
 
 class _Evaluator:
@@ -142,10 +164,12 @@ class _Evaluator:
         if node.keywords:
             raise ToolError(f"{name}() takes positional arguments only")
         args = [self.eval(a) for a in node.args]
+        if name == "round" and len(args) == 2:
+            _check_round_digits(args[1])
         try:
             return _check(_FUNCTIONS[name](*args))
         except (ValueError, TypeError, OverflowError) as exc:
-            raise ToolError(f"{name}({', '.join(map(str, args))}): {exc}") from None
+            raise ToolError(f"{name}({', '.join(map(_short, args))}): {exc}") from None
 
 
 def evaluate(expression: str) -> Number:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from expertly.agents.tools.base import Tool, ToolRegistry, ToolResult, capped
+from expertly.agents.tools.base import TimeBounded, Tool, ToolRegistry, ToolResult, capped
 from expertly.config import AgentSettings
 from expertly.errors import ConfigError
 from expertly.types import Principal
@@ -71,6 +71,12 @@ class CappedTool:
 
     def run(self, **arguments: Any) -> ToolResult:
         return capped(self.tool.run(**arguments), self.limit)
+
+    def run_within(self, timeout_s: float, **arguments: Any) -> ToolResult:
+        """``run``, passing the time limit on when the wrapped tool can keep to one."""
+        if isinstance(self.tool, TimeBounded):
+            return capped(self.tool.run_within(timeout_s, **arguments), self.limit)
+        return self.run(**arguments)
 
 
 def build_tools(

@@ -107,11 +107,24 @@ class HttpGet:
         )
 
     def run(self, **arguments: Any) -> ToolResult:
-        url = check_url(str(arguments["url"]).strip(), self.allow)
-        deadline = time.monotonic() + self.timeout_s
+        """Fetch the URL within ``agent.http_timeout_s``."""
+        return self._fetch(str(arguments["url"]), self.timeout_s)
+
+    def run_within(self, timeout_s: float, **arguments: Any) -> ToolResult:
+        """Fetch the URL within ``timeout_s`` or ``agent.http_timeout_s``, the shorter."""
+        return self._fetch(str(arguments["url"]), min(timeout_s, self.timeout_s))
+
+    def _fetch(self, text: str, seconds: float) -> ToolResult:
+        url = check_url(text.strip(), self.allow)
+        deadline = time.monotonic() + seconds
+        limit = (
+            "agent.http_timeout_s"
+            if seconds >= self.timeout_s
+            else f"the agent's time left ({seconds:.1f} s of agent.timeout_s)"
+        )
         hops: list[str] = []
         with httpx.Client(
-            timeout=self.timeout_s,
+            timeout=seconds,
             follow_redirects=False,
             trust_env=False,
             transport=self.transport,
@@ -130,14 +143,18 @@ class HttpGet:
                                     f"redirect from {hops[-1]} refused: {exc}"
                                 ) from None
                             continue
-                        return self._read(response, url, hops, deadline)
+                        return self._read(response, url, hops, (deadline, limit))
+                except httpx.TimeoutException as exc:
+                    raise ToolError(f"fetching {url} took longer than {limit}: {exc}") from None
                 except (httpx.HTTPError, httpx.InvalidURL) as exc:
                     raise ToolError(f"fetching {url} failed: {type(exc).__name__}: {exc}") from None
         raise ToolError(f"more than {MAX_REDIRECTS} redirects, starting at {hops[0]}")
 
     def _read(
-        self, response: httpx.Response, url: httpx.URL, hops: list[str], deadline: float
+        self, response: httpx.Response, url: httpx.URL, hops: list[str], until: tuple[float, str]
     ) -> ToolResult:
+        """The response's text; ``until`` is the deadline and the name of its limit."""
+        deadline, limit = until
         if response.status_code >= 400:
             raise ToolError(f"{url} answered HTTP {response.status_code} {response.reason_phrase}")
         content_type = response.headers.get("content-type", "")
@@ -153,7 +170,7 @@ class HttpGet:
                 cut = True
                 break
             if time.monotonic() > deadline:
-                raise ToolError(f"{url} did not finish within agent.http_timeout_s")
+                raise ToolError(f"{url} did not finish within {limit}")
         text = self._decode(bytes(body), content_type, response.encoding)
         if cut:
             text += f"\n[... response cut at agent.http_max_bytes = {self.max_bytes:,} bytes]"

@@ -1,20 +1,12 @@
 """``sql``: read-only questions over a SQLite file or a PostgreSQL database the user points to.
 
 Read-only is enforced by the database, never by looking for keywords in the statement
-(``SELECT 'DROP TABLE t'`` is an ordinary query):
-
-* **SQLite** — the file is opened ``mode=ro`` (the OS-level open is read-only), then
-  ``PRAGMA query_only=ON``; an authorizer allows only reads (SELECT, column reads, functions,
-  recursive CTEs and a few schema pragmas) and denies everything else, ATTACH and DETACH
-  included; ``SQLITE_LIMIT_ATTACHED`` is 0. A progress handler stops a statement at the
-  deadline (``agent.sql_timeout_s``).
-* **PostgreSQL** (psycopg, the ``[postgres]`` extra) — the session starts with
-  ``default_transaction_read_only=on`` and ``statement_timeout``, each statement runs in a
-  transaction opened with ``SET TRANSACTION READ ONLY`` and rolled back, as one prepared
-  statement (several statements in one call are refused by the server), on a connection
-  used for that call only. A superuser connection is refused: superusers can reach the
-  server's files and programs even in a read-only transaction. Point ``agent.sql_url`` at a
-  role that has only SELECT rights.
+(``SELECT 'DROP TABLE t'`` is an ordinary query), and every statement is bounded in time
+(``agent.sql_timeout_s``, or the agent's time left if that is shorter) and in what it may
+bring into this process. How each database does it: ``sql_sqlite.py`` (a file opened
+read-only, an authorizer, SQLite's limits) and ``sql_postgres.py`` (read-only transactions,
+``statement_timeout``, results cut by the server). A database is opened by
+``open_database`` from ``agent.sql_url``; its module is imported only then.
 
 Every call opens a fresh connection, so no statement can change what a later one sees.
 At most ``agent.sql_max_rows`` rows are returned, as a compact text table.
@@ -22,24 +14,15 @@ At most ``agent.sql_max_rows`` rows are returned, as a compact text table.
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from expertly.agents.tools.base import ToolError, ToolResult
-from expertly.errors import ConfigError, MissingDependencyError
+from expertly.errors import ConfigError
 
 CELL_CHARS = 200
 SCHEMA_CHARS = 3000
-
-# What the SQLite authorizer lets through; every other action (writes, DDL, ATTACH, DETACH,
-# transactions, other pragmas) is denied and SQLite reports "not authorized".
-_SQLITE_ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION}
-_SQLITE_RECURSIVE = getattr(sqlite3, "SQLITE_RECURSIVE", 33)
-_SQLITE_READ_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info"}
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], more: bool) -> str:
@@ -69,175 +52,33 @@ def format_schema(tables: dict[str, list[tuple[str, str]]]) -> str:
     return text if len(text) <= SCHEMA_CHARS else text[:SCHEMA_CHARS] + "\n(... schema cut)"
 
 
-class SqliteDatabase:
-    """A SQLite file opened read-only for every call."""
-
-    kind = "SQLite"
-
-    def __init__(self, path: Path, *, timeout_s: float) -> None:
-        if not path.is_file():
-            raise ConfigError(
-                f"agent.sql_url: there is no SQLite file at {path}. Set agent.sql_url to an "
-                "existing database file or a postgresql://... URL."
-            )
-        self.path = path.resolve()
-        self.timeout_s = timeout_s
-
-    def connect(self) -> sqlite3.Connection:
-        uri = self.path.as_uri() + "?mode=ro"
-        try:
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            conn.execute("PRAGMA query_only=ON")
-            conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
-            # Load the schema now, while reading sqlite_master is still unrestricted.
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.Error as exc:
-            raise ConfigError(
-                f"agent.sql_url: cannot open {self.path} as a SQLite database: {exc}"
-            ) from exc
-        conn.set_authorizer(_authorize)
-        return conn
-
-    def schema(self) -> dict[str, list[tuple[str, str]]]:
-        conn = self.connect()
-        try:
-            names = conn.execute(
-                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
-                "AND name NOT LIKE 'sqlite_%' ORDER BY name"
-            ).fetchall()
-            return {
-                name: [
-                    (col, typ)
-                    for _, col, typ, *_ in conn.execute(f"PRAGMA table_info({_quote(name)})")
-                ]
-                for (name,) in names
-            }
-        finally:
-            conn.close()
-
-    def query(self, sql: str, max_rows: int) -> tuple[list[str], list[tuple[Any, ...]], bool]:
-        conn = self.connect()
-        deadline = time.monotonic() + self.timeout_s
-        conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 1000)
-        try:
-            cursor = conn.execute(sql)
-            rows = cursor.fetchmany(max_rows + 1)
-            columns = [d[0] for d in cursor.description or ()]
-        except sqlite3.Error as exc:
-            if time.monotonic() > deadline and "interrupt" in str(exc):
-                raise ToolError(
-                    f"the query ran longer than agent.sql_timeout_s ({self.timeout_s:g} s) "
-                    "and was stopped; add a LIMIT or a narrower WHERE"
-                ) from None
-            raise ToolError(f"SQLite refused the query: {exc}") from None
-        except (sqlite3.Warning, ValueError) as exc:  # several statements; NUL, surrogates
-            raise ToolError(f"SQLite refused the query: {exc}") from None
-        finally:
-            conn.close()
-        return columns, rows[:max_rows], len(rows) > max_rows
-
-
-def _authorize(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
-    if action in _SQLITE_ALLOWED or action == _SQLITE_RECURSIVE:
-        return sqlite3.SQLITE_OK
-    if action == sqlite3.SQLITE_PRAGMA and arg1 in _SQLITE_READ_PRAGMAS:
-        return sqlite3.SQLITE_OK
-    return sqlite3.SQLITE_DENY
-
-
-def _quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier (SQLite and PostgreSQL alike)."""
     return '"' + name.replace('"', '""') + '"'
 
 
-class PostgresDatabase:
-    """A PostgreSQL database, one read-only transaction per call, rolled back."""
+def limit_name(sql_timeout_s: float, seconds: float) -> str:
+    """Which limit stopped a query: the tool's own, or the agent's time left."""
+    if seconds >= sql_timeout_s:
+        return f"agent.sql_timeout_s ({sql_timeout_s:g} s)"
+    return f"the agent's time left ({seconds:.1f} s of agent.timeout_s)"
 
-    kind = "PostgreSQL"
 
-    def __init__(self, url: str, *, timeout_s: float) -> None:
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise MissingDependencyError(
-                "psycopg", "postgres", "the sql tool on PostgreSQL"
-            ) from None
-        self.url = url
-        self.timeout_s = timeout_s
+class Database(Protocol):
+    """A database the tool reads: its tables and one bounded, read-only query at a time."""
 
-    def connect(self) -> Any:
-        import psycopg
-
-        timeout_ms = max(1, int(self.timeout_s * 1000))
-        options = f"-c default_transaction_read_only=on -c statement_timeout={timeout_ms}"
-        try:
-            conn = psycopg.connect(
-                self.url, options=options, connect_timeout=max(2, int(self.timeout_s))
-            )
-        except psycopg.Error as exc:
-            raise ConfigError(f"agent.sql_url: cannot connect to PostgreSQL: {exc}") from exc
-        try:
-            row = conn.execute(
-                "SELECT rolsuper FROM pg_roles WHERE rolname = current_user"
-            ).fetchone()
-            conn.rollback()
-        except psycopg.Error:
-            conn.close()
-            raise
-        if row and row[0]:
-            conn.close()
-            raise ConfigError(
-                "agent.sql_url connects as a PostgreSQL superuser, which can reach the "
-                "server's files and programs even in a read-only transaction. Create a role "
-                "with SELECT rights only (CREATE ROLE reader LOGIN; GRANT SELECT ON ALL TABLES "
-                "IN SCHEMA public TO reader) and put it in agent.sql_url."
-            )
-        return conn
+    kind: str
 
     def schema(self) -> dict[str, list[tuple[str, str]]]:
-        conn = self.connect()
-        try:
-            rows = conn.execute(
-                "SELECT table_schema, table_name, column_name, data_type "
-                "FROM information_schema.columns "
-                "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
-                "ORDER BY table_schema, table_name, ordinal_position"
-            ).fetchall()
-        finally:
-            conn.close()
-        tables: dict[str, list[tuple[str, str]]] = {}
-        for schema, table, column, typ in rows:
-            name = table if schema == "public" else f"{schema}.{table}"
-            tables.setdefault(name, []).append((column, typ))
-        return tables
+        """Columns (name, type) of every table and view, by table name."""
+        ...
 
-    def query(self, sql: str, max_rows: int) -> tuple[list[str], list[tuple[Any, ...]], bool]:
-        import psycopg
-
-        conn = self.connect()
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SET TRANSACTION READ ONLY")
-                # Take the snapshot now: the transaction can no longer be made read-write.
-                cur.execute("SELECT 1")
-                # prepare=True sends one prepared statement: the server refuses several.
-                cur.execute(sql.encode("utf-8"), prepare=True)
-                columns = [d.name for d in cur.description or ()]
-                rows = cur.fetchmany(max_rows + 1) if cur.description else []
-        except psycopg.errors.QueryCanceled:
-            raise ToolError(
-                f"the query ran longer than agent.sql_timeout_s ({self.timeout_s:g} s) "
-                "and was stopped; add a LIMIT or a narrower WHERE"
-            ) from None
-        except (psycopg.Error, ValueError) as exc:
-            raise ToolError(f"PostgreSQL refused the query: {exc}") from None
-        finally:
-            with contextlib.suppress(psycopg.Error):
-                conn.rollback()
-            conn.close()
-        return columns, [tuple(r) for r in rows[:max_rows]], len(rows) > max_rows
-
-
-Database = SqliteDatabase | PostgresDatabase
+    def query(
+        self, sql: str, max_rows: int, *, timeout_s: float | None = None
+    ) -> tuple[list[str], list[tuple[Any, ...]], bool]:
+        """(columns, at most ``max_rows`` rows, whether there were more); ``ToolError``
+        when the database refuses or stops the statement."""
+        ...
 
 
 def open_database(url: str, *, timeout_s: float) -> Database:
@@ -249,7 +90,11 @@ def open_database(url: str, *, timeout_s: float) -> Database:
             "to use the sql tool"
         )
     if url.startswith(("postgresql://", "postgres://")):
+        from expertly.agents.tools.sql_postgres import PostgresDatabase
+
         return PostgresDatabase(url, timeout_s=timeout_s)
+    from expertly.agents.tools.sql_sqlite import SqliteDatabase
+
     if url.startswith("sqlite:///"):
         return SqliteDatabase(Path(url[len("sqlite:///") - 1 :]), timeout_s=timeout_s)
     if "://" in url:
@@ -283,10 +128,18 @@ class SqlTool:
         )
 
     def run(self, **arguments: Any) -> ToolResult:
-        sql = str(arguments["query"]).strip()
+        """Run the query within ``agent.sql_timeout_s``."""
+        return self._query(str(arguments["query"]), None)
+
+    def run_within(self, timeout_s: float, **arguments: Any) -> ToolResult:
+        """Run the query within ``timeout_s`` or ``agent.sql_timeout_s``, the shorter."""
+        return self._query(str(arguments["query"]), timeout_s)
+
+    def _query(self, text: str, timeout_s: float | None) -> ToolResult:
+        sql = text.strip()
         if not sql:
             raise ToolError("the query is empty: write one SELECT statement")
-        columns, rows, more = self.database.query(sql, self.max_rows)
+        columns, rows, more = self.database.query(sql, self.max_rows, timeout_s=timeout_s)
         return ToolResult(
             format_table(columns, rows, more),
             data={"columns": columns, "rows": rows, "more": more},
