@@ -162,6 +162,21 @@ def test_cannot_run_past_its_time_limit(sandbox: PythonSandbox, code: str) -> No
     assert elapsed < TIMEOUT_S + 5.0
 
 
+def test_the_agents_deadline_stops_the_program_before_its_own_limit(
+    sandbox: PythonSandbox, tmp_path: Path
+) -> None:
+    """Given 0.8 s of agent time (less than the tool's 2 s), the run is killed at 0.8 s:
+    nothing keeps running after the agent has moved on."""
+    start = time.perf_counter()
+    result = ToolRegistry.of([sandbox]).call(
+        "python", {"code": "import time; time.sleep(100)"}, timeout_s=0.8
+    )
+    elapsed = time.perf_counter() - start
+    assert not result.ok
+    assert "[stopped: the program ran longer than 0.8 s]" in result.output
+    assert elapsed < 0.8 + 2.0
+
+
 def test_cannot_allocate_past_its_memory_limit(sandbox: PythonSandbox) -> None:
     result = run(sandbox, "data = bytearray(2 * 1024**3)\nprint('allocated')")
     assert not result.ok

@@ -7,11 +7,11 @@ agent, not a crash: ``ToolRegistry.call`` turns a ``ToolError`` or an argument e
 
 A call may be given ``timeout_s`` (the agent passes the time its budget has left). The tool
 then runs in a worker thread and the caller waits at most that long: past it, the call
-returns a result with ``timed_out=True``. A ``TimeBounded`` tool (``sql``) is also told the
-time, so it stops itself at the deadline with its own error (it gets ``STOP_GRACE_S`` more to
-say so); any other tool's thread is left to finish on its
-own, unseen, which is why every built-in tool bounds its own work (the calculator's
-operations, the HTTP client's timeout, the sandbox's limits).
+returns a result with ``timed_out=True``. A ``TimeBounded`` tool (``sql``, ``python``) is
+also told the time, so it stops itself at the deadline with its own error (it gets
+``STOP_GRACE_S`` more to say so); any other tool's thread is left to finish on its own,
+unseen, which is why every built-in tool bounds its own work (the calculator's operations,
+the HTTP client's timeout).
 """
 
 from __future__ import annotations

@@ -133,6 +133,15 @@ class PythonSandbox:
         )
 
     def run(self, **arguments: Any) -> ToolResult:
+        return self.run_within(self.timeout_s, **arguments)
+
+    def run_within(self, timeout_s: float, **arguments: Any) -> ToolResult:
+        """Run the program for at most the shorter of ``timeout_s`` (the agent's time left)
+        and ``agent.python_timeout_s``; at that limit the whole run is killed, so nothing
+        keeps running after the agent has moved on (``TimeBounded``)."""
+        limit = min(self.timeout_s, timeout_s)
+        if limit <= 0:
+            raise ToolError("no time is left to run the program (agent.timeout_s)")
         code = str(arguments["code"])
         if not code.strip():
             raise ToolError("the code is empty: write a program that prints its result")
@@ -140,11 +149,11 @@ class PythonSandbox:
             raise ToolError(f"the code is longer than {MAX_CODE_CHARS:,} characters")
         isolation.probe().require()
         with isolation.mount_point() as workdir:
-            return self._run(code, workdir)
+            return self._run(code, workdir, limit)
 
-    def _run(self, code: str, workdir: str) -> ToolResult:
+    def _run(self, code: str, workdir: str, limit: float) -> ToolResult:
         started = time.perf_counter()
-        cpu_s = max(1, math.ceil(self.timeout_s))
+        cpu_s = max(1, math.ceil(limit))
         env = {"LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
         proc = isolation.spawn(
             workdir,
@@ -170,8 +179,8 @@ class PythonSandbox:
         # The output ends when every process of the run has ended (none can start others),
         # so wait on it rather than on Popen.wait(timeout=...), which polls with sleeps of up
         # to 50 ms; then bwrap's own exit follows at once.
-        capture.thread.join(timeout=self.timeout_s)
-        remaining = started + self.timeout_s - time.perf_counter()
+        capture.thread.join(timeout=limit)
+        remaining = started + limit - time.perf_counter()
         try:
             proc.wait(timeout=max(remaining, EXIT_GRACE_S))
         except subprocess.TimeoutExpired:
@@ -187,7 +196,7 @@ class PythonSandbox:
             cut = True
             if not output.endswith("]"):
                 output += f"\n[... output cut: {capture.dropped:,} more bytes]"
-        status = self._status(proc.returncode, timed_out)
+        status = self._status(proc.returncode, timed_out, limit)
         ok = proc.returncode == 0 and not timed_out
         text = output if ok else (output.rstrip() + "\n" + status).strip()
         return ToolResult(
@@ -198,11 +207,11 @@ class PythonSandbox:
             truncated=cut,
         )
 
-    def _status(self, returncode: int, timed_out: bool) -> str:
+    def _status(self, returncode: int, timed_out: bool, limit: float) -> str:
         if timed_out:
-            return f"[stopped: the program ran longer than {self.timeout_s:g} s]"
+            return f"[stopped: the program ran longer than {limit:g} s]"
         if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-            return f"[stopped: the program used more than {math.ceil(self.timeout_s)} s of CPU]"
+            return f"[stopped: the program used more than {math.ceil(limit)} s of CPU]"
         if returncode < 0:
             return f"[stopped by signal {signal.Signals(-returncode).name}]"
         return f"[exit code {returncode}]"
