@@ -27,12 +27,14 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from expertly.errors import ConfigError
-from expertly.ingest.tokens import TokenCounter, count_many
+from expertly.config import ChunkingSettings
+from expertly.ingest.tokens import TokenCounter, count_many, is_additive
 from expertly.types import Chunk, Document, Segment
 
 _SENTENCE_END = re.compile(r"[.!?…。！？;][\"'”’»)\]]*\s+|\n\s*")
 _MAX_FIT_ROUNDS = 12
+CHARS_PER_TOKEN = 8  # default character bound: max_tokens x this (normal prose: ~4-6)
+_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -111,22 +113,36 @@ class Chunker:
         overlap_tokens: int = 30,
         min_tokens: int = 24,
         rows_per_chunk: int = 0,
+        max_chars: int = 0,
     ) -> None:
-        if rows_per_chunk < 0:
-            raise ConfigError("chunking.rows_per_chunk must be >= 0 (0 = as many as fit)")
-        if max_tokens <= 0:
-            raise ConfigError(f"chunking.max_tokens must be > 0, got {max_tokens}")
-        if not 0 <= overlap_tokens < max_tokens:
-            raise ConfigError("chunking.overlap_tokens must be >= 0 and < chunking.max_tokens")
-        if not 0 <= min_tokens <= max_tokens:
-            raise ConfigError("chunking.min_tokens must be between 0 and chunking.max_tokens")
+        # ChunkingSettings holds the one copy of the rules (it raises ConfigError).
+        ChunkingSettings(
+            max_tokens=max_tokens,
+            overlap_tokens=overlap_tokens,
+            min_tokens=min_tokens,
+            rows_per_chunk=rows_per_chunk,
+            max_chars=max_chars,
+        )
         self.counter = counter
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
         self.min_tokens = min_tokens
         self.rows_per_chunk = rows_per_chunk
+        self.max_chars = max_chars or CHARS_PER_TOKEN * max_tokens
         # An additive counter's sums are exact for whole segments: no need to re-count.
-        self._additive = bool(getattr(counter, "additive", False))
+        self._additive = is_additive(counter)
+
+    @classmethod
+    def from_settings(cls, counter: TokenCounter, settings: ChunkingSettings) -> Chunker:
+        """A chunker with the ``[chunking]`` settings (already validated by the dataclass)."""
+        return cls(
+            counter,
+            max_tokens=settings.max_tokens,
+            overlap_tokens=settings.overlap_tokens,
+            min_tokens=settings.min_tokens,
+            rows_per_chunk=settings.rows_per_chunk,
+            max_chars=settings.max_chars,
+        )
 
     # -- public ---------------------------------------------------------------------------
 
@@ -159,6 +175,7 @@ class Chunker:
                 while spans and span[0] <= spans[-1][0] and spans[-1][1] <= span[1]:
                     spans.pop()
                 spans.append(span)
+        spans = self._bound_chars(doc.text, spans)
         chunks: list[Chunk] = []
         for index, (start, end, tokens, units) in enumerate(spans):
             body = [u.seg.heading_path for u in units if u.seg.kind != "heading"]
@@ -358,6 +375,64 @@ class Chunker:
                 break
             budget = max(1, min(budget - excess, budget - 1))
         return [(p.start, p.end, n, group) for p, n in zip(pieces, counted, strict=True)]
+
+    # -- the character bound --------------------------------------------------------------
+
+    def _bound_chars(
+        self, text: str, spans: list[tuple[int, int, int, list[_Unit]]]
+    ) -> list[tuple[int, int, int, list[_Unit]]]:
+        """Cut spans longer than ``max_chars`` characters into pieces that are not.
+
+        A tokenizer may count a long run without spaces (a PDF's raw operators, base64, a
+        minified line) as a handful of tokens, so a token bound alone lets such a chunk grow
+        to megabytes. Pieces end at a sentence end or a space where there is one in the
+        window's second half, else the run is hard-split; each piece is re-counted and cut
+        again by tokens if a cut word made it count more than ``max_tokens``.
+        """
+        if all(end - start <= self.max_chars for start, end, _, _ in spans):
+            return spans
+        out: list[tuple[int, int, int, list[_Unit]]] = []
+        for start, end, tokens, units in spans:
+            if end - start <= self.max_chars:
+                out.append((start, end, tokens, units))
+                continue
+            pieces = _char_pieces(text, start, end, self.max_chars)
+            counts = count_many(self.counter, [text[a:b] for a, b in pieces])
+            for (a, b), n in zip(pieces, counts, strict=True):
+                if n <= self.max_tokens:
+                    out.append((a, b, n, units))
+                else:  # token cuts only shorten a piece: the character bound still holds
+                    piece = _Unit(a, b, n, units[0].seg, whole=False)
+                    out.extend((x, y, k, units) for x, y, k, _ in self._fit(text, [piece], n))
+        return out
+
+
+def _char_pieces(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
+    """Trimmed, non-empty spans of at most ``limit`` characters covering ``text[start:end]``,
+    cut after the last sentence end or whitespace in each window's second half if any."""
+    pieces: list[tuple[int, int]] = []
+    i = start
+    while i < end:
+        while i < end and text[i].isspace():
+            i += 1
+        if i >= end:
+            break
+        j = min(i + limit, end)
+        if j < end:
+            window = text[i:j]
+            half = len(window) // 2
+            cut = max(
+                (m.end() for m in _SENTENCE_END.finditer(window, half)),
+                default=0,
+            ) or max((m.start() for m in _SPACE.finditer(window, half)), default=0)
+            if cut:
+                j = i + cut
+        b = j
+        while b > i and text[b - 1].isspace():
+            b -= 1
+        pieces.append((i, b))
+        i = j
+    return pieces
 
 
 def _cut(

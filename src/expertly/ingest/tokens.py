@@ -40,17 +40,36 @@ class TokenCounter(Protocol):
         ...
 
 
-# Optional extras a counter may offer (the chunker looks them up with getattr):
-#   count_batch(texts) -> list[int]   counts of many texts at once (faster)
-#   additive: bool                    True when count(a + " " + b) == count(a) + count(b)
+@runtime_checkable
+class BatchCounter(Protocol):
+    """A counter that counts many texts in one call (faster than one ``count`` each)."""
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        """Token counts of ``texts``, in order."""
+        ...
+
+
+@runtime_checkable
+class AdditiveCounter(Protocol):
+    """A counter that says whether counts of texts joined by whitespace add up.
+
+    ``additive`` is True when ``count(a + " " + b) == count(a) + count(b)``: the chunker
+    then sums block counts instead of re-counting every chunk.
+    """
+
+    additive: bool
 
 
 def count_many(counter: TokenCounter, texts: Sequence[str]) -> list[int]:
     """Token counts of many texts, batched when the counter supports it (HF: in parallel)."""
-    batch = getattr(counter, "count_batch", None)
-    if callable(batch):
-        return list(batch(texts))
+    if isinstance(counter, BatchCounter):
+        return list(counter.count_batch(texts))
     return [counter.count(t) for t in texts]
+
+
+def is_additive(counter: TokenCounter) -> bool:
+    """Whether ``counter`` declares that its counts add up (see ``AdditiveCounter``)."""
+    return isinstance(counter, AdditiveCounter) and bool(counter.additive)
 
 
 class HFTokenizer:
