@@ -147,3 +147,18 @@ def make_hostile_folder(root: Path, *, huge_line_chars: int = 400_000) -> Expect
     (root / "special" / "inside.md").symlink_to(root / "good.md")  # inside: read normally
     exp.good["special/inside.md"] = "badges aquarium gate"
     return exp
+
+
+def check_outcome(outcome: dict[str, tuple[str, str]], exp: Expected) -> None:
+    """``outcome`` (doc id -> (status, reason)) has every good file added, every bad one
+    failed and every link out skipped, with the expected words in their reasons."""
+    for doc_id in exp.good:
+        assert outcome.get(doc_id, ("missing", ""))[0] == "added", (doc_id, outcome.get(doc_id))
+    for doc_id, word in exp.bad.items():
+        status, reason = outcome[doc_id]
+        assert status == "failed" and word in reason.lower(), (doc_id, status, reason)
+    for doc_id, word in exp.skipped.items():
+        status, reason = outcome[doc_id]
+        assert status == "skipped" and word in reason.lower(), (doc_id, status, reason)
+    expected_ids = set(exp.good) | set(exp.bad) | set(exp.skipped)
+    assert set(outcome) <= expected_ids | {"changing.txt"}, set(outcome) - expected_ids
