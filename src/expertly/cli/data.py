@@ -51,13 +51,13 @@ def ingest(
         bool, typer.Option("--strict", help="Exit with status 2 if any file failed.")
     ] = False,
     follow_links: Annotated[
-        bool | None,
+        bool,
         typer.Option(
-            "--follow-links/--no-follow-links",
-            help="Read symbolic links that lead outside the ingested folder (default: "
-            "ingest.follow_links, off: such links are skipped and reported).",
+            "--follow-links",
+            help="Read symbolic links that lead outside the folder (else they are skipped "
+            "and reported, unless ingest.follow_links is set).",
         ),
-    ] = None,
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
@@ -67,9 +67,9 @@ def ingest(
     Incremental: unchanged files are skipped by content hash, changed ones re-indexed.
     Each document is written atomically, so an interrupted run is finished by running the
     same command again. Files that cannot be read are reported with the reason and skipped;
-    the others are indexed. Only regular files inside the folder are read: symbolic links
-    leading out of it are skipped unless --follow-links. Text in a legacy encoding (cp1252,
-    Latin-1...) is decoded with the detected encoding, which the summary names.
+    the others are indexed. Only regular files inside the folder are read; links out of it
+    are skipped (see --follow-links). Text in a legacy encoding (cp1252, Latin-1...) is
+    decoded with the encoding detected, which the summary names.
 
     \b
     Examples:
@@ -96,7 +96,7 @@ def ingest(
             metadata=metadata or None,
             on_total=lambda n: bar.update(task, total=n),
             progress=lambda r: bar.advance(task) if r.status != "removed" else None,
-            follow_links=follow_links,
+            follow_links=True if follow_links else None,
         )
     summary = report.to_dict()
     if as_json:
