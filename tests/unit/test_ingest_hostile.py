@@ -153,3 +153,13 @@ def test_a_store_failure_aborts_with_a_clear_error(
     with pytest.raises(StoreError, match=r"No space left on device.*run the same command"):
         ws.ingestor.ingest([folder])
     ws.close()
+
+
+def test_the_embedding_cache_key_takes_any_text() -> None:
+    from expertly.embed.cache import text_key
+
+    import hashlib
+
+    assert text_key(os.fsdecode(b"bad_\xff")) != text_key("bad_")  # no UnicodeEncodeError
+    # keys of ordinary text are unchanged, so existing caches stay valid
+    assert text_key("caf\u00e9") == hashlib.sha256("caf\u00e9".encode()).hexdigest()

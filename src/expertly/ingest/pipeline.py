@@ -129,6 +129,11 @@ class IngestReport:
         }
 
 
+def _under(source: str, paths: Sequence[str]) -> bool:
+    """Whether ``source`` is one of ``paths`` or lies in one of those folders."""
+    return any(source == p or source.startswith(p.rstrip(os.sep) + os.sep) for p in paths)
+
+
 def embed_text(chunk: Chunk, title: str) -> str:
     """The text that is embedded for a chunk: title and heading path give it context.
 
@@ -214,13 +219,11 @@ class Ingestor:
 
         if sync:
             present = {safe_name(str(p)) for p, _ in files}
-            present.update(r.path for r in report.results if r.status == "failed")
             prefixes = [safe_name(str(r.resolve())) for r in roots]
+            # a folder that could not be listed may still hold its files: keep their documents
+            unlisted = [r.path for r in report.results if r.status == "failed"]
             for info in list(self.store.documents()):
-                under = any(
-                    info.source == p or info.source.startswith(p.rstrip(os.sep) + os.sep)
-                    for p in prefixes
-                )
+                under = _under(info.source, prefixes) and not _under(info.source, unlisted)
                 if under and info.source not in present:
                     self.store.delete(info.id)
                     result = FileResult(info.id, info.source, "removed", info.chunks)
