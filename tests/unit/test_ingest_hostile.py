@@ -156,9 +156,9 @@ def test_a_store_failure_aborts_with_a_clear_error(
 
 
 def test_the_embedding_cache_key_takes_any_text() -> None:
-    from expertly.embed.cache import text_key
-
     import hashlib
+
+    from expertly.embed.cache import text_key
 
     assert text_key(os.fsdecode(b"bad_\xff")) != text_key("bad_")  # no UnicodeEncodeError
     # keys of ordinary text are unchanged, so existing caches stay valid
