@@ -15,7 +15,7 @@ from expertly.errors import ConfigError, ModelNotFoundError
 from expertly.ingest import tokens as tokens_module
 from expertly.ingest.chunking import Chunker
 from expertly.ingest.formats._build import TextBuilder
-from expertly.ingest.loaders import load_file
+from expertly.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from expertly.ingest.tokens import (
     HFTokenizer,
     TokenCounter,
@@ -452,3 +452,15 @@ def test_default_character_bound_leaves_normal_text_alone() -> None:
 def test_max_chars_is_validated_once_by_the_settings() -> None:
     with pytest.raises(ConfigError, match="max_chars"):
         Chunker(WS, max_chars=-1)
+
+
+@needs_minilm
+def test_default_character_bound_changes_no_chunk_of_the_sample_corpus(minilm: HFTokenizer) -> None:
+    corpus = Path(__file__).resolve().parents[2] / "examples" / "corpus"
+    files = sorted(p for p in corpus.rglob("*") if p.suffix in SUPPORTED_SUFFIXES)
+    assert files, f"no sample corpus under {corpus}"
+    for path in files:
+        doc = load_file(path, doc_id=path.name)
+        bounded = Chunker(minilm, rows_per_chunk=1).chunk(doc)
+        unbounded = Chunker(minilm, rows_per_chunk=1, max_chars=10**9).chunk(doc)
+        assert [(c.start, c.end) for c in bounded] == [(c.start, c.end) for c in unbounded]
