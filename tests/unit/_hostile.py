@@ -92,6 +92,10 @@ def make_hostile_folder(root: Path, *, huge_line_chars: int = 400_000) -> Expect
     # crasher 2: a name that is not valid UTF-8
     (root / os.fsdecode(b"bad_\xff.txt")).write_text("Snorkel inventory is counted weekly.\n")
     exp.good["bad_%FF.txt"] = "snorkel inventory weekly"
+    odd_dir = root / os.fsdecode(b"dir_\xfe\x01")
+    odd_dir.mkdir()
+    (odd_dir / "inside.txt").write_text("The tandem bicycle is serviced monthly.\n")
+    exp.good["dir_%FE%01/inside.txt"] = "tandem bicycle serviced monthly"
     (root / "folder.pdf").mkdir()  # a directory named like a file type
     (root / "folder.pdf" / "inner.md").write_text("The lantern budget is approved.\n")
     exp.good["folder.pdf/inner.md"] = "lantern budget approved"
