@@ -45,11 +45,11 @@ class Expected:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def _entity_docx(path: Path) -> None:
+def _entity_docx(path: Path, dtd: str = ENTITY_DTD, text: str = "&lol9;") -> None:
     body = (
-        f'<?xml version="1.0" encoding="UTF-8"?>{ENTITY_DTD}'
+        f'<?xml version="1.0" encoding="UTF-8"?>{dtd}'
         '<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
-        "<w:body><w:p><w:r><w:t>&lol9;</w:t></w:r></w:p></w:body></w:document>"
+        f"<w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"
     )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
@@ -148,6 +148,14 @@ def make_hostile_folder(root: Path, *, huge_line_chars: int = 400_000) -> Expect
     exp.skipped["special/shadow.txt"] = "outside"
     (root / "special" / "etc").symlink_to(outside, target_is_directory=True)
     exp.skipped["special/etc"] = "outside"
+    # an external entity naming the same file must not pull it in either
+    xxe = f'<!DOCTYPE d [<!ENTITY x SYSTEM "file://{outside / "shadow.txt"}">]>'
+    _entity_docx(root / "external.docx", xxe, "Gazelle lookout point &x;")
+    exp.good["external.docx"] = "gazelle lookout point"
+    (root / "external.html").write_text(
+        f"{xxe}<html><body><p>Ibex ridge &x; trail</p></body></html>"
+    )
+    exp.good["external.html"] = "ibex ridge trail"
     (root / "special" / "inside.md").symlink_to(root / "good.md")  # inside: read normally
     exp.good["special/inside.md"] = "badges aquarium gate"
     return exp
