@@ -92,7 +92,6 @@ class HFTokenizer:
         # tokenizers attach the space to the next token: not additive.
         pre = type(tokenizer.pre_tokenizer).__name__ if tokenizer.pre_tokenizer else ""
         self.additive = pre in _ADDITIVE_PRE_TOKENIZERS
-        self._batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
 
     @classmethod
     def from_dir(cls, model_dir: Path) -> HFTokenizer:
@@ -129,7 +128,8 @@ class HFTokenizer:
         """Token counts of many texts, encoded in parallel by the library."""
         if not texts:
             return []
-        encs = self._batch(list(texts), add_special_tokens=False)
+        # encode_batch_fast (tokenizers >= 0.20) skips the offsets, which a count needs not
+        encs = self._tok.encode_batch_fast(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encs]
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
