@@ -35,7 +35,7 @@ from expertly.config import ChunkingSettings, IngestSettings
 from expertly.errors import ExpertlyError, LoadError, StoreError
 from expertly.ingest.chunking import Chunker
 from expertly.ingest.discovery import discover
-from expertly.ingest.formats._build import describe_exception
+from expertly.ingest.formats import describe_exception
 from expertly.ingest.loaders import parse_bytes, read_file
 from expertly.ingest.names import safe_name
 from expertly.types import Chunk, Document
