@@ -7,13 +7,17 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from expertly.embed import Embedder
 from expertly.errors import StoreError
 from expertly.ingest import loaders
-from expertly.ingest.pipeline import IngestReport
+from expertly.ingest.pipeline import Ingestor, IngestReport
+from expertly.types import EmbedKind
 from expertly.workspace import Workspace
 from tests.unit._hostile import check_outcome, make_hostile_folder
 from tests.unit.helpers import fake_workspace
@@ -165,3 +169,64 @@ def test_the_embedding_cache_key_takes_any_text() -> None:
     assert text_key(os.fsdecode(b"bad_\xff")) != text_key("bad_")  # no UnicodeEncodeError
     # keys of ordinary text are unchanged, so existing caches stay valid
     assert text_key("caf\u00e9") == hashlib.sha256("caf\u00e9".encode()).hexdigest()
+
+
+class _ChokesOn:
+    """An embedder that fails on any batch holding ``word`` (a model bug on some input)."""
+
+    def __init__(self, inner: Embedder, word: str) -> None:
+        self.inner, self.word = inner, word
+        self.name, self.dim = inner.name, inner.dim
+
+    def embed(self, texts: Sequence[str], *, kind: EmbedKind) -> np.ndarray:
+        if any(self.word in t for t in texts):
+            raise IndexError("index out of range in self")
+        return self.inner.embed(texts, kind=kind)
+
+
+def test_a_text_the_embedder_chokes_on_fails_only_its_file(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (folder / name).write_text(f"Plain text of {name}.\n")
+    (folder / "poison.txt").write_text("This one holds the word xyzzy.\n")
+    ws = fake_workspace(tmp_path)
+    ingestor = Ingestor(
+        ws.store,
+        _ChokesOn(ws.embedder, "xyzzy"),
+        ws.chunker,
+        ws.settings.ingest,
+        ws.settings.chunking,
+    )
+    outcome = _by_id(ingestor.ingest([folder]))
+    assert {k: v[0] for k, v in outcome.items()} == {
+        "a.txt": "added",
+        "b.txt": "added",
+        "c.txt": "added",
+        "poison.txt": "failed",
+    }
+    assert "cannot embed its text (IndexError" in outcome["poison.txt"][1]
+    assert {d.id for d in ws.store.documents()} == {"a.txt", "b.txt", "c.txt"}
+
+    broken = Ingestor(
+        ws.store,
+        _ChokesOn(ws.embedder, ""),  # chokes on every text
+        ws.chunker,
+        ws.settings.ingest,
+        ws.settings.chunking,
+    )
+    with pytest.raises(IndexError):  # every document fails: the embedder is broken, stop
+        broken.ingest([folder], reindex=True)
+    ws.close()
+
+
+def test_a_lone_document_the_embedder_chokes_on_is_reported(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "only.txt").write_text("Nothing but this.\n")
+    ws = fake_workspace(tmp_path)
+    chokes = _ChokesOn(ws.embedder, "")
+    ingestor = Ingestor(ws.store, chokes, ws.chunker, ws.settings.ingest, ws.settings.chunking)
+    status, reason = _by_id(ingestor.ingest([folder]))["only.txt"]
+    assert status == "failed" and "IndexError: index out of range" in reason
+    ws.close()

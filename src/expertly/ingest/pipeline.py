@@ -25,9 +25,9 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from expertly.ingest.discovery import discover
 from expertly.ingest.formats import describe_exception
 from expertly.ingest.loaders import parse_bytes, read_file
 from expertly.ingest.names import safe_name
+from expertly.ingest.report import FileResult, IngestReport, Status
 from expertly.types import Chunk, Document
 
 if TYPE_CHECKING:
@@ -46,10 +47,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Status = Literal["added", "updated", "unchanged", "failed", "skipped", "removed"]
 CHUNKING_META_KEY = "chunking"
 EMBED_PREFIX_CHARS = 120
-_PLAIN_ENCODINGS = frozenset({"", "utf-8", "ascii"})
 
 
 @runtime_checkable
@@ -71,67 +70,14 @@ class _Item:
     encoding: str = ""
 
 
-@dataclass(frozen=True)
-class FileResult:
-    """What happened to one file (or removed document)."""
-
-    doc_id: str
-    path: str
-    status: Status
-    chunks: int = 0
-    reason: str = ""
-    encoding: str = ""  # text formats: the encoding the file was decoded with
-
-
-@dataclass
-class IngestReport:
-    """Summary of one ingest run; ``to_dict`` is the ``--json`` output."""
-
-    results: list[FileResult] = field(default_factory=list)
-    chunks_embedded: int = 0
-    chunks_written: int = 0
-    seconds: float = 0.0
-
-    def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-    @property
-    def failed(self) -> list[FileResult]:
-        return [r for r in self.results if r.status == "failed"]
-
-    @property
-    def skipped(self) -> list[FileResult]:
-        return [r for r in self.results if r.status == "skipped"]
-
-    @property
-    def legacy_encoded(self) -> list[FileResult]:
-        """Files decoded from a detected encoding other than UTF-8 (worth a look)."""
-        return [r for r in self.results if r.encoding not in _PLAIN_ENCODINGS]
-
-    def to_dict(self) -> dict[str, Any]:
-        statuses: tuple[Status, ...] = (
-            "added",
-            "updated",
-            "unchanged",
-            "removed",
-            "skipped",
-            "failed",
-        )
-        return {
-            **{s: self.count(s) for s in statuses},
-            "chunks_written": self.chunks_written,
-            "chunks_embedded": self.chunks_embedded,
-            "seconds": round(self.seconds, 3),
-            "failures": [{"path": r.path, "reason": r.reason} for r in self.failed],
-            "skips": [{"path": r.path, "reason": r.reason} for r in self.skipped],
-            "encodings": [{"path": r.path, "encoding": r.encoding} for r in self.legacy_encoded],
-            "files": [asdict(r) for r in self.results],
-        }
-
-
 def _under(source: str, paths: Sequence[str]) -> bool:
     """Whether ``source`` is one of ``paths`` or lies in one of those folders."""
     return any(source == p or source.startswith(p.rstrip(os.sep) + os.sep) for p in paths)
+
+
+def _texts(items: Sequence[_Item]) -> list[str]:
+    """The texts to embed for the chunks of ``items``, in order."""
+    return [embed_text(c, item.doc.title) for item in items for c in item.chunks]
 
 
 def embed_text(chunk: Chunk, title: str) -> str:
@@ -306,22 +252,20 @@ class Ingestor:
     ) -> None:
         if not pending:
             return
-        texts = [embed_text(c, item.doc.title) for item in pending for c in item.chunks]
-        before = self.embedder.misses if isinstance(self.embedder, MissCounting) else None
-        vectors = (
-            self.embedder.embed(texts, kind="passage")
-            if texts
-            else np.zeros((0, self.embedder.dim), dtype=np.float32)
-        )
-        if before is not None and isinstance(self.embedder, MissCounting):
-            report.chunks_embedded += self.embedder.misses - before
+        parts: list[tuple[_Item, np.ndarray]] = []
+        try:
+            vectors = self._embed(_texts(pending), report)
+        except ExpertlyError:
+            raise  # a missing model or a bad setting: every file would fail alike
+        except Exception as exc:
+            parts = self._embed_one_by_one(pending, report, notify, exc)
         else:
-            report.chunks_embedded += len(texts)
-        offset = 0
-        for item in pending:
+            offset = 0
+            for item in pending:
+                parts.append((item, vectors[offset : offset + len(item.chunks)]))
+                offset += len(item.chunks)
+        for item, part in parts:
             doc, chunks = item.doc, item.chunks
-            part = vectors[offset : offset + len(chunks)]
-            offset += len(chunks)
             self._upsert(doc, chunks, part)
             report.chunks_written += len(chunks)
             result = FileResult(
@@ -329,6 +273,46 @@ class Ingestor:
             )
             report.results.append(result)
             notify(result)
+
+    def _embed(self, texts: list[str], report: IngestReport) -> np.ndarray:
+        """Vectors of ``texts``; counts what the model really embedded into ``report``."""
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        before = self.embedder.misses if isinstance(self.embedder, MissCounting) else None
+        vectors = self.embedder.embed(texts, kind="passage")
+        if before is not None and isinstance(self.embedder, MissCounting):
+            report.chunks_embedded += self.embedder.misses - before
+        else:
+            report.chunks_embedded += len(texts)
+        return vectors
+
+    def _embed_one_by_one(
+        self,
+        pending: list[_Item],
+        report: IngestReport,
+        notify: Callable[[FileResult], None],
+        batch_error: Exception,
+    ) -> list[tuple[_Item, np.ndarray]]:
+        """After a batch failed to embed, embed each document alone: the one whose text
+        the embedder cannot take is reported as failed and the others are written. When
+        several documents all fail, the embedder itself is broken: the batch's error is
+        raised (a lone document cannot tell the two apart and is reported as failed)."""
+        logger.debug("embedding a batch failed; retrying document by document", exc_info=True)
+        parts: list[tuple[_Item, np.ndarray]] = []
+        failed: list[FileResult] = []
+        for item in pending:
+            try:
+                parts.append((item, self._embed(_texts([item]), report)))
+            except Exception as exc:  # reported for this file, traceback at debug level
+                logger.debug("embedding %s failed", item.doc.source, exc_info=True)
+                reason = f"cannot embed its text ({describe_exception(exc)}); please report it"
+                failed.append(FileResult(item.doc.id, item.doc.source, "failed", reason=reason))
+        if not parts and len(pending) > 1:
+            raise batch_error
+        for result in failed:
+            report.results.append(result)
+            notify(result)
+        return parts
 
     def _upsert(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
         """Write one document; a failure here (disk full, index locked or damaged) would
