@@ -209,9 +209,16 @@ class ChunkingSettings:
         "Table rows (CSV, JSON records) per chunk; 1 lets a question about one row find "
         "exactly that row. 0 = as many as fit",
     )
+    max_chars: int = _f(
+        0,
+        "Largest chunk, in characters: a long run without spaces (a PDF's raw operators, "
+        "base64) can count as few tokens; such runs are cut. 0 = 8 characters per max_tokens",
+    )
 
     def __post_init__(self) -> None:
         _positive("chunking.max_tokens", self.max_tokens)
+        if self.max_chars < 0:
+            raise ConfigError("chunking.max_chars must be >= 0 (0 = 8 x chunking.max_tokens)")
         if not 0 <= self.overlap_tokens < self.max_tokens:
             raise ConfigError("chunking.overlap_tokens must be >= 0 and < chunking.max_tokens")
         if not 0 <= self.min_tokens <= self.max_tokens:
@@ -246,6 +253,11 @@ class IngestSettings:
         1024,
         "Chunks gathered (across documents) per embedding call: larger pads less, smaller "
         "writes sooner. Each document is still written in its own transaction",
+    )
+    follow_links: bool = _f(
+        False,
+        "Read symbolic links that point outside the ingested folder (off: they are skipped "
+        "and reported, so a link to /etc cannot leak files into the index)",
     )
 
     def __post_init__(self) -> None:

@@ -106,14 +106,7 @@ class Workspace:
                 counter = HFTokenizer.default()
             except ModelNotFoundError:
                 counter = WhitespaceTokenizer()
-        c = self.settings.chunking
-        return Chunker(
-            counter,
-            max_tokens=c.max_tokens,
-            overlap_tokens=c.overlap_tokens,
-            min_tokens=c.min_tokens,
-            rows_per_chunk=c.rows_per_chunk,
-        )
+        return Chunker.from_settings(counter, self.settings.chunking)
 
     @cached_property
     def ingestor(self) -> Ingestor:

@@ -44,12 +44,11 @@ def _mixed_folder(root: Path) -> tuple[set[str], dict[str, str]]:
     make_zip_bomb(root / "bomb.docx", 300)
     (root / "not-a-docx.docx").write_bytes(b"PK\x03\x04 definitely not a zip")
     (root / "dangling.md").symlink_to(root / "does-not-exist.md")
-    good = {"good.pdf", "good.docx", "good.md", "good.csv", "good.html", "good.json"}
+    good = {"good.pdf", "good.docx", "good.md", "good.csv", "good.html", "good.json", "latin1.txt"}
     bad = {
         "corrupt.pdf": "pdf",
         "encrypted.pdf": "encrypted",
         "junk.txt": "binary",
-        "latin1.txt": "utf-8",
         "empty.md": "empty",
         "blank.txt": "text",
         "huge.txt": "limit",
@@ -83,6 +82,8 @@ def test_good_files_indexed_bad_files_named_with_reason(tmp_path: Path) -> None:
     assert set(reasons) == set(bad)
     for name, word in bad.items():
         assert word in reasons[name].lower(), f"{name}: {reasons[name]!r} should mention {word!r}"
+    encodings = {Path(f["path"]).name: f["encoding"] for f in summary["encodings"]}
+    assert encodings == {"latin1.txt": "cp1252"}
 
 
 def test_human_summary_names_each_bad_file_and_strict_fails(tmp_path: Path) -> None:
@@ -92,4 +93,5 @@ def test_human_summary_names_each_bad_file_and_strict_fails(tmp_path: Path) -> N
     assert "Traceback" not in result.stdout + result.stderr
     for name in bad:
         assert name in result.stdout
-    assert "6 added" in result.stdout and "10 failed" in result.stdout
+    assert "7 added" in result.stdout and "9 failed" in result.stdout
+    assert "decoded" in result.stdout and "cp1252" in result.stdout

@@ -15,7 +15,7 @@ from expertly.errors import ConfigError, ModelNotFoundError
 from expertly.ingest import tokens as tokens_module
 from expertly.ingest.chunking import Chunker
 from expertly.ingest.formats._build import TextBuilder
-from expertly.ingest.loaders import load_file
+from expertly.ingest.loaders import SUPPORTED_SUFFIXES, load_file
 from expertly.ingest.tokens import (
     HFTokenizer,
     TokenCounter,
@@ -396,3 +396,71 @@ def test_rows_per_chunk_caps_rows_in_a_chunk() -> None:
     assert [c.text.count("sku:") for c in three] == [3, 3, 1]
     packed = Chunker(WhitespaceTokenizer(), max_tokens=200).chunk(doc)
     assert len(packed) == 1
+
+
+def _check_spans(doc: Document, chunks: list[Chunk], max_tokens: int, max_chars: int) -> None:
+    for c in chunks:
+        assert c.text == doc.text[c.start : c.end] and c.text == c.text.strip()
+        assert len(c.text) <= max_chars, len(c.text)
+        assert c.token_count <= max_tokens
+
+
+def test_a_long_run_without_spaces_is_cut_by_characters() -> None:
+    # a PDF page of raw operators: one "word" of 1.2 M characters counts as one token
+    blob = "q1.0/cm/F1/12/Tf(x)Tj" * 60_000
+    text = f"Intro paragraph about the scanner.\n\n{blob}\n\nClosing words here."
+    doc = Document(id="ops", text=text)
+    chunks = Chunker(WS, max_tokens=200, overlap_tokens=0, min_tokens=0).chunk(doc)
+    _check_spans(doc, chunks, 200, 1600)
+    assert len(chunks) > len(blob) // 1600
+    # without overlap, the chunks hold every non-space character once, in order
+    assert "".join("".join(c.text.split()) for c in chunks) == "".join(text.split())
+    assert chunks[0].text.startswith("Intro paragraph")
+    assert chunks[-1].text.endswith("Closing words here.")
+
+
+def test_character_bound_prefers_spaces_and_is_configurable() -> None:
+    long_words = " ".join(["x" * 300] * 40)  # 40 words of 300 characters: 12,039 characters
+    doc = Document(id="w", text=long_words)
+    chunks = Chunker(WS, max_tokens=100, overlap_tokens=0, min_tokens=0, max_chars=1000).chunk(doc)
+    _check_spans(doc, chunks, 100, 1000)
+    assert all(set(c.text.split()) == {"x" * 300} for c in chunks)  # no word was cut
+
+
+@needs_minilm
+def test_character_bound_with_a_real_tokenizer(minilm: HFTokenizer) -> None:
+    base64ish = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo" * 2000  # wordpieces: many tokens
+    doc = Document(id="b", text=f"Header line.\n\n{base64ish}")
+    chunks = Chunker(minilm, max_tokens=128, overlap_tokens=16).chunk(doc)
+    _check_spans(doc, chunks, 128, 8 * 128)
+
+
+def test_default_character_bound_leaves_normal_text_alone() -> None:
+    rng = random.Random(7)
+    builder = TextBuilder()
+    for section in range(40):
+        builder.heading(f"Section {section}", 2)
+        for _ in range(4):
+            builder.block(paragraph(rng, rng.randint(3, 30)))
+    parsed = builder.build()
+    doc = Document(id="n", text=parsed.text, segments=parsed.segments)
+    bounded = Chunker(WS, max_tokens=120, overlap_tokens=10).chunk(doc)
+    unbounded = Chunker(WS, max_tokens=120, overlap_tokens=10, max_chars=10**9).chunk(doc)
+    assert [(c.start, c.end) for c in bounded] == [(c.start, c.end) for c in unbounded]
+
+
+def test_max_chars_is_validated_once_by_the_settings() -> None:
+    with pytest.raises(ConfigError, match="max_chars"):
+        Chunker(WS, max_chars=-1)
+
+
+@needs_minilm
+def test_default_character_bound_changes_no_chunk_of_the_sample_corpus(minilm: HFTokenizer) -> None:
+    corpus = Path(__file__).resolve().parents[2] / "examples" / "corpus"
+    files = sorted(p for p in corpus.rglob("*") if p.suffix in SUPPORTED_SUFFIXES)
+    assert files, f"no sample corpus under {corpus}"
+    for path in files:
+        doc = load_file(path, doc_id=path.name)
+        bounded = Chunker(minilm, rows_per_chunk=1).chunk(doc)
+        unbounded = Chunker(minilm, rows_per_chunk=1, max_chars=10**9).chunk(doc)
+        assert [(c.start, c.end) for c in bounded] == [(c.start, c.end) for c in unbounded]

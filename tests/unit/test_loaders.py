@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -11,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from expertly.errors import LoadError
+from expertly.ingest import loaders
 from expertly.ingest.formats import docx as docx_format
-from expertly.ingest.loaders import SUPPORTED_SUFFIXES, load_file
+from expertly.ingest.loaders import SUPPORTED_SUFFIXES, load_file, parse_bytes, read_file
+from expertly.ingest.names import raw_name, safe_name
 from expertly.types import Document
 from tests.unit._files import (
     encrypt_pdf,
@@ -370,10 +373,81 @@ def test_binary_junk_named_txt(tmp_path: Path) -> None:
     assert reason(control).startswith("binary data, not text")
 
 
-def test_invalid_utf8_names_the_byte(tmp_path: Path) -> None:
-    latin = tmp_path / "latin1.md"
-    latin.write_bytes("Caf\u00e9 au lait".encode("latin-1"))
-    assert reason(latin) == "not valid UTF-8 (byte 3): convert the file to UTF-8"
+@pytest.mark.parametrize(
+    ("name", "text", "codec", "expected"),
+    [
+        ("latin1.md", "Caf\u00e9 au lait", "latin-1", "cp1252"),
+        ("german.txt", "Der B\u00e4r l\u00e4uft \u00fcber die Stra\u00dfe.", "latin-1", "cp1252"),
+        ("euro.csv", "item,price\nCaf\u00e9 cr\u00e8me,3 \u20ac\n", "cp1252", "cp1252"),
+        (
+            "russian.txt",
+            "\u041f\u0440\u0438\u0432\u0435\u0442 \u043c\u0438\u0440, "
+            "\u044d\u0442\u043e \u0442\u0435\u0441\u0442",
+            "cp1251",
+            "cp1251",
+        ),
+    ],
+)
+def test_legacy_encodings_are_detected_and_reported(
+    tmp_path: Path, name: str, text: str, codec: str, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(text.encode(codec))
+    loaded = parse_bytes(path.read_bytes(), path, doc_id=name)
+    assert loaded.encoding == expected
+    first_word = text.split()[0].split(",")[0]
+    assert first_word in loaded.document.text
+
+
+def test_utf8_and_bom_files_report_their_encoding(tmp_path: Path) -> None:
+    plain = write(tmp_path / "plain.txt", "Caf\u00e9")
+    assert parse_bytes(plain.read_bytes(), plain, doc_id="p").encoding == "utf-8"
+    wide = tmp_path / "wide.txt"
+    wide.write_bytes(codecs.BOM_UTF16_LE + "Caf\u00e9".encode("utf-16-le"))
+    loaded = parse_bytes(wide.read_bytes(), wide, doc_id="w")
+    assert (loaded.encoding, loaded.document.text) == ("utf-16-le", "Caf\u00e9")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs POSIX FIFOs")
+def test_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "x.txt"
+    os.mkfifo(fifo)
+    assert reason(fifo) == "cannot read: a named pipe (FIFO); only regular files are read"
+
+
+def test_file_changed_while_read_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path / "growing.txt", "first line\n")
+    real_open = loaders._open
+
+    class AppendedDuringRead(io.BufferedReader):
+        def read(self, size: int | None = -1) -> bytes:
+            data = super().read(size)
+            with path.open("a", encoding="utf-8") as writer:  # another program writes
+                writer.write("a line written during the read\n" * 100)
+            return data
+
+    def open_slowly(p: Path) -> io.BufferedReader:
+        return AppendedDuringRead(real_open(p).detach())  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(loaders, "_open", open_slowly)
+    with pytest.raises(LoadError, match="changed while it was being read"):
+        read_file(path)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"bad_\xff.txt", b"caf\xe9 100%.md", b"line\nbreak.txt", "caf\u00e9.md".encode()],
+)
+def test_safe_names_are_reversible_and_storable(raw: bytes) -> None:
+    name = os.fsdecode(raw)
+    safe = safe_name(name)
+    assert raw_name(safe) == raw
+    safe.encode("utf-8")  # storable: raises if a surrogate were left
+    assert "\n" not in safe
+    if raw == "caf\u00e9.md".encode():
+        assert safe == name  # a plain UTF-8 name is used unchanged
 
 
 def test_unreadable_paths(tmp_path: Path) -> None:
@@ -399,10 +473,10 @@ def test_permission_error_is_reported(tmp_path: Path, monkeypatch: pytest.Monkey
     """The same path as chmod 000, simulated so that it also runs as root."""
     secret = write(tmp_path / "secret.txt", "classified")
 
-    def denied(self: Path, *args: object, **kwargs: object) -> object:
-        raise PermissionError(13, "Permission denied", str(self))
+    def denied(path: Path) -> object:
+        raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(Path, "open", denied)
+    monkeypatch.setattr(loaders, "_open", denied)
     assert reason(secret) == "cannot read: permission denied"
 
 

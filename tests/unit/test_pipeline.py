@@ -39,9 +39,15 @@ def test_bad_files_are_reported_and_skipped(tmp_path: Path) -> None:
     ws = fake_workspace(tmp_path)
     report = ws.ingestor.ingest([corpus])
     failed = {Path(r.path).name: r.reason for r in report.failed}
-    assert set(failed) == {"junk.txt", "latin1.txt", "empty.md", "broken.pdf"}
+    assert set(failed) == {"junk.txt", "empty.md", "broken.pdf"}
     assert all(reason for reason in failed.values())
-    assert report.count("added") == 3
+    assert report.count("added") == 4  # the Latin-1 file is decoded, and says how
+    assert [(Path(r.path).name, r.encoding) for r in report.legacy_encoded] == [
+        ("latin1.txt", "cp1252")
+    ]
+    assert report.to_dict()["encodings"] == [
+        {"path": str(corpus / "latin1.txt"), "encoding": "cp1252"}
+    ]
     ws.close()
 
 

@@ -50,6 +50,14 @@ def ingest(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with status 2 if any file failed.")
     ] = False,
+    follow_links: Annotated[
+        bool,
+        typer.Option(
+            "--follow-links",
+            help="Read symbolic links that lead outside the folder (else they are skipped "
+            "and reported, unless ingest.follow_links is set).",
+        ),
+    ] = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
     ] = False,
@@ -58,7 +66,10 @@ def ingest(
 
     Incremental: unchanged files are skipped by content hash, changed ones re-indexed.
     Each document is written atomically, so an interrupted run is finished by running the
-    same command again. Files that cannot be read are reported with the reason and skipped.
+    same command again. Files that cannot be read are reported with the reason and skipped;
+    the others are indexed. Only regular files inside the folder are read; links out of it
+    are skipped (see --follow-links). Text in a legacy encoding (cp1252, Latin-1...) is
+    decoded with the encoding detected, which the summary names.
 
     \b
     Examples:
@@ -85,6 +96,7 @@ def ingest(
             metadata=metadata or None,
             on_total=lambda n: bar.update(task, total=n),
             progress=lambda r: bar.advance(task) if r.status != "removed" else None,
+            follow_links=True if follow_links else None,
         )
     summary = report.to_dict()
     if as_json:
@@ -93,13 +105,24 @@ def ingest(
         console.print(
             f"[bold]{summary['added']}[/] added, [bold]{summary['updated']}[/] updated, "
             f"{summary['unchanged']} unchanged, {summary['removed']} removed, "
+            f"{summary['skipped']} skipped, "
             f"[{'red' if summary['failed'] else 'green'}]{summary['failed']} failed[/] — "
             f"{summary['chunks_written']} chunks written, {summary['chunks_embedded']} embedded "
             f"in {summary['seconds']:.1f} s"
         )
         for failure in report.failed:
             console.print(
-                f"  [red]skipped[/] {escape(failure.path)}: {escape(failure.reason)}",
+                f"  [red]failed[/] {escape(failure.path)}: {escape(failure.reason)}",
+                soft_wrap=True,
+            )
+        for skip in report.skipped:
+            console.print(
+                f"  [yellow]skipped[/] {escape(skip.path)}: {escape(skip.reason)}", soft_wrap=True
+            )
+        for decoded in report.legacy_encoded:
+            console.print(
+                f"  [cyan]decoded[/] {escape(decoded.path)} as {escape(decoded.encoding)} "
+                "(detected; not UTF-8)",
                 soft_wrap=True,
             )
     ws.close()

@@ -19,7 +19,9 @@ from expertly.types import EmbedKind
 
 
 def text_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The cache key of a text: the SHA-256 of its UTF-8 bytes. A lone surrogate (from a file
+    name that is not valid UTF-8) is hashed as its own code point instead of failing."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class EmbeddingCache:

@@ -23,16 +23,22 @@ Sentence ends include ";" so that a long table row is cut between its fields.
 
 from __future__ import annotations
 
-import re
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass
 
-from expertly.errors import ConfigError
-from expertly.ingest.tokens import TokenCounter, count_many
+from expertly.config import ChunkingSettings
+from expertly.ingest.spans import (
+    SENTENCE_END,
+    char_pieces,
+    cut_end,
+    first_in,
+    normalise_segments,
+)
+from expertly.ingest.tokens import TokenCounter, count_many, is_additive
 from expertly.types import Chunk, Document, Segment
 
-_SENTENCE_END = re.compile(r"[.!?…。！？;][\"'”’»)\]]*\s+|\n\s*")
 _MAX_FIT_ROUNDS = 12
+CHARS_PER_TOKEN = 8  # default character bound: max_tokens x this (normal prose: ~4-6)
 
 
 @dataclass(frozen=True)
@@ -64,42 +70,6 @@ def _common_prefix(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
     return first[:size]
 
 
-def normalise_segments(doc: Document) -> list[Segment]:
-    """The document's segments, sorted, clipped, trimmed of surrounding whitespace and
-    without overlaps; non-blank text that no segment covers becomes a paragraph.
-    A document without segments is one paragraph."""
-    text = doc.text
-    fixed: list[Segment] = []
-    pos = 0
-    last: Segment | None = None
-    for seg in sorted(doc.segments, key=lambda s: (s.start, s.end)):
-        start, end = max(seg.start, pos, 0), min(seg.end, len(text))
-        if start >= end:
-            continue
-        # uncovered text belongs to the section before it (text before any heading: none)
-        gap = Segment(
-            pos, start, "paragraph", last.heading_path if last else (), (last or seg).page
-        )
-        fixed.extend(_trimmed(text, gap))
-        fixed.extend(
-            _trimmed(text, Segment(start, end, seg.kind, seg.heading_path, seg.page, seg.level))
-        )
-        pos, last = end, seg
-    tail = last or Segment(0, 0)
-    fixed.extend(_trimmed(text, Segment(pos, len(text), "paragraph", tail.heading_path, tail.page)))
-    return fixed
-
-
-def _trimmed(text: str, seg: Segment) -> list[Segment]:
-    """``seg`` without the whitespace at its ends (none if it is blank)."""
-    piece = text[seg.start : seg.end]
-    stripped = piece.strip()
-    if not stripped:
-        return []
-    s = seg.start + (len(piece) - len(piece.lstrip()))
-    return [Segment(s, s + len(stripped), seg.kind, seg.heading_path, seg.page, seg.level)]
-
-
 class Chunker:
     """Cuts documents into chunks of at most ``max_tokens`` tokens of ``counter``."""
 
@@ -111,22 +81,36 @@ class Chunker:
         overlap_tokens: int = 30,
         min_tokens: int = 24,
         rows_per_chunk: int = 0,
+        max_chars: int = 0,
     ) -> None:
-        if rows_per_chunk < 0:
-            raise ConfigError("chunking.rows_per_chunk must be >= 0 (0 = as many as fit)")
-        if max_tokens <= 0:
-            raise ConfigError(f"chunking.max_tokens must be > 0, got {max_tokens}")
-        if not 0 <= overlap_tokens < max_tokens:
-            raise ConfigError("chunking.overlap_tokens must be >= 0 and < chunking.max_tokens")
-        if not 0 <= min_tokens <= max_tokens:
-            raise ConfigError("chunking.min_tokens must be between 0 and chunking.max_tokens")
+        # ChunkingSettings holds the one copy of the rules (it raises ConfigError).
+        ChunkingSettings(
+            max_tokens=max_tokens,
+            overlap_tokens=overlap_tokens,
+            min_tokens=min_tokens,
+            rows_per_chunk=rows_per_chunk,
+            max_chars=max_chars,
+        )
         self.counter = counter
         self.max_tokens = max_tokens
         self.overlap_tokens = overlap_tokens
         self.min_tokens = min_tokens
         self.rows_per_chunk = rows_per_chunk
+        self.max_chars = max_chars or CHARS_PER_TOKEN * max_tokens
         # An additive counter's sums are exact for whole segments: no need to re-count.
-        self._additive = bool(getattr(counter, "additive", False))
+        self._additive = is_additive(counter)
+
+    @classmethod
+    def from_settings(cls, counter: TokenCounter, settings: ChunkingSettings) -> Chunker:
+        """A chunker with the ``[chunking]`` settings (already validated by the dataclass)."""
+        return cls(
+            counter,
+            max_tokens=settings.max_tokens,
+            overlap_tokens=settings.overlap_tokens,
+            min_tokens=settings.min_tokens,
+            rows_per_chunk=settings.rows_per_chunk,
+            max_chars=settings.max_chars,
+        )
 
     # -- public ---------------------------------------------------------------------------
 
@@ -159,6 +143,7 @@ class Chunker:
                 while spans and span[0] <= spans[-1][0] and spans[-1][1] <= span[1]:
                     spans.pop()
                 spans.append(span)
+        spans = self._bound_chars(doc.text, spans)
         chunks: list[Chunk] = []
         for index, (start, end, tokens, units) in enumerate(spans):
             body = [u.seg.heading_path for u in units if u.seg.kind != "heading"]
@@ -300,12 +285,12 @@ class Chunker:
         # (a normaliser can decompose one character, e.g. a Hangul syllable, into several).
         cuts = [k for k in range(1, n) if offs[k][0] >= offs[k - 1][1]]
         words = [k for k in cuts if offs[k][0] > offs[k - 1][1]]
-        ends = {bisect_left(starts, m.end()) for m in _SENTENCE_END.finditer(body)}
+        ends = {bisect_left(starts, m.end()) for m in SENTENCE_END.finditer(body)}
         sentences = sorted(ends.intersection(cuts))
         pieces: list[_Unit] = []
         i, budget, done = 0, max(1, first_budget), 0  # done: end of the previous piece
         while i < n:
-            j = n if i + budget >= n else _cut(i, budget, done + 1, n, sentences, words, cuts)
+            j = n if i + budget >= n else cut_end(i, budget, done + 1, n, sentences, words, cuts)
             piece = body[offs[i][0] : offs[j - 1][1]]
             lead = len(piece) - len(piece.lstrip())
             if piece.strip():  # a counter may have whitespace tokens: keep spans trimmed
@@ -318,9 +303,9 @@ class Chunker:
             if overlap:  # the repeated part begins at a sentence, else a word, start
                 lo = max(j - overlap, i + 1)
                 nxt = (
-                    _first_in(sentences, lo, j)
-                    or _first_in(words, lo, j)
-                    or _first_in(cuts, lo, j)
+                    first_in(sentences, lo, j)
+                    or first_in(words, lo, j)
+                    or first_in(cuts, lo, j)
                     or j
                 )
             i, budget, done = nxt, rest, j
@@ -359,38 +344,32 @@ class Chunker:
             budget = max(1, min(budget - excess, budget - 1))
         return [(p.start, p.end, n, group) for p, n in zip(pieces, counted, strict=True)]
 
+    # -- the character bound --------------------------------------------------------------
 
-def _cut(
-    i: int,
-    budget: int,
-    floor: int,
-    n: int,
-    sentences: list[int],
-    words: list[int],
-    cuts: list[int],
-) -> int:
-    """End token (exclusive) of a piece of at most ``budget`` tokens starting at ``i``: the
-    last sentence start in the window's last two thirds, else the last word start in its
-    second half, else the last allowed cut; never before ``floor`` (a piece must reach past
-    the previous piece's end)."""
-    limit = i + budget
-    lo = max(floor, i + 1)
-    return (
-        _last_in(sentences, max(lo, i + budget // 3), limit)
-        or _last_in(words, max(lo, i + budget // 2), limit)
-        or _last_in(cuts, lo, limit)
-        or _first_in(cuts, limit + 1, n)  # one character yields more than budget tokens
-        or n
-    )
+    def _bound_chars(
+        self, text: str, spans: list[tuple[int, int, int, list[_Unit]]]
+    ) -> list[tuple[int, int, int, list[_Unit]]]:
+        """Cut spans longer than ``max_chars`` characters into pieces that are not.
 
-
-def _last_in(sorted_list: list[int], lo: int, hi: int) -> int:
-    """Largest element in ``[lo, hi]``, or 0 when there is none."""
-    k = bisect_right(sorted_list, hi)
-    return sorted_list[k - 1] if k and sorted_list[k - 1] >= lo else 0
-
-
-def _first_in(sorted_list: list[int], lo: int, hi: int) -> int:
-    """Smallest element in ``[lo, hi)``, or 0 when there is none."""
-    k = bisect_left(sorted_list, lo)
-    return sorted_list[k] if k < len(sorted_list) and sorted_list[k] < hi else 0
+        A tokenizer may count a long run without spaces (a PDF's raw operators, base64, a
+        minified line) as a handful of tokens, so a token bound alone lets such a chunk grow
+        to megabytes. Pieces end at a sentence end or a space where there is one in the
+        window's second half, else the run is hard-split; each piece is re-counted and cut
+        again by tokens if a cut word made it count more than ``max_tokens``.
+        """
+        if all(end - start <= self.max_chars for start, end, _, _ in spans):
+            return spans
+        out: list[tuple[int, int, int, list[_Unit]]] = []
+        for start, end, tokens, units in spans:
+            if end - start <= self.max_chars:
+                out.append((start, end, tokens, units))
+                continue
+            pieces = char_pieces(text, start, end, self.max_chars)
+            counts = count_many(self.counter, [text[a:b] for a, b in pieces])
+            for (a, b), n in zip(pieces, counts, strict=True):
+                if n <= self.max_tokens:
+                    out.append((a, b, n, units))
+                else:  # token cuts only shorten a piece: the character bound still holds
+                    piece = _Unit(a, b, n, units[0].seg, whole=False)
+                    out.extend((x, y, k, units) for x, y, k, _ in self._fit(text, [piece], n))
+        return out

@@ -2,16 +2,23 @@
 
 ``load_file`` picks the loader by suffix, enforces the size limits and turns every way a
 file can be bad (unreadable, too large, empty, binary, wrongly encoded, corrupt, encrypted,
-a zip bomb) into a ``LoadError`` with a short reason, so that ingest can report the file
-and go on with the others. Anything else escaping from here is a bug.
+a zip bomb, not a regular file, changed while read) into a ``LoadError`` with a short
+reason, so that ingest can report the file and go on with the others. Anything else
+escaping from here is a bug (ingest still reports it for that file and goes on).
+
+Only regular files are read: the file type is checked with ``stat`` first and the file is
+opened with ``O_NONBLOCK``, so a FIFO or a device named ``x.txt`` cannot block ingest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from expertly.errors import LoadError
 from expertly.ingest.formats._build import FormatError, Parsed
@@ -21,6 +28,7 @@ from expertly.ingest.formats.markdown import load_markdown
 from expertly.ingest.formats.pdf import load_pdf
 from expertly.ingest.formats.tabular import load_csv, load_json, load_jsonl
 from expertly.ingest.formats.text import load_txt
+from expertly.ingest.names import safe_name
 from expertly.types import Document
 
 DEFAULT_MAX_BYTES = 50 * 2**20
@@ -42,6 +50,22 @@ LOADERS: dict[str, tuple[str, Loader]] = {
     ".jsonl": ("jsonl", load_jsonl),
 }
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(LOADERS)
+# O_NONBLOCK: opening a FIFO for reading must not wait for a writer (POSIX only).
+_OPEN_FLAGS = os.O_RDONLY | (os.O_NONBLOCK if hasattr(os, "O_NONBLOCK") else 0)
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A loaded document and, for text formats, the encoding its bytes were decoded with."""
+
+    document: Document
+    encoding: str = ""
 
 
 def _size(n: float) -> str:
@@ -57,24 +81,41 @@ def _limit(n: float) -> str:
     return f"{int(n)} bytes"
 
 
+def _open(path: Path) -> BinaryIO:
+    """Open for reading without blocking (a FIFO that slipped past ``stat`` returns at once)."""
+    return os.fdopen(os.open(path, _OPEN_FLAGS), "rb")
+
+
+def _check_regular(source: str, mode: int) -> None:
+    if stat.S_ISDIR(mode):
+        raise LoadError(source, "cannot read: it is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+        raise LoadError(source, f"cannot read: {kind}; only regular files are read")
+
+
 def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """The file's bytes; the size limit is checked with ``stat`` before reading.
+    """The bytes of the regular file ``path``; type and size are checked with ``stat`` first.
 
     Raises:
-        LoadError: a directory, a missing or unreadable file, or one over ``max_bytes``.
+        LoadError: not a regular file (a directory, FIFO, socket, device), missing,
+            unreadable, over ``max_bytes``, or changed while it was being read.
     """
-    source = str(path)
+    source = safe_name(str(path))
     try:
-        if path.is_dir():
-            raise LoadError(source, "cannot read: it is a directory, not a file")
-        size = path.stat().st_size
-        if size > max_bytes:
+        info = os.stat(path)
+        _check_regular(source, info.st_mode)
+        if info.st_size > max_bytes:
             raise LoadError(
                 source,
-                f"file is {_size(size)}, over the {_limit(max_bytes)} limit (ingest.max_file_mb)",
+                f"file is {_size(info.st_size)}, over the {_limit(max_bytes)} limit "
+                "(ingest.max_file_mb)",
             )
-        with path.open("rb") as fh:
+        with _open(path) as fh:
+            before = os.fstat(fh.fileno())
+            _check_regular(source, before.st_mode)  # replaced between stat and open
             data = fh.read(max_bytes + 1)
+            after = os.fstat(fh.fileno())
     except PermissionError as exc:
         raise LoadError(source, "cannot read: permission denied") from exc
     except FileNotFoundError as exc:
@@ -83,6 +124,12 @@ def read_file(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
         raise LoadError(source, f"cannot read: {exc.strerror or exc}") from exc
     if len(data) > max_bytes:  # the file grew between stat and read
         raise LoadError(source, f"file is over the {_limit(max_bytes)} limit (ingest.max_file_mb)")
+    if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns) or len(
+        data
+    ) != after.st_size:
+        raise LoadError(
+            source, "the file changed while it was being read: ingest it again once it is saved"
+        )
     return data
 
 
@@ -109,9 +156,9 @@ def load_file(
 def _loader_for(path: Path) -> tuple[str, Loader]:
     suffix = path.suffix.lower()
     if suffix not in LOADERS:
-        shown = f"'{suffix}'" if suffix else "(none)"
+        shown = f"'{safe_name(suffix)}'" if suffix else "(none)"
         raise LoadError(
-            str(path),
+            safe_name(str(path)),
             f"unsupported file type {shown}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}",
         )
     return LOADERS[suffix]
@@ -127,16 +174,35 @@ def load_bytes(
 ) -> Document:
     """Parse the bytes of the file ``path`` (its suffix picks the format) into a ``Document``.
 
-    For callers that already hold the bytes (incremental ingest hashes them first). The title
-    is the document's own title (PDF/DOCX metadata, HTML ``<title>``, Markdown front matter),
-    else its first heading, else the file name without suffix. ``metadata`` is copied onto the
-    document (it carries ``tenant``/``groups``).
+    For callers that already hold the bytes. See ``parse_bytes``, which also says which
+    encoding a text file was decoded with.
+
+    Raises:
+        LoadError: the bytes cannot be loaded; ``reason`` says why in a few words.
+    """
+    return parse_bytes(data, path, doc_id=doc_id, max_chars=max_chars, metadata=metadata).document
+
+
+def parse_bytes(
+    data: bytes,
+    path: Path,
+    *,
+    doc_id: str,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    metadata: Mapping[str, Any] | None = None,
+) -> Loaded:
+    """Parse the bytes of the file ``path`` into a ``Document`` and the encoding used.
+
+    The title is the document's own title (PDF/DOCX metadata, HTML ``<title>``, Markdown
+    front matter), else its first heading, else the file name without suffix. ``metadata``
+    is copied onto the document (it carries ``tenant``/``groups``). The source and the
+    fallback title are ``names.safe_name`` forms of the path, so they can be stored.
 
     Raises:
         LoadError: the bytes cannot be loaded; ``reason`` says why in a few words.
     """
     path = Path(path)
-    source = str(path)
+    source = safe_name(str(path))
     fmt, loader = _loader_for(path)
     if not data:
         raise LoadError(source, "empty file")
@@ -152,14 +218,14 @@ def load_bytes(
             f"extracted text has {len(parsed.text):,} characters, over the {max_chars:,} "
             "limit (ingest.max_text_chars)",
         )
-    title = parsed.title or path.stem
-    return Document(
+    document = Document(
         id=doc_id,
         text=parsed.text,
         source=source,
-        title=title,
+        title=parsed.title or safe_name(path.stem),
         format=fmt,
         content_hash=hashlib.sha256(data).hexdigest(),
         segments=parsed.segments,
         metadata=dict(metadata or {}),
     )
+    return Loaded(document, parsed.encoding)

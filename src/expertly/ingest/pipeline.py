@@ -6,8 +6,12 @@
 * **Atomic per document**: each document's chunks and vectors are written in one store
   transaction, so a crash (even ``kill -9``) leaves every document either fully old or fully
   new; re-running the same command finishes the job.
-* **Fault-tolerant**: a file that cannot be loaded is reported with its reason and skipped;
-  the rest of the batch is ingested.
+* **Fault-tolerant**: a file that cannot be loaded is reported with its reason and the rest
+  of the batch is ingested, whatever the exception (an unexpected one is reported with its
+  type and message, and its traceback is logged at debug level, so a bug stays visible).
+  Only a failure to write the index, which would fail every file, aborts the run.
+* **Inside the folder**: only regular files are read, and symbolic links leading out of
+  the ingested folder are skipped unless ``follow_links`` (see ``discovery``).
 * **Fast**: chunks of several documents are embedded in one batch (the model is the cost).
 
 This module depends on the store and embedder protocols only (type-level imports).
@@ -15,22 +19,26 @@ This module depends on the store and embedder protocols only (type-level imports
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from expertly.config import ChunkingSettings, IngestSettings
-from expertly.errors import LoadError
+from expertly.errors import ExpertlyError, LoadError, StoreError
 from expertly.ingest.chunking import Chunker
-from expertly.ingest.loaders import load_bytes, read_file
+from expertly.ingest.discovery import discover
+from expertly.ingest.formats import describe_exception
+from expertly.ingest.loaders import parse_bytes, read_file
+from expertly.ingest.names import safe_name
+from expertly.ingest.report import FileResult, IngestReport, Status
 from expertly.store import DocumentHashes, MetaStore
 from expertly.types import Chunk, Document
 
@@ -38,72 +46,39 @@ if TYPE_CHECKING:
     from expertly.embed import Embedder
     from expertly.store import Store
 
-Status = Literal["added", "updated", "unchanged", "failed", "removed"]
+logger = logging.getLogger(__name__)
+
 CHUNKING_META_KEY = "chunking"
 EMBED_PREFIX_CHARS = 120
 
 
+@runtime_checkable
+class MissCounting(Protocol):
+    """An embedder that counts the passages it actually sent to a model (the embedding
+    cache's wrapper): ingest reports that count as "embedded", so unchanged chunks are seen
+    to cost nothing. Other embedders are taken to embed every text they are given."""
+
+    misses: int
+
+
 @dataclass(frozen=True)
-class FileResult:
-    """What happened to one file (or removed document)."""
+class _Item:
+    """A document ready to embed and write, with what its result will report."""
 
-    doc_id: str
-    path: str
+    doc: Document
+    chunks: list[Chunk]
     status: Status
-    chunks: int = 0
-    reason: str = ""
+    encoding: str = ""
 
 
-@dataclass
-class IngestReport:
-    """Summary of one ingest run; ``to_dict`` is the ``--json`` output."""
-
-    results: list[FileResult] = field(default_factory=list)
-    chunks_embedded: int = 0
-    chunks_written: int = 0
-    seconds: float = 0.0
-
-    def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status == status)
-
-    @property
-    def failed(self) -> list[FileResult]:
-        return [r for r in self.results if r.status == "failed"]
-
-    def to_dict(self) -> dict[str, Any]:
-        counts = {s: self.count(s) for s in ("added", "updated", "unchanged", "removed", "failed")}
-        return {
-            **counts,
-            "chunks_written": self.chunks_written,
-            "chunks_embedded": self.chunks_embedded,
-            "seconds": round(self.seconds, 3),
-            "failures": [{"path": r.path, "reason": r.reason} for r in self.failed],
-            "files": [asdict(r) for r in self.results],
-        }
+def _under(source: str, paths: Sequence[str]) -> bool:
+    """Whether ``source`` is one of ``paths`` or lies in one of those folders."""
+    return any(source == p or source.startswith(p.rstrip(os.sep) + os.sep) for p in paths)
 
 
-def _matches(rel: str, patterns: Iterable[str]) -> bool:
-    # "**/x" must also match "x" at the top level.
-    return any(
-        fnmatch.fnmatch(rel, p) or (p.startswith("**/") and fnmatch.fnmatch(rel, p[3:]))
-        for p in patterns
-    )
-
-
-def discover(root: Path, include: Sequence[str], exclude: Sequence[str]) -> list[tuple[Path, str]]:
-    """(path, doc_id) of every file under ``root`` matching the globs, sorted; doc ids are
-    paths relative to ``root`` with forward slashes (a single file's id is its name)."""
-    if root.is_file():
-        return [(root, root.name)]
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
-            if _matches(rel, include) and not _matches(rel, exclude):
-                found.append((path, rel))
-    return found
+def _texts(items: Sequence[_Item]) -> list[str]:
+    """The texts to embed for the chunks of ``items``, in order."""
+    return [embed_text(c, item.doc.title) for item in items for c in item.chunks]
 
 
 def embed_text(chunk: Chunk, title: str) -> str:
@@ -144,25 +119,40 @@ class Ingestor:
         metadata: Mapping[str, Any] | None = None,
         progress: Callable[[FileResult], None] | None = None,
         on_total: Callable[[int], None] | None = None,
+        follow_links: bool | None = None,
     ) -> IngestReport:
-        """Index every matching file under ``roots``; see the module docstring."""
+        """Index every matching file under ``roots``; see the module docstring.
+
+        ``follow_links`` (default: ``ingest.follow_links``) reads symbolic links that lead
+        outside the folder being ingested instead of skipping them.
+        """
         started = time.perf_counter()
         report = IngestReport()
         notify = progress or (lambda _r: None)
+        follow = self.settings.follow_links if follow_links is None else follow_links
         files: list[tuple[Path, str]] = []
         for root in roots:
             if not root.exists():
-                raise LoadError(str(root), "no such file or folder")
-            files.extend(discover(root.resolve(), self.settings.include, self.settings.exclude))
+                raise LoadError(safe_name(str(root)), "no such file or folder")
+            found = discover(
+                root.resolve(), self.settings.include, self.settings.exclude, follow_links=follow
+            )
+            files.extend(found.files)
+            for skip in found.skipped:
+                status: Status = "failed" if skip.failed else "skipped"
+                report.results.append(
+                    FileResult(skip.doc_id, skip.path, status, reason=skip.reason)
+                )
+                notify(report.results[-1])
         if on_total:
-            on_total(len(files))
+            on_total(len(files) + len(report.results))
 
         stored_chunking = self._get_meta(CHUNKING_META_KEY)
         if stored_chunking is not None and stored_chunking != self.chunking_signature:
             reindex = True  # chunk settings changed: every document must be re-chunked
         known = self._hashes()
 
-        def to_write() -> Iterator[tuple[Document, list[Chunk], Status]]:
+        def to_write() -> Iterator[_Item]:
             for path, doc_id in files:
                 result, item = self._prepare(path, doc_id, known, reindex, metadata)
                 if item is None:  # unchanged or failed: reported now, nothing to write
@@ -175,13 +165,12 @@ class Ingestor:
         self._set_meta(CHUNKING_META_KEY, self.chunking_signature)
 
         if sync:
-            present = {str(p) for p, _ in files}
-            prefixes = [str(r.resolve()) for r in roots]
+            present = {safe_name(str(p)) for p, _ in files}
+            prefixes = [safe_name(str(r.resolve())) for r in roots]
+            # a folder that could not be listed may still hold its files: keep their documents
+            unlisted = [r.path for r in report.results if r.status == "failed"]
             for info in list(self.store.documents()):
-                under = any(
-                    info.source == p or info.source.startswith(p.rstrip(os.sep) + os.sep)
-                    for p in prefixes
-                )
+                under = _under(info.source, prefixes) and not _under(info.source, unlisted)
                 if under and info.source not in present:
                     self.store.delete(info.id)
                     result = FileResult(info.id, info.source, "removed", info.chunks)
@@ -201,23 +190,23 @@ class Ingestor:
         transaction each; for sources that are not files (datasets, APIs, evaluation corpora).
         No hashing or skipping here: callers decide what needs indexing."""
         report = IngestReport()
-        items = ((doc, self.chunker.chunk(doc), status) for doc in docs)
+        items = (_Item(doc, self.chunker.chunk(doc), status) for doc in docs)
         self._write(items, report, progress or (lambda _r: None))
         return report
 
     def _write(
         self,
-        items: Iterable[tuple[Document, list[Chunk], Status]],
+        items: Iterable[_Item],
         report: IngestReport,
         notify: Callable[[FileResult], None],
     ) -> None:
         """Embed chunks of several documents per call (``ingest.embed_batch``), then write
         each document in its own transaction."""
-        pending: list[tuple[Document, list[Chunk], Status]] = []
+        pending: list[_Item] = []
         pending_chunks = 0
         for item in items:
             pending.append(item)
-            pending_chunks += len(item[1])
+            pending_chunks += len(item.chunks)
             if pending_chunks >= self.settings.embed_batch:
                 self._flush(pending, report, notify)
                 pending, pending_chunks = [], 0
@@ -230,55 +219,115 @@ class Ingestor:
         known: dict[str, str],
         reindex: bool,
         metadata: Mapping[str, Any] | None,
-    ) -> tuple[FileResult, tuple[Document, list[Chunk], Status] | None]:
-        source = str(path)
+    ) -> tuple[FileResult, _Item | None]:
+        """Read, parse and chunk one file; every failure becomes a "failed" result."""
+        source = safe_name(str(path))
         try:
             # One read serves the change check and the parse.
             data = read_file(path, int(self.settings.max_file_mb * 2**20))
             if not reindex and known.get(doc_id) == hashlib.sha256(data).hexdigest():
                 return FileResult(doc_id, source, "unchanged"), None
-            doc = load_bytes(
+            loaded = parse_bytes(
                 data,
                 path,
                 doc_id=doc_id,
                 max_chars=self.settings.max_text_chars,
                 metadata=metadata,
             )
+            chunks = self.chunker.chunk(loaded.document)
         except LoadError as exc:
             return FileResult(doc_id, source, "failed", reason=exc.reason), None
-        chunks = self.chunker.chunk(doc)
+        except Exception as exc:  # a parser's or our own bug: report it for this file only
+            logger.debug("ingesting %s failed", source, exc_info=True)
+            reason = f"unexpected error ({describe_exception(exc)}); please report it"
+            return FileResult(doc_id, source, "failed", reason=reason), None
         status: Status = "updated" if doc_id in known else "added"
-        return FileResult(doc_id, source, status, len(chunks)), (doc, chunks, status)
+        result = FileResult(doc_id, source, status, len(chunks), encoding=loaded.encoding)
+        return result, _Item(loaded.document, chunks, status, loaded.encoding)
 
     def _flush(
         self,
-        pending: list[tuple[Document, list[Chunk], Status]],
+        pending: list[_Item],
         report: IngestReport,
         notify: Callable[[FileResult], None],
     ) -> None:
         if not pending:
             return
-        texts = [embed_text(c, d.title) for d, chunks, _ in pending for c in chunks]
-        misses_before = getattr(self.embedder, "misses", None)
-        vectors = (
-            self.embedder.embed(texts, kind="passage")
-            if texts
-            else np.zeros((0, self.embedder.dim), dtype=np.float32)
-        )
-        misses_after = getattr(self.embedder, "misses", None)
-        if misses_before is not None and misses_after is not None:
-            report.chunks_embedded += misses_after - misses_before
+        parts: list[tuple[_Item, np.ndarray]] = []
+        try:
+            vectors = self._embed(_texts(pending), report)
+        except ExpertlyError:
+            raise  # a missing model or a bad setting: every file would fail alike
+        except Exception as exc:
+            parts = self._embed_one_by_one(pending, report, notify, exc)
         else:
-            report.chunks_embedded += len(texts)
-        offset = 0
-        for doc, chunks, status in pending:
-            part = vectors[offset : offset + len(chunks)]
-            offset += len(chunks)
-            self.store.upsert(doc, chunks, part)
+            offset = 0
+            for item in pending:
+                parts.append((item, vectors[offset : offset + len(item.chunks)]))
+                offset += len(item.chunks)
+        for item, part in parts:
+            doc, chunks = item.doc, item.chunks
+            self._upsert(doc, chunks, part)
             report.chunks_written += len(chunks)
-            result = FileResult(doc.id, doc.source, status, len(chunks))
+            result = FileResult(
+                doc.id, doc.source, item.status, len(chunks), encoding=item.encoding
+            )
             report.results.append(result)
             notify(result)
+
+    def _embed(self, texts: list[str], report: IngestReport) -> np.ndarray:
+        """Vectors of ``texts``; counts what the model really embedded into ``report``."""
+        if not texts:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        before = self.embedder.misses if isinstance(self.embedder, MissCounting) else None
+        vectors = self.embedder.embed(texts, kind="passage")
+        if before is not None and isinstance(self.embedder, MissCounting):
+            report.chunks_embedded += self.embedder.misses - before
+        else:
+            report.chunks_embedded += len(texts)
+        return vectors
+
+    def _embed_one_by_one(
+        self,
+        pending: list[_Item],
+        report: IngestReport,
+        notify: Callable[[FileResult], None],
+        batch_error: Exception,
+    ) -> list[tuple[_Item, np.ndarray]]:
+        """After a batch failed to embed, embed each document alone: the one whose text
+        the embedder cannot take is reported as failed and the others are written. When
+        several documents all fail, the embedder itself is broken: the batch's error is
+        raised (a lone document cannot tell the two apart and is reported as failed)."""
+        logger.debug("embedding a batch failed; retrying document by document", exc_info=True)
+        parts: list[tuple[_Item, np.ndarray]] = []
+        failed: list[FileResult] = []
+        for item in pending:
+            try:
+                parts.append((item, self._embed(_texts([item]), report)))
+            except Exception as exc:  # reported for this file, traceback at debug level
+                logger.debug("embedding %s failed", item.doc.source, exc_info=True)
+                reason = f"cannot embed its text ({describe_exception(exc)}); please report it"
+                failed.append(FileResult(item.doc.id, item.doc.source, "failed", reason=reason))
+        if not parts and len(pending) > 1:
+            raise batch_error
+        for result in failed:
+            report.results.append(result)
+            notify(result)
+        return parts
+
+    def _upsert(self, doc: Document, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        """Write one document; a failure here (disk full, index locked or damaged) would
+        fail every file, so it aborts the run with a clear error instead of a per-file one."""
+        try:
+            self.store.upsert(doc, chunks, vectors)
+        except ExpertlyError:
+            raise
+        except Exception as exc:
+            raise StoreError(
+                f"Writing {doc.id} to the index failed ({describe_exception(exc)}). Documents "
+                "written before it are complete: check the disk space and permissions of the "
+                "workspace, then run the same command again to finish."
+            ) from exc
 
     def _hashes(self) -> dict[str, str]:
         if isinstance(self.store, DocumentHashes):

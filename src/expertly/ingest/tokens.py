@@ -40,17 +40,36 @@ class TokenCounter(Protocol):
         ...
 
 
-# Optional extras a counter may offer (the chunker looks them up with getattr):
-#   count_batch(texts) -> list[int]   counts of many texts at once (faster)
-#   additive: bool                    True when count(a + " " + b) == count(a) + count(b)
+@runtime_checkable
+class BatchCounter(Protocol):
+    """A counter that counts many texts in one call (faster than one ``count`` each)."""
+
+    def count_batch(self, texts: Sequence[str]) -> list[int]:
+        """Token counts of ``texts``, in order."""
+        ...
+
+
+@runtime_checkable
+class AdditiveCounter(Protocol):
+    """A counter that says whether counts of texts joined by whitespace add up.
+
+    ``additive`` is True when ``count(a + " " + b) == count(a) + count(b)``: the chunker
+    then sums block counts instead of re-counting every chunk.
+    """
+
+    additive: bool
 
 
 def count_many(counter: TokenCounter, texts: Sequence[str]) -> list[int]:
     """Token counts of many texts, batched when the counter supports it (HF: in parallel)."""
-    batch = getattr(counter, "count_batch", None)
-    if callable(batch):
-        return list(batch(texts))
+    if isinstance(counter, BatchCounter):
+        return list(counter.count_batch(texts))
     return [counter.count(t) for t in texts]
+
+
+def is_additive(counter: TokenCounter) -> bool:
+    """Whether ``counter`` declares that its counts add up (see ``AdditiveCounter``)."""
+    return isinstance(counter, AdditiveCounter) and bool(counter.additive)
 
 
 class HFTokenizer:
@@ -73,7 +92,6 @@ class HFTokenizer:
         # tokenizers attach the space to the next token: not additive.
         pre = type(tokenizer.pre_tokenizer).__name__ if tokenizer.pre_tokenizer else ""
         self.additive = pre in _ADDITIVE_PRE_TOKENIZERS
-        self._batch = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
 
     @classmethod
     def from_dir(cls, model_dir: Path) -> HFTokenizer:
@@ -110,7 +128,8 @@ class HFTokenizer:
         """Token counts of many texts, encoded in parallel by the library."""
         if not texts:
             return []
-        encs = self._batch(list(texts), add_special_tokens=False)
+        # encode_batch_fast (tokenizers >= 0.20) skips the offsets, which a count needs not
+        encs = self._tok.encode_batch_fast(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encs]
 
     def offsets(self, text: str) -> list[tuple[int, int]]:

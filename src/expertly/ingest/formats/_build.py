@@ -9,7 +9,6 @@ covered by exactly one segment by construction.
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -24,9 +23,10 @@ _TIGHT = {"row", "list"}
 _SPACES = re.compile(r"[^\S\n]+")  # whitespace other than newlines
 _ANY_SPACE = re.compile(r"\s+")
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # category Cc but \t \n \r
+# category Cc but \t \n \r, and lone surrogates (a PDF or DOCX string may hold them; they
+# cannot be encoded to UTF-8, so nothing downstream could store or embed them)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _EXOTIC_SPACE = re.compile(r"[\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]")  # Zs but " "
-_SNIFF_BYTES = 8192
 _MARKER = re.compile(r"^(?:[-*+•▪‣◦]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
 
 
@@ -49,6 +49,7 @@ class Parsed:
     text: str
     segments: tuple[Segment, ...]
     title: str = ""
+    encoding: str = ""  # for text formats: the encoding the bytes were decoded with
 
 
 def describe_exception(exc: BaseException, limit: int = 160) -> str:
@@ -158,46 +159,12 @@ class TextBuilder:
         self._segments.append(Segment(start, self._length, kind, path, self.page, level))
         self._last_kind = kind
 
-    def build(self, title: str = "") -> Parsed:
-        """The finished text and segments; ``title`` defaults to the first heading."""
-        return Parsed("".join(self._parts), tuple(self._segments), title or self.first_heading)
-
-
-def decode_text(data: bytes) -> str:
-    """Decode a text file: UTF-8 (BOM stripped) or UTF-16/32 with a BOM.
-
-    Raises ``FormatError`` for binary data (a NUL byte or more than 30 % control bytes in
-    the first 8 KB) and for bytes that are not valid UTF-8, naming the offending offset.
-    """
-    for bom, codec in (
-        (codecs.BOM_UTF32_LE, "utf-32-le"),
-        (codecs.BOM_UTF32_BE, "utf-32-be"),
-        (codecs.BOM_UTF8, "utf-8"),
-        (codecs.BOM_UTF16_LE, "utf-16-le"),
-        (codecs.BOM_UTF16_BE, "utf-16-be"),
-    ):
-        if data.startswith(bom):
-            body = data[len(bom) :]
-            if codec == "utf-8":
-                data = body
-                break
-            try:
-                return body.decode(codec)
-            except UnicodeDecodeError as exc:
-                raise FormatError(
-                    f"not valid {codec.upper()[:6]} (byte {exc.start + len(bom)}): "
-                    "convert the file to UTF-8"
-                ) from exc
-    head = data[:_SNIFF_BYTES]
-    if b"\x00" in head:
-        raise FormatError("binary data, not text (a NUL byte in the first 8 KB)")
-    control = sum(1 for b in head if (b < 32 and b not in (9, 10, 12, 13)) or b == 127)
-    if head and control > 0.3 * len(head):
-        raise FormatError("binary data, not text (mostly control characters)")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FormatError(f"not valid UTF-8 (byte {exc.start}): convert the file to UTF-8") from exc
+    def build(self, title: str = "", encoding: str = "") -> Parsed:
+        """The finished text and segments; ``title`` defaults to the first heading;
+        ``encoding`` is the one a text format was decoded with (see ``encoding.decode_text``)."""
+        return Parsed(
+            "".join(self._parts), tuple(self._segments), title or self.first_heading, encoding
+        )
 
 
 def row_names(header: list[str]) -> list[str]:

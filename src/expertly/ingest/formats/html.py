@@ -21,11 +21,11 @@ from expertly.ingest.formats._build import (
     Parsed,
     TextBuilder,
     clean_inline,
-    decode_text,
     describe_exception,
     format_row,
     row_names,
 )
+from expertly.ingest.formats.encoding import decode_text
 
 PARSER = "lxml" if importlib.util.find_spec("lxml") is not None else "html.parser"
 
@@ -215,9 +215,9 @@ class _Walker:
 
 def load_html(data: bytes) -> Parsed:
     """Decode and parse an HTML page, keeping its main content."""
-    text = decode_text(data)
+    decoded = decode_text(data)
     try:
-        soup = BeautifulSoup(text, PARSER)
+        soup = BeautifulSoup(decoded.text, PARSER)
         title_tag = soup.find("title")
         title = clean_inline(title_tag.get_text(" ")) if isinstance(title_tag, Tag) else ""
         _remove_boilerplate(soup)
@@ -227,4 +227,4 @@ def load_html(data: bytes) -> Parsed:
             walker.walk(root)
     except (RecursionError, ValueError, TypeError, AttributeError) as exc:
         raise FormatError(f"unreadable HTML ({describe_exception(exc)})") from exc
-    return builder.build(title)
+    return builder.build(title, decoded.encoding)

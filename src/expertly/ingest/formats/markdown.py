@@ -13,10 +13,10 @@ import re
 from expertly.ingest.formats._build import (
     Parsed,
     TextBuilder,
-    decode_text,
     format_row,
     row_names,
 )
+from expertly.ingest.formats.encoding import decode_text
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
@@ -167,9 +167,10 @@ class _Reader:
 
 def load_markdown(data: bytes) -> Parsed:
     """Decode and parse a Markdown file."""
-    text = decode_text(data).replace("\r\n", "\n").replace("\r", "\n")
+    decoded = decode_text(data)
+    text = decoded.text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     title, start = _front_matter(lines)
     reader = _Reader(lines)
     reader.read(start)
-    return reader.b.build(title)
+    return reader.b.build(title, decoded.encoding)

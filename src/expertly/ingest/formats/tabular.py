@@ -17,13 +17,20 @@ from expertly.ingest.formats._build import (
     Parsed,
     TextBuilder,
     clean_inline,
-    decode_text,
     format_row,
     row_names,
 )
+from expertly.ingest.formats.encoding import decode_text
 
 _DELIMITERS = ",;\t|"
 _SNIFF_CHARS = 64_000
+# Python refuses to convert integers of more digits than this (sys.int_info); a longer
+# number is kept as the digits it is written with, so the file is still indexed.
+_MAX_INT_DIGITS = 4300
+
+
+def _parse_int(digits: str) -> int | str:
+    return int(digits) if len(digits.lstrip("-")) < _MAX_INT_DIGITS else digits
 
 
 def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
@@ -47,7 +54,8 @@ def _dialect(sample: str) -> type[csv.Dialect] | csv.Dialect:
 
 def load_csv(data: bytes) -> Parsed:
     """Read a CSV/TSV file: first non-empty row is the header, each data row one segment."""
-    text = decode_text(data)
+    decoded = decode_text(data)
+    text = decoded.text
     reader = csv.reader(io.StringIO(text, newline=""), _dialect(text[:_SNIFF_CHARS]))
     builder = TextBuilder()
     names: list[str] | None = None
@@ -63,7 +71,7 @@ def load_csv(data: bytes) -> Parsed:
         raise FormatError(f"malformed CSV (line {reader.line_num}: {exc})") from exc
     if names is None:
         raise FormatError("no text (the CSV has no non-empty rows)")
-    parsed = builder.build()
+    parsed = builder.build(encoding=decoded.encoding)
     if not parsed.segments:
         raise FormatError("no data rows (the CSV has a header only)")
     return parsed
@@ -107,11 +115,11 @@ def record_text(record: Any) -> str:
     )
 
 
-def _build(records: list[Any], what: str) -> Parsed:
+def _build(records: list[Any], what: str, encoding: str) -> Parsed:
     builder = TextBuilder()
     for record in records:
         builder.block(record_text(record), "row")
-    parsed = builder.build()
+    parsed = builder.build(encoding=encoding)
     if not parsed.segments:
         raise FormatError(f"no text (the {what} has no non-empty records)")
     return parsed
@@ -119,33 +127,34 @@ def _build(records: list[Any], what: str) -> Parsed:
 
 def load_json(data: bytes) -> Parsed:
     """A JSON object (one record) or array (one record per element)."""
-    text = decode_text(data)
-    if not text.strip():
+    decoded = decode_text(data)
+    if not decoded.text.strip():
         raise FormatError("no text (the file is only whitespace)")
     try:
-        value = json.loads(text)
+        value = json.loads(decoded.text, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise FormatError(
             f"invalid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from exc
     except RecursionError as exc:
         raise FormatError("invalid JSON (nested too deeply)") from exc
-    return _build(value if isinstance(value, list) else [value], "JSON")
+    return _build(value if isinstance(value, list) else [value], "JSON", decoded.encoding)
 
 
 def load_jsonl(data: bytes) -> Parsed:
     """JSON Lines: one JSON value per non-blank line."""
     records: list[Any] = []
+    decoded = decode_text(data)
     # split on "\n" only: JSON strings may legally hold U+2028 and friends
-    for lineno, line in enumerate(decode_text(data).split("\n"), start=1):
+    for lineno, line in enumerate(decoded.text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            records.append(json.loads(line))
+            records.append(json.loads(line, parse_int=_parse_int))
         except json.JSONDecodeError as exc:
             raise FormatError(
                 f"invalid JSON on line {lineno} (column {exc.colno}: {exc.msg})"
             ) from exc
         except RecursionError as exc:
             raise FormatError(f"invalid JSON on line {lineno} (nested too deeply)") from exc
-    return _build(records, "JSONL file")
+    return _build(records, "JSONL file", decoded.encoding)

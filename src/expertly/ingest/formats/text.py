@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from expertly.ingest.formats._build import Parsed, TextBuilder, decode_text
+from expertly.ingest.formats._build import Parsed, TextBuilder
+from expertly.ingest.formats.encoding import decode_text
 
 _BLANK_LINES = re.compile(r"\n[^\S\n]*\n\s*")
 LIST_ITEM = re.compile(r"^\s*(?:[-*+•▪‣◦]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s+\S")
@@ -40,7 +41,8 @@ def _flush(builder: TextBuilder, lines: list[str], kind: str) -> None:
 
 
 def load_txt(data: bytes) -> Parsed:
-    """Decode a UTF-8/UTF-16 text file and split it into paragraphs."""
+    """Decode a text file (UTF-8, UTF-16 or a detected legacy encoding) into paragraphs."""
+    decoded = decode_text(data)
     builder = TextBuilder()
-    add_paragraphs(builder, decode_text(data))
-    return builder.build()
+    add_paragraphs(builder, decoded.text)
+    return builder.build(encoding=decoded.encoding)
