@@ -11,6 +11,7 @@ from rich.table import Table
 
 from expertly.cli.common import (
     console,
+    deprecated_option,
     err_console,
     handle_errors,
     print_json,
@@ -31,10 +32,17 @@ def ingest(
             "--sync", help="Also remove indexed documents whose files under these folders are gone."
         ),
     ] = False,
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild",
+            help="Discard the index and build it again (needed after changing the embedder).",
+        ),
+    ] = False,
     reindex: Annotated[
         bool,
         typer.Option(
-            "--reindex", help="Rebuild the index from scratch (needed after changing the embedder)."
+            "--reindex", hidden=True, callback=deprecated_option("--reindex", "--rebuild")
         ),
     ] = False,
     tenant: Annotated[
@@ -65,7 +73,9 @@ def ingest(
       expertly ingest ./handbook ./manuals
       expertly ingest ./docs --sync          # also drop documents whose files were deleted
       expertly ingest ./hr --tenant acme --group hr
+      expertly ingest ./docs --rebuild       # after changing embedder settings
     """
+    reindex = rebuild or reindex
     ws = workspace()
     if reindex:
         ws.reset_index()
@@ -117,10 +127,18 @@ def remove(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Remove documents from the index; they are unfindable at once."""
-    from expertly.errors import DocumentNotFoundError
+    """Remove documents from the index; they are unfindable at once.
 
-    ws = workspace()
+    \b
+    Examples:
+      expertly remove handbook/leave.md
+      expertly status --documents      # lists the ids
+    """
+    from expertly.errors import DocumentNotFoundError, ExpertlyError
+
+    ws = workspace(must_exist=True)
+    if not ws.index_path.exists():
+        raise ExpertlyError(f"Nothing is indexed in {ws.root}: there is nothing to remove.")
     removed = {d: ws.store.delete(d) for d in doc_ids}
     ws.close()
     if as_json:
@@ -147,8 +165,16 @@ def status(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Show the workspace: documents, chunks, index size, models."""
-    ws = workspace()
+    """Show the workspace: documents, chunks, index size, models.
+
+    A workspace that does not exist is an error (exit 1), not an empty one.
+
+    \b
+    Examples:
+      expertly status
+      expertly -w /srv/hr-workspace status --documents --json
+    """
+    ws = workspace(write=False, must_exist=True)
     if not ws.index_path.exists():
         info: dict[str, Any] = {
             "workspace": str(ws.root),

@@ -11,18 +11,22 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from expertly.cli.common import (
+    check_query,
     console,
+    deprecated_option,
     err_console,
     handle_errors,
     ms,
     principal,
     print_json,
+    query_argument,
     workspace,
 )
 from expertly.errors import ExpertlyError
 from expertly.types import Answer, Hit
 
-K_HELP = "How many passages to retrieve (default: retrieval.k)."
+K_HELP = "How many passages to retrieve, 1 or more (default: retrieval.k)."
+RETRIEVAL_MODES = ("hybrid", "dense", "sparse")
 TENANT_HELP = "Search as this tenant: only its documents and public ones."
 GROUP_HELP = "Search as a member of this group; repeat for several."
 
@@ -48,10 +52,22 @@ def _hit_dict(rank: int, hit: Hit) -> dict[str, Any]:
 
 @handle_errors
 def search(
-    question: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
-    k: Annotated[int | None, typer.Option("-k", help=K_HELP)] = None,
+    question: Annotated[
+        str, typer.Argument(help="What to look for, in plain words.", callback=query_argument)
+    ],
+    k: Annotated[int | None, typer.Option("-k", min=1, help=K_HELP)] = None,
+    retrieval: Annotated[
+        str | None,
+        typer.Option(
+            "--retrieval",
+            "-r",
+            help="hybrid | dense | sparse (default: retrieval.mode).",
+            show_default=False,
+        ),
+    ] = None,
     mode: Annotated[
-        str | None, typer.Option(help="hybrid | dense | sparse (default: retrieval.mode).")
+        str | None,
+        typer.Option("--mode", hidden=True, callback=deprecated_option("--mode", "--retrieval")),
     ] = None,
     tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
     group: Annotated[
@@ -61,25 +77,38 @@ def search(
 ) -> None:
     """Show the ranked passages retrieval finds, with scores, source and location.
 
-    No language model is loaded: this is what `ask` would put in its prompt.
+    No language model is loaded: this is what `ask` would put in its prompt. --retrieval
+    chooses how to search: by meaning (dense), by words (sparse, BM25) or both (hybrid).
 
     \b
-    Example:
+    Examples:
       expertly search "parental leave" -k 3
+      expertly search "error E42" --retrieval sparse --json
     """
     from expertly.types import Filters
 
+    chosen = retrieval or mode
+    if chosen is not None and chosen not in RETRIEVAL_MODES:
+        raise typer.BadParameter(
+            f"{chosen!r} is not a retrieval mode; choose one of: {', '.join(RETRIEVAL_MODES)}",
+            param_hint="--retrieval",
+        )
     ws = workspace()
+    if not ws.index_path.exists():
+        raise ExpertlyError(
+            f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "
+            "(or choose another workspace with --workspace)."
+        )
     loader = getattr(ws.embedder, "load", None)
     if callable(loader):
         with err_console.status("Loading the embedder..."):
             loader()
-    mode_value = mode or ws.settings.retrieval.mode
+    mode_value = chosen or ws.settings.retrieval.mode
     filters = Filters.for_principal(principal(tenant, group))
     try:
         hits, timings, queries = _search(ws, question, k, mode_value, filters)
-    except ValueError as exc:  # an unknown --mode
-        raise typer.BadParameter(str(exc), param_hint="--mode") from None
+    except ValueError as exc:  # an unknown retrieval mode
+        raise typer.BadParameter(str(exc), param_hint="--retrieval") from None
     ws.close()
     if as_json:
         print_json(
@@ -231,7 +260,7 @@ def load_answerer(
     ):
         raise ExpertlyError(
             f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "
-            "(or choose another workspace with --workspace, or use --mode base)."
+            "(or choose another workspace with --workspace, or use --route base)."
         )
     if k is not None:
         ws.settings.retrieval = dataclasses.replace(ws.settings.retrieval, k=k)
@@ -264,19 +293,22 @@ def _models_of(answerer: Any) -> list[Any]:
     return found
 
 
-MODE_HELP = (
+ROUTE_HELP = (
     "rag (documents + base model, cited) | base (model alone) | finetuned (fine-tuned model "
     "alone) | hybrid (fine-tuned model over the documents) | agent (tools, several steps) | "
     "auto (the router picks per question and says why)."
 )
-MODEL_HELP = "Fine-tuned model for finetuned/hybrid/auto (see `expertly models`; default newest)."
+MODEL_HELP = (
+    "Fine-tuned model for the finetuned/hybrid/auto routes (see `expertly finetune models`; "
+    "default the newest)."
+)
 NO_CACHE_HELP = "Answer afresh even when the same question was answered over the same index."
 
 
 @handle_errors
 def ask(
-    question: Annotated[str, typer.Argument(help="Your question.")],
-    k: Annotated[int | None, typer.Option("-k", help=K_HELP)] = None,
+    question: Annotated[str, typer.Argument(help="Your question.", callback=query_argument)],
+    k: Annotated[int | None, typer.Option("-k", min=1, help=K_HELP)] = None,
     show_prompt: Annotated[
         bool, typer.Option("--show-prompt", help="Print the exact prompt sent to the model.")
     ] = False,
@@ -284,7 +316,13 @@ def ask(
     group: Annotated[
         list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)
     ] = None,
-    mode: Annotated[str, typer.Option("--mode", "-m", help=MODE_HELP)] = "rag",
+    route: Annotated[
+        str | None, typer.Option("--route", "-r", help=ROUTE_HELP, show_default="rag")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", "-m", hidden=True, callback=deprecated_option("--mode", "--route")),
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
     as_json: Annotated[
@@ -296,18 +334,19 @@ def ask(
 ) -> None:
     """Answer a question from the ingested documents, citing its sources as [1], [2].
 
-    When the documents hold nothing relevant it says so instead of guessing. --mode picks
-    the route; every answer says which route answered, and with --mode auto why.
+    When the documents hold nothing relevant it says so instead of guessing. --route picks
+    the route; every answer says which route answered, and with --route auto why.
 
     \b
     Examples:
       expertly ask "How many days of parental leave do we get?" --show-prompt
-      expertly ask "What is 17% of 2,340 EUR?" --mode agent
-      expertly ask "Draft a reply to the customer" --mode auto --json
+      expertly ask "What is 17% of 2,340 EUR?" --route agent
+      expertly ask "Draft a reply to the customer" --route auto --json
     """
+    chosen = _route(route, mode)
     ws = workspace()
     with err_console.status("Loading models..."):
-        answerer, load_s = load_answerer(ws, mode, model=model, k=k, cache=not no_cache)
+        answerer, load_s = load_answerer(ws, chosen, model=model, k=k, cache=not no_cache)
     with err_console.status("Thinking..."):
         answer = answerer.answer(question, principal=principal(tenant, group))
     ws.close()
@@ -318,13 +357,36 @@ def ask(
         console.print(f"[dim]models loaded and warmed up in {ms(load_s)} (not counted above)[/]")
 
 
+def _route(route: str | None, mode: str | None) -> str:
+    """The route --route (or its old name --mode) chose, checked; rag by default."""
+    from expertly.workspace import MODES
+
+    chosen = route or mode or "rag"
+    if chosen not in MODES:
+        raise typer.BadParameter(
+            f"{chosen!r} is not a route; choose one of: {', '.join(MODES)}",
+            param_hint="--route",
+        )
+    return chosen
+
+
 @handle_errors
 def chat(
-    k: Annotated[int | None, typer.Option("-k", help=K_HELP)] = None,
+    k: Annotated[int | None, typer.Option("-k", min=1, help=K_HELP)] = None,
     show_prompt: Annotated[
         bool, typer.Option("--show-prompt", help="Print each prompt sent to the model.")
     ] = False,
-    mode: Annotated[str, typer.Option("--mode", "-m", help=MODE_HELP)] = "rag",
+    tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
+    group: Annotated[
+        list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)
+    ] = None,
+    route: Annotated[
+        str | None, typer.Option("--route", "-r", help=ROUTE_HELP, show_default="rag")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option("--mode", "-m", hidden=True, callback=deprecated_option("--mode", "--route")),
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
     as_json: Annotated[
@@ -333,14 +395,24 @@ def chat(
 ) -> None:
     """Ask questions one after another (models stay loaded). Empty line or Ctrl-D quits.
 
-    With --mode rag (default) each question is answered on its own from the documents, with
-    citations; with --mode agent the agent remembers the conversation (the last
-    agent.memory_turns turns word for word, older ones summarised).
+    With --route rag (default) each question is answered on its own from the documents, with
+    citations; with --route agent the agent remembers the conversation (the last
+    agent.memory_turns turns word for word, older ones summarised). Questions are read from
+    the terminal, or one per line from standard input; a line that cannot be a question
+    (not UTF-8, a NUL byte) stops a piped session with an error.
+
+    \b
+    Examples:
+      expertly chat --route agent
+      expertly chat --tenant acme --group hr
+      printf 'Who approves leave?\\nAnd for how long?\\n' | expertly chat --json
     """
+    chosen = _route(route, mode)
+    who = principal(tenant, group)
     ws = workspace()
     with err_console.status("Loading models..."):
         answerer, _ = load_answerer(
-            ws, mode, model=model, k=k, cache=not no_cache, conversational=True
+            ws, chosen, model=model, k=k, cache=not no_cache, conversational=True
         )
     interactive = sys.stdin.isatty()
     while True:
@@ -348,11 +420,21 @@ def chat(
             question = console.input("[bold cyan]you> [/]") if interactive else sys.stdin.readline()
         except EOFError:
             break
+        except UnicodeDecodeError:
+            question = "\udcff"  # undecodable input: check_query names the problem
         if not question or not question.strip():
             break
+        try:
+            question = check_query(question)
+        except ExpertlyError as exc:
+            if not interactive:
+                ws.close()
+                raise
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True)
+            continue
         if not interactive and not as_json:
-            console.print(f"\n[bold cyan]Q:[/] {escape(question.strip())}")
-        answer = answerer.answer(question.strip())
+            console.print(f"\n[bold cyan]Q:[/] {escape(question)}")
+        answer = answerer.answer(question, principal=who)
         if as_json:
             print_json(answer_dict(answer), one_line=True)
         else:
