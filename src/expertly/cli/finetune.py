@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import click
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -27,6 +26,8 @@ from expertly.cli.common import (
 from expertly.errors import ExpertlyError
 
 if TYPE_CHECKING:
+    from typer._click.core import Context  # typer 0.29 vendors click
+
     from expertly.finetune.callbacks import Progress as StepProgress
 
 
@@ -35,7 +36,7 @@ class _RunByDefault(TyperGroup):
     arguments: ``expertly finetune qa.jsonl --max-steps 5`` is ``finetune run qa.jsonl ...``
     (the form before fine-tuning became a group)."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
             args = ["run", *args]
         return super().parse_args(ctx, args)
