@@ -18,6 +18,7 @@ from expertly.cli.common import (
     progress_bar,
     workspace,
 )
+from expertly.errors import ExpertlyError
 
 
 @handle_errors
@@ -134,7 +135,7 @@ def remove(
       expertly remove handbook/leave.md
       expertly status --documents      # lists the ids
     """
-    from expertly.errors import DocumentNotFoundError, ExpertlyError
+    from expertly.errors import DocumentNotFoundError
 
     ws = workspace(must_exist=True)
     if not ws.index_path.exists():
@@ -175,6 +176,12 @@ def status(
       expertly -w /srv/hr-workspace status --documents --json
     """
     ws = workspace(write=False, must_exist=True)
+    if not ws.index_path.exists() and not ws.config_path.exists():
+        raise ExpertlyError(
+            f"{ws.root} is not an expertly workspace (no {ws.config_path.name}, nothing "
+            "indexed): create one with `expertly init` or `expertly ingest FOLDER`, or point "
+            "--workspace at an existing one."
+        )
     if not ws.index_path.exists():
         info: dict[str, Any] = {
             "workspace": str(ws.root),

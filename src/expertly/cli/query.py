@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from typing import Annotated, Any
@@ -417,11 +418,9 @@ def chat(
     interactive = sys.stdin.isatty()
     while True:
         try:
-            question = console.input("[bold cyan]you> [/]") if interactive else sys.stdin.readline()
+            question = _next_question(interactive)
         except EOFError:
             break
-        except UnicodeDecodeError:
-            question = "\udcff"  # undecodable input: check_query names the problem
         if not question or not question.strip():
             break
         try:
@@ -440,6 +439,17 @@ def chat(
         else:
             print_answer(answer, show_prompt=show_prompt)
     ws.close()
+
+
+def _next_question(interactive: bool) -> str:
+    """The next line typed or piped in ("" at the end). Piped bytes are decoded line by line
+    and undecodable ones kept as lone surrogates, so that a bad line is reported as such
+    by ``check_query`` after the good lines before it were answered."""
+    if interactive:
+        return console.input("[bold cyan]you> [/]")
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        return sys.stdin.buffer.readline().decode("utf-8", "surrogateescape")
+    return sys.stdin.readline()
 
 
 def register(app: typer.Typer) -> None:
