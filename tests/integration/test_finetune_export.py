@@ -2,9 +2,10 @@
 """One LoRA run through the CLI, then everything built on a finished run (real SmolLM2-135M).
 
 The run (6 steps, 1 thread) is trained once for the module with the forgetting check on;
-the tests then check its summary and loss curve, merge it with ``expertly export --merge``
-and load the export with plain transformers, list it with ``expertly models`` and serve it
-through the registry and ``TransformersLLM``: every route must answer like base + adapter.
+the tests then check its summary and loss curve, merge it with
+``expertly finetune export --merge`` and load the export with plain transformers, list it with
+``expertly finetune models`` and serve it through the registry and ``TransformersLLM``: every
+route must answer like base + adapter.
 """
 
 from __future__ import annotations

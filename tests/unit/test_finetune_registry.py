@@ -1,4 +1,5 @@
-"""The model registry (runs and exports by name), export's refusals and `expertly models`."""
+"""The model registry (runs and exports by name), export's refusals and
+`expertly finetune models`."""
 
 from __future__ import annotations
 

@@ -105,10 +105,16 @@ def query_argument(value: str) -> str:
         raise typer.BadParameter(str(exc)) from None
 
 
-def deprecated_option(old: str, new: str) -> Callable[[Any], Any]:
-    """typer callback of a hidden option kept for one release under its old name ``old``:
-    when given, a one-line note on stderr says to use ``new``."""
+def renamed_option(old: str, new: str, *short: str) -> Any:
+    """A hidden option kept for one release under its old name ``old`` (and ``short``
+    spellings): when given, a one-line note on stderr says to use ``new``. Its help, shown
+    only in the generated CLI reference, names the new spelling."""
+    return typer.Option(
+        old, *short, hidden=True, help=f"Deprecated: use {new}.", callback=_note(old, new)
+    )
 
+
+def _note(old: str, new: str) -> Callable[[Any], Any]:
     def note(value: Any) -> Any:
         if value is not None and value is not False:
             err_console.print(

@@ -11,11 +11,11 @@ from rich.table import Table
 
 from expertly.cli.common import (
     console,
-    deprecated_option,
     err_console,
     handle_errors,
     print_json,
     progress_bar,
+    renamed_option,
     workspace,
 )
 from expertly.errors import ExpertlyError
@@ -42,9 +42,7 @@ def ingest(
     ] = False,
     reindex: Annotated[
         bool,
-        typer.Option(
-            "--reindex", hidden=True, callback=deprecated_option("--reindex", "--rebuild")
-        ),
+        renamed_option("--reindex", "--rebuild"),
     ] = False,
     tenant: Annotated[
         str | None, typer.Option(help="Tenant that owns these documents (search filters by it).")

@@ -17,10 +17,10 @@ from rich.table import Table
 from expertly.cli.common import (
     _default,
     console,
-    deprecated_option,
     handle_errors,
     print_json,
     progress_bar,
+    renamed_option,
     workspace,
 )
 
@@ -98,9 +98,7 @@ def retrieval(
     ] = None,
     config: Annotated[
         str | None,
-        typer.Option(
-            "--config", hidden=True, callback=deprecated_option("--config", "--retrieval")
-        ),
+        renamed_option("--config", "--retrieval"),
     ] = None,
     limit: Annotated[
         int | None,

@@ -14,13 +14,13 @@ from rich.panel import Panel
 from expertly.cli.common import (
     check_query,
     console,
-    deprecated_option,
     err_console,
     handle_errors,
     ms,
     principal,
     print_json,
     query_argument,
+    renamed_option,
     workspace,
 )
 from expertly.errors import ExpertlyError
@@ -68,7 +68,7 @@ def search(
     ] = None,
     mode: Annotated[
         str | None,
-        typer.Option("--mode", hidden=True, callback=deprecated_option("--mode", "--retrieval")),
+        renamed_option("--mode", "--retrieval"),
     ] = None,
     tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
     group: Annotated[
@@ -322,7 +322,7 @@ def ask(
     ] = None,
     mode: Annotated[
         str | None,
-        typer.Option("--mode", "-m", hidden=True, callback=deprecated_option("--mode", "--route")),
+        renamed_option("--mode", "--route", "-m"),
     ] = None,
     model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
@@ -386,7 +386,7 @@ def chat(
     ] = None,
     mode: Annotated[
         str | None,
-        typer.Option("--mode", "-m", hidden=True, callback=deprecated_option("--mode", "--route")),
+        renamed_option("--mode", "--route", "-m"),
     ] = None,
     model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,

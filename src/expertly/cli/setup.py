@@ -10,9 +10,9 @@ from rich.table import Table
 
 from expertly.cli.common import (
     console,
-    deprecated_option,
     handle_errors,
     print_json,
+    renamed_option,
     workspace,
 )
 
@@ -25,7 +25,7 @@ def init(
     ] = False,
     force: Annotated[
         bool,
-        typer.Option("--force", hidden=True, callback=deprecated_option("--force", "--overwrite")),
+        renamed_option("--force", "--overwrite"),
     ] = False,
 ) -> None:
     """Create a workspace with an expertly.toml listing every setting at its default.
