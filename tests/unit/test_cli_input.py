@@ -150,7 +150,7 @@ def test_a_workspace_that_is_a_file_is_refused(
     assert below.exit_code == 1 and f"{afile} is a file" in below.output, below.output
 
 
-@pytest.mark.parametrize("args", [["ingest", "."], ["init"], ["search", "leave"]])
+@pytest.mark.parametrize("args", [["ingest", "."], ["init"], ["ask", "leave"]])
 def test_a_workspace_that_cannot_be_written_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
 ) -> None:
@@ -187,8 +187,10 @@ def test_status_of_an_existing_workspace_still_reports(ws: Path) -> None:
 
 
 def test_search_on_a_workspace_with_nothing_indexed_says_what_to_do(tmp_path: Path) -> None:
-    result = invoke("-w", str(tmp_path / "fresh"), "search", "leave")
-    assert result.exit_code == 1 and "expertly ingest" in result.output, result.output
+    for root in (tmp_path / "fresh", Path("/proc")):
+        result = invoke("-w", str(root), "search", "leave")
+        assert result.exit_code == 1 and "expertly ingest" in result.output, result.output
+    assert not (tmp_path / "fresh").exists()  # a search creates nothing
 
 
 # ------------------------------------------------------------------ paths and limits

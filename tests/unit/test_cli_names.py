@@ -69,8 +69,7 @@ def test_every_command_teaches_with_an_example_and_keeps_json(command: list[str]
     result = invoke(*command, "--help")
     assert result.exit_code == 0, result.output
     assert "Example" in result.output, f"expertly {' '.join(command)} --help shows no example"
-    if command not in (["init"],):
-        assert "--json" in result.output
+    assert "--json" in result.output
     for old in OLD_OPTIONS:
         assert f"  {old} " not in result.output, f"{old} is visible in {command}"
 
@@ -123,6 +122,8 @@ def test_init_force_is_an_alias_of_overwrite(tmp_path: Path) -> None:
     (ws / "expertly.toml").write_text("# mine\n")
     kept = invoke("-w", str(ws), "init")
     assert "--overwrite" in kept.output and (ws / "expertly.toml").read_text() == "# mine\n"
+    as_json = invoke("-w", str(ws), "init", "--json")
+    assert json.loads(as_json.stdout) == {"config": str(ws / "expertly.toml"), "written": False}
     result = invoke("-w", str(ws), "init", "--force")
     assert result.exit_code == 0 and note(result, "--force", "--overwrite")
     assert (ws / "expertly.toml").read_text() != "# mine\n"

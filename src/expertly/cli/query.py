@@ -94,7 +94,7 @@ def search(
             f"{chosen!r} is not a retrieval mode; choose one of: {', '.join(RETRIEVAL_MODES)}",
             param_hint="--retrieval",
         )
-    ws = workspace()
+    ws = workspace(write=False)  # reads an index that must exist; creates nothing
     if not ws.index_path.exists():
         raise ExpertlyError(
             f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "

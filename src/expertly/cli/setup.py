@@ -27,6 +27,9 @@ def init(
         bool,
         renamed_option("--force", "--overwrite"),
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the file written (or kept) as JSON.")
+    ] = False,
 ) -> None:
     """Create a workspace with an expertly.toml listing every setting at its default.
 
@@ -41,7 +44,9 @@ def init(
     ws = workspace()
     existed = ws.config_path.exists()
     path = ws.init(overwrite=overwrite)
-    if existed and not overwrite:
+    if as_json:
+        print_json({"config": str(path), "written": overwrite or not existed})
+    elif existed and not overwrite:
         console.print(f"{path} already exists (use --overwrite to replace it).")
     else:
         console.print(f"Created {path}. Next: expertly ingest <folder>")
