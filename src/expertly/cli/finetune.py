@@ -93,19 +93,20 @@ def run(
     ] = None,
     epochs: Annotated[float | None, typer.Option(help="Passes over the data.")] = None,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Optimiser steps (overrides --epochs).")
+        int | None, typer.Option("--max-steps", min=1, help="Optimiser steps (overrides --epochs).")
     ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Examples per step.")
+        int | None, typer.Option("--batch-size", min=1, help="Examples per step.")
     ] = None,
     max_seq_len: Annotated[
-        int | None, typer.Option("--max-seq-len", help="Tokens per example (longer are cut).")
+        int | None,
+        typer.Option("--max-seq-len", min=1, help="Tokens per example (longer are cut)."),
     ] = None,
-    lora_r: Annotated[int | None, typer.Option("--lora-r", help="LoRA rank.")] = None,
+    lora_r: Annotated[int | None, typer.Option("--lora-r", min=1, help="LoRA rank.")] = None,
     prefix_tokens: Annotated[
         int | None,
-        typer.Option("--prefix-tokens", help="Virtual tokens learned by prefix tuning."),
+        typer.Option("--prefix-tokens", min=1, help="Virtual tokens learned by prefix tuning."),
     ] = None,
     forgetting_check: Annotated[
         bool,
@@ -122,7 +123,8 @@ def run(
         ),
     ] = False,
     eval_every: Annotated[
-        int | None, typer.Option("--eval-every", help="Steps between evaluations/checkpoints.")
+        int | None,
+        typer.Option("--eval-every", min=1, help="Steps between evaluations/checkpoints."),
     ] = None,
     group_by_length: Annotated[
         bool,
