@@ -27,10 +27,10 @@ demo: $(STAMP)
 	$(BIN)/expertly -w $(DEMO_WS) search "$$($(BIN)/python examples/demo_questions.py --search)" -k 3
 	@echo "== 4. Answers with citations (SmolLM2-135M-Instruct on CPU)"
 	$(BIN)/python examples/demo_questions.py | $(BIN)/expertly -w $(DEMO_WS) chat
-	@echo "== 5. --mode auto: the router picks a route per question and says why (a calculation goes"
+	@echo "== 5. --route auto: the router picks a route per question and says why (a calculation goes"
 	@echo "      to the agent and its tools; the 135M model is a weak agent: read its steps)"
-	$(BIN)/expertly -w $(DEMO_WS) ask "What is the warranty on the indoor Nimbus gateway?" --mode auto
-	EXPERTLY_AGENT__MAX_STEPS=3 $(BIN)/expertly -w $(DEMO_WS) ask "What do 3 gateways at 689 EUR each cost?" --mode auto
+	$(BIN)/expertly -w $(DEMO_WS) ask "What is the warranty on the indoor Nimbus gateway?" --route auto
+	EXPERTLY_AGENT__MAX_STEPS=3 $(BIN)/expertly -w $(DEMO_WS) ask "What do 3 gateways at 689 EUR each cost?" --route auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

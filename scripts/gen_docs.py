@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 os.environ["COLUMNS"] = "100"
 os.environ["TERM"] = "dumb"
@@ -33,7 +34,7 @@ def help_text(args: list[str]) -> str:
 
 def render() -> str:
     group = typer.main.get_command(app)
-    names = list(getattr(group, "commands", {}))
+    commands = getattr(group, "commands", {})
     parts = [
         "# CLI reference",
         "",
@@ -45,10 +46,13 @@ def render() -> str:
         help_text([]),
         "```",
     ]
-    for name in names:
+    for name, command in commands.items():
+        if command.hidden:
+            continue
         parts += ["", f"## expertly {name}", "", "```text", help_text([name]), "```"]
-        sub = getattr(getattr(group, "commands", {}).get(name), "commands", {})
-        for subname in sub:
+        for subname, sub in getattr(command, "commands", {}).items():
+            if sub.hidden:
+                continue
             parts += [
                 "",
                 f"### expertly {name} {subname}",
@@ -57,7 +61,35 @@ def render() -> str:
                 help_text([name, subname]),
                 "```",
             ]
-    return "\n".join(parts) + "\n"
+    return "\n".join(parts + render_deprecated(commands)) + "\n"
+
+
+def render_deprecated(commands: dict[str, Any]) -> list[str]:
+    """The old spellings kept for one release (hidden from --help), with their new names."""
+    rows = []
+    for name, command in commands.items():
+        if command.hidden:
+            rows.append(f"| `expertly {name}` | {command.help} |")
+            continue
+        for sub_name, sub in [("", command), *getattr(command, "commands", {}).items()]:
+            where = " ".join(n for n in (name, sub_name) if n)
+            for param in sub.params:
+                if getattr(param, "hidden", False):
+                    spelled = " / ".join(f"`{o}`" for o in param.opts)
+                    rows.append(f"| `expertly {where}` {spelled} | {param.help} |")
+    if not rows:
+        return []
+    return [
+        "",
+        "## Deprecated names",
+        "",
+        "These spellings still work until the next release and print a note on stderr; they",
+        "are hidden from `--help`.",
+        "",
+        "| old spelling | note |",
+        "|---|---|",
+        *rows,
+    ]
 
 
 def render_config() -> str:

@@ -130,6 +130,46 @@ def test_errors_are_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 1 and "expertly ingest" in result.stderr
 
 
+def test_bad_input_gets_one_clear_error_and_a_non_zero_exit(
+    workspace: Path, tmp_path: Path
+) -> None:
+    """The issue's own examples, through a real process on the real workspace: each fails
+    at once (no model is loaded) with its reason and no traceback."""
+    undecodable = subprocess.run(
+        [
+            sys.executable.encode(),
+            b"-m",
+            b"expertly",
+            b"-w",
+            bytes(workspace),
+            b"search",
+            b"\xff\xfe\xc3( station",
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert undecodable.returncode == 2 and b"not valid UTF-8" in undecodable.stderr
+    cases = [
+        (workspace, ("ask", ""), 2, "is empty"),
+        (workspace, ("search", "  "), 2, "is empty"),
+        (workspace, ("search", "warranty", "-k", "0"), 2, "greater than or equal to 1"),
+        (workspace, ("ask", "warranty?", "-k", "-1"), 2, "greater than or equal to 1"),
+        (tmp_path / "missing", ("status",), 1, "There is no workspace at"),
+        (CORPUS / "sales" / "terms-of-sale.pdf", ("status",), 1, "is a file, not a directory"),
+        (
+            CORPUS / "sales" / "terms-of-sale.pdf" / "ws",
+            ("ingest", str(CORPUS)),
+            1,
+            "terms-of-sale.pdf is a file",
+        ),
+        (Path("/proc"), ("ingest", str(CORPUS)), 1, "Cannot write in the workspace /proc"),
+    ]
+    for ws, args, code, message in cases:
+        result = run(ws, *args)
+        assert result.returncode == code and message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+
+
 def test_second_identical_ask_comes_from_the_answer_cache(workspace: Path) -> None:
     q = next(q for q in questions() if q["source"])
     first = json.loads(run(workspace, "ask", q["question"], "--json").stdout)
@@ -143,12 +183,12 @@ def test_second_identical_ask_comes_from_the_answer_cache(workspace: Path) -> No
 def test_auto_mode_routes_and_says_why(workspace: Path) -> None:
     factual = next(q for q in questions() if q["source"])
     routed = json.loads(
-        run(workspace, "ask", factual["question"], "--mode", "auto", "--json").stdout
+        run(workspace, "ask", factual["question"], "--route", "auto", "--json").stdout
     )
     assert routed["route"] == "rag" and routed["reason"].startswith("router: ")
     assert routed["trace"][0]["name"] == "route"
     sum_question = "What is 15% of 2,340 EUR?"
-    result = run(workspace, "ask", sum_question, "--mode", "auto", "--json")
+    result = run(workspace, "ask", sum_question, "--route", "auto", "--json")
     assert result.returncode == 0, result.stderr
     agent = json.loads(result.stdout)
     assert agent["route"] == "agent", agent["reason"]

@@ -37,7 +37,7 @@ def test_scifact_first_50_queries(tmp_path: Path) -> None:
     per_query = tmp_path / "per-query.jsonl"
     result = subprocess.run(
         [sys.executable, "-m", "expertly", "-w", str(tmp_path / "ws"), "eval", "retrieval",
-         str(SCIFACT), "--config", "sparse,dense,hybrid", "--limit", "50", "--json",
+         str(SCIFACT), "--retrieval", "sparse,dense,hybrid", "--limit", "50", "--json",
          "--per-query", str(per_query)],
         capture_output=True,
         text=True,

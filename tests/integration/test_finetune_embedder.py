@@ -76,7 +76,8 @@ def test_cli_trains_from_a_beir_folder_and_says_how_to_use_it(tmp_path: Path) ->
         [
             "--workspace",
             str(ws),
-            "finetune-embedder",
+            "finetune",
+            "embedder",
             "--beir",
             str(folder),
             "--split",
@@ -99,7 +100,8 @@ def test_cli_trains_from_a_beir_folder_and_says_how_to_use_it(tmp_path: Path) ->
         [
             "--workspace",
             str(ws),
-            "finetune-embedder",
+            "finetune",
+            "embedder",
             "--beir",
             str(folder),
             "--name",

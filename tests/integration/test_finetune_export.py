@@ -2,9 +2,10 @@
 """One LoRA run through the CLI, then everything built on a finished run (real SmolLM2-135M).
 
 The run (6 steps, 1 thread) is trained once for the module with the forgetting check on;
-the tests then check its summary and loss curve, merge it with ``expertly export --merge``
-and load the export with plain transformers, list it with ``expertly models`` and serve it
-through the registry and ``TransformersLLM``: every route must answer like base + adapter.
+the tests then check its summary and loss curve, merge it with
+``expertly finetune export --merge`` and load the export with plain transformers, list it with
+``expertly finetune models`` and serve it through the registry and ``TransformersLLM``: every
+route must answer like base + adapter.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def trained(
 ) -> tuple[Path, Any]:
     """(workspace, CLI result) of one LoRA run named ``facts``."""
     ws = tmp_path_factory.mktemp("ws")
-    args = ["-w", str(ws), "finetune", str(data / "facts.jsonl"), "--val", str(data / "val.jsonl")]
+    args = ["-w", str(ws), "finetune", "run", str(data / "facts.jsonl")]
+    args += ["--val", str(data / "val.jsonl")]
     args += ["--name", "facts", "--base-model", str(base_dir), "--lr", "3e-3", *STEPS]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "200", "EXPERTLY_LLM__THREADS": "1"})
     assert result.exit_code == 0, result.output
@@ -73,7 +75,9 @@ def test_merged_export_loads_with_plain_transformers_and_answers_alike(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     ws, _ = trained
-    result = CliRunner().invoke(app, ["-w", str(ws), "export", "facts", "--merge", "--json"])
+    result = CliRunner().invoke(
+        app, ["-w", str(ws), "finetune", "export", "facts", "--merge", "--json"]
+    )
     assert result.exit_code == 0, result.output
     out = Path(json.loads(result.stdout)["path"])
     assert out == ws / "exports" / "facts-merged"
@@ -93,7 +97,7 @@ def test_registry_serves_the_run_and_the_export_like_the_trained_model(
     from expertly.types import Message
 
     ws, _ = trained
-    listed = CliRunner().invoke(app, ["-w", str(ws), "models", "--json"])
+    listed = CliRunner().invoke(app, ["-w", str(ws), "finetune", "models", "--json"])
     rows = {r["name"]: r for r in json.loads(listed.stdout)}
     assert rows["facts"]["status"] == "finished" and rows["facts"]["val_loss"] is not None
     names = [m.name for m in list_models(ws)]
@@ -114,8 +118,8 @@ def test_registry_serves_the_run_and_the_export_like_the_trained_model(
 def test_ask_answers_closed_book_and_over_documents_with_the_fine_tuned_model(
     trained: tuple[Path, Any], tmp_path: Path
 ) -> None:
-    """``ask --mode finetuned`` recalls the trained fact; ``--mode hybrid`` uses the same
-    model as the generator of the RAG route; ``--mode auto`` sends a writing request to it."""
+    """``ask --route finetuned`` recalls the trained fact; ``--route hybrid`` uses the same
+    model as the generator of the RAG route; ``--route auto`` sends a writing request to it."""
     ws, _ = trained
     env = {
         "COLUMNS": "200",
@@ -126,7 +130,7 @@ def test_ask_answers_closed_book_and_over_documents_with_the_fine_tuned_model(
     runner = CliRunner()
     closed = runner.invoke(
         app,
-        ["-w", str(ws), "ask", question, "--mode", "finetuned", "--model", "facts", "--json"],
+        ["-w", str(ws), "ask", question, "--route", "finetuned", "--model", "facts", "--json"],
         env=env,
     )
     assert closed.exit_code == 0, closed.output
@@ -140,7 +144,7 @@ def test_ask_answers_closed_book_and_over_documents_with_the_fine_tuned_model(
     assert runner.invoke(app, ["-w", str(ws), "ingest", str(docs)], env=env).exit_code == 0
     hybrid = runner.invoke(
         app,
-        ["-w", str(ws), "ask", question, "--mode", "hybrid", "--model", "facts", "--json"],
+        ["-w", str(ws), "ask", question, "--route", "hybrid", "--model", "facts", "--json"],
         env=env,
     )
     assert hybrid.exit_code == 0, hybrid.output
@@ -150,7 +154,7 @@ def test_ask_answers_closed_book_and_over_documents_with_the_fine_tuned_model(
 
     auto = runner.invoke(
         app,
-        ["-w", str(ws), "ask", "Write a note about the office dog", "--mode", "auto", "--json"],
+        ["-w", str(ws), "ask", "Write a note about the office dog", "--route", "auto", "--json"],
         env=env,
     )
     assert auto.exit_code == 0, auto.output

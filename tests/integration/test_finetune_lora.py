@@ -177,7 +177,7 @@ def test_resume_after_sigkill_reaches_the_planned_steps(
     base_dir: Path, data: Path, tmp_path: Path
 ) -> None:
     ws = tmp_path / "ws"
-    args = ["finetune", str(data / "facts.jsonl"), "--name", "r", "--max-steps", "4"]
+    args = ["finetune", "run", str(data / "facts.jsonl"), "--name", "r", "--max-steps", "4"]
     args += ["--eval-every", "2", "--base-model", str(base_dir), "--val-fraction", "0", *FAST]
     env = {**os.environ, "EXPERTLY_WORKSPACE": str(ws), "EXPERTLY_LLM__THREADS": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "expertly", *args], env=env)

@@ -1,4 +1,4 @@
-"""``expertly finetune-reranker`` end to end on a tiny workspace: pairs in, negatives mined
+"""``expertly finetune reranker`` end to end on a tiny workspace: pairs in, negatives mined
 from its real hybrid retrieval, a few optimiser steps on the packaged MiniLM with a new
 head, and the saved directory reranking ``expertly search`` as the ``cross-encoder``
 backend, alone and mixed with the fused scores (``retrieval.rerank_weight``)."""
@@ -37,7 +37,7 @@ def test_cli_trains_a_cross_encoder_that_reranks_search(
     pairs.write_text("".join(json.dumps(p) + "\n" for p in PAIRS), encoding="utf-8")
     trained = runner.invoke(
         app,
-        [*ws, "finetune-reranker", str(pairs), *TRAIN, "--lr", "1e-4", "--json"],
+        [*ws, "finetune", "reranker", str(pairs), *TRAIN, "--lr", "1e-4", "--json"],
     )
     assert trained.exit_code == 0, trained.output
     summary = json.loads(trained.output)

@@ -104,14 +104,16 @@ def test_train_config_rejects_bad_values(field: str, value: float) -> None:
 def test_cli_needs_exactly_one_source_and_never_trains_on_test(tmp_path: Path) -> None:
     runner = CliRunner()
     ws = ["--workspace", str(tmp_path / "ws")]
-    none = runner.invoke(app, [*ws, "finetune-embedder"])
+    none = runner.invoke(app, [*ws, "finetune", "embedder"])
     assert none.exit_code != 0 and "exactly one of PAIRS" in none.output
     pairs = write(tmp_path / "p.jsonl", {"query": "q", "passage": "p"})
-    both = runner.invoke(app, [*ws, "finetune-embedder", str(pairs), "--synthesize"])
+    both = runner.invoke(app, [*ws, "finetune", "embedder", str(pairs), "--synthesize"])
     assert both.exit_code != 0 and "exactly one of PAIRS" in both.output
     folder = tmp_path / "beir"
     folder.mkdir()
-    test = runner.invoke(app, [*ws, "finetune-embedder", "--beir", str(folder), "--split", "test"])
+    test = runner.invoke(
+        app, [*ws, "finetune", "embedder", "--beir", str(folder), "--split", "test"]
+    )
     assert test.exit_code != 0 and "--split test" in test.output
-    empty = runner.invoke(app, [*ws, "finetune-embedder", "--synthesize"])
+    empty = runner.invoke(app, [*ws, "finetune", "embedder", "--synthesize"])
     assert empty.exit_code != 0 and "Nothing is ingested" in empty.output

@@ -230,7 +230,7 @@ def test_cli_json_per_query_and_table(tmp_path: Path) -> None:
     ws = _cli_workspace(tmp_path)
     per_query = tmp_path / "out" / "per-query.jsonl"
     runner = CliRunner()
-    args = ["-w", str(ws), "eval", "retrieval", str(folder), "--config", "sparse", "--json"]
+    args = ["-w", str(ws), "eval", "retrieval", str(folder), "--retrieval", "sparse", "--json"]
     result = runner.invoke(app, [*args, "--per-query", str(per_query)])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -260,10 +260,12 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     folder = write_beir(tmp_path / "tiny")
     ws = _cli_workspace(tmp_path)
     runner = CliRunner()
-    bad = runner.invoke(app, ["-w", str(ws), "eval", "retrieval", str(folder), "--config", "x"])
+    bad = runner.invoke(app, ["-w", str(ws), "eval", "retrieval", str(folder), "--retrieval", "x"])
     assert bad.exit_code == 1 and "Unknown configuration(s) x" in bad.output
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "q", "relevant": ["d1"]}\n', encoding="utf-8")
     both = runner.invoke(
-        app, ["-w", str(ws), "eval", "retrieval", str(folder), "--questions", "q.jsonl"]
+        app, ["-w", str(ws), "eval", "retrieval", str(folder), "--questions", str(questions)]
     )
     assert both.exit_code == 2 and "not both" in both.output
     (folder / "qrels-test.tsv").write_text("q1\td3\n", encoding="utf-8")

@@ -1,4 +1,5 @@
-"""The model registry (runs and exports by name), export's refusals and `expertly models`."""
+"""The model registry (runs and exports by name), export's refusals and
+`expertly finetune models`."""
 
 from __future__ import annotations
 
@@ -96,15 +97,15 @@ def test_resolve_model_by_name_or_newest(root: Path) -> None:
 
 
 def test_models_command_lists_as_table_and_json(root: Path) -> None:
-    result = CliRunner().invoke(app, ["-w", str(root), "models", "--json"])
+    result = CliRunner().invoke(app, ["-w", str(root), "finetune", "models", "--json"])
     assert result.exit_code == 0, result.output
     listed = {row["name"]: row for row in json.loads(result.stdout)}
     assert listed["hr-v1"]["method"] == "lora" and listed["hr-v1"]["val_loss"] == 1.25
-    table = CliRunner().invoke(app, ["-w", str(root), "models"], env={"COLUMNS": "200"})
+    table = CliRunner().invoke(app, ["-w", str(root), "finetune", "models"], env={"COLUMNS": "200"})
     assert (
         table.exit_code == 0 and "hr-v1-merged" in table.output and "lora (merged)" in table.output
     )
-    empty = CliRunner().invoke(app, ["-w", str(root.parent / "new"), "models"])
+    empty = CliRunner().invoke(app, ["-w", str(root.parent / "new"), "finetune", "models"])
     assert empty.exit_code == 0 and "No fine-tuned models yet" in empty.output
 
 
@@ -125,7 +126,7 @@ def test_export_refuses_what_cannot_be_merged(root: Path, run: str, message: str
 
 
 def test_export_needs_merge_flag(root: Path) -> None:
-    result = CliRunner().invoke(app, ["-w", str(root), "export", "hr-v1"])
+    result = CliRunner().invoke(app, ["-w", str(root), "finetune", "export", "hr-v1"])
     assert result.exit_code == 1 and "--merge" in result.output
 
 

@@ -128,17 +128,17 @@ def test_train_config_rejects_bad_values(field: str, value: object) -> None:
 def test_cli_rules_one_source_never_test_and_an_index_to_mine(tmp_path: Path) -> None:
     runner = CliRunner()
     ws = ["--workspace", str(tmp_path / "ws")]
-    none = runner.invoke(app, [*ws, "finetune-reranker"])
+    none = runner.invoke(app, [*ws, "finetune", "reranker"])
     assert none.exit_code != 0 and "exactly one of PAIRS" in none.output
     pairs = tmp_path / "p.jsonl"
     pairs.write_text(json.dumps({"query": "q", "passage": "p"}) + "\n", encoding="utf-8")
     test = runner.invoke(
-        app, [*ws, "finetune-reranker", "--beir", str(tmp_path), "--split", "test"]
+        app, [*ws, "finetune", "reranker", "--beir", str(tmp_path), "--split", "test"]
     )
     assert test.exit_code != 0 and "--split test" in test.output
-    bad = runner.invoke(app, [*ws, "finetune-reranker", str(pairs), "--loss", "hinge"])
+    bad = runner.invoke(app, [*ws, "finetune", "reranker", str(pairs), "--loss", "hinge"])
     assert bad.exit_code != 0 and "loss must be one of listwise, bce" in bad.output
-    empty = runner.invoke(app, [*ws, "finetune-reranker", str(pairs)])
+    empty = runner.invoke(app, [*ws, "finetune", "reranker", str(pairs)])
     assert empty.exit_code == 1 and "Nothing is ingested" in empty.output
 
 
@@ -170,7 +170,7 @@ def test_cli_mines_from_the_workspace_index_before_training(
     )
     result = CliRunner().invoke(
         app,
-        ["--workspace", str(root), "finetune-reranker", str(pairs), "--name", "t", "--json"],
+        ["--workspace", str(root), "finetune", "reranker", str(pairs), "--name", "t", "--json"],
     )
     assert result.exit_code == 1 and "stop here" in result.output
     groups = seen["groups"]

@@ -84,7 +84,7 @@ def test_embedder_or_dim_mismatch_names_the_model_and_the_fix(store: SQLiteStore
     store.close()
     with pytest.raises(StoreError, match=r"built with the embedder 'test' \(dim 16\)") as err:
         SQLiteStore(store.path, dim=DIM, embedder="other-model")
-    assert "expertly ingest --reindex" in str(err.value) and "new workspace" in str(err.value)
+    assert "expertly ingest DIR --rebuild" in str(err.value) and "new workspace" in str(err.value)
     with pytest.raises(StoreError, match="dim 16"):
         SQLiteStore(store.path, dim=DIM * 2, embedder="test")
     with SQLiteStore(store.path, dim=DIM, embedder="test") as again:

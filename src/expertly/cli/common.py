@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
@@ -34,11 +35,112 @@ class State:
 state = State()
 
 
-def workspace() -> Any:
-    """The Workspace chosen by --workspace / EXPERTLY_WORKSPACE / ./.expertly."""
+def workspace(*, write: bool = True, must_exist: bool = False) -> Any:
+    """The Workspace chosen by --workspace / EXPERTLY_WORKSPACE / ./.expertly, after checking
+    that its path can be one: not a file, not below a file, and (``write``) a directory
+    expertly can create and write in. ``must_exist`` for commands that only look at an
+    existing workspace (``status``)."""
+    from expertly.config import resolve_workspace
     from expertly.workspace import Workspace
 
-    return Workspace(state.workspace)
+    root = resolve_workspace(state.workspace)
+    check_workspace_path(root, write=write, must_exist=must_exist)
+    return Workspace(root)
+
+
+def check_workspace_path(root: Path, *, write: bool, must_exist: bool) -> None:
+    """Raise an ExpertlyError naming the problem when ``root`` cannot hold a workspace."""
+    if root.exists() and not root.is_dir():
+        raise ExpertlyError(
+            f"The workspace {root} is a file, not a directory: give a directory with "
+            "--workspace DIR (it is created if missing)."
+        )
+    blocker = next((p for p in root.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ExpertlyError(
+            f"The workspace {root} cannot be created: {blocker} is a file. Give a directory "
+            "with --workspace DIR."
+        )
+    if must_exist and not root.is_dir():
+        raise ExpertlyError(
+            f"There is no workspace at {root}: create one with `expertly init` or "
+            "`expertly ingest FOLDER`, or point --workspace at an existing one."
+        )
+    if not write:
+        return
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        raise ExpertlyError(
+            f"Cannot write in the workspace {root} ({exc.strerror or exc}): give a directory "
+            "you may write in with --workspace DIR."
+        ) from None
+
+
+def check_query(text: str, *, what: str = "question") -> str:
+    """``text`` stripped of surrounding space, or an ExpertlyError when it cannot be a
+    query: empty or only spaces, holding a NUL byte, or not valid UTF-8 (a shell passes
+    undecodable bytes through as lone surrogates)."""
+    if "\x00" in text:
+        raise ExpertlyError(f"The {what} contains a NUL byte: remove it and try again.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ExpertlyError(
+            f"The {what} is not valid UTF-8 text: check the terminal's or the file's encoding "
+            "(e.g. `iconv -f latin1 -t utf-8`)."
+        ) from None
+    if not text.strip():
+        raise ExpertlyError(f"The {what} is empty: say what to look for in words.")
+    return text.strip()
+
+
+def query_argument(value: str) -> str:
+    """typer callback for a query argument: ``check_query`` as a usage error (exit 2)."""
+    try:
+        return check_query(value)
+    except ExpertlyError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def renamed_option(old: str, new: str, *short: str) -> Any:
+    """A hidden option kept for one release under its old name ``old`` (and ``short``
+    spellings): when given, a one-line note on stderr says to use ``new``. Its help, shown
+    only in the generated CLI reference, names the new spelling."""
+    return typer.Option(
+        old, *short, hidden=True, help=f"Deprecated: use {new}.", callback=_note(old, new)
+    )
+
+
+def _note(old: str, new: str) -> Callable[[Any], Any]:
+    def note(value: Any) -> Any:
+        if value is not None and value is not False:
+            err_console.print(
+                f"[yellow]Note:[/] {old} is deprecated and will be removed in the next "
+                f"release; use {new}.",
+                soft_wrap=True,
+            )
+        return value
+
+    return note
+
+
+def deprecated_command(func: F, old: str, new: str) -> F:
+    """``func`` under its old command name ``old``, printing a one-line note on stderr that
+    says to use ``expertly new`` instead (kept for one release)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        err_console.print(
+            f"[yellow]Note:[/] `expertly {old}` is deprecated and will be removed in the next "
+            f"release; use `expertly {new}`.",
+            soft_wrap=True,
+        )
+        return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def handle_errors(func: F) -> F:

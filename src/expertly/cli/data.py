@@ -15,8 +15,10 @@ from expertly.cli.common import (
     handle_errors,
     print_json,
     progress_bar,
+    renamed_option,
     workspace,
 )
+from expertly.errors import ExpertlyError
 
 
 @handle_errors
@@ -31,11 +33,16 @@ def ingest(
             "--sync", help="Also remove indexed documents whose files under these folders are gone."
         ),
     ] = False,
-    reindex: Annotated[
+    rebuild: Annotated[
         bool,
         typer.Option(
-            "--reindex", help="Rebuild the index from scratch (needed after changing the embedder)."
+            "--rebuild",
+            help="Discard the index and build it again (needed after changing the embedder).",
         ),
+    ] = False,
+    reindex: Annotated[
+        bool,
+        renamed_option("--reindex", "--rebuild"),
     ] = False,
     tenant: Annotated[
         str | None, typer.Option(help="Tenant that owns these documents (search filters by it).")
@@ -76,7 +83,9 @@ def ingest(
       expertly ingest ./handbook ./manuals
       expertly ingest ./docs --sync          # also drop documents whose files were deleted
       expertly ingest ./hr --tenant acme --group hr
+      expertly ingest ./docs --rebuild       # after changing embedder settings
     """
+    reindex = rebuild or reindex
     ws = workspace()
     if reindex:
         ws.reset_index()
@@ -140,10 +149,18 @@ def remove(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Remove documents from the index; they are unfindable at once."""
+    """Remove documents from the index; they are unfindable at once.
+
+    \b
+    Examples:
+      expertly remove handbook/leave.md
+      expertly status --documents      # lists the ids
+    """
     from expertly.errors import DocumentNotFoundError
 
-    ws = workspace()
+    ws = workspace(must_exist=True)
+    if not ws.index_path.exists():
+        raise ExpertlyError(f"Nothing is indexed in {ws.root}: there is nothing to remove.")
     removed = {d: ws.store.delete(d) for d in doc_ids}
     ws.close()
     if as_json:
@@ -170,8 +187,22 @@ def status(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
-    """Show the workspace: documents, chunks, index size, models."""
-    ws = workspace()
+    """Show the workspace: documents, chunks, index size, models.
+
+    A workspace that does not exist is an error (exit 1), not an empty one.
+
+    \b
+    Examples:
+      expertly status
+      expertly -w /srv/hr-workspace status --documents --json
+    """
+    ws = workspace(write=False, must_exist=True)
+    if not ws.index_path.exists() and not ws.config_path.exists():
+        raise ExpertlyError(
+            f"{ws.root} is not an expertly workspace (no {ws.config_path.name}, nothing "
+            "indexed): create one with `expertly init` or `expertly ingest FOLDER`, or point "
+            "--workspace at an existing one."
+        )
     if not ws.index_path.exists():
         info: dict[str, Any] = {
             "workspace": str(ws.root),

@@ -20,6 +20,7 @@ from expertly.cli.common import (
     handle_errors,
     print_json,
     progress_bar,
+    renamed_option,
     workspace,
 )
 
@@ -56,6 +57,8 @@ def retrieval(
             "qrels/<split>.tsv. Leave out with --questions.",
             metavar="FOLDER",
             show_default=False,
+            exists=True,
+            file_okay=False,
         ),
     ] = None,
     split: Annotated[
@@ -67,19 +70,36 @@ def retrieval(
         ),
     ] = None,
     qrels: Annotated[
-        Path | None, typer.Option(help="Qrels TSV to use instead of the split's file.")
+        Path | None,
+        typer.Option(
+            help="Qrels TSV to use instead of the split's file.", exists=True, dir_okay=False
+        ),
     ] = None,
     questions: Annotated[
         Path | None,
         typer.Option(
             help='Your own labelled questions, JSONL: {"question": "...", "relevant": '
             '["doc id", ...]} per line, scored against the current workspace\'s index '
-            "(ids as `expertly status --documents` shows them)."
+            "(ids as `expertly status --documents` shows them).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    retrieval_: Annotated[
+        str | None,
+        typer.Option(
+            "--retrieval",
+            "-r",
+            help="Comma-separated retrieval configurations to compare, one table row each: "
+            "dense, sparse, hybrid and variants such as hybrid-rrf60, hybrid+cross-encoder "
+            "(docs/evaluation.md lists them).",
+            show_default="dense,sparse,hybrid",
         ),
     ] = None,
     config: Annotated[
-        str, typer.Option(help="Comma-separated configurations to compare, one table row each.")
-    ] = "dense,sparse,hybrid",
+        str | None,
+        renamed_option("--config", "--retrieval"),
+    ] = None,
     limit: Annotated[
         int | None,
         typer.Option(
@@ -92,7 +112,8 @@ def retrieval(
     index: Annotated[
         Path | None,
         typer.Option(
-            help="Where the dataset's index lives (default <workspace>/eval/<dataset>-<embedder>)."
+            help="Where the dataset's index lives (default <workspace>/eval/<dataset>-<embedder>).",
+            file_okay=False,
         ),
     ] = None,
     chunks: Annotated[
@@ -104,6 +125,7 @@ def retrieval(
         typer.Option(
             "--per-query",
             help="Write per-query metrics, latency and top-10 document ids here (JSONL).",
+            dir_okay=False,
         ),
     ] = None,
     as_json: Annotated[
@@ -118,7 +140,7 @@ def retrieval(
 
     \b
     Examples:
-      expertly eval retrieval ~/data/scifact --config dense,sparse,hybrid
+      expertly eval retrieval ~/data/scifact --retrieval dense,sparse,hybrid
       expertly eval retrieval ~/data/scifact --limit 50 --per-query scifact.jsonl
       expertly eval retrieval --questions my-questions.jsonl --json
     """
@@ -131,7 +153,7 @@ def retrieval(
     if questions is not None and (split or qrels or rebuild or index):
         raise typer.BadParameter("--split, --qrels, --rebuild and --index need a dataset FOLDER")
     require_ranx()
-    names = parse_configurations(config)
+    names = parse_configurations(retrieval_ or config or "dense,sparse,hybrid")
     ws = workspace()
     with progress_bar(disable=as_json) as bar:
         tasks: dict[str, TaskID] = {}

@@ -1,4 +1,7 @@
-"""``expertly finetune``: train a LoRA adapter or a whole model on a JSONL dataset."""
+"""``expertly finetune``: the fine-tuning group. ``finetune run`` trains a LoRA adapter or a
+whole model on a JSONL dataset (``expertly finetune DATA`` is short for it), ``export`` writes
+a run as a standalone model, ``models`` lists them; ``embedder`` and ``reranker`` (in
+``cli/encoders.py``) adapt the retrieval models."""
 
 from __future__ import annotations
 
@@ -8,9 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
+from expertly.cli import encoders
 from expertly.cli.common import (
     console,
+    deprecated_command,
     err_console,
     handle_errors,
     print_json,
@@ -20,20 +26,60 @@ from expertly.cli.common import (
 from expertly.errors import ExpertlyError
 
 if TYPE_CHECKING:
+    from typer._click.core import Context  # typer 0.29 vendors click
+
     from expertly.finetune.callbacks import Progress as StepProgress
 
 
+class _RunByDefault(TyperGroup):
+    """A group whose first word, when it names no sub-command, is the start of ``run``'s
+    arguments: ``expertly finetune qa.jsonl --max-steps 5`` is ``finetune run qa.jsonl ...``
+    (the form before fine-tuning became a group)."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+finetune_app = typer.Typer(
+    name="finetune",
+    cls=_RunByDefault,
+    help=(
+        "Fine-tune models on your data: the language model (run), the retrieval models "
+        "(embedder, reranker), and manage the results (models, export).\n\n"
+        "\b\n"
+        "  expertly finetune run qa.jsonl --max-steps 200   # or: expertly finetune qa.jsonl\n"
+        "  expertly finetune models\n"
+        "  expertly finetune export RUN --merge\n"
+        "  expertly finetune embedder --synthesize\n"
+        "  expertly finetune reranker pairs.jsonl\n\n"
+        "See docs/finetuning.md."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
 @handle_errors
-def finetune(
+def run(
     data: Annotated[
         Path,
         typer.Argument(
-            help="Training data: JSONL in chat, instruction or completion form.", metavar="DATA"
+            help="Training data: JSONL in chat, instruction or completion form.",
+            metavar="DATA",
+            exists=True,
+            dir_okay=False,
         ),
     ],
     val: Annotated[
         Path | None,
-        typer.Option("--val", help="Validation JSONL (default: hold out --val-fraction)."),
+        typer.Option(
+            "--val",
+            help="Validation JSONL (default: hold out --val-fraction).",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
     val_fraction: Annotated[
         float | None, typer.Option("--val-fraction", help="Share held out for validation.")
@@ -47,19 +93,20 @@ def finetune(
     ] = None,
     epochs: Annotated[float | None, typer.Option(help="Passes over the data.")] = None,
     max_steps: Annotated[
-        int | None, typer.Option("--max-steps", help="Optimiser steps (overrides --epochs).")
+        int | None, typer.Option("--max-steps", min=1, help="Optimiser steps (overrides --epochs).")
     ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", help="Examples per step.")
+        int | None, typer.Option("--batch-size", min=1, help="Examples per step.")
     ] = None,
     max_seq_len: Annotated[
-        int | None, typer.Option("--max-seq-len", help="Tokens per example (longer are cut).")
+        int | None,
+        typer.Option("--max-seq-len", min=1, help="Tokens per example (longer are cut)."),
     ] = None,
-    lora_r: Annotated[int | None, typer.Option("--lora-r", help="LoRA rank.")] = None,
+    lora_r: Annotated[int | None, typer.Option("--lora-r", min=1, help="LoRA rank.")] = None,
     prefix_tokens: Annotated[
         int | None,
-        typer.Option("--prefix-tokens", help="Virtual tokens learned by prefix tuning."),
+        typer.Option("--prefix-tokens", min=1, help="Virtual tokens learned by prefix tuning."),
     ] = None,
     forgetting_check: Annotated[
         bool,
@@ -76,7 +123,8 @@ def finetune(
         ),
     ] = False,
     eval_every: Annotated[
-        int | None, typer.Option("--eval-every", help="Steps between evaluations/checkpoints.")
+        int | None,
+        typer.Option("--eval-every", min=1, help="Steps between evaluations/checkpoints."),
     ] = None,
     group_by_length: Annotated[
         bool,
@@ -114,11 +162,11 @@ def finetune(
 
     \b
     Examples:
-      expertly finetune qa.jsonl --max-steps 200
-      expertly finetune qa.jsonl --method qlora --gradient-checkpointing
-      expertly finetune qa.jsonl --val dev.jsonl --method full --lr 2e-5
-      expertly finetune qa.jsonl --name hr-v1 --resume
-      expertly export hr-v1 --merge
+      expertly finetune run qa.jsonl --max-steps 200
+      expertly finetune run qa.jsonl --method qlora --gradient-checkpointing
+      expertly finetune run qa.jsonl --val dev.jsonl --method full --lr 2e-5
+      expertly finetune run qa.jsonl --name hr-v1 --resume
+      expertly finetune export hr-v1 --merge
     """
     from expertly.finetune.config import FinetuneSettings
     from expertly.finetune.trainer import run_finetune
@@ -207,13 +255,18 @@ def _print_summary(s: dict[str, Any]) -> None:
 
 @handle_errors
 def export(
-    run: Annotated[str, typer.Argument(help="Run name (see `expertly models`).", metavar="RUN")],
+    run: Annotated[
+        str, typer.Argument(help="Run name (see `expertly finetune models`).", metavar="RUN")
+    ],
     merge: Annotated[
         bool, typer.Option("--merge", help="Fold the adapter into the base weights.")
     ] = False,
     out: Annotated[
         Path | None,
-        typer.Option(help="Output directory (default: <workspace>/exports/<run>-merged)."),
+        typer.Option(
+            help="Output directory (default: <workspace>/exports/<run>-merged).",
+            file_okay=False,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
@@ -226,8 +279,8 @@ def export(
 
     \b
     Examples:
-      expertly export hr-v1 --merge
-      expertly export hr-v1 --merge --out /srv/models/hr-v1
+      expertly finetune export hr-v1 --merge
+      expertly finetune export hr-v1 --merge --out /srv/models/hr-v1
     """
     from expertly.finetune.export import export_merged
 
@@ -256,15 +309,20 @@ def models_list(
     Each has a name (for `expertly ask --model NAME`), its method, base model, creation
     time, best validation loss, path and status (finished, early_stopping, max_minutes,
     incomplete; exports: ready or missing). Nothing is loaded.
+
+    \b
+    Examples:
+      expertly finetune models
+      expertly finetune models --json
     """
     from expertly.finetune.registry import list_models
 
-    rows = list_models(workspace().root)
+    rows = list_models(workspace(write=False).root)
     if as_json:
         print_json([r.to_dict() for r in rows])
         return
     if not rows:
-        console.print("No fine-tuned models yet: expertly finetune DATA.jsonl")
+        console.print("No fine-tuned models yet: expertly finetune run DATA.jsonl")
         return
     table = Table("name", "method", "base", "created", "val loss", "status", "path")
     for r in rows:
@@ -276,7 +334,23 @@ def models_list(
     console.print(table)
 
 
+DEPRECATED = (
+    ("finetune-embedder", "finetune embedder", encoders.embedder),
+    ("finetune-reranker", "finetune reranker", encoders.reranker),
+    ("export", "finetune export", export),
+    ("models", "finetune models", models_list),
+)
+"""The top-level names these commands had before the group, kept (hidden) for one release."""
+
+
 def register(app: typer.Typer) -> None:
-    app.command()(finetune)
-    app.command()(export)
-    app.command("models")(models_list)
+    finetune_app.command("run")(run)
+    finetune_app.command("embedder")(encoders.embedder)
+    finetune_app.command("reranker")(encoders.reranker)
+    finetune_app.command("export")(export)
+    finetune_app.command("models")(models_list)
+    app.add_typer(finetune_app, name="finetune")
+    for old, new, func in DEPRECATED:
+        app.command(old, hidden=True, help=f"Deprecated: use `expertly {new}`.")(
+            deprecated_command(func, old, new)
+        )

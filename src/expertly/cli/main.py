@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from expertly.cli import common, data, dataset, embedder, evaluate, finetune, query, reranker, setup
+from expertly.cli import common, data, dataset, evaluate, finetune, query, setup
 
 app = typer.Typer(
     name="expertly",
@@ -62,8 +62,6 @@ data.register(app)
 query.register(app)
 evaluate.register(app)
 finetune.register(app)
-embedder.register(app)
-reranker.register(app)
 dataset.register(app)
 
 

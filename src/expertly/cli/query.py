@@ -2,56 +2,54 @@
 
 from __future__ import annotations
 
+import io
 import sys
 import time
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.panel import Panel
 
+from expertly.cli.answers import answer_dict, hit_dict, print_answer
 from expertly.cli.common import (
+    check_query,
     console,
     err_console,
     handle_errors,
     ms,
     principal,
     print_json,
+    query_argument,
+    renamed_option,
     workspace,
 )
 from expertly.errors import ExpertlyError
-from expertly.types import Answer, Hit
+from expertly.types import Hit
 
-K_HELP = "How many passages to retrieve (default: retrieval.k)."
+K_HELP = "How many passages to retrieve, 1 or more (default: retrieval.k)."
+RETRIEVAL_MODES = ("hybrid", "dense", "sparse")
 TENANT_HELP = "Search as this tenant: only its documents and public ones."
 GROUP_HELP = "Search as a member of this group; repeat for several."
 
 
-def _hit_dict(rank: int, hit: Hit) -> dict[str, Any]:
-    c = hit.chunk
-    return {
-        "rank": rank,
-        "score": hit.score,
-        "scores": dict(hit.scores),
-        "ranks": dict(hit.ranks),
-        "doc_id": c.doc_id,
-        "chunk_id": c.id,
-        "source": hit.source,
-        "title": hit.title,
-        "page": c.page,
-        "heading_path": list(c.heading_path),
-        "start": c.start,
-        "end": c.end,
-        "text": c.text,
-    }
-
-
 @handle_errors
 def search(
-    question: Annotated[str, typer.Argument(help="What to look for, in plain words.")],
-    k: Annotated[int | None, typer.Option("-k", help=K_HELP)] = None,
+    question: Annotated[
+        str, typer.Argument(help="What to look for, in plain words.", callback=query_argument)
+    ],
+    k: Annotated[int | None, typer.Option("-k", min=1, help=K_HELP)] = None,
+    retrieval: Annotated[
+        str | None,
+        typer.Option(
+            "--retrieval",
+            "-r",
+            help="hybrid | dense | sparse (default: retrieval.mode).",
+            show_default=False,
+        ),
+    ] = None,
     mode: Annotated[
-        str | None, typer.Option(help="hybrid | dense | sparse (default: retrieval.mode).")
+        str | None,
+        renamed_option("--mode", "--retrieval"),
     ] = None,
     tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
     group: Annotated[
@@ -61,25 +59,38 @@ def search(
 ) -> None:
     """Show the ranked passages retrieval finds, with scores, source and location.
 
-    No language model is loaded: this is what `ask` would put in its prompt.
+    No language model is loaded: this is what `ask` would put in its prompt. --retrieval
+    chooses how to search: by meaning (dense), by words (sparse, BM25) or both (hybrid).
 
     \b
-    Example:
+    Examples:
       expertly search "parental leave" -k 3
+      expertly search "error E42" --retrieval sparse --json
     """
     from expertly.types import Filters
 
-    ws = workspace()
+    chosen = retrieval or mode
+    if chosen is not None and chosen not in RETRIEVAL_MODES:
+        raise typer.BadParameter(
+            f"{chosen!r} is not a retrieval mode; choose one of: {', '.join(RETRIEVAL_MODES)}",
+            param_hint="--retrieval",
+        )
+    ws = workspace(write=False)  # reads an index that must exist; creates nothing
+    if not ws.index_path.exists():
+        raise ExpertlyError(
+            f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "
+            "(or choose another workspace with --workspace)."
+        )
     loader = getattr(ws.embedder, "load", None)
     if callable(loader):
         with err_console.status("Loading the embedder..."):
             loader()
-    mode_value = mode or ws.settings.retrieval.mode
+    mode_value = chosen or ws.settings.retrieval.mode
     filters = Filters.for_principal(principal(tenant, group))
     try:
         hits, timings, queries = _search(ws, question, k, mode_value, filters)
-    except ValueError as exc:  # an unknown --mode
-        raise typer.BadParameter(str(exc), param_hint="--mode") from None
+    except ValueError as exc:  # an unknown retrieval mode
+        raise typer.BadParameter(str(exc), param_hint="--retrieval") from None
     ws.close()
     if as_json:
         print_json(
@@ -88,7 +99,7 @@ def search(
                 "mode": mode_value,
                 "queries": list(queries),
                 "timings": timings,
-                "hits": [_hit_dict(i, h) for i, h in enumerate(hits, 1)],
+                "hits": [hit_dict(i, h) for i, h in enumerate(hits, 1)],
             }
         )
         return
@@ -136,81 +147,6 @@ def _search(
     return list(expanded.hits), dict(expanded.timings), tuple(expanded.queries)
 
 
-def answer_dict(answer: Answer) -> dict[str, Any]:
-    """The ``--json`` form of an Answer (also used by ``chat --json``)."""
-    return {
-        "question": answer.question,
-        "answer": answer.text,
-        "abstained": answer.abstained,
-        "incomplete": answer.incomplete,
-        "route": answer.route,
-        "reason": answer.reason,
-        "rewrites": list(answer.rewrites),
-        "model": answer.model,
-        "citations": answer.citations,
-        "hits": [_hit_dict(i, h) for i, h in enumerate(answer.hits, 1)],
-        "prompts": [[{"role": m.role, "content": m.content} for m in p] for p in answer.prompts],
-        "trace": answer.trace,
-        "timings": answer.timings,
-        "usage": answer.usage,
-    }
-
-
-def print_answer(answer: Answer, *, show_prompt: bool = False) -> None:
-    """Human-readable answer: the text, the sources it cites, the timings."""
-    if show_prompt:
-        for prompt in answer.prompts:
-            for m in prompt:
-                console.print(
-                    Panel(escape(m.content), title=m.role, title_align="left", style="dim")
-                )
-    style = "yellow" if answer.abstained or answer.incomplete else "green"
-    title = f"Answer ({answer.route}{', incomplete' if answer.incomplete else ''})"
-    console.print(Panel(escape(answer.text), title=title, title_align="left", border_style=style))
-    if answer.reason:
-        console.print(f"[dim]why: {escape(answer.reason)}[/]")
-    for query in answer.rewrites:
-        console.print(f"[dim]searched: {escape(query)}[/]")
-    for step in answer.trace:
-        if step.name.startswith("agent."):
-            console.print(f"[dim]{escape(_agent_step_line(step.name, step.detail))}[/]")
-    for c in answer.citations:
-        where = [c.doc_id]
-        if c.page is not None:
-            where.append(f"p. {c.page}")
-        if c.heading_path:
-            where.append(" > ".join(c.heading_path))
-        where.append(f"chars {c.start}-{c.end}")
-        tag = "" if c.method == "cited" else " [dim](attributed)[/]"
-        console.print(f"  [bold][{c.number}][/] {escape(', '.join(where))}{tag}")
-        if c.quote:
-            console.print(f'      [italic]"{escape(c.quote[:200])}"[/]')
-    t = answer.timings
-    parts = [f"{k} {ms(v)}" for k, v in t.items() if k != "total"]
-    usage = answer.usage
-    tokens = ""
-    if usage:
-        prompt_t, answer_t = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
-        tokens = f" · {prompt_t} prompt + {answer_t} answer tokens"
-    console.print(
-        f"[dim]{ms(t.get('total', 0.0))} ({', '.join(parts)}){tokens} · {answer.model}[/]"
-    )
-
-
-def _agent_step_line(name: str, detail: Any) -> str:
-    """One agent step as a line: what it called with which arguments, and what came back."""
-    if "step" not in detail:  # the closing budget record, invalid citation numbers, ...
-        facts = ", ".join(f"{k} {v}" for k, v in detail.items() if v not in ("", None))
-        return f"  {name.removeprefix('agent.')}: {facts}"
-    head = f"  step {detail['step']} {detail.get('kind', '')}"
-    if detail.get("tool"):
-        args = ", ".join(f"{k}={v!r}" for k, v in detail.get("arguments", {}).items())
-        head += f": {detail['tool']}({args})"
-    tail = detail.get("error") or detail.get("observation") or detail.get("answer") or ""
-    tail = " ".join(str(tail).split())
-    return f"{head} -> {tail[:110]}{'...' if len(tail) > 110 else ''}" if tail else head
-
-
 def load_answerer(
     ws: Any,
     mode: str = "rag",
@@ -231,7 +167,7 @@ def load_answerer(
     ):
         raise ExpertlyError(
             f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "
-            "(or choose another workspace with --workspace, or use --mode base)."
+            "(or choose another workspace with --workspace, or use --route base)."
         )
     if k is not None:
         ws.settings.retrieval = dataclasses.replace(ws.settings.retrieval, k=k)
@@ -264,19 +200,22 @@ def _models_of(answerer: Any) -> list[Any]:
     return found
 
 
-MODE_HELP = (
+ROUTE_HELP = (
     "rag (documents + base model, cited) | base (model alone) | finetuned (fine-tuned model "
     "alone) | hybrid (fine-tuned model over the documents) | agent (tools, several steps) | "
     "auto (the router picks per question and says why)."
 )
-MODEL_HELP = "Fine-tuned model for finetuned/hybrid/auto (see `expertly models`; default newest)."
+MODEL_HELP = (
+    "Fine-tuned model for the finetuned/hybrid/auto routes (see `expertly finetune models`; "
+    "default the newest)."
+)
 NO_CACHE_HELP = "Answer afresh even when the same question was answered over the same index."
 
 
 @handle_errors
 def ask(
-    question: Annotated[str, typer.Argument(help="Your question.")],
-    k: Annotated[int | None, typer.Option("-k", help=K_HELP)] = None,
+    question: Annotated[str, typer.Argument(help="Your question.", callback=query_argument)],
+    k: Annotated[int | None, typer.Option("-k", min=1, help=K_HELP)] = None,
     show_prompt: Annotated[
         bool, typer.Option("--show-prompt", help="Print the exact prompt sent to the model.")
     ] = False,
@@ -284,7 +223,13 @@ def ask(
     group: Annotated[
         list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)
     ] = None,
-    mode: Annotated[str, typer.Option("--mode", "-m", help=MODE_HELP)] = "rag",
+    route: Annotated[
+        str | None, typer.Option("--route", "-r", help=ROUTE_HELP, show_default="rag")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        renamed_option("--mode", "--route", "-m"),
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
     as_json: Annotated[
@@ -296,18 +241,19 @@ def ask(
 ) -> None:
     """Answer a question from the ingested documents, citing its sources as [1], [2].
 
-    When the documents hold nothing relevant it says so instead of guessing. --mode picks
-    the route; every answer says which route answered, and with --mode auto why.
+    When the documents hold nothing relevant it says so instead of guessing. --route picks
+    the route; every answer says which route answered, and with --route auto why.
 
     \b
     Examples:
       expertly ask "How many days of parental leave do we get?" --show-prompt
-      expertly ask "What is 17% of 2,340 EUR?" --mode agent
-      expertly ask "Draft a reply to the customer" --mode auto --json
+      expertly ask "What is 17% of 2,340 EUR?" --route agent
+      expertly ask "Draft a reply to the customer" --route auto --json
     """
+    chosen = _route(route, mode)
     ws = workspace()
     with err_console.status("Loading models..."):
-        answerer, load_s = load_answerer(ws, mode, model=model, k=k, cache=not no_cache)
+        answerer, load_s = load_answerer(ws, chosen, model=model, k=k, cache=not no_cache)
     with err_console.status("Thinking..."):
         answer = answerer.answer(question, principal=principal(tenant, group))
     ws.close()
@@ -318,13 +264,36 @@ def ask(
         console.print(f"[dim]models loaded and warmed up in {ms(load_s)} (not counted above)[/]")
 
 
+def _route(route: str | None, mode: str | None) -> str:
+    """The route --route (or its old name --mode) chose, checked; rag by default."""
+    from expertly.workspace import MODES
+
+    chosen = route or mode or "rag"
+    if chosen not in MODES:
+        raise typer.BadParameter(
+            f"{chosen!r} is not a route; choose one of: {', '.join(MODES)}",
+            param_hint="--route",
+        )
+    return chosen
+
+
 @handle_errors
 def chat(
-    k: Annotated[int | None, typer.Option("-k", help=K_HELP)] = None,
+    k: Annotated[int | None, typer.Option("-k", min=1, help=K_HELP)] = None,
     show_prompt: Annotated[
         bool, typer.Option("--show-prompt", help="Print each prompt sent to the model.")
     ] = False,
-    mode: Annotated[str, typer.Option("--mode", "-m", help=MODE_HELP)] = "rag",
+    tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
+    group: Annotated[
+        list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)
+    ] = None,
+    route: Annotated[
+        str | None, typer.Option("--route", "-r", help=ROUTE_HELP, show_default="rag")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        renamed_option("--mode", "--route", "-m"),
+    ] = None,
     model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
     as_json: Annotated[
@@ -333,31 +302,60 @@ def chat(
 ) -> None:
     """Ask questions one after another (models stay loaded). Empty line or Ctrl-D quits.
 
-    With --mode rag (default) each question is answered on its own from the documents, with
-    citations; with --mode agent the agent remembers the conversation (the last
-    agent.memory_turns turns word for word, older ones summarised).
+    With --route rag (default) each question is answered on its own from the documents, with
+    citations; with --route agent the agent remembers the conversation (the last
+    agent.memory_turns turns word for word, older ones summarised). Questions are read from
+    the terminal, or one per line from standard input; a line that cannot be a question
+    (not UTF-8, a NUL byte) stops a piped session with an error.
+
+    \b
+    Examples:
+      expertly chat --route agent
+      expertly chat --tenant acme --group hr
+      printf 'Who approves leave?\\nAnd for how long?\\n' | expertly chat --json
     """
+    chosen = _route(route, mode)
+    who = principal(tenant, group)
     ws = workspace()
     with err_console.status("Loading models..."):
         answerer, _ = load_answerer(
-            ws, mode, model=model, k=k, cache=not no_cache, conversational=True
+            ws, chosen, model=model, k=k, cache=not no_cache, conversational=True
         )
     interactive = sys.stdin.isatty()
     while True:
         try:
-            question = console.input("[bold cyan]you> [/]") if interactive else sys.stdin.readline()
+            question = _next_question(interactive)
         except EOFError:
             break
         if not question or not question.strip():
             break
+        try:
+            question = check_query(question)
+        except ExpertlyError as exc:
+            if not interactive:
+                ws.close()
+                raise
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", soft_wrap=True)
+            continue
         if not interactive and not as_json:
-            console.print(f"\n[bold cyan]Q:[/] {escape(question.strip())}")
-        answer = answerer.answer(question.strip())
+            console.print(f"\n[bold cyan]Q:[/] {escape(question)}")
+        answer = answerer.answer(question, principal=who)
         if as_json:
             print_json(answer_dict(answer), one_line=True)
         else:
             print_answer(answer, show_prompt=show_prompt)
     ws.close()
+
+
+def _next_question(interactive: bool) -> str:
+    """The next line typed or piped in ("" at the end). Piped bytes are decoded line by line
+    and undecodable ones kept as lone surrogates, so that a bad line is reported as such
+    by ``check_query`` after the good lines before it were answered."""
+    if interactive:
+        return console.input("[bold cyan]you> [/]")
+    if isinstance(sys.stdin, io.TextIOWrapper):
+        return sys.stdin.buffer.readline().decode("utf-8", "surrogateescape")
+    return sys.stdin.readline()
 
 
 def register(app: typer.Typer) -> None:

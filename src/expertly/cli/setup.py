@@ -8,24 +8,46 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from expertly.cli.common import console, handle_errors, print_json, workspace
+from expertly.cli.common import (
+    console,
+    handle_errors,
+    print_json,
+    renamed_option,
+    workspace,
+)
 
 
 @handle_errors
 def init(
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Replace an existing expertly.toml by the defaults."),
+    ] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing expertly.toml.")
+        bool,
+        renamed_option("--force", "--overwrite"),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the file written (or kept) as JSON.")
     ] = False,
 ) -> None:
     """Create a workspace with an expertly.toml listing every setting at its default.
 
     Optional: every command works without it, on the defaults.
+
+    \b
+    Examples:
+      expertly init
+      expertly -w /srv/hr-workspace init --overwrite
     """
+    overwrite = overwrite or force
     ws = workspace()
     existed = ws.config_path.exists()
-    path = ws.init(overwrite=force)
-    if existed and not force:
-        console.print(f"{path} already exists (use --force to overwrite).")
+    path = ws.init(overwrite=overwrite)
+    if as_json:
+        print_json({"config": str(path), "written": overwrite or not existed})
+    elif existed and not overwrite:
+        console.print(f"{path} already exists (use --overwrite to replace it).")
     else:
         console.print(f"Created {path}. Next: expertly ingest <folder>")
 
@@ -34,10 +56,16 @@ def init(
 def config(
     as_json: Annotated[bool, typer.Option("--json", help="Print the settings as JSON.")] = False,
 ) -> None:
-    """Show the effective settings (defaults < expertly.toml < EXPERTLY_* variables)."""
+    """Show the effective settings (defaults < expertly.toml < EXPERTLY_* variables).
+
+    \b
+    Examples:
+      expertly config
+      EXPERTLY_LLM__BACKEND=openai expertly config --json
+    """
     from expertly.config import describe
 
-    ws = workspace()
+    ws = workspace(write=False)
     if as_json:
         print_json({"workspace": str(ws.root), **asdict(ws.settings)})
         return

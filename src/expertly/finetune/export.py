@@ -1,4 +1,4 @@
-"""``expertly export RUN --merge``: fold a run's adapter into its base model.
+"""``expertly finetune export RUN --merge``: fold a run's adapter into its base model.
 
 A LoRA, QLoRA or AdaLoRA adapter is a low-rank update ``B @ A`` of some weight matrices, so
 it can be added into those matrices once (PEFT ``merge_and_unload``); the result is an
@@ -9,7 +9,7 @@ base (the 4-bit copy was only a way to train with less memory). Prefix tuning ca
 merged: its virtual tokens are extra attention inputs, not a change of any weight.
 
 The export is written into a temporary directory and renamed into place; it is recorded in
-the run's ``exports.json`` and marked by ``expertly-export.json`` so ``expertly models``
+the run's ``exports.json`` and marked by ``expertly-export.json`` so ``expertly finetune models``
 lists it.
 """
 
@@ -48,7 +48,7 @@ def run_config(run_dir: Path) -> dict[str, Any]:
     if config is None:
         raise ExpertlyError(
             f"{run_dir} is not a fine-tuning run (no readable config.json); "
-            "`expertly models` lists the runs"
+            "`expertly finetune models` lists the runs"
         )
     return config
 

@@ -3,7 +3,7 @@
 A workspace keeps its runs in ``<root>/runs/<name>/`` and merged exports in
 ``<root>/exports/<name>/`` (or wherever ``--out`` put them; each run records its exports
 in ``exports.json``). ``list_models`` reads only small JSON files, never a model, so
-``expertly models`` is instant. ``resolve_model`` turns a name into a ``ModelRef``: what
+``expertly finetune models`` is instant. ``resolve_model`` turns a name into a ``ModelRef``: what
 to load as the model (the base, or a standalone directory) and which adapter to put on
 it, which is all ``TransformersLLM`` needs. A run's name wins over an export's.
 """
@@ -47,7 +47,7 @@ class ModelRef:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One row of ``expertly models``."""
+    """One row of ``expertly finetune models``."""
 
     name: str
     kind: str
@@ -106,7 +106,7 @@ def resolve_model(root: Path, name: str | None = None) -> ModelRef:
             known = ", ".join(r.name for r in rows) or "none yet"
             raise ExpertlyError(
                 f"No fine-tuned model named {name!r} in {root} (known: {known}); "
-                "`expertly models` lists them"
+                "`expertly finetune models` lists them"
             )
         row = found[0]
         if not row.usable:

@@ -368,7 +368,7 @@ def _check_adapter(adapter: str | Path) -> Path:
     if not (path / "adapter_config.json").is_file():
         raise ModelNotFoundError(
             f"{path} is not a PEFT adapter directory (no adapter_config.json); point at a "
-            "fine-tuning run's adapter/ folder (`expertly models` lists them)"
+            "fine-tuning run's adapter/ folder (`expertly finetune models` lists them)"
         )
     return path.resolve()
 

@@ -229,13 +229,13 @@ def _check_meta(meta: dict[str, str], path: Path, *, dim: int, embedder: str) ->
     if int(version) < 1:
         raise StoreError(
             f"The index {path} has the old schema version {version} (now {SCHEMA_VERSION}). "
-            "Rebuild it with `expertly ingest --reindex`."
+            "Rebuild it with `expertly ingest DIR --rebuild`."
         )
     built_with, built_dim = meta.get("embedder", "?"), meta.get("dim", "?")
     if built_with != embedder or built_dim != str(dim):
         raise StoreError(
             f"The index {path} was built with the embedder '{built_with}' (dim {built_dim}), "
             f"but the settings now use '{embedder}' (dim {dim}); vectors of different models "
-            "cannot be mixed. Re-embed everything with `expertly ingest --reindex`, restore "
+            "cannot be mixed. Re-embed everything with `expertly ingest DIR --rebuild`, restore "
             "the [embedder] settings, or use a new workspace for the new model."
         )
