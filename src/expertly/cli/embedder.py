@@ -165,7 +165,7 @@ def _workspace_model(ws: Workspace) -> Path:
 
 def _beir_pairs(folder: Path, split: str) -> list[Pair]:
     """(query, title + text, document id) for every positive judgement of ``split``."""
-    from expertly.evaluate.beir import corpus_documents, load_beir
+    from expertly.corpora import corpus_documents, load_beir
     from expertly.finetune.pairs import Pair
 
     if split == "test":

@@ -176,7 +176,8 @@ def _mining_search(ws: Workspace, beir: Path | None, split: str) -> Search:
 
     target = ws
     if beir is not None:
-        from expertly.evaluate.beir import default_index_dir, eval_workspace, load_beir
+        from expertly.corpora import load_beir
+        from expertly.evaluate.beir import default_index_dir, eval_workspace
 
         index_dir = default_index_dir(ws, load_beir(beir, split=split).name)
         target = eval_workspace(ws, index_dir)
