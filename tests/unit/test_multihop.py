@@ -42,9 +42,7 @@ def _hit(doc: str, text: str, title: str = "") -> Hit:
     return Hit(chunk=chunk, score=1.0, title=title)
 
 
-def _workspace(
-    tmp_path: Path, replies: Sequence[str] = ("ok",), **retrieval: object
-) -> Workspace:
+def _workspace(tmp_path: Path, replies: Sequence[str] = ("ok",), **retrieval: object) -> Workspace:
     settings = RetrievalSettings(mode="sparse", min_relevance=0.0, **retrieval)  # type: ignore[arg-type]
     ws = fake_workspace(tmp_path, replies, retrieval=settings)
     folder = tmp_path / "docs"

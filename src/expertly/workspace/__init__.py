@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from expertly.ingest.pipeline import Ingestor
     from expertly.retrieve import Retriever
     from expertly.retrieve.multihop import MultiHopRetriever
-    from expertly.store.sqlite import SQLiteStore
+    from expertly.store import Store
 
 
 MODES = ("rag", "base", "finetuned", "hybrid", "agent", "auto")
@@ -50,7 +50,7 @@ class Parts:
 
     embedder: Embedder | None = None
     llm: LLM | None = None
-    store: SQLiteStore | None = None
+    store: Store | None = None
 
 
 class Workspace:
@@ -132,16 +132,16 @@ class Workspace:
         return CachedEmbedder(model, self._embedding_cache)
 
     @cached_property
-    def store(self) -> SQLiteStore:
+    def store(self) -> Store:
         if self.overrides.store is not None:
             return self.overrides.store
-        from expertly.store.sqlite import SQLiteStore
+        from expertly.store.registry import create_store
 
-        return SQLiteStore(
-            self.index_path,
+        return create_store(
+            self.settings.store,
+            path=self.index_path,
             dim=self.embedder.dim,
             embedder=self.embedder.name,
-            settings=self.settings.store,
         )
 
     @cached_property
@@ -231,12 +231,24 @@ class Workspace:
         return MultiHopRetriever(self.retriever_for(settings), settings, llm=llm)
 
     def stats(self) -> dict[str, Any]:
-        """What the index holds (documents, chunks, ...), as ``expertly status`` shows it."""
-        return dict(self.store.stats())
+        """What the index holds (at least ``documents`` and ``chunks``)."""
+        from expertly.store import Inventory
+
+        if isinstance(self.store, Inventory):
+            return dict(self.store.stats())
+        docs = list(self.store.documents())
+        return {"documents": len(docs), "chunks": sum(d.chunks for d in docs)}
 
     def document_ids(self) -> set[str]:
         """The ids of every indexed document."""
-        return set(self.store.hashes())
+        return set(self._hashes())
+
+    def _hashes(self) -> dict[str, str]:
+        from expertly.store import Inventory
+
+        if isinstance(self.store, Inventory):
+            return self.store.hashes()
+        return {d.id: d.content_hash for d in self.store.documents()}
 
     def warmup(self) -> float:
         """Load every model built so far and pay its first-call costs; returns the seconds.
@@ -340,7 +352,7 @@ class Workspace:
         import json
 
         digest = hashlib.sha256()
-        for doc_id, content_hash in sorted(self.store.hashes().items()):
+        for doc_id, content_hash in sorted(self._hashes().items()):
             digest.update(f"{doc_id}\0{content_hash}\n".encode())
         used = settings or self.settings
         digest.update(json.dumps(dataclasses.asdict(used), default=str).encode())
@@ -357,8 +369,10 @@ class Workspace:
 
     def _close_index(self) -> None:
         """Close the store (unless it was handed in) and drop what was built on it."""
+        from expertly.generate import Closeable
+
         store = self.__dict__.pop("store", None)
-        if store is not None and store is not self.overrides.store:
+        if isinstance(store, Closeable) and store is not self.overrides.store:
             store.close()
         for name in ("ingestor", "retriever"):
             self.__dict__.pop(name, None)
