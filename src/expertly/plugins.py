@@ -16,6 +16,7 @@ to ``register_embedder`` / ``register_llm`` / ``register_store`` / ``register_to
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Iterable
 from typing import Any
 
 from expertly.errors import ConfigError
@@ -30,6 +31,13 @@ GROUPS = (EMBEDDERS, LLMS, STORES, TOOLS)
 def entry_point_names(group: str) -> list[str]:
     """Names the installed packages declare in ``group`` (for error messages)."""
     return sorted({ep.name for ep in importlib.metadata.entry_points(group=group)})
+
+
+def valid_names(registered: Iterable[str], group: str) -> str:
+    """``registered`` names in their order, then the entry points of ``group`` not among
+    them, comma-separated: what an "unknown name" error lists."""
+    names = list(registered)
+    return ", ".join([*names, *(n for n in entry_point_names(group) if n not in names)])
 
 
 def load_entry_point(group: str, name: str) -> Any | None:

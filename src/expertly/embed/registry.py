@@ -9,7 +9,7 @@ from pathlib import Path
 from expertly.config import EmbedderSettings
 from expertly.embed import Embedder
 from expertly.errors import ConfigError
-from expertly.plugins import EMBEDDERS, entry_point_names, load_entry_point
+from expertly.plugins import EMBEDDERS, load_entry_point, valid_names
 
 Factory = Callable[[EmbedderSettings], Embedder]
 
@@ -71,7 +71,7 @@ def create_embedder(settings: EmbedderSettings, *, cache_path: Path | None = Non
     if factory is None:
         factory = load_entry_point(EMBEDDERS, settings.backend)
         if factory is None:
-            valid = ", ".join(sorted({*_BACKENDS, *entry_point_names(EMBEDDERS)}))
+            valid = valid_names(_BACKENDS, EMBEDDERS)
             raise ConfigError(f"embedder.backend = {settings.backend!r} is unknown; valid: {valid}")
         register_embedder(settings.backend, factory)
     embedder = factory(settings)

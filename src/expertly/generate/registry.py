@@ -10,7 +10,7 @@ from pathlib import Path
 from expertly.config import LLMSettings
 from expertly.errors import ConfigError, MissingDependencyError
 from expertly.generate import LLM
-from expertly.plugins import LLMS, entry_point_names, load_entry_point
+from expertly.plugins import LLMS, load_entry_point, valid_names
 
 Factory = Callable[[LLMSettings, Path], LLM]
 
@@ -85,7 +85,7 @@ def create_llm(settings: LLMSettings, *, cache_dir: Path) -> LLM:
     if factory is None:
         factory = load_entry_point(LLMS, settings.backend)
         if factory is None:
-            valid = ", ".join(sorted({*_BACKENDS, *entry_point_names(LLMS)}))
+            valid = valid_names(_BACKENDS, LLMS)
             raise ConfigError(f"llm.backend = {settings.backend!r} is unknown; valid: {valid}")
         register_llm(settings.backend, factory)
     return factory(settings, Path(cache_dir))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from expertly.config import StoreSettings
 from expertly.errors import ConfigError
-from expertly.plugins import STORES, entry_point_names, load_entry_point
+from expertly.plugins import STORES, load_entry_point, valid_names
 from expertly.store import Store
 
 Factory = Callable[[StoreSettings, Path, int, str], Store]
@@ -40,7 +40,7 @@ def create_store(settings: StoreSettings, *, path: Path, dim: int, embedder: str
     if factory is None:
         factory = load_entry_point(STORES, settings.backend)
         if factory is None:
-            valid = ", ".join(sorted({*_BACKENDS, *entry_point_names(STORES)}))
+            valid = valid_names(_BACKENDS, STORES)
             raise ConfigError(f"store.backend = {settings.backend!r} is unknown; valid: {valid}")
         register_store(settings.backend, factory)
     return factory(settings, Path(path), dim, embedder)
