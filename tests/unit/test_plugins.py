@@ -102,9 +102,7 @@ def test_backends_named_by_entry_points_are_loaded_on_first_lookup(tmp_path: Pat
 
 def test_tools_named_by_entry_points_are_built_like_builtins() -> None:
     assert "shout" in tools.registered_tools()
-    settings = AgentSettings(tools=["calculator"])
-    settings.tools.append("shout")  # AgentSettings validates built-in names at construction
-    registry = tools.build_tools(settings)
+    registry = tools.build_tools(AgentSettings(tools=["calculator", "shout"]))
     assert registry.call("shout", {"text": "hi"}).output == "HI"
 
 
