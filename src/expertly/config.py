@@ -132,7 +132,7 @@ class StoreSettings:
             not with ``vector_cache = off``; below ``ivf_min_chunks`` it searches exactly.
     """
 
-    backend: str = _f("sqlite", "sqlite, or a store a plugin registers")
+    backend: str = _f("sqlite", "sqlite")
     path: str = _f("index.sqlite", "Index file, relative to the workspace directory")
     vector_cache: str = _f(
         "auto",
@@ -171,8 +171,7 @@ class StoreSettings:
     )
 
     def __post_init__(self) -> None:
-        # store.backend is checked when the store is built: plugins add backends
-        # (expertly.stores entry points), so the valid names are not known here.
+        _choice("store.backend", self.backend, ("sqlite",))
         _choice("store.vector_cache", self.vector_cache, ("auto", "on", "off"))
         if self.vector_cache_min_chunks < 0:
             raise ConfigError("store.vector_cache_min_chunks must be >= 0")

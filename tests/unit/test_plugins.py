@@ -12,18 +12,13 @@ import pytest
 
 from expertly.agents.tools import factory as tools
 from expertly.agents.tools.base import ToolResult
-from expertly.config import AgentSettings, EmbedderSettings, LLMSettings, Settings, StoreSettings
+from expertly.config import AgentSettings, EmbedderSettings, LLMSettings, Settings
 from expertly.embed import registry as embedders
 from expertly.embed.hashing import HashingEmbedder
 from expertly.errors import ConfigError
 from expertly.generate import registry as llms
 from expertly.generate.scripted import ScriptedLLM
-from expertly.store import Store
-from expertly.store import registry as stores
-from expertly.store.sqlite import SQLiteStore
 from expertly.workspace import Workspace
-
-STORES_MADE: list[Path] = []
 
 
 def make_llm(settings: LLMSettings, cache_dir: Path) -> ScriptedLLM:
@@ -32,11 +27,6 @@ def make_llm(settings: LLMSettings, cache_dir: Path) -> ScriptedLLM:
 
 def make_embedder(settings: EmbedderSettings) -> HashingEmbedder:
     return HashingEmbedder(24)
-
-
-def make_store(settings: StoreSettings, path: Path, dim: int, embedder: str) -> Store:
-    STORES_MADE.append(path)
-    return SQLiteStore(path, dim=dim, embedder=embedder, settings=StoreSettings())
 
 
 class Shout:
@@ -59,7 +49,6 @@ def make_tool(context: tools.ToolContext) -> Shout:
 PLUGINS = {
     "expertly.llms": [("plugged-llm", f"{__name__}:make_llm"), ("broken", "no_such_pkg:x")],
     "expertly.embedders": [("plugged-embedder", f"{__name__}:make_embedder")],
-    "expertly.stores": [("plugged-store", f"{__name__}:make_store")],
     "expertly.tools": [("shout", f"{__name__}:make_tool")],
 }
 
@@ -79,7 +68,7 @@ def installed_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return real(**selection)
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
-    for module in (llms, embedders, stores):
+    for module in (llms, embedders):
         monkeypatch.setattr(module, "_BACKENDS", dict(module._BACKENDS))
     monkeypatch.setattr(tools, "_FACTORIES", dict(tools._FACTORIES))
     yield
@@ -89,14 +78,12 @@ def test_backends_named_by_entry_points_are_loaded_on_first_lookup(tmp_path: Pat
     settings = Settings(
         embedder=EmbedderSettings(backend="plugged-embedder", cache=False),
         llm=LLMSettings(backend="plugged-llm"),
-        store=StoreSettings(backend="plugged-store"),
     )
     with Workspace(tmp_path / "ws", settings) as ws:
         assert "plugged-llm" not in llms._BACKENDS  # nothing is imported before it is asked for
         assert ws.llm.name == "plugged-llm"
         assert ws.embedder.dim == 24
         assert ws.stats()["documents"] == 0
-        assert STORES_MADE[-1] == ws.index_path
     assert "plugged-llm" in llms._BACKENDS  # registered: the next lookup is a dict hit
 
 
@@ -111,5 +98,3 @@ def test_unknown_and_broken_plugins_say_what_to_do() -> None:
         llms.create_llm(LLMSettings(backend="nope"), cache_dir=Path("."))
     with pytest.raises(ConfigError, match=r"plugin 'broken' .* failed to load: .*Reinstall"):
         llms.create_llm(LLMSettings(backend="broken"), cache_dir=Path("."))
-    with pytest.raises(ConfigError, match=r"store.backend = 'nope' is unknown; valid: .*sqlite"):
-        stores.create_store(StoreSettings(backend="nope"), path=Path("x"), dim=4, embedder="e")

@@ -191,16 +191,10 @@ def _beir_pairs(folder: Path, split: str) -> list[Pair]:
 def _synthesized(ws: Workspace) -> list[Pair]:
     from expertly.errors import ExpertlyError
     from expertly.finetune.pairs import synthesize_pairs
-    from expertly.finetune.synthesize import ChunkSource
 
     if not ws.index_path.exists():
         raise ExpertlyError(f"Nothing is ingested in {ws.root}: run `expertly ingest` first")
     store = ws.store
-    if not isinstance(store, ChunkSource):
-        raise ExpertlyError(
-            f"store.backend = {ws.settings.store.backend!r} cannot list its chunks, which "
-            "synthesizing pairs needs: give labelled PAIRS instead"
-        )
     chunks = ((info.title, c) for info in store.documents() for c in store.chunks(info.id))
     found = synthesize_pairs(chunks)
     if len(found) < 2:

@@ -34,17 +34,3 @@ class Store(Protocol):
     def vectors(self, chunk_ids: Sequence[str]) -> dict[str, np.ndarray]:
         """chunk id → its stored vector; ids not in the index are left out."""
         ...
-
-
-@runtime_checkable
-class Inventory(Protocol):
-    """A store that reports its documents' content hashes and its size without listing
-    every document (the Workspace falls back to ``documents()`` otherwise)."""
-
-    def hashes(self) -> dict[str, str]:
-        """document id → content hash of every stored document."""
-        ...
-
-    def stats(self) -> dict[str, int | str]:
-        """At least ``documents`` and ``chunks``; backends add their own figures."""
-        ...

@@ -18,8 +18,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expertly.config import CONFIG_FILE, RetrievalSettings, Settings, resolve_workspace
-from expertly.workspace.template import default_config_text
+from expertly.config import CONFIG_FILE, RetrievalSettings, Settings, describe, resolve_workspace
 
 if TYPE_CHECKING:
     from expertly.answer import Answerer
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
     from expertly.ingest.pipeline import Ingestor
     from expertly.retrieve import Retriever
     from expertly.retrieve.multihop import MultiHopRetriever
-    from expertly.store import Store
+    from expertly.store.sqlite import SQLiteStore
 
 
 MODES = ("rag", "base", "finetuned", "hybrid", "agent", "auto")
@@ -50,7 +49,7 @@ class Parts:
 
     embedder: Embedder | None = None
     llm: LLM | None = None
-    store: Store | None = None
+    store: SQLiteStore | None = None
 
 
 class Workspace:
@@ -132,16 +131,16 @@ class Workspace:
         return CachedEmbedder(model, self._embedding_cache)
 
     @cached_property
-    def store(self) -> Store:
+    def store(self) -> SQLiteStore:
         if self.overrides.store is not None:
             return self.overrides.store
-        from expertly.store.registry import create_store
+        from expertly.store.sqlite import SQLiteStore
 
-        return create_store(
-            self.settings.store,
-            path=self.index_path,
+        return SQLiteStore(
+            self.index_path,
             dim=self.embedder.dim,
             embedder=self.embedder.name,
+            settings=self.settings.store,
         )
 
     @cached_property
@@ -231,24 +230,12 @@ class Workspace:
         return MultiHopRetriever(self.retriever_for(settings), settings, llm=llm)
 
     def stats(self) -> dict[str, Any]:
-        """What the index holds (at least ``documents`` and ``chunks``)."""
-        from expertly.store import Inventory
-
-        if isinstance(self.store, Inventory):
-            return dict(self.store.stats())
-        docs = list(self.store.documents())
-        return {"documents": len(docs), "chunks": sum(d.chunks for d in docs)}
+        """What the index holds (``documents``, ``chunks``, ...), as ``expertly status`` says."""
+        return dict(self.store.stats())
 
     def document_ids(self) -> set[str]:
         """The ids of every indexed document."""
-        return set(self._hashes())
-
-    def _hashes(self) -> dict[str, str]:
-        from expertly.store import Inventory
-
-        if isinstance(self.store, Inventory):
-            return self.store.hashes()
-        return {d.id: d.content_hash for d in self.store.documents()}
+        return set(self.store.hashes())
 
     def warmup(self) -> float:
         """Load every model built so far and pay its first-call costs; returns the seconds.
@@ -290,8 +277,8 @@ class Workspace:
         such answers depend on the conversation, so they are not cached. ``k`` retrieves
         that many passages instead of ``retrieval.k``; ``cache=False`` answers afresh.
         """
+        from expertly import routes
         from expertly.errors import ConfigError
-        from expertly.workspace import answerers
 
         if mode not in MODES:
             raise ConfigError(f"Unknown answer mode {mode!r}; valid: {', '.join(MODES)}")
@@ -299,12 +286,12 @@ class Workspace:
         if k is not None:
             s = replace(s, retrieval=replace(s.retrieval, k=k))
         if mode == "agent" and conversational:
-            return answerers.agent(self, s, conversational=True)
+            return routes.agent(self, s, conversational=True)
         if mode == "auto":
-            inner = answerers.router(self, s, model)
+            inner = routes.router(self, s, model)
         else:
-            inner = answerers.route_answerer(self, s, mode, model)
-        return answerers.cached(self, s, inner, mode, model) if cache else inner
+            inner = routes.route_answerer(self, s, mode, model)
+        return routes.cached(self, s, inner, mode, model) if cache else inner
 
     def finetuned_llm(self, name: str | None = None) -> LLM:
         """The fine-tuned model ``name`` (default: ``router.model``, else the newest), loaded
@@ -352,7 +339,7 @@ class Workspace:
         import json
 
         digest = hashlib.sha256()
-        for doc_id, content_hash in sorted(self._hashes().items()):
+        for doc_id, content_hash in sorted(self.store.hashes().items()):
             digest.update(f"{doc_id}\0{content_hash}\n".encode())
         used = settings or self.settings
         digest.update(json.dumps(dataclasses.asdict(used), default=str).encode())
@@ -413,3 +400,33 @@ def _code_version() -> str:
         return version("expertly")
     except PackageNotFoundError:  # running from a source tree that was never installed
         return "source"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def default_config_text() -> str:
+    """``expertly.toml`` with every setting commented out at its default, with its help."""
+    lines = [
+        "# expertly workspace settings. Uncomment a line to change it.",
+        "# Environment variables override this file: EXPERTLY_<SECTION>__<FIELD>=value",
+        "",
+    ]
+    section = None
+    for key, _typ, default, help_text in describe():
+        sec, name = key.split(".", 1)
+        if sec != section:
+            if section is not None:
+                lines.append("")
+            lines.append(f"[{sec}]")
+            section = sec
+        lines.append(f"# {help_text}")
+        lines.append(f"# {name} = {_toml_value(default)}")
+    return "\n".join(lines) + "\n"

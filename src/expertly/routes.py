@@ -1,8 +1,8 @@
-"""How a Workspace assembles its answerers: one per route, the router over them, and the
-answer cache around them.
+"""The answer routes a Workspace offers: one answerer per route (rag, base, finetuned,
+hybrid, agent), the router over them (auto), and the answer cache around them.
 
 Every part comes from the workspace (its LLMs, retrievers, embedder), so these functions
-build answerers and nothing else.
+assemble answerers and build nothing else; ``Workspace.answerer`` is their one caller.
 """
 
 from __future__ import annotations
