@@ -20,20 +20,19 @@ def route_answerer(ws: Workspace, s: Settings, mode: str, model: str | None) -> 
     """The answerer of one route (``rag``, ``base``, ``finetuned``, ``hybrid``, ``agent``)."""
     from expertly.answer.closed_book import ClosedBookAnswerer
     from expertly.answer.rag import RagAnswerer
-    from expertly.retrieve.multihop import MultiHopRetriever
 
     llm = ws.finetuned_llm(model) if mode in ("hybrid", "finetuned") else ws.llm
     if mode in ("rag", "hybrid"):
-        retriever = ws.retriever_for(s.retrieval)
+        expander = ws.searcher_for(s.retrieval, llm)
         return RagAnswerer(
-            retriever,
+            expander.retriever,
             llm,
             retrieval=s.retrieval,
             settings=s.answer,
             max_new_tokens=s.llm.max_new_tokens,
             temperature=s.llm.temperature,
             route=mode,
-            expander=MultiHopRetriever(retriever, s.retrieval, llm=llm),
+            expander=expander,
         )
     if mode in ("base", "finetuned"):
         return ClosedBookAnswerer(

@@ -223,10 +223,16 @@ class Workspace:
         and every evaluation configuration search through this, e.g.
         ``ws.searcher(mode="sparse").search("parental leave", k=5).hits``.
         """
-        from expertly.retrieve.multihop import MultiHopRetriever, needs_llm
+        from expertly.retrieve.multihop import needs_llm
 
         settings = replace(self.settings.retrieval, **changes)
-        llm = self.llm if needs_llm(settings) else None
+        return self.searcher_for(settings, self.llm if needs_llm(settings) else None)
+
+    def searcher_for(self, settings: RetrievalSettings, llm: LLM | None) -> MultiHopRetriever:
+        """A searcher with exactly ``settings``, whose rewrites and follow-up queries ``llm``
+        writes (the RAG routes pass their own model: the fine-tuned one for ``hybrid``)."""
+        from expertly.retrieve.multihop import MultiHopRetriever
+
         return MultiHopRetriever(self.retriever_for(settings), settings, llm=llm)
 
     def stats(self) -> dict[str, Any]:
