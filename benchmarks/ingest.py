@@ -23,7 +23,7 @@ from corpus import write_corpus
 
 from expertly.config import EmbedderSettings, Settings
 from expertly.ingest.pipeline import embed_text
-from expertly.workspace import Workspace
+from expertly.workspace import Parts, Workspace
 
 
 def main() -> None:
@@ -61,8 +61,8 @@ def main() -> None:
                 )
                 pair["raw"] = len(texts) / (time.perf_counter() - t0)
             else:
-                ws = Workspace(tmp / f"ws{r}", settings)
-                ws.__dict__["embedder"] = probe.embedder  # same warm model object
+                # the same warm model object, handed in as a part
+                ws = Workspace(tmp / f"ws{r}", settings, overrides=Parts(embedder=probe.embedder))
                 t0 = time.perf_counter()
                 report = ws.ingestor.ingest([corpus])
                 seconds = time.perf_counter() - t0

@@ -189,7 +189,8 @@ def run_expertly(
     """
     import torch
 
-    from expertly.evaluate.beir import corpus_documents, eval_workspace, index_corpus
+    from expertly.corpora import corpus_documents
+    from expertly.evaluate.beir import eval_workspace, index_corpus
     from expertly.evaluate.retrieval import rank_documents
     from expertly.retrieve.hybrid import Retriever
     from expertly.workspace import Workspace
@@ -250,7 +251,7 @@ def main() -> None:
         llamaindex_worker(args)
         return
 
-    from expertly.evaluate.beir import load_beir
+    from expertly.corpora import load_beir
     from expertly.evaluate.retrieval import latency_summary, score_rankings
 
     args.work_dir.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from expertly.config import Settings
-from expertly.evaluate.beir import is_dev_query, load_qrels, load_queries
+from expertly.corpora import is_dev_query, load_qrels, load_queries
 from expertly.retrieve.hybrid import keyword_query
 from expertly.types import Hit, Query
 from expertly.workspace import Workspace

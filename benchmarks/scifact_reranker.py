@@ -23,7 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from expertly.evaluate.beir import default_index_dir, eval_workspace, load_beir
+from expertly.corpora import load_beir
+from expertly.evaluate.beir import default_index_dir, eval_workspace
 from expertly.evaluate.retrieval import DEFAULT_CHUNK_K, rank_documents, score_rankings
 from expertly.retrieve.rerank import LLMReranker, Reranker, create_reranker, rescored
 from expertly.types import Hit

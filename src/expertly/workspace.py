@@ -1,29 +1,35 @@
-"""The one composition root: builds store, embedder, LLM and answerers from Settings.
+"""The one composition root: builds store, embedder, LLM, searchers and answerers from Settings.
 
 Everything is built lazily on first use, so ``expertly status`` never loads a model and
 ``expertly search`` never loads the language model. A workspace is a directory
 (default ``./.expertly``) holding ``expertly.toml``, the index, the embedding cache and
 converted models.
+
+Nothing else in expertly builds these parts: the CLI, the server, evaluation and
+benchmarks ask a Workspace for them (``searcher``, ``answerer``, ``llm_with``, ``at``), and
+tests hand it ready-made fakes through ``Parts`` instead of building their own.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expertly.config import CONFIG_FILE, Settings, describe, resolve_workspace
+from expertly.config import CONFIG_FILE, RetrievalSettings, Settings, describe, resolve_workspace
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from expertly.answer import Answerer
     from expertly.answer.cache import AnswerCache
     from expertly.embed import Embedder
+    from expertly.embed.cache import EmbeddingCache
     from expertly.generate import LLM
     from expertly.ingest.chunking import Chunker
     from expertly.ingest.pipeline import Ingestor
     from expertly.retrieve import Retriever
+    from expertly.retrieve.multihop import MultiHopRetriever
     from expertly.store import StoreBackend
 
 
@@ -31,12 +37,35 @@ MODES = ("rag", "base", "finetuned", "hybrid", "agent", "auto")
 """Answer modes ``expertly ask --mode`` accepts."""
 
 
+@dataclass(frozen=True)
+class Parts:
+    """Ready-made parts a Workspace uses instead of building them from its settings.
+
+    Tests hand it fakes (``Parts(llm=ScriptedLLM([...]))``); an application can share one
+    loaded model between workspaces. A part given here belongs to the caller: the
+    workspace uses it as it is (an embedder is not wrapped in the vector cache) and never
+    closes it.
+    """
+
+    embedder: Embedder | None = None
+    llm: LLM | None = None
+    store: StoreBackend | None = None
+
+
 class Workspace:
     """A directory of settings, index and caches, and the objects built from them."""
 
-    def __init__(self, root: Path | str | None = None, settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        settings: Settings | None = None,
+        *,
+        overrides: Parts | None = None,
+    ) -> None:
         self.root = resolve_workspace(root)
         self.settings = settings or Settings.load(self.root)
+        self.overrides = overrides or Parts()
+        self._built: list[object] = []  # models built here, for warmup() and close()
 
     @property
     def config_path(self) -> Path:
@@ -63,15 +92,48 @@ class Workspace:
         self.config_path.write_text(default_config_text(), encoding="utf-8")
         return self.config_path
 
+    def at(self, root: Path | str) -> Workspace:
+        """A workspace at ``root`` with these settings and overrides (but its own store).
+
+        Evaluation indexes a benchmark corpus this way: chunked, embedded and searched as
+        the user's documents are, without touching the user's index.
+        """
+        return Workspace(root, self.settings, overrides=replace(self.overrides, store=None))
+
+    # ------------------------------------------------------------------------- parts
+
     @cached_property
-    def embedder(self) -> Embedder:
+    def _embedding_model(self) -> Embedder:
+        """The embedding model itself, without the vector cache."""
+        if self.overrides.embedder is not None:
+            return self.overrides.embedder
         from expertly.embed.registry import create_embedder
 
+        model = create_embedder(self.settings.embedder)
+        self._built.append(model)
+        return model
+
+    @cached_property
+    def _embedding_cache(self) -> EmbeddingCache:
+        from expertly.embed.cache import EmbeddingCache
+
         self.root.mkdir(parents=True, exist_ok=True)
-        return create_embedder(self.settings.embedder, cache_path=self.root / "embeddings.sqlite")
+        return EmbeddingCache(self.root / "embeddings.sqlite")
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        """The embedding model, behind the on-disk vector cache when ``embedder.cache`` is on."""
+        model = self._embedding_model
+        if self.overrides.embedder is not None or not self.settings.embedder.cache:
+            return model
+        from expertly.embed.cache import CachedEmbedder
+
+        return CachedEmbedder(model, self._embedding_cache)
 
     @cached_property
     def store(self) -> StoreBackend:
+        if self.overrides.store is not None:
+            return self.overrides.store
         from expertly.store.registry import create_store
 
         return create_store(
@@ -83,24 +145,37 @@ class Workspace:
 
     @cached_property
     def llm(self) -> LLM:
+        if self.overrides.llm is not None:
+            return self.overrides.llm
         from expertly.generate.registry import create_llm
 
-        return create_llm(self.settings.llm, cache_dir=self.models_dir)
+        llm = create_llm(self.settings.llm, cache_dir=self.models_dir)
+        self._built.append(llm)
+        return llm
+
+    def llm_with(self, **changes: Any) -> LLM:
+        """A further LLM: the workspace's ``llm`` settings with ``changes`` (e.g. a teacher
+        endpoint for ``expertly dataset build``: ``backend="openai", base_url=...``)."""
+        from expertly.generate.registry import create_llm
+
+        llm = create_llm(replace(self.settings.llm, **changes), cache_dir=self.models_dir)
+        self._built.append(llm)
+        return llm
 
     @cached_property
     def chunker(self) -> Chunker:
+        from expertly.embed import LocalModel
         from expertly.errors import ModelNotFoundError
         from expertly.ingest.chunking import Chunker
         from expertly.ingest.tokens import HFTokenizer, WhitespaceTokenizer
 
-        path = getattr(self.embedder, "path", None) or getattr(
-            getattr(self.embedder, "inner", None), "path", None
-        )
+        model = self._embedding_model
+        path = Path(model.path) if isinstance(model, LocalModel) else None
         # Count with the embedder's own tokenizer; for remote embedders, MiniLM's WordPiece
         # (when installed) is a far closer estimate than counting words.
         counter: Any
-        if path is not None and (Path(path) / "tokenizer.json").is_file():
-            counter = HFTokenizer.from_dir(Path(path))
+        if path is not None and (path / "tokenizer.json").is_file():
+            counter = HFTokenizer.from_dir(path)
         else:
             try:
                 counter = HFTokenizer.default()
@@ -123,8 +198,72 @@ class Workspace:
         # The LLM is built only if an LLM-as-judge reranker asks for it.
         return Retriever(self.store, self.embedder, self.settings.retrieval, llm=lambda: self.llm)
 
+    def retriever_for(self, settings: RetrievalSettings) -> Retriever:
+        """``retriever`` itself for the workspace's settings, else one more on the same
+        store and embedder (variants compared on one index)."""
+        if settings == self.settings.retrieval:
+            return self.retriever
+        from expertly.retrieve import Retriever
+
+        return Retriever(self.store, self.embedder, settings, llm=lambda: self.llm)
+
+    def searcher(self, **changes: Any) -> MultiHopRetriever:
+        """Retrieval as ``ask`` runs it, with ``changes`` to the ``retrieval`` settings.
+
+        Query rewriting and multi-hop rounds run when ``retrieval.rewrite`` /
+        ``retrieval.multihop`` say so; the LLM is built only when a setting needs it (an
+        LLM rewrite or follow-up, or ``rerank = "llm"`` on first use). ``expertly search``
+        and every evaluation configuration search through this, e.g.
+        ``ws.searcher(mode="sparse").search("parental leave", k=5).hits``.
+        """
+        from expertly.retrieve.multihop import needs_llm
+
+        settings = replace(self.settings.retrieval, **changes)
+        return self.searcher_for(settings, self.llm if needs_llm(settings) else None)
+
+    def searcher_for(self, settings: RetrievalSettings, llm: LLM | None) -> MultiHopRetriever:
+        """A searcher with exactly ``settings``, whose rewrites and follow-up queries ``llm``
+        writes (the RAG routes pass their own model: the fine-tuned one for ``hybrid``)."""
+        from expertly.retrieve.multihop import MultiHopRetriever
+
+        return MultiHopRetriever(self.retriever_for(settings), settings, llm=llm)
+
+    def stats(self) -> dict[str, Any]:
+        """What the index holds (``documents``, ``chunks``, ...), as ``expertly status`` says."""
+        return dict(self.store.stats())
+
+    def document_ids(self) -> set[str]:
+        """The ids of every indexed document."""
+        return set(self.store.hashes())
+
+    def warmup(self) -> float:
+        """Load every model built so far and pay its first-call costs; returns the seconds.
+
+        Call it after ``answerer()`` or ``searcher()``: the first generation of a process is
+        several times slower than the next, and timings reported afterwards are then the
+        real ones. Parts handed in through ``Parts`` are the caller's to warm.
+        """
+        from expertly.embed import LocalModel
+        from expertly.generate import Warmable
+
+        started = time.perf_counter()
+        for part in list(self._built):
+            if isinstance(part, Warmable):
+                part.warmup()
+            elif isinstance(part, LocalModel):
+                part.load()
+        return time.perf_counter() - started
+
+    # ---------------------------------------------------------------------- answerers
+
     def answerer(
-        self, mode: str = "rag", *, model: str | None = None, conversational: bool = False
+        self,
+        mode: str = "rag",
+        *,
+        model: str | None = None,
+        conversational: bool = False,
+        k: int | None = None,
+        cache: bool = True,
     ) -> Answerer:
         """The answerer for ``mode``, wrapped in the answer cache when that is safe.
 
@@ -134,102 +273,24 @@ class Workspace:
         the enabled tools) and ``auto`` (the router picks one per question). ``model`` names
         a fine-tuned model (``expertly models``); default ``router.model`` or the newest.
         ``conversational`` gives the agent a bounded memory of earlier turns (``chat``);
-        such answers depend on the conversation, so they are not cached.
+        such answers depend on the conversation, so they are not cached. ``k`` retrieves
+        that many passages instead of ``retrieval.k``; ``cache=False`` answers afresh.
         """
+        from expertly import routes
         from expertly.errors import ConfigError
 
         if mode not in MODES:
             raise ConfigError(f"Unknown answer mode {mode!r}; valid: {', '.join(MODES)}")
+        s = self.settings
+        if k is not None:
+            s = replace(s, retrieval=replace(s.retrieval, k=k))
         if mode == "agent" and conversational:
-            return self._agent(conversational=True)
-        inner = self._router(model) if mode == "auto" else self._route_answerer(mode, model)
-        return self._cached(inner, mode, model)
-
-    def _route_answerer(self, mode: str, model: str | None) -> Answerer:
-        from expertly.answer.closed_book import ClosedBookAnswerer
-        from expertly.answer.rag import RagAnswerer
-
-        llm = self.settings.llm
-        if mode in ("rag", "hybrid"):
-            return RagAnswerer(
-                self.retriever,
-                self.finetuned_llm(model) if mode == "hybrid" else self.llm,
-                retrieval=self.settings.retrieval,
-                settings=self.settings.answer,
-                max_new_tokens=llm.max_new_tokens,
-                temperature=llm.temperature,
-                route=mode,
-            )
-        if mode in ("base", "finetuned"):
-            return ClosedBookAnswerer(
-                self.finetuned_llm(model) if mode == "finetuned" else self.llm,
-                system_prompt=self.settings.answer.closed_book_system,
-                max_new_tokens=llm.max_new_tokens,
-                temperature=llm.temperature,
-                route=mode,
-            )
-        return self._agent()
-
-    def _agent(self, *, conversational: bool = False) -> Answerer:
-        from expertly.agents.memory import ConversationMemory
-        from expertly.agents.react import AgentAnswerer
-        from expertly.agents.tools.base import ToolRegistry
-        from expertly.agents.tools.factory import build_tools
-        from expertly.types import Principal
-
-        settings = self.settings.agent
-        needs_index = "search_docs" in settings.tools
-        retriever = self.retriever if needs_index else None
-        build_tools(settings, retriever=retriever)  # fail now on a misconfigured tool
-
-        def tools_for(principal: Principal | None) -> ToolRegistry:
-            return build_tools(settings, retriever=retriever, principal=principal)
-
-        memory = (
-            ConversationMemory(turns=settings.memory_turns, llm=self.llm)
-            if conversational
-            else None
-        )
-        local = self.settings.llm.backend == "transformers"
-        guided = settings.guided == "on" or (settings.guided == "auto" and local)
-        return AgentAnswerer(self.llm, tools_for, settings, memory=memory, guided=guided)
-
-    def _router(self, model: str | None) -> Answerer:
-        from expertly.answer.router import RouteClassifier, Router, load_examples
-
-        r = self.settings.router
-        answerers: dict[str, Answerer] = {}
-        for route in r.routes:
-            if route == "finetuned" and not self._has_finetuned(model or r.model):
-                continue
-            answerers[route] = self._route_answerer(route, model or r.model or None)
-        embedder, retriever = self.embedder, self.retriever
-
-        def embed(texts: Sequence[str]) -> Any:
-            return embedder.embed(texts, kind="query")
-
-        def relevance(question: str) -> float:
-            hits = retriever.search(question, k=1, mode="dense").hits
-            return max((h.scores.get("dense", 0.0) for h in hits), default=0.0)
-
-        classifier = RouteClassifier(
-            load_examples(r.examples or None),
-            embed,
-            k=r.k,
-            min_similarity=r.min_similarity,
-            fallback=r.fallback,
-            rules=r.rules,
-            relevance=relevance if "base" in answerers and "rag" in answerers else None,
-            min_relevance=self.settings.retrieval.min_relevance,
-        )
-        return Router(answerers, classifier, fallback=r.fallback)
-
-    def _has_finetuned(self, name: str | None) -> bool:
-        """Whether a usable fine-tuned model (``name``, or any) exists in this workspace."""
-        from expertly.finetune.registry import list_models
-
-        usable = [m for m in list_models(self.root) if m.usable]
-        return bool(usable) and (not name or any(m.name == name for m in usable))
+            return routes.agent(self, s, conversational=True)
+        if mode == "auto":
+            inner = routes.router(self, s, model)
+        else:
+            inner = routes.route_answerer(self, s, mode, model)
+        return routes.cached(self, s, inner, mode, model) if cache else inner
 
     def finetuned_llm(self, name: str | None = None) -> LLM:
         """The fine-tuned model ``name`` (default: ``router.model``, else the newest), loaded
@@ -256,6 +317,7 @@ class Workspace:
                 threads=llm.threads,
                 context_window=llm.context_window,
             )
+            self._built.append(self._finetuned[key])
         return self._finetuned[key]
 
     @cached_property
@@ -268,9 +330,9 @@ class Workspace:
 
         return AnswerCache(self.root / self.settings.cache.path)
 
-    def index_fingerprint(self) -> str:
-        """Changes whenever a document is added, changed or removed, a setting changes, or
-        expertly is upgraded."""
+    def index_fingerprint(self, settings: Settings | None = None) -> str:
+        """Changes whenever a document is added, changed or removed, a setting changes
+        (``settings``, default the workspace's), or expertly is upgraded."""
         import dataclasses
         import hashlib
         import json
@@ -278,36 +340,12 @@ class Workspace:
         digest = hashlib.sha256()
         for doc_id, content_hash in sorted(self.store.hashes().items()):
             digest.update(f"{doc_id}\0{content_hash}\n".encode())
-        digest.update(json.dumps(dataclasses.asdict(self.settings), default=str).encode())
+        used = settings or self.settings
+        digest.update(json.dumps(dataclasses.asdict(used), default=str).encode())
         digest.update(_code_version().encode())  # an upgrade may answer differently
         return digest.hexdigest()
 
-    def _cached(self, inner: Answerer, mode: str, model: str | None) -> Answerer:
-        from expertly.answer.cache import CachedAnswerer
-
-        live_tools = {"http_get", "python"} & set(self.settings.agent.tools)
-        uses_agent = mode == "agent" or (mode == "auto" and "agent" in self.settings.router.routes)
-        if (
-            not self.settings.cache.answers
-            or self.settings.llm.temperature > 0
-            or (uses_agent and live_tools)
-        ):
-            return inner
-        tuned = ""
-        name = model or self.settings.router.model or None
-        if mode in ("finetuned", "hybrid", "auto") and self._has_finetuned(name):
-            from expertly.finetune.registry import resolve_model
-
-            # the model actually used, so a newer run (the default) is never answered from
-            # answers of the previous one
-            tuned = resolve_model(self.root, name).path
-        return CachedAnswerer(
-            inner,
-            self.answer_cache,
-            route=mode,
-            model=f"{self.settings.llm.backend}:{self.settings.llm.model}:{tuned}",
-            fingerprint=self.index_fingerprint,
-        )
+    # ------------------------------------------------------------------------ closing
 
     def reset_index(self) -> None:
         """Delete the index files (used by ``ingest --reindex``); caches and models are kept."""
@@ -316,23 +354,34 @@ class Workspace:
             Path(f"{self.index_path}{suffix}").unlink(missing_ok=True)
 
     def _close_index(self) -> None:
-        """Close the store and drop what was built on it (rebuilt on next use)."""
+        """Close the store (unless it was handed in) and drop what was built on it."""
+        from expertly.generate import Closeable
+
         store = self.__dict__.pop("store", None)
-        if store is not None:
+        if isinstance(store, Closeable) and store is not self.overrides.store:
             store.close()
         for name in ("ingestor", "retriever"):
             self.__dict__.pop(name, None)
 
     def close(self) -> None:
-        """Close the index and the embedding cache; anything used again is rebuilt."""
+        """Close the index, the caches and the connections of the models this workspace
+        built (an endpoint's HTTP client); anything used again is rebuilt."""
+        from expertly.generate import Closeable
+
         self._close_index()
         answers = self.__dict__.pop("answer_cache", None)
         if answers is not None:
             answers.close()
-        cache = getattr(self.__dict__.get("embedder"), "cache", None)
+        cache = self.__dict__.pop("_embedding_cache", None)
         if cache is not None:
             cache.close()
-            self.__dict__.pop("embedder")
+            self.__dict__.pop("embedder", None)
+        for part in self._built:  # rebuilt on next use; answerers built before keep them
+            if isinstance(part, Closeable):
+                part.close()
+        self._built.clear()
+        for name in ("llm", "_finetuned", "_embedding_model", "chunker"):
+            self.__dict__.pop(name, None)
 
     def __enter__(self) -> Workspace:
         return self

@@ -8,7 +8,7 @@ from pathlib import Path
 from expertly.config import EmbedderSettings, LLMSettings, RetrievalSettings, Settings
 from expertly.generate.scripted import ScriptedLLM
 from expertly.types import Message
-from expertly.workspace import Workspace
+from expertly.workspace import Parts, Workspace
 
 
 def fake_workspace(
@@ -24,9 +24,7 @@ def fake_workspace(
         llm=LLMSettings(backend="scripted"),
         **sections,  # type: ignore[arg-type]
     )
-    ws = Workspace(root / "ws", settings)
-    ws.__dict__["llm"] = ScriptedLLM(replies)
-    return ws
+    return Workspace(root / "ws", settings, overrides=Parts(llm=ScriptedLLM(replies)))
 
 
 def write_corpus(folder: Path) -> Path:

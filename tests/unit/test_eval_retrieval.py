@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from expertly.cli.main import app
+from expertly.corpora import corpus_documents, load_qrels
 from expertly.errors import ExpertlyError, MissingDependencyError
 from expertly.evaluate import CONFIGURATIONS, load_beir, run_beir, run_questions
-from expertly.evaluate.beir import corpus_documents, load_qrels
 from expertly.evaluate.configurations import parse_configurations
 from expertly.evaluate.retrieval import require_ranx
 from tests.unit.helpers import fake_workspace, write_corpus

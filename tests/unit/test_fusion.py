@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from expertly.config import RetrievalSettings
+from expertly.corpora import is_dev_query, load_beir
 from expertly.errors import ConfigError, ExpertlyError
-from expertly.evaluate.beir import is_dev_query, load_beir
 from expertly.retrieve.hybrid import convex_fuse, fuse, fuse_with
 from expertly.types import Chunk, Hit
 from tests.unit.helpers import fake_workspace, write_corpus

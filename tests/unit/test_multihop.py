@@ -42,9 +42,9 @@ def _hit(doc: str, text: str, title: str = "") -> Hit:
     return Hit(chunk=chunk, score=1.0, title=title)
 
 
-def _workspace(tmp_path: Path, **retrieval: object) -> Workspace:
+def _workspace(tmp_path: Path, replies: Sequence[str] = ("ok",), **retrieval: object) -> Workspace:
     settings = RetrievalSettings(mode="sparse", min_relevance=0.0, **retrieval)  # type: ignore[arg-type]
-    ws = fake_workspace(tmp_path, retrieval=settings)
+    ws = fake_workspace(tmp_path, replies, retrieval=settings)
     folder = tmp_path / "docs"
     folder.mkdir()
     for name, (title, text) in PASSAGES.items():
@@ -155,8 +155,7 @@ def test_modes_and_limits_are_checked() -> None:
 
 
 def test_rag_answer_lists_follow_up_queries(tmp_path: Path) -> None:
-    ws = _workspace(tmp_path, multihop="iterate", k=4)
-    ws.__dict__["llm"] = ScriptedLLM(["1], Chief of Protocol."])
+    ws = _workspace(tmp_path, ["1], Chief of Protocol."], multihop="iterate", k=4)
     answer = ws.answerer().answer(QUESTION)
     assert "Shirley Temple" in answer.rewrites
     assert "temple.md" in {h.chunk.doc_id for h in answer.hits}

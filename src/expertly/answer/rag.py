@@ -6,9 +6,10 @@ it stands for. When retrieval finds nothing relevant the answerer abstains witho
 the model, and when the model itself says the sources do not contain the answer the Answer
 is marked ``abstained``.
 
-With ``retrieval.rewrite`` or ``retrieval.multihop`` set, retrieval runs through
-``MultiHopRetriever`` (query rewriting, follow-up rounds); every extra query it ran is in
-``Answer.rewrites`` and each stage in the trace.
+Retrieval runs through the ``expander`` the Workspace hands in (a ``MultiHopRetriever``
+built from the same settings: query rewriting and follow-up rounds when ``retrieval.rewrite``
+or ``retrieval.multihop`` ask for them); every extra query it ran is in ``Answer.rewrites``
+and each stage in the trace.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from expertly.answer.citations import resolve
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import Prefilling
 from expertly.generate.budget import fit_items
-from expertly.retrieve.multihop import MultiHopRetriever
 from expertly.types import Answer, Citation, Filters, Hit, Message, Principal, TraceStep
 
 if TYPE_CHECKING:
     from expertly.generate import LLM
     from expertly.retrieve import Retriever
+    from expertly.retrieve.multihop import MultiHopRetriever
 
 ABSTAIN_TEXT = "The documents do not say."
 
@@ -105,7 +106,11 @@ def is_abstention(text: str) -> bool:
 
 
 class RagAnswerer:
-    """Answers from retrieved chunks of the workspace's documents, with citations."""
+    """Answers from retrieved chunks of the workspace's documents, with citations.
+
+    ``expander`` runs query rewriting and multi-hop rounds around ``retriever``; without
+    one, each question is one search.
+    """
 
     def __init__(
         self,
@@ -117,6 +122,7 @@ class RagAnswerer:
         max_new_tokens: int = 160,
         temperature: float = 0.0,
         route: str = "rag",
+        expander: MultiHopRetriever | None = None,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -129,9 +135,7 @@ class RagAnswerer:
         self.prefill = settings.prefill if continues else ""
         default_prompt = SHORT_SYSTEM_PROMPT if self.prefill else SYSTEM_PROMPT
         self.system = settings.system_prompt or default_prompt
-        self.expander: MultiHopRetriever | None = None
-        if retrieval.rewrite != "none" or retrieval.multihop != "off":
-            self.expander = MultiHopRetriever(retriever, retrieval, llm=llm)
+        self.expander = expander
 
     def answer(
         self, question: str, *, principal: Principal | None = None, k: int | None = None

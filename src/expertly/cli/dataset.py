@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -148,17 +147,13 @@ def _teacher(ws: Any, teacher: str | None, url: str | None, model: str | None) -
         raise ConfigError(f"--teacher {teacher!r} is not valid; choose one of: local, openai")
     if teacher == "local":
         return ws.llm
-    from expertly.generate.registry import create_llm
-
     llm = ws.settings.llm
     same = llm.backend == "openai"
-    settings = dataclasses.replace(
-        llm,
+    return ws.llm_with(
         backend="openai",
         base_url=url or (llm.base_url if same else ""),
         model=model or (llm.model if same else ""),
     )
-    return create_llm(settings, cache_dir=ws.models_dir)
 
 
 def _print_summary(s: dict[str, Any]) -> None:

@@ -158,7 +158,7 @@ def training_pairs(
 
 def _beir_pairs(folder: Path, split: str) -> list[Pair]:
     """(query, title + text, document id) for every positive judgement of ``split``."""
-    from expertly.evaluate.beir import corpus_documents, load_beir
+    from expertly.corpora import corpus_documents, load_beir
     from expertly.finetune.pairs import Pair
 
     if split == "test":
@@ -377,7 +377,8 @@ def _mining_search(ws: Workspace, beir: Path | None, split: str) -> Search:
 
     target = ws
     if beir is not None:
-        from expertly.evaluate.beir import default_index_dir, eval_workspace, load_beir
+        from expertly.corpora import load_beir
+        from expertly.evaluate.beir import default_index_dir, eval_workspace
 
         index_dir = default_index_dir(ws, load_beir(beir, split=split).name)
         target = eval_workspace(ws, index_dir)

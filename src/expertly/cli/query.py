@@ -24,7 +24,6 @@ from expertly.cli.common import (
     workspace,
 )
 from expertly.errors import ExpertlyError
-from expertly.types import Hit
 
 K_HELP = "How many passages to retrieve, 1 or more (default: retrieval.k)."
 RETRIEVAL_MODES = ("hybrid", "dense", "sparse")
@@ -81,16 +80,13 @@ def search(
             f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "
             "(or choose another workspace with --workspace)."
         )
-    loader = getattr(ws.embedder, "load", None)
-    if callable(loader):
-        with err_console.status("Loading the embedder..."):
-            loader()
     mode_value = chosen or ws.settings.retrieval.mode
     filters = Filters.for_principal(principal(tenant, group))
-    try:
-        hits, timings, queries = _search(ws, question, k, mode_value, filters)
-    except ValueError as exc:  # an unknown retrieval mode
-        raise typer.BadParameter(str(exc), param_hint="--retrieval") from None
+    searcher = ws.searcher(mode=mode_value)
+    with err_console.status("Loading the embedder..."):
+        ws.warmup()
+    result = searcher.search(question, k=k, filters=filters)
+    hits, timings, queries = list(result.hits), dict(result.timings), tuple(result.queries)
     ws.close()
     if as_json:
         print_json(
@@ -123,30 +119,6 @@ def search(
     )
 
 
-def _search(
-    ws: Any, question: str, k: int | None, mode: str, filters: Any
-) -> tuple[list[Hit], dict[str, float], tuple[str, ...]]:
-    """Hits as ``ask`` would retrieve them: with query rewriting and multi-hop rounds when
-    ``retrieval.rewrite`` / ``retrieval.multihop`` are on (the LLM is loaded only when they
-    need it), else one search."""
-    import dataclasses
-
-    from expertly.retrieve import Retriever
-    from expertly.retrieve.multihop import MultiHopRetriever
-
-    settings = ws.settings.retrieval
-    if settings.rewrite == "none" and settings.multihop == "off":
-        result = ws.retriever.search(question, k=k, mode=mode, filters=filters)
-        return list(result.hits), dict(result.timings), ()
-    settings = dataclasses.replace(settings, mode=mode)
-    needs_llm = settings.rewrite in ("multi", "hyde") or settings.multihop_llm
-    expander = MultiHopRetriever(
-        Retriever(ws.store, ws.embedder, settings), settings, llm=ws.llm if needs_llm else None
-    )
-    expanded = expander.search(question, k=k, filters=filters)
-    return list(expanded.hits), dict(expanded.timings), tuple(expanded.queries)
-
-
 def load_answerer(
     ws: Any,
     mode: str = "rag",
@@ -158,46 +130,16 @@ def load_answerer(
 ) -> tuple[Any, float]:
     """The answerer for ``mode`` with its models loaded and warmed up (the first generation
     of a process is several times slower), so that the timings it reports are the real ones."""
-    import dataclasses
-
     started = time.perf_counter()
     needs_index = mode not in ("base", "finetuned")
-    if needs_index and (
-        not ws.index_path.exists() or not int(ws.store.stats().get("documents", 0))
-    ):
+    if needs_index and (not ws.index_path.exists() or not int(ws.stats().get("documents", 0))):
         raise ExpertlyError(
             f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "
             "(or choose another workspace with --workspace, or use --route base)."
         )
-    if k is not None:
-        ws.settings.retrieval = dataclasses.replace(ws.settings.retrieval, k=k)
-    if not cache:
-        ws.settings.cache = dataclasses.replace(ws.settings.cache, answers=False)
-    answerer = ws.answerer(mode, model=model, conversational=conversational)
-    load = getattr(ws.embedder, "load", None) if needs_index else None
-    if callable(load):
-        load()
-    for llm in _models_of(answerer):
-        warmup = getattr(llm, "warmup", None)
-        if callable(warmup):
-            warmup()
+    answerer = ws.answerer(mode, model=model, conversational=conversational, k=k, cache=cache)
+    ws.warmup()
     return answerer, time.perf_counter() - started
-
-
-def _models_of(answerer: Any) -> list[Any]:
-    """The language models an answerer (or a router's / cache's inner answerers) will use."""
-    found: list[Any] = []
-    stack = [answerer]
-    while stack:
-        obj = stack.pop()
-        llm = getattr(obj, "llm", None)
-        if llm is not None and all(llm is not f for f in found):
-            found.append(llm)
-        inner = getattr(obj, "inner", None)
-        if inner is not None:
-            stack.append(inner)
-        stack.extend(getattr(obj, "answerers", {}).values())
-    return found
 
 
 ROUTE_HELP = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from expertly.types import EmbedKind
@@ -28,4 +29,19 @@ class Loadable(Protocol):
 
     def load(self) -> object:
         """Load the model now, if not yet loaded; returns it."""
+        ...
+
+
+@runtime_checkable
+class LocalModel(Protocol):
+    """An embedder whose model is a local folder, loaded on first use.
+
+    The folder's ``tokenizer.json`` lets chunking count tokens exactly as the model will;
+    ``load`` pays the loading cost up front (``Workspace.warmup``).
+    """
+
+    path: Path
+
+    def load(self) -> object:
+        """Load the model now (and run one tiny encoding); returns the loaded model."""
         ...

@@ -9,6 +9,7 @@ from pathlib import Path
 from expertly.config import EmbedderSettings
 from expertly.embed import Embedder
 from expertly.errors import ConfigError
+from expertly.plugins import EMBEDDERS, load_entry_point, valid_names
 
 Factory = Callable[[EmbedderSettings], Embedder]
 
@@ -62,13 +63,17 @@ def register_embedder(name: str, factory: Factory) -> None:
 
 
 def create_embedder(settings: EmbedderSettings, *, cache_path: Path | None = None) -> Embedder:
-    """The embedder named by ``settings.backend``, wrapped in the vector cache when enabled."""
-    try:
-        factory = _BACKENDS[settings.backend]
-    except KeyError:
-        raise ConfigError(
-            f"embedder.backend = {settings.backend!r} is unknown; valid: {', '.join(_BACKENDS)}"
-        ) from None
+    """The embedder named by ``settings.backend``, wrapped in the vector cache when enabled.
+
+    A name no ``register_embedder`` call added is looked up among the ``expertly.embedders``
+    entry points of installed packages (``expertly.plugins``)."""
+    factory = _BACKENDS.get(settings.backend)
+    if factory is None:
+        factory = load_entry_point(EMBEDDERS, settings.backend)
+        if factory is None:
+            valid = valid_names(_BACKENDS, EMBEDDERS)
+            raise ConfigError(f"embedder.backend = {settings.backend!r} is unknown; valid: {valid}")
+        register_embedder(settings.backend, factory)
     embedder = factory(settings)
     if settings.cache and cache_path is not None:
         from expertly.embed.cache import CachedEmbedder, EmbeddingCache

@@ -6,7 +6,7 @@ corpus) and below the CLI. Metrics come from ranx (the ``eval`` extra), imported
 an evaluation runs, so ``import expertly`` stays light.
 """
 
-from expertly.evaluate.beir import BeirDataset, EvalSet, load_beir, load_questions
+from expertly.corpora import BeirDataset, EvalSet, load_beir, load_questions
 from expertly.evaluate.configurations import (
     CONFIGURATIONS,
     Configuration,

@@ -10,9 +10,8 @@ retrieval settings on the same index. Query rewriting or another reranker is one
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from expertly.errors import ExpertlyError
@@ -43,16 +42,24 @@ def register_configuration(config: Configuration) -> None:
     CONFIGURATIONS[config.name] = config
 
 
-def _retriever_mode(mode: str) -> Callable[[Workspace], Searcher]:
+def _searching(**changes: Any) -> Callable[[Workspace], Searcher]:
+    """A Searcher running the workspace's retrieval (``Workspace.searcher``) with some
+    retrieval settings changed, so variants are compared on one index in one run."""
+
     def build(ws: Workspace) -> Searcher:
-        retriever = ws.retriever
+        searcher = ws.searcher(**changes)
 
         def search(question: str, k: int) -> Sequence[Hit]:
-            return retriever.search(question, k=k, mode=mode).hits
+            return searcher.search(question, k=k).hits
 
         return search
 
     return build
+
+
+def _single_shot(mode: str, **changes: Any) -> Callable[[Workspace], Searcher]:
+    """One search per question (no query rewriting, no follow-up rounds) in ``mode``."""
+    return _searching(mode=mode, rewrite="none", multihop="off", **changes)
 
 
 for _name, _description in (
@@ -64,27 +71,7 @@ for _name, _description in (
         "pseudo-relevance feedback; the reranker if retrieval.rerank names one)",
     ),
 ):
-    register_configuration(Configuration(_name, _description, _retriever_mode(_name)))
-
-
-def _variant(mode: str, **changes: object) -> Callable[[Workspace], Searcher]:
-    """A Retriever on the workspace's store and embedder with some retrieval settings
-    changed (fusion, reranker), so variants are compared on one index in one run."""
-
-    def build(ws: Workspace) -> Searcher:
-        from expertly.retrieve import Retriever
-
-        settings = replace(ws.settings.retrieval, **changes)  # type: ignore[arg-type]
-        retriever = Retriever(ws.store, ws.embedder, settings, llm=lambda: ws.llm)
-        if settings.rerank:
-            retriever.reranker  # noqa: B018 - build it now: a missing model fails before any query
-
-        def search(question: str, k: int) -> Sequence[Hit]:
-            return retriever.search(question, k=k, mode=mode).hits
-
-        return search
-
-    return build
+    register_configuration(Configuration(_name, _description, _single_shot(_name)))
 
 
 def _configured_rerank(ws: Workspace) -> Searcher:
@@ -93,7 +80,7 @@ def _configured_rerank(ws: Workspace) -> Searcher:
             "Configuration 'hybrid+rerank' uses the workspace's reranker, but retrieval.rerank "
             "is off: set it (e.g. EXPERTLY_RETRIEVAL__RERANK=maxsim) or choose hybrid+maxsim"
         )
-    return _variant("hybrid")(ws)
+    return _single_shot("hybrid")(ws)
 
 
 for _config in (
@@ -101,7 +88,7 @@ for _config in (
         "hybrid-rrf60",
         "dense + BM25, reciprocal rank fusion with k = 60 and equal weights (the former default), "
         "no reranker",
-        _variant(
+        _single_shot(
             "hybrid",
             fusion="rrf",
             rrf_k=60,
@@ -115,7 +102,7 @@ for _config in (
         "hybrid-nofeedback",
         "dense + BM25, convex fusion of min-max normalised scores with equal weights, no "
         "feedback, no reranker (the default before pseudo-relevance feedback)",
-        _variant(
+        _single_shot(
             "hybrid",
             fusion="convex",
             normalization="minmax",
@@ -129,7 +116,7 @@ for _config in (
         "hybrid-convex",
         "dense + BM25, convex fusion of min-max normalised scores, weights and feedback from "
         "retrieval.*, no reranker",
-        _variant("hybrid", fusion="convex", normalization="minmax", rerank=""),
+        _single_shot("hybrid", fusion="convex", normalization="minmax", rerank=""),
     ),
     Configuration(
         "hybrid+rerank",
@@ -140,19 +127,19 @@ for _config in (
         "hybrid+maxsim",
         "hybrid, then MaxSim late interaction over MiniLM token embeddings "
         "(top retrieval.rerank_candidates)",
-        _variant("hybrid", rerank="maxsim"),
+        _single_shot("hybrid", rerank="maxsim"),
     ),
     Configuration(
         "hybrid+cross-encoder",
         "hybrid, then the local cross-encoder in retrieval.rerank_model "
         "(top retrieval.rerank_candidates)",
-        _variant("hybrid", rerank="cross-encoder"),
+        _single_shot("hybrid", rerank="cross-encoder"),
     ),
     Configuration(
         "hybrid+llm",
         "hybrid, then the workspace's LLM judges whether each of the top "
         "retrieval.rerank_candidates passages answers the question (slow: one call each)",
-        _variant("hybrid", rerank="llm"),
+        _single_shot("hybrid", rerank="llm"),
     ),
 ):
     register_configuration(_config)
@@ -173,24 +160,6 @@ def parse_configurations(text: str) -> list[str]:
 # ------------------------------------------------------- query rewriting and multi-hop
 
 
-def _expanded(**changes: Any) -> Callable[[Workspace], Searcher]:
-    """A Searcher running the workspace's retrieval with rewrite/multi-hop ``changes``."""
-
-    def build(ws: Workspace) -> Searcher:
-        from expertly.retrieve.multihop import MultiHopRetriever
-
-        settings = dataclasses.replace(ws.settings.retrieval, **changes)
-        needs_llm = settings.rewrite in ("multi", "hyde") or settings.multihop_llm
-        expander = MultiHopRetriever(ws.retriever, settings, llm=ws.llm if needs_llm else None)
-
-        def search(question: str, k: int) -> Sequence[Hit]:
-            return expander.search(question, k=k).hits
-
-        return search
-
-    return build
-
-
 for _name, _description, _changes in (
     ("rewrite-keywords", "the question, plus its content words as a second query (no LLM)",
      {"rewrite": "keywords"}),
@@ -207,4 +176,4 @@ for _name, _description, _changes in (
     ("multihop-decompose-llm", "the LLM splits the question into sub-questions, searched too",
      {"multihop": "decompose", "multihop_llm": True}),
 ):  # fmt: skip
-    register_configuration(Configuration(_name, _description, _expanded(**_changes)))
+    register_configuration(Configuration(_name, _description, _searching(**_changes)))

@@ -25,8 +25,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expertly.corpora import corpus_documents
 from expertly.errors import ExpertlyError
-from expertly.evaluate.beir import corpus_documents, eval_workspace, index_corpus
+from expertly.evaluate.beir import eval_workspace, index_corpus
 from expertly.evaluate.configurations import CONFIGURATIONS, parse_configurations
 from expertly.evaluate.retrieval import latency_summary, rank_documents
 from expertly.jsonl import read_jsonl
@@ -216,7 +217,7 @@ def run_hotpot(
         done = index_corpus(ws, list(passage_documents(hotpot.passages_path)))
         results = evaluate_hotpot(ws, hotpot, names, cutoffs=cutoffs, chunk_k=chunk_k,
                                   progress=progress)  # fmt: skip
-        stats = ws.store.stats()
+        stats = ws.stats()
         return {
             "dataset": hotpot.name,
             "setting": "open collection (every question searches all passages)",

@@ -24,18 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from expertly.corpora import BeirDataset, EvalSet, Qrels, corpus_documents, load_questions
 from expertly.errors import ExpertlyError, MissingDependencyError
-from expertly.evaluate.beir import (
-    BeirDataset,
-    EvalSet,
-    IndexProgress,
-    Qrels,
-    corpus_documents,
-    default_index_dir,
-    eval_workspace,
-    index_corpus,
-    load_questions,
-)
+from expertly.evaluate.beir import IndexProgress, default_index_dir, eval_workspace, index_corpus
 from expertly.evaluate.configurations import (
     CONFIGURATIONS,
     Configuration,
@@ -259,8 +250,8 @@ def build_report(
     seconds: float,
 ) -> EvalReport:
     """Gather counts and the settings that shaped the numbers (so a run can be redone)."""
-    stats = ws.store.stats()
-    indexed = set(ws.store.hashes())
+    stats = ws.stats()
+    indexed = ws.document_ids()
     pairs = [(q, d) for q, docs in evalset.qrels.items() for d in docs]
     s = ws.settings
     return EvalReport(
@@ -354,7 +345,7 @@ def run_questions(
         raise ExpertlyError(
             f"Nothing is ingested in {ws.root}: run `expertly ingest <folder>` first"
         )
-    evalset = load_questions(questions, set(ws.store.hashes())).limited(limit)
+    evalset = load_questions(questions, ws.document_ids()).limited(limit)
     results = evaluate(ws, evalset, names, chunk_k=chunk_k, progress=on_query)
     return build_report(
         ws,

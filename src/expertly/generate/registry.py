@@ -10,6 +10,7 @@ from pathlib import Path
 from expertly.config import LLMSettings
 from expertly.errors import ConfigError, MissingDependencyError
 from expertly.generate import LLM
+from expertly.plugins import LLMS, load_entry_point, valid_names
 
 Factory = Callable[[LLMSettings, Path], LLM]
 
@@ -76,11 +77,15 @@ def register_llm(name: str, factory: Factory) -> None:
 
 
 def create_llm(settings: LLMSettings, *, cache_dir: Path) -> LLM:
-    """The LLM named by ``settings.backend``; ``cache_dir`` holds converted local models."""
-    try:
-        factory = _BACKENDS[settings.backend]
-    except KeyError:
-        raise ConfigError(
-            f"llm.backend = {settings.backend!r} is unknown; valid: {', '.join(_BACKENDS)}"
-        ) from None
+    """The LLM named by ``settings.backend``; ``cache_dir`` holds converted local models.
+
+    A name no ``register_llm`` call added is looked up among the ``expertly.llms`` entry
+    points of installed packages (``expertly.plugins``)."""
+    factory = _BACKENDS.get(settings.backend)
+    if factory is None:
+        factory = load_entry_point(LLMS, settings.backend)
+        if factory is None:
+            valid = valid_names(_BACKENDS, LLMS)
+            raise ConfigError(f"llm.backend = {settings.backend!r} is unknown; valid: {valid}")
+        register_llm(settings.backend, factory)
     return factory(settings, Path(cache_dir))

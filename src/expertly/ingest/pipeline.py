@@ -194,6 +194,49 @@ class Ingestor:
         self._write(items, report, progress or (lambda _r: None))
         return report
 
+    def sync_documents(
+        self,
+        docs: Sequence[Document],
+        *,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IngestReport:
+        """Make the store hold exactly ``docs``: in-memory documents such as an evaluation
+        corpus, indexed as ``ingest`` indexes files.
+
+        Documents whose ``content_hash`` is already stored are skipped, the others are
+        chunked, embedded in batches and written one per transaction (an interrupted run is
+        finished by the next); stored documents absent from ``docs`` are removed, and
+        changed chunking settings re-index everything. ``progress`` gets (documents done,
+        documents to index) after each one.
+        """
+        started = time.perf_counter()
+        report = IngestReport()
+        stored = self._hashes()
+        same_chunking = self._get_meta(CHUNKING_META_KEY) in (None, self.chunking_signature)
+        known = stored if same_chunking else {}
+        wanted = {d.id for d in docs}
+        for doc_id in [d for d in stored if d not in wanted]:
+            self.store.delete(doc_id)
+            report.results.append(FileResult(doc_id, "", "removed"))
+        todo = [d for d in docs if known.get(d.id) != d.content_hash]
+        done = 0
+        if progress is not None and todo:
+            progress(0, len(todo))
+
+        def advance(_result: FileResult) -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, len(todo))
+
+        def status(doc: Document) -> Status:
+            return "updated" if doc.id in stored else "added"
+
+        self._write((_Item(d, self.chunker.chunk(d), status(d)) for d in todo), report, advance)
+        self._set_meta(CHUNKING_META_KEY, self.chunking_signature)
+        report.seconds = time.perf_counter() - started
+        return report
+
     def _write(
         self,
         items: Iterable[_Item],

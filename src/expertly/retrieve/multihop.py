@@ -36,6 +36,7 @@ from expertly.retrieve.rewrite import (
     EXAMPLE_QUESTION,
     ExpandedResult,
     QueryRewriter,
+    RewriteMode,
     RewritingRetriever,
     ask,
     fuse_rankings,
@@ -153,6 +154,12 @@ def bridge_entities(question: str, hits: Sequence[Hit], read: int, limit: int) -
 def question_parts(question: str) -> list[str]:
     """The named entities a question mentions: the parts a comparison is made of."""
     return names_in(question)
+
+
+def needs_llm(settings: RetrievalSettings) -> bool:
+    """Whether these settings make retrieval call a language model (an LLM rewrite, or
+    LLM-written follow-ups): callers then build one to hand to ``MultiHopRetriever``."""
+    return RewriteMode.from_str(settings.rewrite).needs_llm or settings.multihop_llm
 
 
 class MultiHopRetriever:

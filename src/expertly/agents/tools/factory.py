@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from expertly.agents.tools.base import TimeBounded, Tool, ToolRegistry, ToolResult, capped
 from expertly.config import AgentSettings
 from expertly.errors import ConfigError
+from expertly.plugins import TOOLS, entry_point_names, load_entry_point
 from expertly.types import Principal
 
 if TYPE_CHECKING:
@@ -55,8 +56,20 @@ def unregister_tool(name: str) -> None:
 
 
 def registered_tools() -> list[str]:
-    """Names of every tool that can be enabled, built-in and plugin."""
-    return sorted(_FACTORIES)
+    """Names of every tool that can be enabled: built-in, registered, and declared by an
+    installed package in the ``expertly.tools`` entry-point group."""
+    return sorted({*_FACTORIES, *entry_point_names(TOOLS)})
+
+
+def _lookup(name: str) -> ToolFactory | None:
+    """The factory of tool ``name``; an entry point of that name is loaded (and
+    registered) the first time it is asked for."""
+    factory = _FACTORIES.get(name)
+    if factory is None:
+        factory = load_entry_point(TOOLS, name)
+        if factory is not None:
+            register_tool(name, factory)
+    return factory
 
 
 class CappedTool:
@@ -93,7 +106,7 @@ def build_tools(
     context = ToolContext(settings, retriever, principal)
     registry = ToolRegistry()
     for name in dict.fromkeys(settings.tools):
-        factory = _FACTORIES.get(name)
+        factory = _lookup(name)
         if factory is None:
             raise ConfigError(
                 f"agent.tools: unknown tool {name!r}; available: {', '.join(registered_tools())}"
