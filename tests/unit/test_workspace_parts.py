@@ -51,7 +51,9 @@ def test_search_with_an_llm_judge_and_llm_rewrites_gets_the_workspace_llm(
     corpus = write_corpus(tmp_path / "docs")
     assert runner.invoke(app, ["-w", str(root), "ingest", str(corpus)]).exit_code == 0
     scripted = ScriptedLLM(_reply)
-    monkeypatch.setattr(query, "workspace", lambda: Workspace(root, overrides=Parts(llm=scripted)))
+    monkeypatch.setattr(
+        query, "workspace", lambda **_: Workspace(root, overrides=Parts(llm=scripted))
+    )
     result = runner.invoke(app, ["-w", str(root), "search", "vacation", "--json", "-k", "3"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
