@@ -12,7 +12,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expertly.config import CONFIG_FILE, Settings, describe, resolve_workspace
+from expertly.config import CONFIG_FILE, ROUTES, Settings, describe, resolve_workspace
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from expertly.store.sqlite import SQLiteStore
 
 
-MODES = ("rag", "base", "finetuned", "hybrid", "agent", "auto")
-"""Answer modes ``expertly ask --mode`` accepts."""
+MODES = (*ROUTES, "hybrid", "auto")
+"""Answer modes ``expertly ask --mode`` accepts: each route, the hybrid, and the router."""
 
 
 class Workspace:
