@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from expertly.config import Settings, describe, resolve_workspace
+from expertly.config.hub import offline_hub
 from expertly.errors import ConfigError
 from expertly.workspace import Workspace, default_config_text
 
@@ -150,3 +152,17 @@ def test_the_cli_exits_non_zero_on_a_bad_setting(
     assert "Traceback" not in result.stderr
     for needle in needles:
         assert needle in result.stderr
+
+
+def test_offline_hub_drops_only_the_kernel_trust_notice(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline_hub()
+    offline_hub()  # idempotent: one filter, however often backends call it
+    logger = logging.getLogger("kernels._internals.hf_hub")
+    assert len(logger.filters) == 1
+    with caplog.at_level(logging.WARNING):
+        logger.warning("Skipping publisher trust check for 'kernels-community/x' because ...")
+        logger.warning("a kernel failed to load")
+    assert [r.getMessage() for r in caplog.records] == ["a kernel failed to load"]

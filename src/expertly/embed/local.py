@@ -7,13 +7,13 @@ The model is loaded on first use (so building a Workspace stays cheap) and never
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from expertly.config.hub import offline_hub
 from expertly.errors import MissingDependencyError, ModelNotFoundError
 from expertly.types import EmbedKind
 
@@ -95,8 +95,7 @@ class SentenceTransformerEmbedder:
         encoding, whose one-off start-up cost (~1 s) would otherwise land in the first
         timed search; returns the model."""
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            offline_hub()
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:

@@ -9,7 +9,6 @@ packaged all-MiniLM-L6-v2 unless another sentence-transformers directory is give
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -17,13 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from expertly.config.hub import offline_hub
 from expertly.errors import MissingDependencyError, ModelNotFoundError
 from expertly.types import Hit
-
-
-def _offline() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def rescored(
@@ -96,7 +91,7 @@ class CrossEncoderReranker:
     def load(self) -> Any:
         """Load the model now (otherwise on the first rerank)."""
         if self._model is None:
-            _offline()
+            offline_hub()
             try:
                 from sentence_transformers import CrossEncoder
             except ImportError as exc:
@@ -151,7 +146,7 @@ class MaxSimReranker:
     def load(self) -> Any:
         """Load the model now (otherwise on the first rerank)."""
         if self._model is None:
-            _offline()
+            offline_hub()
             try:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
