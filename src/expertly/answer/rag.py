@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from expertly.answer.citations import resolve
+from expertly.answer.citations import MARKER, resolve
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate.budget import fit_items
 from expertly.retrieve.multihop import MultiHopRetriever
@@ -76,7 +76,6 @@ def build_messages(
 
 
 _FIGURE = re.compile(r"\d(?:[\d,.]*\d)?")
-_MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
 def figures(text: str) -> set[str]:
@@ -92,7 +91,7 @@ def figures(text: str) -> set[str]:
 
 def unsupported_figures(answer: str, hits: Sequence[Hit]) -> list[str]:
     """Numbers the answer states that none of its sources contains (citation markers aside)."""
-    stated = figures(_MARKERS.sub(" ", answer))
+    stated = figures(MARKER.sub(" ", answer))
     known: set[str] = set()
     for hit in hits:
         known |= figures(hit.chunk.text) | figures(hit.title)
