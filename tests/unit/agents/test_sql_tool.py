@@ -114,7 +114,7 @@ def test_there_is_no_keyword_filter(db: Path) -> None:
 
 
 def test_the_file_is_opened_read_only(db: Path) -> None:
-    conn = open_database(str(db), timeout_s=1.0).connect()  # type: ignore[union-attr]
+    conn = open_database(str(db), timeout_s=1.0).connect()
     try:
         conn.set_authorizer(None)  # even without the authorizer, SQLite refuses writes
         with pytest.raises(sqlite3.OperationalError, match=r"readonly|read-only|query_only"):
