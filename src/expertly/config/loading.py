@@ -10,7 +10,6 @@ The conversion is driven by the sections' own type hints (``str``, ``int``, ``fl
 
 from __future__ import annotations
 
-import difflib
 import json
 import tomllib
 from dataclasses import MISSING, Field, dataclass, fields
@@ -181,5 +180,7 @@ def _type_error(value: Value, typ: Any, spec: Field[Any]) -> ConfigError:
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:
+    import difflib  # only on the error path: it costs every command's start-up otherwise
+
     close = difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean '{close[0]}'?)" if close else ""
