@@ -152,23 +152,26 @@ _EXPECTED = {
     str: "a string",
     int: "a whole number",
     float: "a number",
-    bool: f"true or false (also {'/'.join(_TRUE[1:])} or {'/'.join(_FALSE[1:])})",
+    bool: "true or false",
 }
 
 
 def _type_error(value: Value, typ: Any, spec: Field[Any]) -> ConfigError:
     """'<origin> = <value>: expected <type>, e.g. <default>. <help>'."""
+    env = value.origin.startswith(ENV_PREFIX)
     if getattr(typ, "__origin__", None) is list:
-        env = value.origin.startswith(ENV_PREFIX)
         expected = "a comma-separated list" if env else "a list of strings"
     else:
         expected = _EXPECTED.get(typ, getattr(typ, "__name__", str(typ)))
+    if typ is bool and env:
+        expected += " (or 1/0, yes/no, on/off)"
     example = ""
     default = spec.default_factory() if spec.default_factory is not MISSING else spec.default
     if default is not MISSING and default not in ("", []):
         if isinstance(default, list):
-            env = value.origin.startswith(ENV_PREFIX)
             shown = ",".join(default) if env else json.dumps(default)
+        elif isinstance(default, bool):
+            shown = json.dumps(default)
         else:
             shown = repr(default)
         example = f", e.g. {shown} (the default)"
