@@ -45,7 +45,7 @@ def offline_hub() -> None:
     """Keep model loading to local files (unless the user set these variables otherwise)."""
     for name, value in HUB_OFFLINE.items():
         os.environ.setdefault(name, value)
-    if os.environ.get("HF_HUB_OFFLINE") == "1":
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         logger = logging.getLogger("kernels._internals.hf_hub")
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
