@@ -26,7 +26,7 @@ import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "corpus"
 
 # Every date written into file metadata. Changing it changes every binary file.
-FIXED_DATE = datetime(2025, 3, 10, 9, 0, 0, tzinfo=timezone.utc)
+FIXED_DATE = datetime(2025, 3, 10, 9, 0, 0, tzinfo=UTC)
 FIXED_ZIP_TIME = (2025, 3, 10, 9, 0, 0)
 
 

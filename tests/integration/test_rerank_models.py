@@ -13,8 +13,6 @@ from expertly.retrieve.rerank import create_reranker
 from expertly.types import Chunk, Hit
 from tests.unit.helpers import fake_workspace, write_corpus
 
-pytest.importorskip("sentence_transformers")
-
 
 def hit(doc: str, text: str) -> Hit:
     chunk = Chunk(id=f"{doc}#0", doc_id=doc, index=0, text=text, start=0, end=len(text))
@@ -37,7 +35,7 @@ def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("cross-encoder")
     tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_dir()), local_files_only=True)
-    config = BertConfig(
+    config = BertConfig(  # type: ignore[call-arg]  # num_labels: a PretrainedConfig keyword
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
         num_hidden_layers=1,

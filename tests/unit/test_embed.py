@@ -101,7 +101,7 @@ def test_a_repeated_query_is_embedded_once(tmp_path: Path) -> None:
     calls: list[list[str]] = []
 
     class Counting(HashingEmbedder):
-        def embed(self, texts, *, kind):  # type: ignore[no-untyped-def]
+        def embed(self, texts, *, kind):
             calls.append(list(texts))
             return super().embed(texts, kind=kind)
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import ranx
 from typer.testing import CliRunner
 
 from expertly.cli.main import app
@@ -17,8 +18,6 @@ from expertly.evaluate import CONFIGURATIONS, load_beir, run_beir, run_questions
 from expertly.evaluate.configurations import parse_configurations
 from expertly.evaluate.retrieval import require_ranx
 from tests.unit.helpers import fake_workspace, write_corpus
-
-ranx = pytest.importorskip("ranx", reason="needs the eval extra: pip install 'expertly[eval]'")
 
 DOCS = {
     "d1": ("Volcano eruptions", "Magma rises through the crust and erupts as lava from vents."),

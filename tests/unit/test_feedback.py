@@ -53,7 +53,7 @@ def test_feedback_searches_dense_again_with_the_moved_vector(tmp_path: Path) -> 
     ws = fake_workspace(tmp_path, retrieval=settings)
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     store = RecordingStore(ws.store)
-    retriever = Retriever(store, ws.embedder, settings)  # type: ignore[arg-type]
+    retriever = Retriever(store, ws.embedder, settings)
     filters = Filters(doc_ids=("leave.md", "prices.csv"))
     result = retriever.search("parental leave weeks", k=3, filters=filters)
     assert len(store.queries) == 2 and "feedback" in result.timings
@@ -81,9 +81,7 @@ def test_feedback_off_or_dense_only_searches_once(tmp_path: Path) -> None:
         (ws.settings.retrieval, "sparse"),
     ):
         store = RecordingStore(ws.store)
-        result = Retriever(store, ws.embedder, settings).search(  # type: ignore[arg-type]
-            "vacation days", k=2, mode=mode
-        )
+        result = Retriever(store, ws.embedder, settings).search("vacation days", k=2, mode=mode)
         assert len(store.queries) == 1, (settings.feedback, mode)
         assert "feedback" not in result.timings
 

@@ -155,7 +155,7 @@ def test_cli_mines_from_the_workspace_index_before_training(
     workspace.close()
     seen: dict[str, object] = {}
 
-    def fake_train(groups, base, out, config, *, progress=None):  # type: ignore[no-untyped-def]
+    def fake_train(groups, base, out, config, *, progress=None):
         seen.update(groups=groups, out=out, config=config)
         raise module.ExpertlyError("stop here")
 

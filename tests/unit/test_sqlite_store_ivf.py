@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,7 +30,7 @@ DIM = 32
 EXACT = StoreSettings(vector_cache="on")
 
 
-def ivf(probe: int = 4, **kw: int) -> StoreSettings:
+def ivf(probe: int = 4, **kw: Any) -> StoreSettings:
     """The IVF index in use from the first chunk."""
     return StoreSettings(
         vector_cache="on", vector_index="ivf", ivf_min_chunks=0, ivf_probe=probe, **kw
@@ -150,9 +151,12 @@ def test_filters_are_respected_and_a_selective_one_falls_back_to_exact(
     ):
         exact_scans: list[int] = []
         scan = approx._vectors.search
-        monkeypatch.setattr(
-            approx._vectors, "search", lambda q, *a: exact_scans.append(len(q)) or scan(q, *a)
-        )
+
+        def counted(q: Any, *a: Any) -> Any:
+            exact_scans.append(len(q))
+            return scan(q, *a)
+
+        monkeypatch.setattr(approx._vectors, "search", counted)
         for q in queries:
             hits = approx.search(Query(vector=q, filters=Filters(tenant="acme")), 10)
             assert len(hits) == 10 and {h.chunk.doc_id for h in hits} <= acme

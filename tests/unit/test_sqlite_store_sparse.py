@@ -13,6 +13,7 @@ import dataclasses
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -70,7 +71,9 @@ def _sentence(rng: random.Random, most: int) -> str:
 def put_random(store: SQLiteStore, rng: random.Random, doc_id: str) -> None:
     """A document of 1-6 chunks with a random title and heading paths; ACL fields vary."""
     texts = [_sentence(rng, 25) or "empty" for _ in range(rng.randint(1, 6))]
-    meta = rng.choice([{}, {"tenant": "acme"}, {"tenant": "other", "groups": ["hr"]}])
+    meta: dict[str, Any] = rng.choice(
+        [{}, {"tenant": "acme"}, {"tenant": "other", "groups": ["hr"]}]
+    )
     doc, chunks = make_doc(doc_id, texts, title=_sentence(rng, 4), metadata=meta)
     chunks = [
         dataclasses.replace(
@@ -117,7 +120,7 @@ def test_scores_and_order_equal_fts5_on_a_random_corpus(path: Path) -> None:
             put_random(store, rng, f"doc{d:03d}")
         for text in random_queries(rng, 150):
             compare(store, text, int(rng.choice([1, 3, 10, 50, 1000])))
-        assert len(store._sparse) == store.stats()["chunks"] > 300
+        assert len(store._sparse) == int(store.stats()["chunks"]) > 300
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +35,14 @@ def own_registry(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_sqlite_is_built_in_and_opens_the_path_inside_the_workspace(tmp_path: Path) -> None:
     assert "sqlite" in store_names()
     settings = StoreSettings(path="sub/index.sqlite", sparse_cache="off")
-    with create_store(settings, root=tmp_path, dim=8, embedder="e") as store:
+    with closing(create_store(settings, root=tmp_path, dim=8, embedder="e")) as store:
         assert isinstance(store, SQLiteStore) and isinstance(store, StoreBackend)
         assert store.path == tmp_path / "sub" / "index.sqlite" and store.path.is_file()
         assert store.settings is settings and not store.read_only
         assert (store.stats()["embedder"], store.stats()["dim"]) == ("e", 8)
-    with create_store(settings, root=tmp_path, dim=8, embedder="e", read_only=True) as reader:
+    with closing(
+        create_store(settings, root=tmp_path, dim=8, embedder="e", read_only=True)
+    ) as reader:
         assert isinstance(reader, SQLiteStore) and reader.read_only
 
 

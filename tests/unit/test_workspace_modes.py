@@ -68,7 +68,7 @@ def test_auto_mode_routes_each_question(tmp_path: Path) -> None:
 
 def test_unknown_mode_lists_the_valid_ones(tmp_path: Path) -> None:
     ws = fake_workspace(tmp_path)
-    with pytest.raises(ConfigError, match="rag, base, finetuned, hybrid, agent, auto"):
+    with pytest.raises(ConfigError, match="rag, finetuned, agent, base, hybrid, auto"):
         ws.answerer("oracle")
 
 

@@ -134,7 +134,8 @@ def test_warmup_and_close_reach_the_models_the_workspace_built(
     ws.searcher()  # builds the store, hence the embedder
     ws.warmup()
     model = ws._embedding_model
-    assert isinstance(model, LocalModel) and model.loads == 1 and llm.warmups == 2
+    assert isinstance(model, LocalModel) and isinstance(model, Loadable)
+    assert model.loads == 1 and llm.warmups == 2
     teacher = ws.llm_with(backend="warm")
     assert teacher is not llm
     ws.close()

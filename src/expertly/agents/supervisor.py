@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from expertly.answer.citations import MARKER
 from expertly.answer.rag import figures, is_abstention
 from expertly.types import Completion, Message
 
 if TYPE_CHECKING:
     from expertly.generate import LLM
 
-_MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 _CODE = re.compile(r"\b(?:[A-Za-z]+[-_/]?\d[\w-]*|[A-Z]{2,}[A-Z0-9-]*)\b")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n\s*)$")
 _CAPITALISED = re.compile(r"\b[A-Z][a-z]{2,}\b")
@@ -54,7 +54,7 @@ class Verdict:
 
 def key_terms(text: str) -> set[str]:
     """Codes, acronyms and mid-sentence capitalised names in ``text``, lower-cased."""
-    text = _MARKERS.sub(" ", text)
+    text = MARKER.sub(" ", text)
     terms = {m.group(0).lower() for m in _CODE.finditer(text) if not m.group(0).isdigit()}
     for match in _CAPITALISED.finditer(text):
         word = match.group(0)
@@ -66,7 +66,7 @@ def key_terms(text: str) -> set[str]:
 
 def unsupported(answer: str, evidence: Sequence[str]) -> list[str]:
     """What ``answer`` states that no text in ``evidence`` contains (figures, key terms)."""
-    body = _MARKERS.sub(" ", answer)
+    body = MARKER.sub(" ", answer)
     known_figures: set[str] = set()
     for text in evidence:
         known_figures |= figures(text)
@@ -85,7 +85,7 @@ class Supervisor:
 
     def check(self, answer: str, observations: Sequence[str], question: str = "") -> Verdict:
         """Is ``answer`` supported by ``observations`` (and the question's own words)?"""
-        if not re.search(r"[^\W_]", _MARKERS.sub(" ", answer)):
+        if not re.search(r"[^\W_]", MARKER.sub(" ", answer)):
             return Verdict(False, ("the answer is empty",))  # "", "...", "[1]"
         if is_abstention(answer):
             return Verdict(True)

@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from expertly.retrieve.hybrid import STOPWORDS
 from expertly.types import Citation, Hit
 
-_MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
+"""A citation marker, ``[2]`` or ``[1, 3]``; group 1 holds the numbers. The one definition
+used wherever markers are read or removed (answers, the agent's supervisor, QA metrics)."""
 # A sentence ends at . ! ? followed by white space (so "949.00" and "v2.1" stay whole).
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -26,7 +28,7 @@ ATTRIBUTION_THRESHOLD = 0.5
 def cited_numbers(text: str) -> list[int]:
     """Every source number cited in ``text``, in order of first appearance."""
     seen: list[int] = []
-    for match in _MARKER.finditer(text):
+    for match in MARKER.finditer(text):
         for part in re.split(r"[,;]", match.group(1)):
             n = int(part)
             if n not in seen:
@@ -87,7 +89,7 @@ def resolve(
         for match in _SENTENCE.finditer(text):
             sentence = match.group(0)
             words = _content_words(sentence)
-            if _MARKER.search(sentence) or len(words) < 2:
+            if MARKER.search(sentence) or len(words) < 2:
                 pieces.append(sentence)
                 continue
             total = _weight(words)

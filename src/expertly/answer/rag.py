@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from expertly.answer.citations import resolve
+from expertly.answer.citations import MARKER, resolve
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import Prefilling
 from expertly.generate.budget import fit_items
@@ -78,7 +78,6 @@ def build_messages(
 
 
 _FIGURE = re.compile(r"\d(?:[\d,.]*\d)?")
-_MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 
 
 def figures(text: str) -> set[str]:
@@ -94,7 +93,7 @@ def figures(text: str) -> set[str]:
 
 def unsupported_figures(answer: str, hits: Sequence[Hit]) -> list[str]:
     """Numbers the answer states that none of its sources contains (citation markers aside)."""
-    stated = figures(_MARKERS.sub(" ", answer))
+    stated = figures(MARKER.sub(" ", answer))
     known: set[str] = set()
     for hit in hits:
         known |= figures(hit.chunk.text) | figures(hit.title)

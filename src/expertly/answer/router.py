@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expertly.config import ROUTES
 from expertly.errors import ConfigError
 from expertly.types import Answer, Principal, TraceStep
 
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from expertly.answer import Answerer
-
-ROUTES = ("rag", "finetuned", "agent", "base")
 
 Embed = Callable[[Sequence[str]], "np.ndarray"]
 """Texts → L2-normalised vectors (the workspace embedder, ``kind="query"``)."""

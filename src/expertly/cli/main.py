@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from expertly.cli import common, data, dataset, evaluate, finetune, query, setup
+from expertly.config.hub import quiet_libraries
 
 app = typer.Typer(
     name="expertly",
@@ -42,19 +42,10 @@ def _main(
     ] = None,
 ) -> None:
     common.state.workspace = workspace
-    # The libraries below print their own progress bars and advisories; expertly shows its own.
-    for name, value in (
-        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
-        ("TQDM_DISABLE", "1"),
-        ("TRANSFORMERS_VERBOSITY", "error"),
-        ("TOKENIZERS_PARALLELISM", "false"),
-        ("HF_HUB_OFFLINE", "1"),
-    ):
-        os.environ.setdefault(name, value)
+    # The model libraries print their own progress bars and advisories; expertly shows its own.
+    quiet_libraries()
     # pypdf logs a warning for every damaged PDF; ingest reports bad files itself.
     logging.getLogger("pypdf").setLevel(logging.ERROR)
-    # bitsandbytes (QLoRA) warns on import about an optional CPU kernel package it lacks.
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 
 setup.register(app)

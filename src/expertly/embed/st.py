@@ -10,19 +10,18 @@ torch) is imported only when a model loads.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Literal
 
+from expertly.config.hub import offline_hub
 from expertly.errors import MissingDependencyError, ModelNotFoundError
 
 __all__ = ["load_cross_encoder", "load_sentence_transformer", "offline"]
 
 
 def offline() -> None:
-    """Keep Hugging Face libraries from reaching a hub (unless the user set otherwise)."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    """Keep Hugging Face libraries from reaching a hub (``expertly.config.hub``)."""
+    offline_hub()
 
 
 def load_sentence_transformer(

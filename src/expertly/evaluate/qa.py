@@ -14,13 +14,14 @@ import string
 from collections import Counter
 from collections.abc import Sequence
 
-_MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
+from expertly.answer.citations import MARKER
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
 
 
 def normalise(text: str) -> str:
-    text = _MARKERS.sub(" ", text).lower().translate(_PUNCT)
+    text = MARKER.sub(" ", text).lower().translate(_PUNCT)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 

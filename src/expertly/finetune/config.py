@@ -8,21 +8,16 @@ overridden, and ``__post_init__`` rejects contradictory values naming the fields
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from expertly.config.checks import _f
 from expertly.errors import ConfigError
 
 METHODS = ("lora", "qlora", "adalora", "prefix", "full")
 ADAPTER_METHODS = ("lora", "qlora", "adalora", "prefix")  # write a PEFT adapter
 MERGEABLE = ("lora", "qlora", "adalora")  # adapters that fold into the base weights
 SCHEDULERS = ("linear", "cosine")
-
-
-def _f(default: Any, help: str) -> Any:
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
 
 
 @dataclass

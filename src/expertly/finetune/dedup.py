@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from expertly.errors import ExpertlyError
+from expertly.retrieve.hybrid import STOPWORDS
 
 T = TypeVar("T")
 SPLITS = ("doc", "question")
@@ -44,11 +45,6 @@ def words(text: str) -> frozenset[str]:
 
 # Units and verbs too common to show that two questions share a subject.
 _GENERIC = words("day week month year hour minute time number many much long get say")
-# Words that carry no fact: ignored when comparing question + answer content.
-STOPWORDS = words(
-    "a about an and are as at be by can do does for from how i in is it its my of on or our "
-    "the their this to what when where which who why with you your"
-)
 
 
 def normalise(text: str) -> str:

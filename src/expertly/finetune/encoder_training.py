@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from expertly.config.hub import offline_hub
 
 Progress = Callable[[int, int, float], None]
 """(step, total steps, loss) after each optimiser step."""
@@ -144,7 +145,7 @@ def run_loop(
 def start_run(torch: Any, config: LoopSettings) -> float:
     """Set up a training run (the hub stays offline, ``config.threads`` torch threads, the
     seed); returns its start time for ``run_loop`` and the result's seconds."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline_hub()
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     return time.perf_counter()

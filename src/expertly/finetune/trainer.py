@@ -17,12 +17,12 @@ output where a finished one is expected. Data is validated before any model is l
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from expertly.config.hub import offline_hub
 from expertly.errors import MissingDependencyError
 from expertly.finetune import datasets, forgetting, methods
 from expertly.finetune.callbacks import (
@@ -230,7 +230,7 @@ def _tokenizer(folder: Path) -> Any:
         from transformers import AutoTokenizer
     except ImportError as exc:
         raise MissingDependencyError("transformers", purpose="fine-tuning") from exc
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    offline_hub()
     tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token

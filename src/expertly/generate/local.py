@@ -9,13 +9,13 @@ and weights loaded, on first use, so building a Workspace or listing settings st
 from __future__ import annotations
 
 import copy
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from expertly.config.hub import offline_hub
 from expertly.errors import ConfigError, LLMError, MissingDependencyError, ModelNotFoundError
 from expertly.generate import models
 from expertly.generate.stops import StopBuffer, cut_at_stop
@@ -313,7 +313,7 @@ class TransformersLLM:
         """The tokenizer alone: from the model directory, or the GGUF file before conversion."""
         with self._lock:
             if self._tok is None:
-                _offline()
+                offline_hub()
                 _import_torch()
                 folder = models.ready_dir(self.source, self.cache_dir)
                 if folder is None:
@@ -383,12 +383,6 @@ def _with_adapter(model: Any, adapter: Path) -> Any:
     if tuned.peft_config["default"].is_prompt_learning:
         return tuned  # prefix tuning: virtual tokens, nothing to merge
     return tuned.merge_and_unload()
-
-
-def _offline() -> None:
-    """Never reach a model hub: every load reads local files only."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def _import_torch() -> Any:

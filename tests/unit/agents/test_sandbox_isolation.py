@@ -48,8 +48,9 @@ def test_the_filter_refuses_escapes_and_allows_the_rest(machine: str, arch: int)
         name: pair[0 if machine == "x86_64" else 1] for name, pair in seccomp._NUMBERS.items()
     }
     for name in seccomp.REFUSED:
-        if numbers[name] is not None:
-            assert decide(program, arch, numbers[name]) == EPERM, name
+        number = numbers[name]
+        if number is not None:
+            assert decide(program, arch, number) == EPERM, name
     clone = numbers["clone"]
     assert clone is not None
     assert decide(program, arch, clone, arg0=0x00010000 | 0x00000100) == ALLOW  # a thread

@@ -54,7 +54,12 @@ class Tool(Protocol):
 
     name: str
     description: str
-    parameters: Mapping[str, Any]  # JSON schema of an object: {"type": "object", ...}
+
+    @property
+    def parameters(self) -> Mapping[str, Any]:
+        """JSON schema of an object: ``{"type": "object", ...}`` (read-only: a class
+        attribute or a property both satisfy it)."""
+        ...
 
     def run(self, **arguments: Any) -> ToolResult: ...
 

@@ -45,11 +45,6 @@ class SqliteDatabase:
                 f"agent.sql_url: there is no SQLite file at {path}. Set agent.sql_url to an "
                 "existing database file or a postgresql://... URL."
             )
-        if sys.version_info < (3, 11):
-            raise ConfigError(
-                "the sql tool on SQLite needs Python 3.11 or later (it bounds each query with "
-                "sqlite3's setlimit); upgrade Python or use a postgresql://... agent.sql_url"
-            )
         self.path = path.resolve()
         self.uri = self.path.as_uri() + "?mode=ro"
         self.timeout_s = timeout_s

