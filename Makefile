@@ -57,7 +57,8 @@ test: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/python -c "import expertly, expertly.workspace, expertly.cli.main, sys; assert 'torch' not in sys.modules, 'importing expertly must not import torch'"
 	$(BIN)/python scripts/gen_docs.py --check
-	$(BIN)/pytest -q
+	# pytest exits 5 when it collects no test: that means a broken checkout, so say so and fail.
+	$(BIN)/pytest -q; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is missing or cannot be imported"; fi; exit $$rc
 
 docs: $(STAMP)
 	$(BIN)/python scripts/gen_docs.py
