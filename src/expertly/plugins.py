@@ -1,8 +1,7 @@
 """Plugins: backends and tools that other installed packages add through entry points.
 
-A package makes an embedder, an LLM backend or an agent tool (and a store, once stores are
-looked up by name) available by naming its factory in an entry-point group of its
-``pyproject.toml``::
+A package makes an embedder, an LLM backend, a store or an agent tool available by naming
+its factory in an entry-point group of its ``pyproject.toml``::
 
     [project.entry-points."expertly.embedders"]
     my-embedder = "my_package.embed:make_embedder"
@@ -11,7 +10,7 @@ After ``pip install my-package``, ``embedder.backend = "my-embedder"`` works: th
 lookup of a name that no ``register_*`` call has added loads the entry point of that name
 and registers what it points at, so plugins are imported only when a setting asks for
 them and ``import expertly`` stays light. The factory has the same signature as one given
-to ``register_embedder`` / ``register_llm`` / ``register_tool``.
+to ``register_embedder`` / ``register_llm`` / ``register_store`` / ``register_tool``.
 """
 
 from __future__ import annotations

@@ -12,12 +12,13 @@ import pytest
 
 from expertly.agents.tools import factory as tools
 from expertly.agents.tools.base import ToolResult
-from expertly.config import AgentSettings, EmbedderSettings, LLMSettings, Settings
+from expertly.config import AgentSettings, EmbedderSettings, LLMSettings, Settings, StoreSettings
 from expertly.embed import registry as embedders
 from expertly.embed.hashing import HashingEmbedder
 from expertly.errors import ConfigError
 from expertly.generate import registry as llms
 from expertly.generate.scripted import ScriptedLLM
+from expertly.store import registry as stores
 from expertly.workspace import Workspace
 
 
@@ -46,10 +47,16 @@ def make_tool(context: tools.ToolContext) -> Shout:
     return Shout()
 
 
+def make_store(settings: StoreSettings, target: stores.StoreTarget) -> Any:
+    """A plugin store: here the built-in SQLite backend under another name."""
+    return stores._BACKENDS["sqlite"](settings, target)
+
+
 PLUGINS = {
     "expertly.llms": [("plugged-llm", f"{__name__}:make_llm"), ("broken", "no_such_pkg:x")],
     "expertly.embedders": [("plugged-embedder", f"{__name__}:make_embedder")],
     "expertly.tools": [("shout", f"{__name__}:make_tool")],
+    "expertly.stores": [("plugged-store", f"{__name__}:make_store")],
 }
 
 
@@ -68,7 +75,7 @@ def installed_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         return real(**selection)
 
     monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
-    for module in (llms, embedders):
+    for module in (llms, embedders, stores):
         monkeypatch.setattr(module, "_BACKENDS", dict(module._BACKENDS))
     monkeypatch.setattr(tools, "_FACTORIES", dict(tools._FACTORIES))
     yield
@@ -78,6 +85,7 @@ def test_backends_named_by_entry_points_are_loaded_on_first_lookup(tmp_path: Pat
     settings = Settings(
         embedder=EmbedderSettings(backend="plugged-embedder", cache=False),
         llm=LLMSettings(backend="plugged-llm"),
+        store=StoreSettings(backend="plugged-store"),
     )
     with Workspace(tmp_path / "ws", settings) as ws:
         assert "plugged-llm" not in llms._BACKENDS  # nothing is imported before it is asked for
@@ -85,6 +93,8 @@ def test_backends_named_by_entry_points_are_loaded_on_first_lookup(tmp_path: Pat
         assert ws.embedder.dim == 24
         assert ws.stats()["documents"] == 0
     assert "plugged-llm" in llms._BACKENDS  # registered: the next lookup is a dict hit
+    assert "plugged-store" in stores._BACKENDS
+    assert (tmp_path / "ws" / "index.sqlite").is_file()  # the plugin's store was opened
 
 
 def test_tools_named_by_entry_points_are_built_like_builtins() -> None:
@@ -98,3 +108,7 @@ def test_unknown_and_broken_plugins_say_what_to_do() -> None:
         llms.create_llm(LLMSettings(backend="nope"), cache_dir=Path("."))
     with pytest.raises(ConfigError, match=r"plugin 'broken' .* failed to load: .*Reinstall"):
         llms.create_llm(LLMSettings(backend="broken"), cache_dir=Path("."))
+    with pytest.raises(
+        ConfigError, match=r"store.backend = 'nope' is unknown; valid: sqlite, plug"
+    ):
+        stores.create_store(StoreSettings(backend="nope"), root=Path("."), dim=4, embedder="e")

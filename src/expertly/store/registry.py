@@ -23,6 +23,7 @@ from pathlib import Path
 
 from expertly.config import StoreSettings
 from expertly.errors import ConfigError, MissingDependencyError
+from expertly.plugins import STORES, load_entry_point, valid_names
 from expertly.store import StoreBackend
 
 __all__ = [
@@ -98,13 +99,17 @@ def create_store(
     read_only: bool = False,
 ) -> StoreBackend:
     """The store named by ``settings.backend``, opened for an embedder of ``dim`` and
-    ``embedder``; ``root`` is the workspace directory."""
-    try:
-        factory = _BACKENDS[settings.backend]
-    except KeyError:
-        raise ConfigError(
-            f"store.backend = {settings.backend!r} is unknown; valid: {', '.join(_BACKENDS)}"
-        ) from None
+    ``embedder``; ``root`` is the workspace directory.
+
+    A name no ``register_store`` call added is looked up among the ``expertly.stores`` entry
+    points of installed packages (``expertly.plugins``)."""
+    factory = _BACKENDS.get(settings.backend)
+    if factory is None:
+        factory = load_entry_point(STORES, settings.backend)
+        if factory is None:
+            valid = valid_names(_BACKENDS, STORES)
+            raise ConfigError(f"store.backend = {settings.backend!r} is unknown; valid: {valid}")
+        register_store(settings.backend, factory)
     store = factory(settings, StoreTarget(Path(root), int(dim), embedder, read_only))
     if not isinstance(store, StoreBackend):  # a plugin's bug, caught before any use
         raise TypeError(
