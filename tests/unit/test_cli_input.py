@@ -110,7 +110,8 @@ def test_chat_takes_tenant_and_group_like_ask(ws: Path) -> None:
 def test_an_unknown_route_lists_the_valid_ones(ws: Path, command: str) -> None:
     args = ["ask", "hello"] if command == "ask" else ["chat"]
     result = invoke("-w", str(ws), *args, "--route", "magic", stdin="hello\n")
-    assert result.exit_code == 2 and "rag, base, finetuned" in result.output, result.output
+    assert result.exit_code == 2, result.output
+    assert "rag, finetuned, agent, base, hybrid, auto" in result.output, result.output
 
 
 def test_an_unknown_retrieval_mode_lists_the_valid_ones(ws: Path) -> None:

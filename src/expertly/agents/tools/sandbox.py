@@ -210,7 +210,9 @@ class PythonSandbox:
     def _status(self, returncode: int, timed_out: bool, limit: float) -> str:
         if timed_out:
             return f"[stopped: the program ran longer than {limit:g} s]"
-        if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        # bwrap reports a child killed by a signal as 128 + the signal's number
+        cpu_kills = (signal.SIGXCPU, signal.SIGKILL)
+        if returncode in (*(-n for n in cpu_kills), *(128 + n for n in cpu_kills)):
             return f"[stopped: the program used more than {math.ceil(limit)} s of CPU]"
         if returncode < 0:
             return f"[stopped by signal {signal.Signals(-returncode).name}]"
