@@ -23,7 +23,7 @@ from expertly.config import (
     ROUTES,
     RetrievalSettings,
     Settings,
-    describe,
+    default_config_text,
     resolve_workspace,
 )
 
@@ -406,33 +406,3 @@ def _code_version() -> str:
         return version("expertly")
     except PackageNotFoundError:  # running from a source tree that was never installed
         return "source"
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return repr(value)
-
-
-def default_config_text() -> str:
-    """``expertly.toml`` with every setting commented out at its default, with its help."""
-    lines = [
-        "# expertly workspace settings. Uncomment a line to change it.",
-        "# Environment variables override this file: EXPERTLY_<SECTION>__<FIELD>=value",
-        "",
-    ]
-    section = None
-    for key, _typ, default, help_text in describe():
-        sec, name = key.split(".", 1)
-        if sec != section:
-            if section is not None:
-                lines.append("")
-            lines.append(f"[{sec}]")
-            section = sec
-        lines.append(f"# {help_text}")
-        lines.append(f"# {name} = {_toml_value(default)}")
-    return "\n".join(lines) + "\n"

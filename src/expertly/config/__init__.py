@@ -11,7 +11,8 @@ Every field's ``help`` metadata is the documentation: ``expertly config`` prints
 * ``index``, ``answering``: the sections, one dataclass each, with their checks;
 * ``loading``: reading the file and the environment, converting each value to its field's
   type, with errors that name the variable or key at fault;
-* ``settings``: ``Settings``, the ten sections together, and ``describe``.
+* ``settings``: ``Settings``, the ten sections together, ``describe`` and the commented
+  default ``expertly.toml``.
 """
 
 from expertly.config.answering import (
@@ -34,6 +35,7 @@ from expertly.config.settings import (
     CONFIG_FILE,
     DEFAULT_WORKSPACE,
     Settings,
+    default_config_text,
     describe,
     resolve_workspace,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "RouterSettings",
     "Settings",
     "StoreSettings",
+    "default_config_text",
     "describe",
     "resolve_workspace",
 ]
