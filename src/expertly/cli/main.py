@@ -9,7 +9,18 @@ from typing import Annotated
 
 import typer
 
-from expertly.cli import common, data, dataset, embedder, evaluate, finetune, query, reranker, setup
+from expertly.cli import (
+    common,
+    compare,
+    data,
+    dataset,
+    embedder,
+    evaluate,
+    finetune,
+    query,
+    reranker,
+    setup,
+)
 
 app = typer.Typer(
     name="expertly",
@@ -65,6 +76,7 @@ finetune.register(app)
 embedder.register(app)
 reranker.register(app)
 dataset.register(app)
+compare.register(app)
 
 
 def main() -> None:
