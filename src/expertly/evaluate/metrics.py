@@ -24,6 +24,7 @@ from expertly.evaluate.questions import Question, same_document
 SUPPORT_RECALL = 0.5
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+_MARKER = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 _STOP_WORDS = (
     "and are but for from has have its not that the their them then there these they this was "
     "were what when where which who will with you your can does did how into than"
@@ -43,8 +44,9 @@ def sentences(text: str) -> list[str]:
 
 
 def figures(text: str) -> set[str]:
-    """The numbers written in ``text``, thousands separators removed ("2,340" -> "2340")."""
-    return {f.replace(",", "").rstrip(".") for f in _FIGURE.findall(text)}
+    """The numbers written in ``text``, thousands separators removed ("2,340" -> "2340");
+    citation markers such as ``[1]`` are not figures."""
+    return {f.replace(",", "").rstrip(".") for f in _FIGURE.findall(_MARKER.sub(" ", text))}
 
 
 def groundedness(answer: str, passages: Sequence[str]) -> dict[str, Any]:

@@ -1,0 +1,165 @@
+"""``run_compare`` → ``summarise`` → ``render`` on a workspace with the scripted LLM and the
+hashing embedder: records as they go, resume after a kill, skipped routes, and a report whose
+figures are the JSON's."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from expertly.cli.main import app
+from expertly.evaluate.compare import (
+    RESULTS_FILE,
+    CompareError,
+    parse_routes,
+    read_results,
+    run_compare,
+)
+from expertly.evaluate.questions import Question
+from expertly.evaluate.report import ci, fmt, render
+from expertly.evaluate.summary import summarise
+from expertly.types import Message
+from tests.unit.helpers import fake_workspace, write_corpus
+
+QUESTIONS = [
+    Question("leave", "How long is parental leave?", ("20 weeks",), ("leave.md",)),
+    Question("pw", "How long must a password be?", ("14 characters",), ("security.txt",)),
+    Question("cat", "What is the name of the CEO's cat?", kind="unanswerable"),
+    Question("vac", "Is vacation 28 days?", ("yes",), ("leave.md",), choices=("yes", "no")),
+]
+
+
+def reply(messages: Sequence[Message]) -> str:
+    """Right about leave and vacation when the passages are in the prompt, wrong otherwise."""
+    prompt = " ".join(m.content for m in messages)
+    question = [m.content for m in messages if m.role == "user"][-1].rsplit("Question:", 1)[-1]
+    if "parental" in question:
+        return (
+            "1] Employees get 20 weeks of paid parental leave." if "20 weeks" in prompt else "12."
+        )
+    if "vacation" in question:
+        return "1] Yes, 28 days." if "calendar year" in prompt else "No."
+    return "I think 8 characters."
+
+
+@pytest.fixture
+def ws(tmp_path: Path):  # type: ignore[no-untyped-def]
+    workspace = fake_workspace(tmp_path, reply)
+    workspace.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    return workspace
+
+
+def test_each_route_answers_every_question_and_missing_ones_are_skipped(ws, tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    records, skipped = run_compare(
+        ws,
+        QUESTIONS,
+        ["base", "rag", "finetuned"],
+        tmp_path / "out",
+        progress=lambda r, d, t: seen.append((r, d, t)),
+    )
+    assert [(r["route"], r["id"]) for r in records] == [
+        (route, q.id) for route in ("base", "rag") for q in QUESTIONS
+    ]
+    assert [s.route for s in skipped] == ["finetuned"] and "expertly finetune" in skipped[0].command
+    assert seen[-1] == ("rag", 4, 4)
+    on_disk = read_results(tmp_path / "out" / RESULTS_FILE)
+    assert [r["id"] for r in on_disk] == [r["id"] for r in records]
+    rag = {r["id"]: r for r in records if r["route"] == "rag"}
+    assert rag["leave"]["citations"] and rag["leave"]["passages"]
+    assert rag["leave"]["latency_s"] > 0 and rag["leave"]["prompt_tokens"] > 0
+
+
+def test_resume_after_a_kill_mid_write_loses_only_the_torn_record(ws, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    run_compare(ws, QUESTIONS[:2], ["base"], out)
+    path = out / RESULTS_FILE
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "cat", "route": "base", "te')  # killed while writing
+    with pytest.raises(CompareError, match="--resume"):
+        run_compare(ws, QUESTIONS, ["base"], out)
+    calls_before = len(ws.llm.calls)
+    records, _ = run_compare(ws, QUESTIONS, ["base"], out, resume=True)
+    assert [r["id"] for r in records] == ["leave", "pw", "cat", "vac"]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4 and all(json.loads(line) for line in lines)
+    assert len(ws.llm.calls) - calls_before == 2  # only the two missing questions
+
+
+def test_unknown_route_lists_the_valid_ones() -> None:
+    assert parse_routes("rag, base,rag") == ["rag", "base"]
+    with pytest.raises(CompareError, match="oracle.*base, rag, finetuned"):
+        parse_routes("rag,oracle")
+
+
+def test_summary_figures_and_the_report_show_the_same_numbers(ws, tmp_path: Path) -> None:
+    records, skipped = run_compare(ws, QUESTIONS, ["base", "rag", "finetuned"], tmp_path / "o")
+    result = summarise(QUESTIONS, records, skipped, embedder=ws.embedder)
+    rag, base = result["routes"]["rag"], result["routes"]["base"]
+    assert rag["metrics"]["correct"]["mean"] > base["metrics"]["correct"]["mean"]
+    assert base["metrics"]["grounded"] is None  # closed book saw no passage
+    assert rag["choices"]["accuracy"]["mean"] == 1.0 and base["choices"]["accuracy"]["mean"] == 0.0
+    assert result["majority_baseline"] == {"choice": "yes", "accuracy": 1.0}
+    assert result["by_kind"]["unanswerable"]["rag"]["n"] == 1
+    (pair,) = result["paired"]
+    assert (pair["a"], pair["b"], pair["n"]) == ("base", "rag", 4)
+    assert result["skipped"][0]["route"] == "finetuned"
+    # the JSON round-trips and the page is rendered from it alone
+    data = json.loads(json.dumps(result))
+    html = render(data)
+    for route, figures in data["routes"].items():
+        row = re.search(rf'<tr data-route="{route}">(.*?)</tr>', html, re.S)
+        assert row is not None
+        cells = dict(re.findall(r'data-metric="([a-z_0-9]+)">([^<]*)<', row.group(1)))
+        for metric, interval in figures["metrics"].items():
+            if metric in cells:
+                assert cells[metric] == ci(interval)
+        assert cells["latency_p50_s"] == fmt(figures["latency_p50_s"])
+    assert "<script" not in html and "expertly finetune" in html
+    assert "<svg" in html  # matplotlib is installed here
+
+
+def test_hostile_answers_are_escaped(tmp_path: Path) -> None:
+    ws = fake_workspace(tmp_path, ["<script>alert(1)</script> 20 weeks"])
+    records, _ = run_compare(ws, QUESTIONS[:1], ["base"], tmp_path / "o")
+    html = render(summarise(QUESTIONS[:1], records))
+    assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
+
+
+def test_cli_compare_writes_json_and_report(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "expertly.toml").write_text(
+        '[embedder]\nbackend = "hashing"\ndim = 64\n[llm]\nbackend = "scripted"\n'
+        "[retrieval]\nmin_relevance = 0.0\n"
+    )
+    runner = CliRunner()
+    result = runner.invoke(app, ["-w", str(root), "ingest", str(write_corpus(tmp_path / "d"))])
+    assert result.exit_code == 0, result.output
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        "\n".join(
+            json.dumps(
+                {"id": q.id, "question": q.question, "answers": list(q.answers), "kind": q.kind}
+            )
+            for q in QUESTIONS[:3]
+        )
+    )
+    out = tmp_path / "out"
+    args = ["-w", str(root), "compare", str(questions), "--routes", "base,rag,hybrid"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert set(summary["routes"]) == {"base", "rag"}
+    assert summary["skipped"][0]["route"] == "hybrid"
+    assert (out / "compare.json").is_file() and (out / "report.html").is_file()
+    again = runner.invoke(app, [*args, "--out", str(out)])
+    assert again.exit_code == 1 and "--resume" in again.output
+    resumed = runner.invoke(app, [*args, "--out", str(out), "--resume", "--limit", "2"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "Which route wins" in resumed.output
