@@ -102,7 +102,7 @@ def test_bad_answers_are_errors_that_list_the_valid_values(tmp_path: Path) -> No
         Needs(compute="tpu")
     path = tmp_path / "answers.toml"
     path.write_text('changes = "daily"\ncolour = "blue"\n')
-    with pytest.raises(AdviseError, match="unknown key.*colour"):
+    with pytest.raises(AdviseError, match=r"unknown key.*colour"):
         load_answers(path)
     path.write_text('changes = "daily"\ncite = "yes"\ntrain_minutes = 20\n')
     assert load_answers(path) == Needs(changes="daily", cite=True, train_minutes=20.0)

@@ -93,7 +93,7 @@ def test_resume_after_a_kill_mid_write_loses_only_the_torn_record(ws, tmp_path: 
 
 def test_unknown_route_lists_the_valid_ones() -> None:
     assert parse_routes("rag, base,rag") == ["rag", "base"]
-    with pytest.raises(CompareError, match="oracle.*base, rag, finetuned"):
+    with pytest.raises(CompareError, match=r"oracle.*base, rag, finetuned"):
         parse_routes("rag,oracle")
 
 
