@@ -56,13 +56,15 @@ def ws(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_each_route_answers_every_question_and_missing_ones_are_skipped(ws, tmp_path: Path) -> None:
     seen: list[tuple[str, int, int]] = []
-    records, skipped = run_compare(
+    run = run_compare(
         ws,
         QUESTIONS,
         ["base", "rag", "finetuned"],
         tmp_path / "out",
         progress=lambda r, d, t: seen.append((r, d, t)),
     )
+    records, skipped = run.records, run.skipped
+    assert set(run.warmup_s) == {"base", "rag"}
     assert [(r["route"], r["id"]) for r in records] == [
         (route, q.id) for route in ("base", "rag") for q in QUESTIONS
     ]
@@ -84,7 +86,7 @@ def test_resume_after_a_kill_mid_write_loses_only_the_torn_record(ws, tmp_path: 
     with pytest.raises(CompareError, match="--resume"):
         run_compare(ws, QUESTIONS, ["base"], out)
     calls_before = len(ws.llm.calls)
-    records, _ = run_compare(ws, QUESTIONS, ["base"], out, resume=True)
+    records = run_compare(ws, QUESTIONS, ["base"], out, resume=True).records
     assert [r["id"] for r in records] == ["leave", "pw", "cat", "vac"]
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 4 and all(json.loads(line) for line in lines)
@@ -98,8 +100,10 @@ def test_unknown_route_lists_the_valid_ones() -> None:
 
 
 def test_summary_figures_and_the_report_show_the_same_numbers(ws, tmp_path: Path) -> None:
-    records, skipped = run_compare(ws, QUESTIONS, ["base", "rag", "finetuned"], tmp_path / "o")
-    result = summarise(QUESTIONS, records, skipped, embedder=ws.embedder)
+    run = run_compare(ws, QUESTIONS, ["base", "rag", "finetuned"], tmp_path / "o")
+    result = summarise(
+        QUESTIONS, run.records, run.skipped, embedder=ws.embedder, warmup_s=run.warmup_s
+    )
     rag, base = result["routes"]["rag"], result["routes"]["base"]
     assert rag["metrics"]["correct"]["mean"] > base["metrics"]["correct"]["mean"]
     assert base["metrics"]["grounded"] is None  # closed book saw no passage
@@ -120,13 +124,14 @@ def test_summary_figures_and_the_report_show_the_same_numbers(ws, tmp_path: Path
             if metric in cells:
                 assert cells[metric] == ci(interval)
         assert cells["latency_p50_s"] == fmt(figures["latency_p50_s"])
+        assert cells["warmup_s"] == fmt(figures["warmup_s"], 1)
     assert "<script" not in html and "expertly finetune" in html
     assert "<svg" in html  # matplotlib is installed here
 
 
 def test_hostile_answers_are_escaped(tmp_path: Path) -> None:
     ws = fake_workspace(tmp_path, ["<script>alert(1)</script> 20 weeks"])
-    records, _ = run_compare(ws, QUESTIONS[:1], ["base"], tmp_path / "o")
+    records = run_compare(ws, QUESTIONS[:1], ["base"], tmp_path / "o").records
     html = render(summarise(QUESTIONS[:1], records))
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
 

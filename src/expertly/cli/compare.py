@@ -88,14 +88,13 @@ def compare(
         def show(route: str, done: int, total: int) -> None:
             bar.update(tasks[route], completed=done, total=total)
 
-        records, skipped = run_compare(
-            ws, qs, chosen, out, model=model, resume=resume, progress=show
-        )
+        run = run_compare(ws, qs, chosen, out, model=model, resume=resume, progress=show)
     per_1k = ws.settings.agent.cost_per_1k_tokens if price is None else price
     result = summarise(
         qs,
-        records,
-        skipped,
+        run.records,
+        run.skipped,
+        warmup_s=run.warmup_s,
         embedder=ws.embedder,
         price_per_1k=per_1k,
         local=ws.settings.llm.backend != "openai",
@@ -113,7 +112,7 @@ def compare(
         print_json({k: v for k, v in result.items() if k != "records"})
         return
     _summary_table(result)
-    for s in skipped:
+    for s in run.skipped:
         err_console.print(
             f"[yellow]skipped {s.route}:[/] {escape(s.reason)}  →  {escape(s.command)}",
             soft_wrap=True,

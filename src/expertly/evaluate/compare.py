@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from expertly.errors import ExpertlyError
 from expertly.evaluate.questions import Question
+from expertly.generate import Warmable
 from expertly.jsonl import JsonlError, read_lines
 from expertly.types import Answer
 
@@ -49,6 +50,16 @@ class Skipped:
     route: str
     reason: str
     command: str
+
+
+@dataclass(frozen=True)
+class CompareRun:
+    """What ``run_compare`` measured: the records (question order within each route), the
+    skipped routes, and each route's one-time warm-up seconds (model loading)."""
+
+    records: list[dict[str, Any]]
+    skipped: list[Skipped]
+    warmup_s: dict[str, float]
 
 
 def parse_routes(text: str) -> list[str]:
@@ -157,9 +168,10 @@ def run_compare(
     model: str | None = None,
     resume: bool = False,
     progress: Progress | None = None,
-) -> tuple[list[dict[str, Any]], list[Skipped]]:
-    """Ask every question by every route; returns the records (resumed ones included, in
-    question order per route) and the skipped routes."""
+) -> CompareRun:
+    """Ask every question by every route; records already in ``out`` are kept when
+    ``resume``. Each route's models are warmed up (loaded) before its first timed question,
+    so that latencies are per answer, and the warm-up seconds are reported apart."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / RESULTS_FILE
     if path.exists() and not resume:
@@ -171,6 +183,7 @@ def run_compare(
     ws.settings.cache.answers = False
     skipped: list[Skipped] = []
     records: list[dict[str, Any]] = []
+    warmup: dict[str, float] = {}
     with path.open("a", encoding="utf-8") as fh:
         for route in routes:
             todo = [q for q in questions if (q.id, route) not in done]
@@ -181,6 +194,7 @@ def run_compare(
                 except ExpertlyError as exc:
                     skipped.append(Skipped(route, str(exc), ENABLE.get(route, "")))
                     continue
+                warmup[route] = _warm(ws, route, model)
             for i, q in enumerate(questions):
                 if (q.id, route) in done:
                     records.append(done[(q.id, route)])
@@ -189,7 +203,24 @@ def run_compare(
                     records.append(_ask(answerer, q, route, fh))
                 if progress is not None:
                     progress(route, i + 1, len(questions))
-    return records, skipped
+    return CompareRun(records, skipped, warmup)
+
+
+def _warm(ws: Workspace, route: str, model: str | None) -> float:
+    """Load the models ``route`` uses (the embedder, the base or fine-tuned LLM) now; the
+    seconds it took. A model that fails to load is left to fail on the first question."""
+    started = time.perf_counter()
+    parts: list[Any] = []
+    if route in ("finetuned", "hybrid"):
+        parts.append(ws.finetuned_llm(model))
+    else:
+        parts.append(ws.llm)
+    for part in parts:
+        if isinstance(part, Warmable):
+            part.warmup()
+    if route != "base" and route != "finetuned":
+        ws.embedder.embed(["warm-up"], kind="query")
+    return time.perf_counter() - started
 
 
 def _ask(answerer: Any, q: Question, route: str, fh: Any) -> dict[str, Any]:

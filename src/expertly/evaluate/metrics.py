@@ -6,9 +6,9 @@ reference; for an ``unanswerable`` one, the route abstained; when ``must_contain
 every listed term appears in the answer; otherwise the normalised reference appears in the
 normalised answer (``contains``, as small models answer in sentences).
 
-*Groundedness* needs no model: an answer sentence is *supported* when at least
-``SUPPORT_RECALL`` of its content words (normalised, three letters or more, or any figure)
-appear in one sentence of the passages the route saw. It is a lexical proxy for entailment: it
+*Groundedness* (left undefined for abstentions) needs no model: an answer sentence is
+*supported* when at least ``SUPPORT_RECALL`` of its content words (normalised, three letters
+or more, or any figure) appear in one sentence of the passages the route saw. It is a lexical proxy for entailment: it
 misses paraphrases and cannot see negation, but it never depends on a judge model.
 """
 
@@ -27,7 +27,8 @@ _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 _MARKER = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
 _STOP_WORDS = (
     "and are but for from has have its not that the their them then there these they this was "
-    "were what when where which who will with you your can does did how into than"
+    "were what when where which who will with you your can does did how into than according "
+    "source sources document documents"
 )
 _STOP = frozenset(_STOP_WORDS.split(" "))
 
@@ -125,7 +126,8 @@ def score(question: Question, record: dict[str, Any]) -> dict[str, Any]:
         out["correct"] = float(all(f" {normalise(t)} " in words for t in question.must_contain))
     else:
         out["correct"] = out["contains"]
-    out.update(groundedness(text, record.get("passages", [])))
+    passages = [] if record["abstained"] else record.get("passages", [])
+    out.update(groundedness(text, passages))
     out.update(citation_scores(record.get("citations", []), question.relevant))
     return out
 

@@ -139,9 +139,11 @@ def summarise(
     local: bool = True,
     seed: int = 13,
     meta: dict[str, Any] | None = None,
+    warmup_s: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The whole ``compare.json``: routes, per-kind and seen/unseen breakdowns, paired tests,
-    choice baselines, skipped routes, and every scored record."""
+    choice baselines, skipped routes, and every scored record. ``warmup_s`` (a route's
+    one-time model loading, outside its latencies) is reported per route when measured."""
     by_id = {q.id: q for q in questions}
     scored = score_records(questions, records, embedder)
     routes = list(dict.fromkeys(r["route"] for r in scored))
@@ -155,7 +157,10 @@ def summarise(
         "schema": SCHEMA,
         "meta": {**(meta or {}), "seed": seed, "price_per_1k_tokens": price_per_1k},
         "questions": [asdict(q) for q in questions],
-        "routes": {route: figures(rows) for route, rows in per_route.items()},
+        "routes": {
+            route: {**figures(rows), "warmup_s": (warmup_s or {}).get(route)}
+            for route, rows in per_route.items()
+        },
         "skipped": [asdict(s) for s in skipped],
         "by_kind": {
             kind: {
