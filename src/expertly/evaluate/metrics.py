@@ -8,8 +8,9 @@ normalised answer (``contains``, as small models answer in sentences).
 
 *Groundedness* (left undefined for abstentions) needs no model: an answer sentence is
 *supported* when at least ``SUPPORT_RECALL`` of its content words (normalised, three letters
-or more, or any figure) appear in one sentence of the passages the route saw. It is a lexical proxy for entailment: it
-misses paraphrases and cannot see negation, but it never depends on a judge model.
+or more, or any figure) appear in one sentence of the passages the route saw. It is a
+lexical proxy for entailment: it misses paraphrases and cannot see negation, but it never
+depends on a judge model.
 """
 
 from __future__ import annotations
