@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from expertly.cli.main import app
+from expertly.config import AgentSettings
 from expertly.evaluate.compare import (
     RESULTS_FILE,
     CompareError,
@@ -168,3 +169,31 @@ def test_cli_compare_writes_json_and_report(tmp_path: Path) -> None:
     resumed = runner.invoke(app, [*args, "--out", str(out), "--resume", "--limit", "2"])
     assert resumed.exit_code == 0, resumed.output
     assert "Which route wins" in resumed.output
+
+
+def test_multi_step_scenario_the_agent_wins_with_the_scripted_model(tmp_path: Path) -> None:
+    """Plumbing of known-answer scenario (d): the agent computes, the other routes guess."""
+
+    def scripted(messages: Sequence[Message]) -> str:
+        if "tool" not in messages[0].content:
+            return "About 300 EUR."
+        if not any("351" in m.content for m in messages[1:]):
+            return json.dumps(
+                {
+                    "thought": "compute",
+                    "tool": "calculator",
+                    "arguments": {"expression": "2340 * 0.15"},
+                }
+            )
+        return json.dumps({"thought": "done", "answer": "15% of 2,340 EUR is 351 EUR."})
+
+    ws = fake_workspace(tmp_path, scripted, agent=AgentSettings(tools=["calculator"]))
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    questions = [Question("m1", "What is 15% of 2,340 EUR?", ("351",), kind="multi-step")]
+    run = run_compare(ws, questions, ["base", "rag", "agent"], tmp_path / "o")
+    result = summarise(questions, run.records, run.skipped)
+    correct = {r: f["metrics"]["correct"]["mean"] for r, f in result["routes"].items()}
+    assert correct == {"base": 0.0, "rag": 0.0, "agent": 1.0}
+    agent = next(r for r in run.records if r["route"] == "agent")
+    assert agent["agent_steps"] >= 2 and "351" in " ".join(agent["passages"])
+    assert result["routes"]["agent"]["metrics"]["figures_ok"]["mean"] == 1.0

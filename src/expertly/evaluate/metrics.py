@@ -51,9 +51,10 @@ def figures(text: str) -> set[str]:
     return {f.replace(",", "").rstrip(".") for f in _FIGURE.findall(_MARKER.sub(" ", text))}
 
 
-def groundedness(answer: str, passages: Sequence[str]) -> dict[str, Any]:
+def groundedness(answer: str, passages: Sequence[str], question: str = "") -> dict[str, Any]:
     """Share of answer sentences supported by a passage sentence, and the figures in the
-    answer that no passage contains. ``None`` values when the route saw no passage."""
+    answer that neither a passage nor the question contains. ``None`` values when the route
+    saw no passage."""
     if not passages:
         return {"grounded": None, "unsupported_figures": None}
     passage_sentences = [content_words(s) for p in passages for s in sentences(p)]
@@ -64,7 +65,7 @@ def groundedness(answer: str, passages: Sequence[str]) -> dict[str, Any]:
         for claim in claims
         if any(len(claim & p) / len(claim) >= SUPPORT_RECALL for p in passage_sentences)
     )
-    seen_figures = set().union(*(figures(p) for p in passages))
+    seen_figures = figures(question).union(*(figures(p) for p in passages))
     return {
         "grounded": supported / len(claims) if claims else None,
         "unsupported_figures": sorted(figures(answer) - seen_figures),
@@ -128,7 +129,7 @@ def score(question: Question, record: dict[str, Any]) -> dict[str, Any]:
     else:
         out["correct"] = out["contains"]
     passages = [] if record["abstained"] else record.get("passages", [])
-    out.update(groundedness(text, passages))
+    out.update(groundedness(text, passages, question.question))
     out.update(citation_scores(record.get("citations", []), question.relevant))
     return out
 
