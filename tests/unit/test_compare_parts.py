@@ -51,6 +51,10 @@ def test_seen_is_derived_from_the_training_documents(tmp_path: Path) -> None:
         ({"question": "Q?", "answers": [1]}, "'answers' must be a string or a list"),
         ({"question": "Q?", "answers": ["x"], "choices": ["yes"]}, "at least two"),
         ({"question": "Q?", "answers": ["x"], "seen": "yes"}, "'seen' must be true or false"),
+        (
+            {"question": "Q?", "answers": ["x"], "update": {"root": "d", "old": "1"}},
+            "'update' lacks document, new, answers",
+        ),
     ],
 )
 def test_bad_lines_name_the_file_and_the_line(

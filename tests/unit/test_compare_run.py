@@ -21,9 +21,10 @@ from expertly.evaluate.compare import (
     read_results,
     run_compare,
 )
-from expertly.evaluate.questions import Question
+from expertly.evaluate.questions import Question, Update, load_questions
 from expertly.evaluate.report import ci, fmt, render
 from expertly.evaluate.summary import summarise
+from expertly.evaluate.update import UpdateError, measure_updates
 from expertly.types import Message
 from tests.unit.helpers import fake_workspace, write_corpus
 
@@ -197,3 +198,57 @@ def test_multi_step_scenario_the_agent_wins_with_the_scripted_model(tmp_path: Pa
     agent = next(r for r in run.records if r["route"] == "agent")
     assert agent["agent_steps"] >= 2 and "351" in " ".join(agent["passages"])
     assert result["routes"]["agent"]["metrics"]["figures_ok"]["mean"] == 1.0
+
+
+def test_update_cost_rag_answers_the_new_fact_and_base_the_stale_one(tmp_path: Path) -> None:
+    """Known-answer scenario (a) without training: a price changes; retrieval answers the
+    new one after a re-ingest, the model alone keeps the old; the document is restored."""
+
+    def scripted(messages: Sequence[Message]) -> str:
+        prompt = " ".join(m.content for m in messages)
+        found = re.search(r"HX-100; product: Humidity sensor; price_eur: (\d+)", prompt)
+        return f"1] It costs {found.group(1)} EUR." if found else "It costs 149 EUR."
+
+    docs = write_corpus(tmp_path / "docs")
+    ws = fake_workspace(tmp_path, scripted)
+    ws.ingestor.ingest([docs])
+    questions_file = tmp_path / "q.jsonl"
+    questions_file.write_text(
+        json.dumps(
+            {
+                "id": "price",
+                "question": "What does the HX-100 humidity sensor cost?",
+                "answers": ["149"],
+                "kind": "volatile",
+                "update": {
+                    "root": "docs",
+                    "document": "prices.csv",
+                    "old": "149",
+                    "new": "159",
+                    "answers": ["159"],
+                },
+            }
+        )
+    )
+    questions = load_questions(questions_file)
+    before = (docs / "prices.csv").read_text()
+    updates = measure_updates(ws, questions, ["base", "rag"], tmp_path / "out")
+    by_route = {u["route"]: u for u in updates}
+    assert by_route["rag"]["answers_new"] and by_route["rag"]["seconds_to_new"] > 0
+    assert by_route["base"]["answers_stale"] and by_route["base"]["seconds_to_new"] is None
+    assert by_route["base"]["needs"] == "retraining on the changed facts"
+    assert (docs / "prices.csv").read_text() == before
+    assert "149" in ws.answerer("rag").answer("What does the HX-100 humidity sensor cost?").text
+    summary = summarise(questions, [], updates=updates)["update_summary"]
+    assert summary["rag"]["new"] == 1 and summary["base"]["stale"] == 1
+    html = render(json.loads(json.dumps(summarise(questions, [], updates=updates))))
+    assert 'id="updates"' in html and "retraining on the changed facts" in html
+
+
+def test_an_update_that_does_not_match_the_document_is_a_clear_error(tmp_path: Path) -> None:
+    docs = write_corpus(tmp_path / "docs")
+    ws = fake_workspace(tmp_path)
+    update = Update(str(docs), "prices.csv", "999", "1000", ("1000",))
+    question = Question("p", "Price?", ("999",), kind="volatile", update=update)
+    with pytest.raises(UpdateError, match=r"question p: .*prices\.csv does not contain"):
+        measure_updates(ws, [question], ["base"], tmp_path / "out")

@@ -64,6 +64,14 @@ def compare(
             "0 reports CPU-seconds).",
         ),
     ] = None,
+    update_cost: Annotated[
+        bool,
+        typer.Option(
+            "--update-cost",
+            help="For volatile questions with an 'update': change the document on disk, "
+            "re-ingest, ask every route again (the file is restored afterwards).",
+        ),
+    ] = False,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted compare in --out.")
     ] = False,
@@ -78,6 +86,7 @@ def compare(
     from expertly.evaluate.questions import load_questions
     from expertly.evaluate.report import write_report
     from expertly.evaluate.summary import summarise
+    from expertly.evaluate.update import measure_updates
 
     chosen = parse_routes(routes)
     qs = load_questions(questions, limit=limit, trained_on=trained_on or ())
@@ -89,12 +98,20 @@ def compare(
             bar.update(tasks[route], completed=done, total=total)
 
         run = run_compare(ws, qs, chosen, out, model=model, resume=resume, progress=show)
+        updates = []
+        if update_cost:
+            ran = [r for r in chosen if r not in {s.route for s in run.skipped}]
+            task = bar.add_task("update cost", total=None)
+            updates = measure_updates(
+                ws, qs, ran, out, model=model, progress=lambda d: bar.update(task, description=d)
+            )
     per_1k = ws.settings.agent.cost_per_1k_tokens if price is None else price
     result = summarise(
         qs,
         run.records,
         run.skipped,
         warmup_s=run.warmup_s,
+        updates=updates,
         embedder=ws.embedder,
         price_per_1k=per_1k,
         local=ws.settings.llm.backend != "openai",

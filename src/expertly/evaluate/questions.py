@@ -5,7 +5,8 @@ is accepted too, as ``examples/questions.jsonl`` writes it); optional ``relevant
 ids or source paths that hold the answer; ``source``, one path, is accepted too); ``kind``
 (``factual | style | multi-step | unanswerable | volatile``); ``choices`` (e.g. ``["yes",
 "no", "maybe"]``); ``id``; ``seen`` (true when the fine-tuning data came from this
-question's documents); ``must_contain`` (terms a correct answer must hold). ``seen`` may
+question's documents); ``must_contain`` (terms a correct answer must hold); ``update`` (for a
+``volatile`` question: how its fact changes, see ``Update``). ``seen`` may
 also be derived: pass the documents the fine-tuning data was built from (``--trained-on``)
 and a question is *seen* when one of its ``relevant`` documents is among them, so that the
 report never mixes facts the model was trained on with facts it never saw.
@@ -25,6 +26,19 @@ KINDS = ("factual", "style", "multi-step", "unanswerable", "volatile")
 
 
 @dataclass(frozen=True)
+class Update:
+    """How a ``volatile`` question's fact changes: in ``document`` (a path relative to
+    ``root``, the folder that was ingested) the text ``old`` becomes ``new``, after which
+    ``answers`` are the right answers."""
+
+    root: str
+    document: str
+    old: str
+    new: str
+    answers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Question:
     """One question of a compare set; ``seen`` is None when nothing says either way."""
 
@@ -36,6 +50,7 @@ class Question:
     choices: tuple[str, ...] = ()
     seen: bool | None = None
     must_contain: tuple[str, ...] = ()
+    update: Update | None = None
 
 
 def _strings(value: Any, field: str, where: str) -> tuple[str, ...]:
@@ -48,8 +63,32 @@ def _strings(value: Any, field: str, where: str) -> tuple[str, ...]:
     raise JsonlError(f"{where}: {field!r} must be a string or a list of strings")
 
 
-def parse_question(obj: dict[str, Any], where: str, number: int) -> Question:
-    """One record to a ``Question``; ``where`` ("FILE, line N") prefixes every error."""
+def parse_update(value: Any, where: str, base: Path) -> Update:
+    """An ``update`` object; ``root`` is relative to ``base`` (the question file's folder)."""
+    if not isinstance(value, dict):
+        raise JsonlError(
+            f"{where}: 'update' must be an object with root, document, old, new, answers"
+        )
+    missing = [k for k in ("root", "document", "old", "new", "answers") if not value.get(k)]
+    if missing:
+        raise JsonlError(f"{where}: 'update' lacks {', '.join(missing)}")
+    for key in ("root", "document", "old", "new"):
+        if not isinstance(value[key], str):
+            raise JsonlError(f"{where}: update.{key} must be a string")
+    return Update(
+        root=str((base / value["root"]).resolve()),
+        document=value["document"],
+        old=value["old"],
+        new=value["new"],
+        answers=_strings(value["answers"], "update.answers", where),
+    )
+
+
+def parse_question(
+    obj: dict[str, Any], where: str, number: int, base: Path = Path(".")
+) -> Question:
+    """One record to a ``Question``; ``where`` ("FILE, line N") prefixes every error and
+    ``base`` is the folder relative paths (an ``update``'s root) start from."""
     text = obj.get("question")
     if not isinstance(text, str) or not text.strip():
         raise JsonlError(f"{where}: 'question' is missing or empty; every line needs one")
@@ -78,6 +117,7 @@ def parse_question(obj: dict[str, Any], where: str, number: int) -> Question:
         choices=choices,
         seen=seen,
         must_contain=_strings(obj.get("must_contain"), "must_contain", where),
+        update=parse_update(obj["update"], where, base) if "update" in obj else None,
     )
 
 
@@ -89,7 +129,7 @@ def load_questions(
     questions: list[Question] = []
     ids: dict[str, int] = {}
     for number, obj in read_jsonl(path):
-        q = parse_question(obj, f"{path}, line {number}", number)
+        q = parse_question(obj, f"{path}, line {number}", number, path.parent)
         if q.id in ids:
             raise JsonlError(
                 f"{path}, line {number}: id {q.id!r} already used on line {ids[q.id]}; "

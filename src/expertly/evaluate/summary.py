@@ -140,6 +140,7 @@ def summarise(
     seed: int = 13,
     meta: dict[str, Any] | None = None,
     warmup_s: dict[str, float] | None = None,
+    updates: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The whole ``compare.json``: routes, per-kind and seen/unseen breakdowns, paired tests,
     choice baselines, skipped routes, and every scored record. ``warmup_s`` (a route's
@@ -178,6 +179,8 @@ def summarise(
             if any(q.seen is flag for q in questions)
         },
         "paired": paired_tests(per_route),
+        "updates": list(updates),
+        "update_summary": update_summary(updates),
         "records": scored,
     }
     choice_gold = [q.answers[0] for q in questions if q.choices and q.answers]
@@ -218,3 +221,20 @@ def paired_tests(per_route: dict[str, list[dict[str, Any]]]) -> list[dict[str, A
             }
         )
     return tests
+
+
+def update_summary(updates: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per route, over the volatile questions: how many answered the new fact, how many the
+    stale one, and the median seconds until the new fact."""
+    out: dict[str, Any] = {}
+    for route in dict.fromkeys(u["route"] for u in updates):
+        rows = [u for u in updates if u["route"] == route]
+        seconds = [u["seconds_to_new"] for u in rows if u["seconds_to_new"] is not None]
+        out[route] = {
+            "n": len(rows),
+            "new": sum(u["answers_new"] for u in rows),
+            "stale": sum(u["answers_stale"] for u in rows),
+            "seconds_to_new_p50": percentile(seconds, 50),
+            "needs": next((u["needs"] for u in rows if u["needs"]), None),
+        }
+    return out
