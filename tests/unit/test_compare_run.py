@@ -118,6 +118,7 @@ def test_summary_figures_and_the_report_show_the_same_numbers(ws, tmp_path: Path
     # the JSON round-trips and the page is rendered from it alone
     data = json.loads(json.dumps(result))
     html = render(data)
+    assert render(data) == html  # deterministic: no date, fixed ids
     for route, figures in data["routes"].items():
         row = re.search(rf'<tr data-route="{route}">(.*?)</tr>', html, re.S)
         assert row is not None
