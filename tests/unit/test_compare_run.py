@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -253,3 +254,12 @@ def test_an_update_that_does_not_match_the_document_is_a_clear_error(tmp_path: P
     question = Question("p", "Price?", ("999",), kind="volatile", update=update)
     with pytest.raises(UpdateError, match=r"question p: .*prices\.csv does not contain"):
         measure_updates(ws, [question], ["base"], tmp_path / "out")
+
+
+def test_without_matplotlib_the_report_says_what_to_install(
+    ws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = run_compare(ws, QUESTIONS[:1], ["base"], tmp_path / "o").records
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    html = render(summarise(QUESTIONS[:1], records))
+    assert "<svg" not in html and "pip install &#39;expertly[finetune]&#39;" in html
