@@ -91,37 +91,45 @@ def compare(
     chosen = parse_routes(routes)
     qs = load_questions(questions, limit=limit, trained_on=trained_on or ())
     ws = workspace()
-    with progress_bar(disable=as_json) as bar:
-        tasks = {r: bar.add_task(f"compare {r}", total=len(qs)) for r in chosen}
+    try:
+        with progress_bar(disable=as_json) as bar:
+            tasks = {r: bar.add_task(f"compare {r}", total=len(qs)) for r in chosen}
 
-        def show(route: str, done: int, total: int) -> None:
-            bar.update(tasks[route], completed=done, total=total)
+            def show(route: str, done: int, total: int) -> None:
+                bar.update(tasks[route], completed=done, total=total)
 
-        run = run_compare(ws, qs, chosen, out, model=model, resume=resume, progress=show)
-        updates = []
-        if update_cost:
-            ran = [r for r in chosen if r not in {s.route for s in run.skipped}]
-            task = bar.add_task("update cost", total=None)
-            updates = measure_updates(
-                ws, qs, ran, out, model=model, progress=lambda d: bar.update(task, description=d)
-            )
-    per_1k = ws.settings.agent.cost_per_1k_tokens if price is None else price
-    result = summarise(
-        qs,
-        run.records,
-        run.skipped,
-        warmup_s=run.warmup_s,
-        updates=updates,
-        embedder=ws.embedder,
-        price_per_1k=per_1k,
-        local=ws.settings.llm.backend != "openai",
-        meta={
-            "questions_file": str(questions),
-            "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "llm": f"{ws.settings.llm.backend}:{ws.settings.llm.model}",
-            "model": model,
-        },
-    )
+            run = run_compare(ws, qs, chosen, out, model=model, resume=resume, progress=show)
+            updates = []
+            if update_cost:
+                ran = [r for r in chosen if r not in {s.route for s in run.skipped}]
+                task = bar.add_task("update cost", total=None)
+                updates = measure_updates(
+                    ws,
+                    qs,
+                    ran,
+                    out,
+                    model=model,
+                    progress=lambda d: bar.update(task, description=d),
+                )
+        per_1k = ws.settings.agent.cost_per_1k_tokens if price is None else price
+        result = summarise(
+            qs,
+            run.records,
+            run.skipped,
+            warmup_s=run.warmup_s,
+            updates=updates,
+            embedder=ws.embedder,
+            price_per_1k=per_1k,
+            local=ws.settings.llm.backend != "openai",
+            meta={
+                "questions_file": str(questions),
+                "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "llm": f"{ws.settings.llm.backend}:{ws.settings.llm.model}",
+                "model": model,
+            },
+        )
+    finally:
+        ws.close()
     path = out / "compare.json"
     path.write_text(json.dumps(result, ensure_ascii=False, indent=1), encoding="utf-8")
     html = write_report(path)
