@@ -263,3 +263,15 @@ def test_without_matplotlib_the_report_says_what_to_install(
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     html = render(summarise(QUESTIONS[:1], records))
     assert "<svg" not in html and "pip install &#39;expertly[finetune]&#39;" in html
+
+
+def test_seen_and_unseen_facts_are_reported_apart(ws, tmp_path: Path) -> None:
+    questions = [
+        Question("leave", "How long is parental leave?", ("20 weeks",), seen=True),
+        Question("pw", "How long must a password be?", ("14 characters",), seen=False),
+    ]
+    records = run_compare(ws, questions, ["rag"], tmp_path / "o").records
+    result = summarise(questions, records)
+    assert result["seen"]["seen"]["rag"]["n"] == 1 and result["seen"]["unseen"]["rag"]["n"] == 1
+    assert 'id="seen"' in render(result)
+    assert summarise(questions[:1], records[:1])["seen"].keys() == {"seen"}
