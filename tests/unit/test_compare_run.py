@@ -93,6 +93,10 @@ def test_resume_after_a_kill_mid_write_loses_only_the_torn_record(ws, tmp_path: 
     assert [r["id"] for r in records] == ["leave", "pw", "cat", "vac"]
     lines = path.read_text(encoding="utf-8").splitlines()
     assert len(lines) == 4 and all(json.loads(line) for line in lines)
+    # a complete record that lost only its newline is kept, and the next one starts a line
+    path.write_text(path.read_text(encoding="utf-8").rstrip("\n"), encoding="utf-8")
+    assert len(read_results(path)) == 4
+    assert path.read_text(encoding="utf-8").endswith("}\n")
     assert len(ws.llm.calls) - calls_before == 2  # only the two missing questions
 
 

@@ -142,7 +142,21 @@ def read_results(path: Path) -> list[dict[str, Any]]:
                     f"{path}, line {number}: not valid JSON; delete that line to resume"
                 ) from None
             _truncate_last_line(path)
+    _end_with_newline(path)
     return records
+
+
+def _end_with_newline(path: Path) -> None:
+    """A complete last record written without its newline gets one, so the next append
+    starts a line of its own."""
+    with path.open("r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) != b"\n":
+            fh.write(b"\n")
+            os.fsync(fh.fileno())
 
 
 def _truncate_last_line(path: Path) -> None:
