@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from expertly.cli import common, data, dataset, evaluate, finetune, query, setup
+from expertly.cli import common, compare, data, dataset, evaluate, finetune, query, setup
 from expertly.config.hub import quiet_libraries
 
 app = typer.Typer(
@@ -54,6 +54,7 @@ query.register(app)
 evaluate.register(app)
 finetune.register(app)
 dataset.register(app)
+compare.register(app)
 
 
 def main() -> None:
