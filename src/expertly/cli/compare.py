@@ -81,6 +81,12 @@ def compare(
 
     Writes OUT/results.jsonl (one record per question and route, as it goes), OUT/compare.json
     (every figure) and OUT/report.html. Kill it at any time; --resume continues.
+
+    \b
+    Examples:
+      expertly compare examples/questions.jsonl --routes base,rag --out compare-out
+      expertly compare examples/questions.jsonl --out compare-out --resume
+      expertly compare mine.jsonl --model lora-1 --trained-on handbook/leave.md --json
     """
     from expertly.evaluate.compare import parse_routes, run_compare
     from expertly.evaluate.questions import load_questions
@@ -170,7 +176,13 @@ def _summary_table(result: dict[str, Any]) -> None:
 def advise(
     answers: Annotated[
         Path | None,
-        typer.Option("--answers", help="TOML file answering the questions (keys: see --help)."),
+        typer.Option(
+            "--answers",
+            help=(
+                "TOML file answering the questions, keys named as the flags: changes, cite, "
+                "latency_s, compute, train_minutes, documents, qa_pairs, task, on_premises."
+            ),
+        ),
     ] = None,
     compare_json: Annotated[
         Path | None,
@@ -206,6 +218,11 @@ def advise(
 
     Answers come from flags, a TOML --answers file, or prompts when stdin is a terminal;
     measured figures come from the latest compare.json.
+
+    \b
+    Examples:
+      expertly advise --changes daily --cite --compute cpu --train-minutes 20
+      expertly advise --answers answers.toml --compare compare-out/compare.json --json
     """
     from expertly.evaluate.advise import (
         QUESTIONS,

@@ -30,13 +30,18 @@ RETRIEVAL_MODES = ("hybrid", "dense", "sparse")
 TENANT_HELP = "Search as this tenant: only its documents and public ones."
 GROUP_HELP = "Search as a member of this group; repeat for several."
 
+# Options shared by search, ask and chat: one definition each.
+KOption = Annotated[int | None, typer.Option("-k", min=1, help=K_HELP)]
+TenantOption = Annotated[str | None, typer.Option(help=TENANT_HELP)]
+GroupOption = Annotated[list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)]
+
 
 @handle_errors
 def search(
     question: Annotated[
         str, typer.Argument(help="What to look for, in plain words.", callback=query_argument)
     ],
-    k: Annotated[int | None, typer.Option("-k", min=1, help=K_HELP)] = None,
+    k: KOption = None,
     retrieval: Annotated[
         str | None,
         typer.Option(
@@ -50,10 +55,8 @@ def search(
         str | None,
         renamed_option("--mode", "--retrieval"),
     ] = None,
-    tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
-    group: Annotated[
-        list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)
-    ] = None,
+    tenant: TenantOption = None,
+    group: GroupOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
     """Show the ranked passages retrieval finds, with scores, source and location.
@@ -152,28 +155,27 @@ MODEL_HELP = (
     "default the newest)."
 )
 NO_CACHE_HELP = "Answer afresh even when the same question was answered over the same index."
+RouteOption = Annotated[
+    str | None, typer.Option("--route", "-r", help=ROUTE_HELP, show_default="rag")
+]
+ModeOption = Annotated[str | None, renamed_option("--mode", "--route", "-m")]
+ModelOption = Annotated[str | None, typer.Option("--model", help=MODEL_HELP)]
+NoCacheOption = Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)]
 
 
 @handle_errors
 def ask(
     question: Annotated[str, typer.Argument(help="Your question.", callback=query_argument)],
-    k: Annotated[int | None, typer.Option("-k", min=1, help=K_HELP)] = None,
+    k: KOption = None,
     show_prompt: Annotated[
         bool, typer.Option("--show-prompt", help="Print the exact prompt sent to the model.")
     ] = False,
-    tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
-    group: Annotated[
-        list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)
-    ] = None,
-    route: Annotated[
-        str | None, typer.Option("--route", "-r", help=ROUTE_HELP, show_default="rag")
-    ] = None,
-    mode: Annotated[
-        str | None,
-        renamed_option("--mode", "--route", "-m"),
-    ] = None,
-    model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
+    tenant: TenantOption = None,
+    group: GroupOption = None,
+    route: RouteOption = None,
+    mode: ModeOption = None,
+    model: ModelOption = None,
+    no_cache: NoCacheOption = False,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -221,23 +223,16 @@ def _route(route: str | None, mode: str | None) -> str:
 
 @handle_errors
 def chat(
-    k: Annotated[int | None, typer.Option("-k", min=1, help=K_HELP)] = None,
+    k: KOption = None,
     show_prompt: Annotated[
         bool, typer.Option("--show-prompt", help="Print each prompt sent to the model.")
     ] = False,
-    tenant: Annotated[str | None, typer.Option(help=TENANT_HELP)] = None,
-    group: Annotated[
-        list[str] | None, typer.Option("--group", metavar="GROUP", help=GROUP_HELP)
-    ] = None,
-    route: Annotated[
-        str | None, typer.Option("--route", "-r", help=ROUTE_HELP, show_default="rag")
-    ] = None,
-    mode: Annotated[
-        str | None,
-        renamed_option("--mode", "--route", "-m"),
-    ] = None,
-    model: Annotated[str | None, typer.Option("--model", help=MODEL_HELP)] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help=NO_CACHE_HELP)] = False,
+    tenant: TenantOption = None,
+    group: GroupOption = None,
+    route: RouteOption = None,
+    mode: ModeOption = None,
+    model: ModelOption = None,
+    no_cache: NoCacheOption = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON answer per line (for scripts).")
     ] = False,
