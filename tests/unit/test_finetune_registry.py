@@ -152,3 +152,30 @@ def test_a_resumed_run_keeps_its_creation_time(tmp_path: Path) -> None:
     prepare_run_dir(run, config, resume=False)
     prepare_run_dir(run, {**config, "created": "2026-02-02T10:00:00"}, resume=True)
     assert json.loads((run / "config.json").read_text())["created"] == "2026-01-01T10:00:00"
+
+
+def test_training_documents_come_from_the_runs_training_data(tmp_path: Path) -> None:
+    from expertly.finetune.registry import training_documents
+
+    root = tmp_path / "ws"
+    run = make_run(root, "docs-1", created="2026-01-01T10:00:00")
+    train = tmp_path / "train.jsonl"
+    pairs = [
+        {"messages": [], "metadata": {"doc_id": "handbook/leave.md"}},
+        {"messages": [], "metadata": {"doc_id": "sales/prices.csv"}},
+        {"messages": [], "metadata": {"doc_id": "handbook/leave.md"}},
+        {"messages": []},
+    ]
+    train.write_text("".join(json.dumps(p) + "\n" for p in pairs))
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "train": {"path": str(train)}}))
+    docs, where = training_documents(root, "docs-1")
+    assert docs == ["handbook/leave.md", "sales/prices.csv"] and str(train) in where
+    train.write_text(json.dumps({"prompt": "q", "completion": "a"}) + "\n")
+    assert training_documents(root, "docs-1") == (
+        [],
+        f"the training data of docs-1 ({train}) names no documents",
+    )
+    train.unlink()
+    docs, where = training_documents(root, "docs-1")
+    assert docs == [] and "not there any more" in where

@@ -53,7 +53,8 @@ def compare(
         typer.Option(
             "--trained-on",
             help="A document (id or source path) the fine-tuning data came from; repeat. "
-            "Questions on these documents are reported as 'seen'.",
+            "Questions on these documents are reported as 'seen'. Default: the documents "
+            "named in the fine-tuned run's training data (as `expertly dataset build` writes it).",
         ),
     ] = None,
     price: Annotated[
@@ -95,8 +96,11 @@ def compare(
     from expertly.evaluate.update import measure_updates
 
     chosen = parse_routes(routes)
-    qs = load_questions(questions, limit=limit, trained_on=trained_on or ())
     ws = workspace()
+    seen_from = "--trained-on" if trained_on else ""
+    if not trained_on and {"finetuned", "hybrid"} & set(chosen):
+        trained_on, seen_from = _training_documents(ws.root, model)
+    qs = load_questions(questions, limit=limit, trained_on=trained_on or ())
     try:
         with progress_bar(disable=as_json) as bar:
             tasks = {r: bar.add_task(f"compare {r}", total=len(qs)) for r in chosen}
@@ -132,6 +136,7 @@ def compare(
                 "created": time.strftime("%Y-%m-%d %H:%M:%S"),
                 "llm": f"{ws.settings.llm.backend}:{ws.settings.llm.model}",
                 "model": model,
+                "seen_from": seen_from,
             },
         )
     finally:
@@ -149,6 +154,21 @@ def compare(
             soft_wrap=True,
         )
     console.print(f"Wrote {path} and {html}")
+
+
+def _training_documents(root: Path, model: str | None) -> tuple[list[str], str]:
+    """The fine-tuned model's training documents, for seen/unseen; none when there is no
+    fine-tuned model yet (its routes are then reported as skipped)."""
+    from expertly.errors import ExpertlyError
+    from expertly.finetune.registry import training_documents
+
+    try:
+        docs, where = training_documents(root, model)
+    except ExpertlyError:
+        return [], ""
+    if not docs:
+        err_console.print(f"[yellow]seen/unseen unknown:[/] {escape(where)}; use --trained-on")
+    return docs, where
 
 
 def _summary_table(result: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ it, which is all ``TransformersLLM`` needs. A run's name wins over an export's.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -162,3 +163,34 @@ def _export_row(path: Path) -> ModelInfo:
         status="ready" if (path / "config.json").is_file() and marker else "missing",
         run=str(marker.get("run", "")),
     )
+
+
+def training_documents(root: Path, name: str | None = None) -> tuple[list[str], str]:
+    """The documents the fine-tuned model ``name`` learned from, and where that came from.
+
+    Read from the run's training file (its path is in the run's ``config.json``): each pair
+    that ``expertly dataset build`` wrote names its document in ``metadata.doc_id``. Empty,
+    with the reason, when the model is an export, the file is gone, or its pairs name no
+    document (hand-written data): then only ``--trained-on`` can say what was seen.
+    """
+    ref = resolve_model(root, name)
+    if ref.kind == "merged":
+        return [], f"{ref.name} is an export; its training data is not recorded"
+    config = read_json(Path(ref.path).parent / "config.json") or {}
+    train = Path(str((config.get("train") or {}).get("path", "")))
+    if not train.is_file():
+        return [], f"the training data of {ref.name} ({train}) is not there any more"
+    docs: dict[str, None] = {}
+    with train.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue  # the run validated this file; a line changed since says nothing
+            meta = obj.get("metadata") if isinstance(obj, dict) else None
+            doc = meta.get("doc_id") if isinstance(meta, dict) else None
+            if isinstance(doc, str) and doc:
+                docs[doc] = None
+    if not docs:
+        return [], f"the training data of {ref.name} ({train}) names no documents"
+    return list(docs), f"{len(docs)} documents named in {train}"
