@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_WS := .demo-workspace
+DEMO_TRAIN_MINUTES ?= 2.5
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
@@ -25,12 +26,23 @@ demo: $(STAMP)
 	$(BIN)/expertly -w $(DEMO_WS) ingest examples/corpus
 	@echo "== 3. Search (hybrid: dense + BM25, fused)"
 	$(BIN)/expertly -w $(DEMO_WS) search "$$($(BIN)/python examples/demo_questions.py --search)" -k 3
-	@echo "== 4. Answers with citations (SmolLM2-135M-Instruct on CPU)"
-	$(BIN)/python examples/demo_questions.py | $(BIN)/expertly -w $(DEMO_WS) chat
-	@echo "== 5. --route auto: the router picks a route per question and says why (a calculation goes"
-	@echo "      to the agent and its tools; the 135M model is a weak agent: read its steps)"
-	$(BIN)/expertly -w $(DEMO_WS) ask "What is the warranty on the indoor Nimbus gateway?" --route auto
-	EXPERTLY_AGENT__MAX_STEPS=3 $(BIN)/expertly -w $(DEMO_WS) ask "What do 3 gateways at 689 EUR each cost?" --route auto
+	@echo "== 4. An answer with citations (SmolLM2-135M-Instruct on CPU)"
+	$(BIN)/expertly -w $(DEMO_WS) ask "What is the warranty on the indoor Nimbus gateway?"
+	@echo "== 5. Training pairs built from the documents (no model needed; the compare questions are kept out)"
+	$(BIN)/expertly -w $(DEMO_WS) dataset build --out $(DEMO_WS)/data --eval examples/questions.jsonl --max-pairs 200
+	@echo "== 6. A LoRA adapter, trained for at most $(DEMO_TRAIN_MINUTES) minutes (it stops cleanly at the limit)"
+	rm -rf $(DEMO_WS)/runs/demo-lora
+	$(BIN)/expertly -w $(DEMO_WS) finetune run $(DEMO_WS)/data/train.jsonl --val $(DEMO_WS)/data/val.jsonl \
+		--name demo-lora --max-minutes $(DEMO_TRAIN_MINUTES) --batch-size 8 --max-seq-len 128 --lr 2e-3 \
+		--no-forgetting-check
+	@echo "== 7. Every route on the same $$(wc -l < examples/questions.jsonl) questions: which one wins, at what cost"
+	rm -rf $(DEMO_WS)/compare
+	EXPERTLY_LLM__MAX_NEW_TOKENS=64 $(BIN)/expertly -w $(DEMO_WS) compare examples/questions.jsonl \
+		--routes base,rag,finetuned,hybrid,auto --model demo-lora --out $(DEMO_WS)/compare
+	@echo "== 8. The advice, from your answers and the measured figures"
+	$(BIN)/expertly -w $(DEMO_WS) advise --compare $(DEMO_WS)/compare/compare.json \
+		--changes monthly --cite --compute cpu --train-minutes 10 --task knowledge
+	@echo "Open $(DEMO_WS)/compare/report.html in a browser for the plots and every answer."
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
