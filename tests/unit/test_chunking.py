@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import random
 import re
-import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -324,7 +323,9 @@ def test_invalid_settings(kwargs: dict[str, int]) -> None:
 
 
 @needs_minilm
-def test_five_thousand_chunks_in_seconds(minilm: HFTokenizer) -> None:
+def test_five_thousand_chunks_from_one_document(minilm: HFTokenizer) -> None:
+    """A large document chunks completely and in order (its speed is measured in
+    benchmarks/ingest.py, not here: a timed test fails on a busy machine)."""
     rng = random.Random(3)
     builder = TextBuilder()
     for section in range(1000):
@@ -333,11 +334,10 @@ def test_five_thousand_chunks_in_seconds(minilm: HFTokenizer) -> None:
             builder.block(paragraph(rng, 12))
     parsed = builder.build()
     doc = Document(id="big", text=parsed.text, segments=parsed.segments)
-    started = time.perf_counter()
     chunks = Chunker(minilm, max_tokens=128, overlap_tokens=16).chunk(doc)
-    elapsed = time.perf_counter() - started
     assert len(chunks) >= 5000
-    assert elapsed < 15, f"{len(chunks)} chunks took {elapsed:.1f} s"
+    assert chunks[-1].heading_path[-1] == "Section 999"
+    assert all(a.start <= b.start for a, b in pairwise(chunks))
 
 
 # -- token counters ------------------------------------------------------------------------
