@@ -181,3 +181,28 @@ def test_correct_by_kind_of_question(
     assert scores["correct"] == correct
     answerable = question.kind != "unanswerable"
     assert (scores["abstain_wrong"] is None) is not answerable
+
+
+def test_dataset_build_pairs_are_a_compare_set(tmp_path: Path) -> None:
+    pair = {
+        "messages": [
+            {"role": "user", "content": "What is the price of HX-100?"},
+            {"role": "assistant", "content": "Answer: 149 EUR.\nSource: sales/prices.csv"},
+        ],
+        "metadata": {"doc_id": "sales/prices.csv", "span": "149"},
+    }
+    plain = {**pair, "metadata": {}}
+    path = tmp_path / "val.jsonl"
+    path.write_text(json.dumps(pair) + "\n" + json.dumps(plain) + "\n")
+    first, second = load_questions(path, trained_on=["sales/prices.csv"])
+    assert (first.question, first.answers, first.relevant) == (
+        "What is the price of HX-100?",
+        ("149",),
+        ("sales/prices.csv",),
+    )
+    assert first.seen is True
+    assert second.answers == ("Answer: 149 EUR.\nSource: sales/prices.csv",)
+    assert second.relevant == () and second.seen is False
+    path.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
+    with pytest.raises(JsonlError, match=r"val.jsonl, line 1: a 'messages' line"):
+        load_questions(path)

@@ -9,7 +9,8 @@ question's documents); ``must_contain`` (terms a correct answer must hold); ``up
 ``volatile`` question: how its fact changes, see ``Update``). ``seen`` may
 also be derived: pass the documents the fine-tuning data was built from (``--trained-on``)
 and a question is *seen* when one of its ``relevant`` documents is among them, so that the
-report never mixes facts the model was trained on with facts it never saw.
+report never mixes facts the model was trained on with facts it never saw. A training pair
+as ``expertly dataset build`` writes it is read as a question too (``from_pair``).
 Every error names the file and the line.
 """
 
@@ -84,11 +85,38 @@ def parse_update(value: Any, where: str, base: Path) -> Update:
     )
 
 
+def from_pair(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    """A training pair as ``expertly dataset build`` writes it (``messages`` with one user
+    and one assistant turn, ``metadata`` with ``doc_id`` and the answer's ``span``) as a
+    question record: the user turn is the question, the span (else the assistant's reply)
+    the reference, the document the relevant one. So its ``val.jsonl`` (documents the model
+    was not trained on) or ``train.jsonl`` (documents it was) is a compare set as it is."""
+    messages = obj["messages"]
+    turns = [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+    users = [m.get("content") for m in turns if m.get("role") == "user"]
+    replies = [m.get("content") for m in turns if m.get("role") == "assistant"]
+    if len(users) != 1 or len(replies) != 1:
+        raise JsonlError(
+            f"{where}: a 'messages' line must hold one user and one assistant turn to be a "
+            "question; write question/answers lines for longer conversations"
+        )
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    record = {k: v for k, v in obj.items() if k not in ("messages", "metadata")}
+    record.setdefault("question", users[0])
+    record.setdefault("answers", meta.get("span") or replies[0])
+    if meta.get("doc_id"):
+        record.setdefault("relevant", meta["doc_id"])
+    return record
+
+
 def parse_question(
     obj: dict[str, Any], where: str, number: int, base: Path = Path(".")
 ) -> Question:
     """One record to a ``Question``; ``where`` ("FILE, line N") prefixes every error and
-    ``base`` is the folder relative paths (an ``update``'s root) start from."""
+    ``base`` is the folder relative paths (an ``update``'s root) start from. A training pair
+    (``messages``) is read as ``from_pair`` says."""
+    if "messages" in obj and "question" not in obj:
+        obj = from_pair(obj, where)
     text = obj.get("question")
     if not isinstance(text, str) or not text.strip():
         raise JsonlError(f"{where}: 'question' is missing or empty; every line needs one")
