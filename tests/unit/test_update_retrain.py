@@ -171,3 +171,35 @@ def test_train_minutes_without_update_cost_says_what_to_add(tmp_path: Path) -> N
         app, ["-w", str(tmp_path / "ws"), "compare", str(questions), "--train-minutes", "1"]
     )
     assert result.exit_code == 1 and "add --update-cost" in result.output
+
+
+@pytest.mark.parametrize(
+    ("method", "trained", "continued", "mode"),
+    [
+        ("lora", "lora", True, "continued the lora adapter of r1"),
+        ("qlora", "lora", True, "continued the qlora adapter of r1 on the full-precision base"),
+        ("adalora", "lora", False, "fresh LoRA on the base model (adalora cannot be continued)"),
+        ("full", "lora", False, "fresh LoRA on the fine-tuned model r1 (full cannot be"),
+    ],
+)
+def test_the_compared_run_is_continued_when_its_method_allows(
+    tmp_path: Path, method: str, trained: str, continued: bool, mode: str
+) -> None:
+    from expertly.evaluate.retrain import _mode, _plan
+
+    ws = fake_workspace(tmp_path)
+    run = ws.root / "runs" / "r1"
+    output = run / ("model" if method == "full" else "adapter")
+    output.mkdir(parents=True)
+    marker = "config.json" if method == "full" else "adapter_config.json"
+    (output / marker).write_text("{}")
+    settings = {"method": method, "learning_rate": 1e-3}
+    (run / "config.json").write_text(
+        json.dumps({"settings": settings, "base_model": "", "created": "1"})
+    )
+    (run / "metrics.json").write_text(json.dumps({"status": "finished"}))
+    ref, got, base, adapter, saved = _plan(ws, None)
+    assert got == trained and (adapter == output) is continued
+    assert base == ("" if method != "full" else str(output))
+    assert saved["learning_rate"] == 1e-3
+    assert _mode(ref, got, adapter).startswith(mode)

@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 RETRAIN_MAX_STEPS = 200
 """Upper bound on steps; the minutes budget or the loss target normally stops it first."""
 LEARNED_LOSS = 0.05
-"""Training loss below which the changed pairs count as learned and training stops."""
+"""Training loss below which (three logged steps in a row) the changed pairs count as
+learned and training stops."""
+_SHAPE = ("batch_size", "grad_accum", "max_seq_len", "seed")
 
 
 @dataclass(frozen=True)
@@ -133,11 +135,13 @@ def retrain(
 
     started = time.perf_counter()
     ref, method, base, adapter, saved = _plan(ws, model)
+    if adapter is None:  # a fresh LoRA: the method's preset, the run's data shape only
+        saved = {k: saved[k] for k in _SHAPE if k in saved}
     known = {f.name for f in fields(FinetuneSettings)}
-    settings = FinetuneSettings(
+    settings = FinetuneSettings.preset(
+        method,
         **{
-            **{k: v for k, v in saved.items() if k in known},
-            "method": method,
+            **{k: v for k, v in saved.items() if k in known and k != "method"},
             "max_steps": RETRAIN_MAX_STEPS,
             "eval_every": RETRAIN_MAX_STEPS,
             "max_minutes": minutes,
@@ -145,7 +149,7 @@ def retrain(
             "val_fraction": 0.0,
             "early_stopping_patience": 0,
             "forgetting_check": False,
-        }
+        },
     )
     folder = out / "retrained"
     name = re.sub(r"[^A-Za-z0-9._-]", "_", question.id)

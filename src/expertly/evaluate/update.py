@@ -134,6 +134,8 @@ def measure_updates(
                             )
                 results.append(record)
         finally:
+            if retrained is not None:
+                ws.forget_finetuned(retrained.model)
             path.write_bytes(original)
             ws.ingestor.ingest([Path(update.root)])
             (out / "update-backup" / path.name).unlink(missing_ok=True)
