@@ -149,6 +149,7 @@ def test_rag_answers_the_new_price_while_the_lora_keeps_the_old(setup: dict[str,
     before = {r["route"]: r["text"] for r in data["records"]}
     after = {u["route"]: u for u in data["updates"]}
     print({"before": before, "after": {r: u["text"] for r, u in after.items()}})
+    print({"update_summary": data["update_summary"]})
     # before the change both routes know v1: the LoRA learned it, rag reads it
     assert str(v1) in before["finetuned"] and str(v1) in before["rag"], before
     assert after["rag"]["answers_new"] and after["rag"]["seconds_to_new"] > 0, after["rag"]
@@ -168,6 +169,7 @@ def test_retraining_within_the_budget_is_reported_in_minutes(setup: dict[str, Pa
     tuned = next(u for u in data["updates"] if u["route"] == "finetuned")
     rag = next(u for u in data["updates"] if u["route"] == "rag")
     print({"finetuned": tuned, "rag_seconds": rag["seconds_to_new"]})
+    print({"update_summary": data["update_summary"]})
     assert tuned["before_training"]["answers_stale"], tuned  # as in the test above
     retrained = tuned["retrained"]
     assert retrained["mode"] == "continued the lora adapter of prices-v1"
