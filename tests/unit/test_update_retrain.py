@@ -77,6 +77,8 @@ def test_without_train_minutes_the_fine_tuned_route_keeps_the_stale_fact(setup, 
     assert data["update_summary"]["rag"]["unit"] == "seconds"
     html = render(json.loads(json.dumps(data)))
     assert "were not retrained" in html and "--train-minutes 0" in html
+    assert 'data-metric="time_to_new">–<' in html  # finetuned: no new fact, so no time
+    assert re.search(r'data-route="rag">.*?data-metric="time_to_new">\d+\.\d\d s<', html, re.S)
 
 
 def test_retraining_teaches_the_new_fact_and_is_reported_in_minutes(setup, tmp_path) -> None:
