@@ -205,3 +205,19 @@ def test_the_compared_run_is_continued_when_its_method_allows(
     assert base == ("" if method != "full" else str(output))
     assert saved["learning_rate"] == 1e-3
     assert _mode(ref, got, adapter).startswith(mode)
+
+
+def test_the_loss_target_stops_training_after_three_low_losses_in_a_row() -> None:
+    from types import SimpleNamespace
+
+    pytest.importorskip("transformers")
+    from expertly.finetune.callbacks import loss_target_callback
+
+    stopped: list[str] = []
+    callback = loss_target_callback(0.05, stopped)
+    control = SimpleNamespace(should_training_stop=False, should_save=False)
+    for logs in ({"loss": 0.01}, {"loss": 0.2}, {"loss": 0.01}, {"eval_loss": 0.9}, {"loss": 0.02}):
+        callback.on_log(None, None, control, logs=logs)
+    assert not control.should_training_stop and stopped == []
+    callback.on_log(None, None, control, logs={"loss": 0.03})
+    assert control.should_training_stop and control.should_save and stopped == ["loss_target"]
