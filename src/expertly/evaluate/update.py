@@ -120,14 +120,9 @@ def measure_updates(
                             if progress is not None:
                                 progress(f"update {q.id}: retraining ({train_minutes:g} min)")
                             retrained = train(q, row["text"])
-                        record.update(_after_training(ws, q, update, route, row, retrained))
                         extra = ingest_s if retrieval else 0.0
-                        if record["answers_new"]:
-                            record["seconds_to_new"] = (
-                                extra + retrained.train_s + record["answer_s"]
-                            )
-                            record["needs"] = None
-                        else:
+                        record.update(_after_training(ws, q, route, row, retrained, extra))
+                        if not record["answers_new"]:
                             record["needs"] = (
                                 f"more than {train_minutes:g} training minutes "
                                 "(still answers without the new fact)"
@@ -157,15 +152,27 @@ def _ask(answerer: Any, q: Question, update: Update) -> dict[str, Any]:
 
 
 def _after_training(
-    ws: Workspace, q: Question, update: Update, route: str, before: dict[str, Any], done: Retrained
+    ws: Workspace,
+    q: Question,
+    route: str,
+    before: dict[str, Any],
+    done: Retrained,
+    ingest_s: float,
 ) -> dict[str, Any]:
-    """The retrained model's answer for ``route``, with the answer before training kept."""
-    answerer = ws.answerer(route, model=done.model, cache=False)
+    """The retrained model's answer for ``route`` (the answer before training kept) and,
+    when it gives the new fact, the seconds to it: ``ingest_s`` (0 for a route that reads
+    no documents) + retraining + this answer, model loading included."""
+    assert q.update is not None
+    answer = _ask(ws.answerer(route, model=done.model, cache=False), q, q.update)
     return {
-        **_ask(answerer, q, update),
+        **answer,
+        "seconds_to_new": ingest_s + done.train_s + answer["answer_s"]
+        if answer["answers_new"]
+        else None,
         "train_s": done.train_s,
         "retrained": done.to_dict(),
         "before_training": {k: before[k] for k in ("text", "answers_new", "answers_stale")},
+        "needs": None,
     }
 
 

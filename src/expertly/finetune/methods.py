@@ -47,7 +47,13 @@ def continue_adapter(folder: Path, s: FinetuneSettings, adapter: Path) -> Any:
             f"{', '.join(CONTINUABLE)} or start a fresh run"
         )
     peft = _peft("continuing an adapter")
-    return peft.PeftModel.from_pretrained(_load(folder), str(adapter), is_trainable=True)
+    # PeftModel.from_pretrained(is_trainable=True) refuses prompt-learning adapters: build
+    # the adapter from its saved config and load its saved weights into it instead
+    config = peft.PeftConfig.from_pretrained(str(adapter))
+    config.inference_mode = False
+    model = peft.get_peft_model(_load(folder), config)
+    peft.set_peft_model_state_dict(model, peft.load_peft_weights(str(adapter)))
+    return model
 
 
 def trainable_parameters(model: Any) -> tuple[int, int]:
