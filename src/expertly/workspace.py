@@ -327,6 +327,13 @@ class Workspace:
             self._built.append(self._finetuned[key])
         return self._finetuned[key]
 
+    def forget_finetuned(self, name: str) -> None:
+        """Let go of the loaded fine-tuned model ``name`` (``compare`` loads one retrained
+        model per changed fact); its memory is freed once no answerer holds it."""
+        llm = self._finetuned.pop(name, None)
+        if llm is not None:
+            self._built.remove(llm)
+
     @cached_property
     def _finetuned(self) -> dict[str, LLM]:
         return {}

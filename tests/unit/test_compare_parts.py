@@ -55,6 +55,8 @@ def test_seen_is_derived_from_the_training_documents(tmp_path: Path) -> None:
             {"question": "Q?", "answers": ["x"], "update": {"root": "d", "old": "1"}},
             "'update' lacks document, new, answers",
         ),
+        ({"question": "Q?", "answers": ["x"], "pattern": "^Answer: (.*"}, "not a valid regular"),
+        ({"question": "Q?", "answers": ["x"], "pattern": 3}, "'pattern' must be a string"),
     ],
 )
 def test_bad_lines_name_the_file_and_the_line(
@@ -206,3 +208,22 @@ def test_dataset_build_pairs_are_a_compare_set(tmp_path: Path) -> None:
     path.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
     with pytest.raises(JsonlError, match=r"val.jsonl, line 1: a 'messages' line"):
         load_questions(path)
+
+
+# --- template adherence ----------------------------------------------------------------
+
+
+def test_adherence_scores_answers_against_the_style_questions_pattern(tmp_path: Path) -> None:
+    template = r"^Answer: \S.*\nSource: \S+$"
+    path = _write(
+        tmp_path / "q.jsonl",
+        {"question": "Phone of ZRH?", "answers": ["+41"], "kind": "style", "pattern": template},
+        {"question": "Phone of LYS?", "answers": ["+33"]},
+    )
+    styled, plain = load_questions(path)
+    assert styled.pattern == template and plain.pattern == ""
+    follows = {"text": "  Answer: +41 44 555\nSource: offices.csv\n", "abstained": False}
+    prose = {"text": "The phone for ZRH is +41 44 555.", "abstained": False}
+    assert metrics.score(styled, follows)["adherence"] == 1.0
+    assert metrics.score(styled, prose)["adherence"] == 0.0
+    assert metrics.score(plain, prose)["adherence"] is None

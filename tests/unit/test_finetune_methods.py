@@ -146,3 +146,42 @@ def test_speed_options_reach_the_trainer(tmp_path: Path) -> None:
     assert args.activation_checkpointing or args.gradient_checkpointing
     plain = _trainer(LlamaForCausalLM(tiny), tok, tmp_path, FinetuneSettings(), rows, [], [], None)
     assert getattr(plain.args, "train_sampling_strategy", "random") == "random"
+
+
+@pytest.mark.parametrize("method", ["lora", "prefix"])
+def test_a_saved_adapter_is_continued_trainable_with_its_weights(
+    tmp_path: Path, method: str
+) -> None:
+    """A tiny random Llama stands in for the base; the adapter saved after one change of
+    its weights comes back trainable and unchanged (what compare's retraining relies on)."""
+    pytest.importorskip("peft")
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+    )
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "base")
+    s = FinetuneSettings(method=method, prefix_tokens=3, lora_r=2, lora_alpha=4)
+    first = methods.build_model(tmp_path / "base", s, total_steps=1)
+    with torch.no_grad():
+        for p in first.parameters():
+            if p.requires_grad:
+                p.add_(0.5)
+    first.save_pretrained(tmp_path / "adapter")
+    saved = {n: p.detach().clone() for n, p in first.named_parameters() if p.requires_grad}
+
+    again = methods.continue_adapter(tmp_path / "base", s, tmp_path / "adapter")
+    trainable = {n: p for n, p in again.named_parameters() if p.requires_grad}
+    assert trainable and set(trainable) == set(saved)
+    assert all(torch.equal(trainable[n].detach(), saved[n]) for n in saved)
+
+
+def test_only_lora_and_prefix_adapters_can_be_continued(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="cannot continue a saved adapter"):
+        methods.continue_adapter(tmp_path, FinetuneSettings(method="adalora"), tmp_path)

@@ -31,7 +31,7 @@ def compare(
         Path,
         typer.Argument(
             help="Question set, JSON Lines: question, answers, optional relevant, kind, "
-            "choices, id, seen, must_contain (docs/compare.md).",
+            "choices, id, seen, must_contain, pattern, update (docs/compare.md).",
             metavar="QUESTIONS.jsonl",
         ),
     ],
@@ -73,6 +73,16 @@ def compare(
             "re-ingest, ask every route again (the file is restored afterwards).",
         ),
     ] = False,
+    train_minutes: Annotated[
+        float,
+        typer.Option(
+            "--train-minutes",
+            min=0,
+            help="With --update-cost: retrain finetuned/hybrid routes that still give the old "
+            "answer on the changed pairs for at most this long each (into OUT/retrained/), "
+            "then ask again. 0 = do not retrain.",
+        ),
+    ] = 0.0,
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted compare in --out.")
     ] = False,
@@ -88,14 +98,17 @@ def compare(
       expertly compare examples/questions.jsonl --routes base,rag --out compare-out
       expertly compare examples/questions.jsonl --out compare-out --resume
       expertly compare mine.jsonl --model lora-1 --trained-on handbook/leave.md --json
+      expertly compare prices.jsonl --routes rag,finetuned --update-cost --train-minutes 2
     """
-    from expertly.evaluate.compare import parse_routes, run_compare
+    from expertly.evaluate.compare import CompareError, parse_routes, run_compare
     from expertly.evaluate.questions import load_questions
     from expertly.evaluate.report import write_report
     from expertly.evaluate.summary import summarise
     from expertly.evaluate.update import measure_updates
 
     chosen = parse_routes(routes)
+    if train_minutes > 0 and not update_cost:
+        raise CompareError("--train-minutes retrains for the update cost: add --update-cost")
     ws = workspace()
     seen_from = "--trained-on" if trained_on else ""
     if not trained_on and {"finetuned", "hybrid"} & set(chosen):
@@ -119,6 +132,7 @@ def compare(
                     ran,
                     out,
                     model=model,
+                    train_minutes=train_minutes,
                     progress=lambda d: bar.update(task, description=d),
                 )
         per_1k = ws.settings.agent.cost_per_1k_tokens if price is None else price
@@ -137,6 +151,7 @@ def compare(
                 "llm": f"{ws.settings.llm.backend}:{ws.settings.llm.model}",
                 "model": model,
                 "seen_from": seen_from,
+                "train_minutes": train_minutes if update_cost else None,
             },
         )
     finally:
@@ -148,6 +163,13 @@ def compare(
         print_json({k: v for k, v in result.items() if k != "records"})
         return
     _summary_table(result)
+    for route, u in result["update_summary"].items():
+        took = f"{fmt_time(u)} to the new fact" if u["seconds_to_new_p50"] is not None else "–"
+        console.print(
+            f"update cost {route}: {u['new']}/{u['n']} new, {u['stale']} stale, {took}"
+            + (f"; needs {escape(u['needs'])}" if u["needs"] else ""),
+            soft_wrap=True,
+        )
     for s in run.skipped:
         err_console.print(
             f"[yellow]skipped {s.route}:[/] {escape(s.reason)}  →  {escape(s.command)}",
@@ -169,6 +191,13 @@ def _training_documents(root: Path, model: str | None) -> tuple[list[str], str]:
     if not docs:
         err_console.print(f"[yellow]seen/unseen unknown:[/] {escape(where)}; use --trained-on")
     return docs, where
+
+
+def fmt_time(u: dict[str, Any]) -> str:
+    """An update_summary row's median time to the new fact, in its unit."""
+    if u["unit"] == "minutes":
+        return f"{u['minutes_to_new_p50']:.2f} min (retrained)"
+    return f"{u['seconds_to_new_p50']:.2f} s"
 
 
 def _summary_table(result: dict[str, Any]) -> None:

@@ -1,10 +1,16 @@
 """Per-answer scores for ``expertly compare``: correctness, groundedness, citations,
-abstention and choices. Each function is deterministic and documented in docs/compare.md.
+abstention, choices and template adherence. Each function is deterministic and documented
+in docs/compare.md.
 
 *Correct* is the headline figure: for a ``choices`` question, the chosen option equals the
 reference; for an ``unanswerable`` one, the route abstained; when ``must_contain`` is given,
 every listed term appears in the answer; otherwise the normalised reference appears in the
 normalised answer (``contains``, as small models answer in sentences).
+
+*Adherence* (for questions with a ``pattern``, the template a ``style`` answer must follow)
+is 1 when ``re.search(pattern, answer)`` finds a match in the answer (leading and trailing
+whitespace stripped), else 0: anchor with ``^``/``$`` and let ``.`` cross lines with
+``(?s)`` in the pattern itself.
 
 *Groundedness* (left undefined for abstentions) needs no model: an answer sentence is
 *supported* when at least ``SUPPORT_RECALL`` of its content words (normalised, three letters
@@ -100,6 +106,11 @@ def pick_choice(text: str, choices: Sequence[str]) -> str | None:
     return choice_in_text(text, choices)
 
 
+def adherence(text: str, pattern: str) -> float:
+    """1.0 when the answer (stripped) matches the template ``pattern`` (``re.search``)."""
+    return float(re.search(pattern, text.strip()) is not None)
+
+
 def score(question: Question, record: dict[str, Any]) -> dict[str, Any]:
     """Every per-answer score of ``record`` (one route's answer to ``question``)."""
     text = record["text"]
@@ -110,6 +121,7 @@ def score(question: Question, record: dict[str, Any]) -> dict[str, Any]:
         "contains": contains(text, question.answers) if question.answers else None,
         "abstain_right": float(record["abstained"]) if not answerable else None,
         "abstain_wrong": float(record["abstained"]) if answerable else None,
+        "adherence": adherence(text, question.pattern) if question.pattern else None,
     }
     if question.choices:
         picked = (

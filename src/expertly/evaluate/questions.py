@@ -5,17 +5,20 @@ is accepted too, as ``examples/questions.jsonl`` writes it); optional ``relevant
 ids or source paths that hold the answer; ``source``, one path, is accepted too); ``kind``
 (``factual | style | multi-step | unanswerable | volatile``); ``choices`` (e.g. ``["yes",
 "no", "maybe"]``); ``id``; ``seen`` (true when the fine-tuning data came from this
-question's documents); ``must_contain`` (terms a correct answer must hold); ``update`` (for a
-``volatile`` question: how its fact changes, see ``Update``). ``seen`` may
-also be derived: pass the documents the fine-tuning data was built from (``--trained-on``)
-and a question is *seen* when one of its ``relevant`` documents is among them, so that the
-report never mixes facts the model was trained on with facts it never saw. A training pair
-as ``expertly dataset build`` writes it is read as a question too (``from_pair``).
+question's documents); ``must_contain`` (terms a correct answer must hold); ``pattern`` (a
+regular expression the answer must match, the template of a ``style`` question: scored as
+*adherence*); ``update`` (for a ``volatile`` question: how its fact changes, see
+``Update``). ``seen`` may also be derived: pass the documents the fine-tuning data was
+built from (``--trained-on``) and a question is *seen* when one of its ``relevant``
+documents is among them, so that the report never mixes facts the model was trained on
+with facts it never saw. A training pair as
+``expertly dataset build`` writes it is read as a question too (``from_pair``).
 Every error names the file and the line.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +55,7 @@ class Question:
     seen: bool | None = None
     must_contain: tuple[str, ...] = ()
     update: Update | None = None
+    pattern: str = ""
 
 
 def _strings(value: Any, field: str, where: str) -> tuple[str, ...]:
@@ -100,7 +104,8 @@ def from_pair(obj: dict[str, Any], where: str) -> dict[str, Any]:
             f"{where}: a 'messages' line must hold one user and one assistant turn to be a "
             "question; write question/answers lines for longer conversations"
         )
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    found = obj.get("metadata")
+    meta: dict[str, Any] = found if isinstance(found, dict) else {}
     record = {k: v for k, v in obj.items() if k not in ("messages", "metadata")}
     record.setdefault("question", users[0])
     record.setdefault("answers", meta.get("span") or replies[0])
@@ -136,6 +141,16 @@ def parse_question(
     if seen is not None and not isinstance(seen, bool):
         raise JsonlError(f"{where}: 'seen' must be true or false")
     relevant = _strings(obj.get("relevant", obj.get("source")), "relevant", where)
+    pattern = obj.get("pattern", "")
+    if not isinstance(pattern, str):
+        raise JsonlError(f"{where}: 'pattern' must be a string (a regular expression)")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise JsonlError(
+            f"{where}: 'pattern' is not a valid regular expression ({exc}); escape literal "
+            "characters such as ( [ . * + ? with a backslash"
+        ) from None
     return Question(
         id=str(obj.get("id", f"line{number}")),
         question=text.strip(),
@@ -146,6 +161,7 @@ def parse_question(
         seen=seen,
         must_contain=_strings(obj.get("must_contain"), "must_contain", where),
         update=parse_update(obj["update"], where, base) if "update" in obj else None,
+        pattern=pattern,
     )
 
 

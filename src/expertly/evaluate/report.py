@@ -111,6 +111,7 @@ def render(compare: dict[str, Any]) -> str:
                 ("citation_recall", "citation R"),
                 ("abstain_right", "abstained (unanswerable)"),
                 ("abstain_wrong", "abstained (answerable)"),
+                ("adherence", "template adherence"),
             ],
         )
     )

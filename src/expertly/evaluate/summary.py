@@ -35,6 +35,7 @@ METRICS = (
     "citation_recall",
     "abstain_right",
     "abstain_wrong",
+    "adherence",
 )
 SCHEMA = 1
 
@@ -224,17 +225,26 @@ def paired_tests(per_route: dict[str, list[dict[str, Any]]]) -> list[dict[str, A
 
 
 def update_summary(updates: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Per route, over the volatile questions: how many answered the new fact, how many the
-    stale one, and the median seconds until the new fact."""
+    """Per route, over the volatile questions: how many answered the new fact and how many
+    still the stale one, and the median time until the new fact: in seconds for routes that
+    only re-ingest, in minutes (``unit``) for routes that were retrained, with the median
+    training minutes and how the model was retrained."""
     out: dict[str, Any] = {}
     for route in dict.fromkeys(u["route"] for u in updates):
         rows = [u for u in updates if u["route"] == route]
         seconds = [u["seconds_to_new"] for u in rows if u["seconds_to_new"] is not None]
+        trained = [u for u in rows if u.get("train_s") is not None]
+        p50 = percentile(seconds, 50)
         out[route] = {
             "n": len(rows),
             "new": sum(u["answers_new"] for u in rows),
             "stale": sum(u["answers_stale"] for u in rows),
-            "seconds_to_new_p50": percentile(seconds, 50),
+            "seconds_to_new_p50": p50,
+            "unit": "minutes" if trained else "seconds",
+            "minutes_to_new_p50": None if p50 is None else p50 / 60,
+            "retrained": len(trained),
+            "train_minutes_p50": percentile([u["train_s"] / 60 for u in trained], 50),
+            "retrain_mode": next((u["retrained"]["mode"] for u in trained), None),
             "needs": next((u["needs"] for u in rows if u["needs"]), None),
         }
     return out

@@ -1,4 +1,5 @@
-"""transformers ``TrainerCallback`` builders: progress reporting and a wall-clock limit.
+"""transformers ``TrainerCallback`` builders: progress reporting, a wall-clock limit and a
+loss target.
 
 The callback classes subclass ``TrainerCallback``, which lives in transformers, so they are
 built inside functions: importing this module stays free of torch and transformers.
@@ -57,6 +58,30 @@ def time_limit_callback(max_minutes: float, stopped: list[str]) -> Any:
                 stopped.append("max_minutes")
 
     return _TimeLimit()
+
+
+def loss_target_callback(target: float, stopped: list[str], patience: int = 3) -> Any:
+    """A callback that ends training cleanly once ``patience`` logged training losses in a
+    row are below ``target`` (one low loss on a handful of examples can be luck).
+
+    ``"loss_target"`` is appended to ``stopped`` so the run records why it ended early.
+    """
+    from transformers import TrainerCallback
+
+    below = [0]
+
+    class _LossTarget(TrainerCallback):
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            loss = (logs or {}).get("loss")
+            if loss is None:
+                return
+            below[0] = below[0] + 1 if loss < target else 0
+            if below[0] >= patience and not control.should_training_stop:
+                control.should_training_stop = True
+                control.should_save = True
+                stopped.append("loss_target")
+
+    return _LossTarget()
 
 
 def adalora_callback(schedule: Callable[[int], tuple[int, int, int]]) -> Any:

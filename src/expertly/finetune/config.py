@@ -40,6 +40,9 @@ class FinetuneSettings:
             layer except the output head.
         max_minutes: stop cleanly (checkpoint and final output written) after this long;
             0 means no limit.
+        stop_at_loss: stop cleanly once three logged training losses in a row are below
+            this value (the data is learned: retraining on a few changed facts needs no
+            more steps); 0 means never.
         prefix_tokens: virtual tokens prefix tuning learns (PEFT ``num_virtual_tokens``).
         adalora_init_r / adalora_target_r: AdaLoRA starts every adapted matrix at rank
             ``init_r`` and prunes the total budget down to an average of ``target_r``.
@@ -75,6 +78,7 @@ class FinetuneSettings:
     eval_every: int = _f(20, "Steps between validation evaluations and checkpoints")
     early_stopping_patience: int = _f(3, "Evaluations without improvement before stopping; 0=off")
     max_minutes: float = _f(0.0, "Stop cleanly after this many minutes; 0 = no limit")
+    stop_at_loss: float = _f(0.0, "Stop once 3 training losses in a row are below this; 0 = off")
     val_fraction: float = _f(0.1, "Share of the data held out for validation (without --val)")
     prefix_tokens: int = _f(20, "Virtual tokens learned by prefix tuning (method prefix)")
     adalora_init_r: int = _f(12, "Starting rank of every AdaLoRA matrix (method adalora)")
@@ -137,6 +141,7 @@ class FinetuneSettings:
             "weight_decay",
             "early_stopping_patience",
             "max_minutes",
+            "stop_at_loss",
             "forgetting_max_ppl_increase",
             "forgetting_max_accuracy_drop",
         ):

@@ -33,6 +33,29 @@ def build_model(folder: Path, s: FinetuneSettings, *, total_steps: int) -> Any:
     return BUILDERS[s.method](folder, s, total_steps)
 
 
+CONTINUABLE = ("lora", "prefix")
+"""Methods whose saved adapter can be trained further on a full-precision base."""
+
+
+def continue_adapter(folder: Path, s: FinetuneSettings, adapter: Path) -> Any:
+    """The base model in ``folder`` with the saved PEFT ``adapter`` on it, trainable, so a
+    run continues where an earlier one stopped (a QLoRA adapter is a LoRA adapter and loads
+    too, on the full-precision base). Methods other than ``CONTINUABLE`` raise ValueError."""
+    if s.method not in CONTINUABLE:
+        raise ValueError(
+            f"method {s.method!r} cannot continue a saved adapter; use one of "
+            f"{', '.join(CONTINUABLE)} or start a fresh run"
+        )
+    peft = _peft("continuing an adapter")
+    # PeftModel.from_pretrained(is_trainable=True) refuses prompt-learning adapters: build
+    # the adapter from its saved config and load its saved weights into it instead
+    config = peft.PeftConfig.from_pretrained(str(adapter))
+    config.inference_mode = False
+    model = peft.get_peft_model(_load(folder), config)
+    peft.set_peft_model_state_dict(model, peft.load_peft_weights(str(adapter)))
+    return model
+
+
 def trainable_parameters(model: Any) -> tuple[int, int]:
     """(trainable, total) parameter counts, for the run summary."""
     trainable = total = 0

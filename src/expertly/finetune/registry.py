@@ -19,7 +19,7 @@ from expertly.errors import ExpertlyError
 from expertly.finetune.export import MARKER
 from expertly.finetune.rundir import read_json
 
-USABLE = ("finished", "early_stopping", "max_minutes")  # a run with a final output
+USABLE = ("finished", "early_stopping", "max_minutes", "loss_target")  # a final output
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,17 @@ def list_models(root: Path) -> list[ModelInfo]:
 
 
 def resolve_model(root: Path, name: str | None = None) -> ModelRef:
-    """The fine-tuned model ``name`` (default: the newest usable one) as a ``ModelRef``."""
+    """The fine-tuned model ``name`` (default: the newest usable one) as a ``ModelRef``.
+
+    ``name`` may also be the path of a run folder outside the workspace (one holding a
+    ``config.json``, as ``compare --train-minutes`` writes its retrained runs into OUT/)."""
     rows = list_models(root)
     if name:
         found = [r for r in rows if r.name == name]
+        outside = Path(name)
+        config = read_json(outside / "config.json") if not found else None
+        if config is not None:
+            found = [_run_row(outside, config)]
         if not found:
             known = ", ".join(r.name for r in rows) or "none yet"
             raise ExpertlyError(

@@ -28,6 +28,7 @@ from expertly.finetune import datasets, forgetting, methods
 from expertly.finetune.callbacks import (
     ProgressFn,
     adalora_callback,
+    loss_target_callback,
     progress_callback,
     time_limit_callback,
 )
@@ -61,7 +62,7 @@ class RunResult:
     run_dir: str
     output_dir: str
     method: str
-    status: str  # finished | early_stopping | max_minutes
+    status: str  # finished | early_stopping | max_minutes | loss_target
     steps: int
     train_examples: int
     val_examples: int
@@ -98,11 +99,14 @@ def run_finetune(
     resume: bool = False,
     threads: int = 0,
     on_progress: ProgressFn | None = None,
+    init_adapter: Path | None = None,
 ) -> RunResult:
     """Train, write the run directory, and return its metrics (see the module docstring).
 
     ``threads`` > 0 sets torch's CPU threads (process-wide). On a machine shared with other
     work, fewer threads than cores avoids the oversubscription that slows torch ~10x.
+    ``init_adapter`` continues training an existing PEFT adapter of ``base_model`` (methods
+    lora and prefix) instead of starting a fresh one; it is recorded in config.json.
     """
     examples = datasets.load_jsonl(train_path)
     if val_path is not None:
@@ -121,6 +125,7 @@ def run_finetune(
         "val": None
         if val_path is None
         else {"path": str(val_path), "sha256": datasets.file_digest(val_path)},
+        "init_adapter": None if init_adapter is None else str(init_adapter),
     }
     source = models.resolve_model(base_model)
     folder = models.ready_dir(source, models_dir) or models.convert_gguf(source, models_dir)
@@ -129,7 +134,8 @@ def run_finetune(
     train_enc, truncated = datasets.encode_all(tok, train, settings.max_seq_len)
     val_enc, _ = datasets.encode_all(tok, val, settings.max_seq_len)
     checkpoint = _prepare_run_dir(run_dir, config, resume)
-    model = _model(folder, settings, threads, methods.planned_steps(len(train_enc), settings))
+    steps = methods.planned_steps(len(train_enc), settings)
+    model = _model(folder, settings, threads, steps, init_adapter)
     before = (
         _baseline(model, tok, folder, settings, runs_dir) if settings.forgetting_check else None
     )
@@ -237,13 +243,21 @@ def _tokenizer(folder: Path) -> Any:
     return tok
 
 
-def _model(folder: Path, settings: FinetuneSettings, threads: int, total_steps: int) -> Any:
+def _model(
+    folder: Path,
+    settings: FinetuneSettings,
+    threads: int,
+    total_steps: int,
+    init_adapter: Path | None,
+) -> Any:
     """The trainable model for the method (see ``methods``), with threads and seed set."""
     import torch
 
     if threads > 0:
         torch.set_num_threads(threads)
     torch.manual_seed(settings.seed)
+    if init_adapter is not None:
+        return methods.continue_adapter(folder, settings, init_adapter)
     return methods.build_model(folder, settings, total_steps=total_steps)
 
 
@@ -313,6 +327,8 @@ def _trainer(
         **extra,
     )
     callbacks = [time_limit_callback(s.max_minutes, stopped)] if s.max_minutes > 0 else []
+    if s.stop_at_loss > 0:
+        callbacks.append(loss_target_callback(s.stop_at_loss, stopped))
     if s.method == "adalora":
         callbacks.append(adalora_callback(lambda total: methods.adalora_schedule(total, s)))
     if has_val and s.early_stopping_patience > 0:
