@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertly.evaluate.questions import Question, same_document
-from expertly.store import DocumentReader
 
 if TYPE_CHECKING:
     from expertly.workspace import Workspace
@@ -72,7 +71,7 @@ def changed_pairs(ws: Workspace, question: Question, stale: str) -> list[dict[st
     """Chat-form training rows for the changed fact of ``question`` (which has an update):
     the question answered with the new fact, and the offline generator's pairs from the
     changed document's chunks whose answer holds the new text."""
-    from expertly.finetune.synthesize import offline_pairs
+    from expertly.finetune.synthesize import ChunkSource, offline_pairs
 
     assert question.update is not None
     update = question.update
@@ -86,7 +85,7 @@ def changed_pairs(ws: Workspace, question: Question, stale: str) -> list[dict[st
 
     rows = [row(question.question, new_answer(stale, question.answers, update.answers[0]))]
     store = ws.store
-    if isinstance(store, DocumentReader):
+    if isinstance(store, ChunkSource):
         for info in store.documents():
             if not same_document(info.source, update.document):
                 continue

@@ -26,7 +26,7 @@ import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from expertly.errors import ExpertlyError
 from expertly.finetune.dedup import words
@@ -52,6 +52,7 @@ _NOT_IN_LABEL = frozenset(["the", "a", "an", "your", "you", "to", "we", "our", "
 _QA_KEYS = ({"question", "q"}, {"answer", "a"})
 
 
+@runtime_checkable
 class ChunkSource(Protocol):
     """What the generators read: the store's documents and their chunks."""
 
