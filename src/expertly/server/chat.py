@@ -87,6 +87,9 @@ _REFUSED: dict[str, tuple[Any, str]] = {
     "modalities": (lambda v: v not in (None, ["text"]), "answers are text only."),
     "prediction": (lambda v: v is not None, "predicted outputs are not used."),
     "parallel_tool_calls": (lambda v: bool(v), "no tools can be passed."),
+    "web_search_options": (lambda v: v is not None, "answers come from your documents only."),
+    "reasoning_effort": (lambda v: v not in (None, "none"), "the models do not reason apart."),
+    "verbosity": (lambda v: v not in (None, "medium"), "answer length is set by max_tokens."),
 }
 
 
