@@ -35,6 +35,9 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option(min=1, help="Largest request body accepted (413 beyond).")
     ] = 1_000_000,
+    max_upload_bytes: Annotated[
+        int, typer.Option(min=1, help="Largest upload to /v1/uploads (413 beyond).")
+    ] = 50_000_000,
     concurrency: Annotated[
         int, typer.Option(min=1, help="Generations run at once (one model: 1).")
     ] = 1,
@@ -57,7 +60,8 @@ def serve(
     """Serve the workspace over HTTP: an OpenAI-compatible API with citations.
 
     Endpoints: /v1/chat/completions (model = route: expertly-rag, expertly-auto, ...),
-    /v1/models, /v1/embeddings, /v1/search, /healthz, /readyz, /metrics. Logs are JSON
+    /v1/models, /v1/embeddings, /v1/search, /v1/documents, /v1/uploads, /healthz, /readyz,
+    /metrics. Logs are JSON
     lines on stderr. Without API keys it listens on loopback only and every request sees
     every document; create keys with `expertly keys create` to serve a network and to
     filter each request by its key's tenant and groups. See docs/server.md.
@@ -87,6 +91,7 @@ def serve(
         )
     settings = ServerSettings(
         max_body_bytes=max_body_bytes,
+        max_upload_bytes=max_upload_bytes,
         concurrency=concurrency,
         max_waiting=max_waiting,
         rate_per_minute=rate_per_minute,

@@ -18,7 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from expertly.server import chat, embed, errors, search
+from expertly.server import chat, documents, embed, errors, search
 from expertly.server.observe import RequestMiddleware
 from expertly.server.service import Service
 from expertly.server.settings import ServerSettings
@@ -62,6 +62,7 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
     app.include_router(chat.router)
     app.include_router(embed.router)
     app.include_router(search.router)
+    app.include_router(documents.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -84,7 +85,12 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     s = service.settings
-    app.add_middleware(RequestMiddleware, metrics=service.metrics, max_body_bytes=s.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=service.metrics,
+        max_body_bytes=s.max_body_bytes,
+        max_upload_bytes=s.max_upload_bytes,
+    )
     if s.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -19,6 +19,7 @@ from expertly.server.errors import error_body
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 log = logging.getLogger("expertly.server")
+UPLOAD_PATH = "/v1/uploads"
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -99,10 +100,13 @@ class RequestMiddleware:
     """Per request: a request id (the client's ``X-Request-ID`` when sane, else a new one)
     echoed in the response, a body size limit (413), the metrics and one access log line."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, max_body_bytes: int, max_upload_bytes: int
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body = max_body_bytes
+        self.max_upload = max_upload_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -122,11 +126,12 @@ class RequestMiddleware:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
+        limit = self.max_upload if scope["path"] == UPLOAD_PATH else self.max_body
         try:
             length = headers.get("content-length", "")
-            if length.isdigit() and int(length) > self.max_body:
+            if length.isdigit() and int(length) > limit:
                 status = 413
-                await self._too_large(send_with_id)
+                await self._too_large(send_with_id, limit)
                 return
             received = 0
 
@@ -135,9 +140,9 @@ class RequestMiddleware:
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
-                    if received > self.max_body:
+                    if received > limit:
                         self.metrics.rejected.labels("too_large").inc()
-                        raise HTTPException(413, self._too_large_message(), {"connection": "close"})
+                        raise HTTPException(413, _too_large(limit), {"connection": "close"})
                 return message
 
             await self.app(scope, limited_receive, send_with_id)
@@ -155,17 +160,9 @@ class RequestMiddleware:
             )
             request_id.reset(token)
 
-    def _too_large_message(self) -> str:
-        return (
-            f"The request body is larger than {self.max_body} bytes: send less "
-            "(fewer or shorter inputs), or raise the server's --max-body-bytes."
-        )
-
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, limit: int) -> None:
         self.metrics.rejected.labels("too_large").inc()
-        body = json.dumps(
-            error_body(413, self._too_large_message(), code="request_too_large")
-        ).encode()
+        body = json.dumps(error_body(413, _too_large(limit), code="request_too_large")).encode()
         await send(
             {
                 "type": "http.response.start",
@@ -174,6 +171,13 @@ class RequestMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"The request body is larger than {limit} bytes: send less (fewer or smaller "
+        "inputs or files), or raise the server's --max-body-bytes / --max-upload-bytes."
+    )
 
 
 def _route_of(scope: Scope) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from expertly.errors import ExpertlyError
+from expertly.server.jobs import IngestJobs
 from expertly.server.keys import KeyStore
 from expertly.server.limits import GenerationQueue, RateLimiter
 from expertly.server.observe import Metrics
@@ -66,6 +67,7 @@ class Service:
         self._answerers: OrderedDict[tuple[Any, ...], Answerer] = OrderedDict()
         self._searchers: dict[str, MultiHopRetriever] = {}
         self._lock = threading.Lock()  # Workspace parts are built lazily, not thread-safely
+        self.jobs = IngestJobs(workspace, self._lock)
 
     # ------------------------------------------------------------------ start
 
@@ -154,6 +156,7 @@ class Service:
         return None
 
     def close(self) -> None:
+        self.jobs.close()  # uploads already accepted are indexed before the index closes
         with self._lock:
             self._answerers.clear()
             self._searchers.clear()

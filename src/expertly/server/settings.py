@@ -11,6 +11,7 @@ class ServerSettings:
 
     Args:
         max_body_bytes: largest request body accepted; larger ones get 413.
+        max_upload_bytes: largest upload (``POST /v1/uploads``, all files together).
         concurrency: generations run at once (one local model answers one at a time best).
         max_waiting: generation requests allowed to wait for a slot; more get 503 with
             ``Retry-After``.
@@ -23,6 +24,7 @@ class ServerSettings:
     """
 
     max_body_bytes: int = 1_000_000
+    max_upload_bytes: int = 50_000_000
     concurrency: int = 1
     max_waiting: int = 32
     retry_after_s: int = 2
@@ -36,6 +38,7 @@ class ServerSettings:
             name
             for name, value in (
                 ("max_body_bytes", self.max_body_bytes),
+                ("max_upload_bytes", self.max_upload_bytes),
                 ("concurrency", self.concurrency),
                 ("burst", self.burst),
                 ("retry_after_s", self.retry_after_s),
