@@ -8,7 +8,6 @@ request that fails validation a 400 naming the field, and anything else a logged
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,9 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from expertly.errors import ExpertlyError
-
-log = logging.getLogger("expertly.server")
+from expertly.errors import ExpertlyError, ExpertlyTimeout, LLMError
 
 _TYPES = {
     400: "invalid_request_error",
@@ -67,6 +64,16 @@ def error_body(
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
+def from_expertly(exc: ExpertlyError) -> APIError:
+    """The HTTP error for an ExpertlyError: the model or its endpoint failing is the
+    server's side (502, 504 when out of time), anything else the request's (400)."""
+    if isinstance(exc, ExpertlyTimeout):
+        return APIError(504, str(exc), code="timeout")
+    if isinstance(exc, LLMError):
+        return APIError(502, str(exc), code="model_error")
+    return APIError(400, str(exc), code="expertly_error")
+
+
 def unsupported(param: str, why: str) -> APIError:
     """A 400 refusing the request parameter ``param`` by name."""
     return APIError(
@@ -86,7 +93,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ExpertlyError)
     async def expertly_error(_: Request, exc: ExpertlyError) -> JSONResponse:
-        return APIError(400, str(exc), code="expertly_error").response()
+        return from_expertly(exc).response()
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -105,10 +112,3 @@ def install(app: FastAPI) -> None:
         code = {413: "request_too_large", 404: "not_found", 405: "method_not_allowed"}
         body = error_body(exc.status_code, str(exc.detail), code=code.get(exc.status_code))
         return JSONResponse(body, exc.status_code, headers=headers)
-
-    @app.exception_handler(Exception)
-    async def bug(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return APIError(
-            500, "Internal error: the server log holds the details (search for the request id)."
-        ).response()

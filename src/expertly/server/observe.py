@@ -20,6 +20,7 @@ from expertly.server.errors import error_body
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 log = logging.getLogger("expertly.server")
 UPLOAD_PATH = "/v1/uploads"
+_BUG = "Internal error: the server log holds the details under this response's X-Request-ID."
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -119,10 +120,13 @@ class RequestMiddleware:
         started = time.perf_counter()
         status = 500
 
+        status_sent = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
                 status = message["status"]
+                status_sent = True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
@@ -145,7 +149,16 @@ class RequestMiddleware:
                         raise HTTPException(413, _too_large(limit), {"connection": "close"})
                 return message
 
-            await self.app(scope, limited_receive, send_with_id)
+            try:
+                await self.app(scope, limited_receive, send_with_id)
+            except Exception:
+                # a bug: logged with this request's id, answered in OpenAI's shape (unless
+                # the response had begun: then the connection is cut)
+                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                if status_sent:
+                    raise
+                status = 500
+                await _send_json(send_with_id, 500, error_body(500, _BUG))
         finally:
             route = _route_of(scope)
             seconds = time.perf_counter() - started
@@ -162,15 +175,14 @@ class RequestMiddleware:
 
     async def _too_large(self, send: Send, limit: int) -> None:
         self.metrics.rejected.labels("too_large").inc()
-        body = json.dumps(error_body(413, _too_large(limit), code="request_too_large")).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [(b"content-type", b"application/json")],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _send_json(send, 413, error_body(413, _too_large(limit), code="request_too_large"))
+
+
+async def _send_json(send: Send, status: int, data: dict[str, Any]) -> None:
+    body = json.dumps(data).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _too_large(limit: int) -> str:

@@ -206,3 +206,31 @@ def test_models_lists_one_id_per_route(serve: Serve) -> None:
     assert base["expertly"]["route"] == "base"
     tuned = client.post("/v1/chat/completions", json=ask(model="expertly-finetuned"))
     assert tuned.status_code == 404  # no fine-tuned run in this workspace
+
+
+def test_a_bug_is_a_logged_500_with_the_request_id(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(messages: object) -> str:
+        raise RuntimeError("boom")
+
+    client = serve(broken)
+    caplog.set_level("ERROR", logger="expertly.server")
+    response = client.post("/v1/chat/completions", json=ask(), headers={"X-Request-ID": "r-1"})
+    assert response.status_code == 500
+    assert response.headers["x-request-id"] == "r-1"
+    assert response.json()["error"]["type"] == "server_error"
+    assert "boom" not in response.text  # details stay in the log
+    logged = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert any("boom" in str(exc) for exc in logged)
+
+
+def test_a_failing_model_is_a_502(serve: Serve) -> None:
+    from expertly.errors import LLMError
+
+    def down(messages: object) -> str:
+        raise LLMError("The endpoint http://gpu:8000 refused the connection: is it running?")
+
+    response = serve(down).post("/v1/chat/completions", json=ask())
+    assert response.status_code == 502
+    assert "is it running" in response.json()["error"]["message"]
