@@ -1,6 +1,6 @@
 """Tenant isolation through the server: a document of one tenant never reaches another
-tenant's search hits, answers, citations, streamed answers or cached answers, and a
-group-only document only reaches keys holding that group."""
+tenant's search hits, answers, citations, streamed answers, the agent's search tool or
+cached answers, and a group-only document only reaches keys holding that group."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from expertly.config import AnswerSettings
+from expertly.config import AgentSettings, AnswerSettings
 from expertly.server.keys import KeyStore
 from expertly.types import Message
 from tests.unit.helpers import fake_workspace
@@ -47,13 +47,28 @@ def allowed(key: str) -> set[str]:
 
 
 def echo(messages: Sequence[Message]) -> str:
-    """The model repeats its whole prompt on one line: whatever reached it shows."""
-    return " ".join(m.content.replace("\n", " ") for m in messages) + " [1]"
+    """The model repeats its whole prompt on one line: whatever reached it shows. As the
+    agent, it searches for the question, then answers with everything it observed."""
+    seen = " ".join(m.content.replace("\n", " ") for m in messages)
+    last = messages[-2].content if len(messages) > 1 else ""
+    if last.startswith("Question:"):
+        question = last.removeprefix("Question:").strip().splitlines()[0]
+        return json.dumps(
+            {"thought": "search", "tool": "search_docs", "arguments": {"query": question}}
+        )
+    if "Observation from search_docs" in last:
+        return json.dumps({"thought": "done", "answer": seen + " [1]"})
+    return seen + " [1]"
 
 
 @pytest.fixture
 def tenants(serve: Serve, tmp_path: Path) -> tuple[TestClient, dict[str, dict[str, str]]]:
-    ws = fake_workspace(tmp_path, echo, answer=AnswerSettings(verify_figures=False))
+    ws = fake_workspace(
+        tmp_path,
+        echo,
+        answer=AnswerSettings(verify_figures=False),
+        agent=AgentSettings(tools=["search_docs"], plan=False),
+    )
     for name, tenant, groups, topic, secret in DOCS:
         folder = tmp_path / "docs" / name.removesuffix(".md")
         folder.mkdir(parents=True)
@@ -96,11 +111,17 @@ def test_no_document_crosses_tenants(tenants: tuple[TestClient, dict[str, dict]]
                 "/v1/chat/completions", json=ask(question, stream=True), headers=auth
             )
             assert secrets_in(streamed.text) <= mine, (key, target)
+            agent = client.post(
+                "/v1/chat/completions", json=ask(question, model="expertly-agent"), headers=auth
+            ).json()
+            assert agent["expertly"]["route"] == "agent"
+            assert secrets_in(json.dumps(agent)) <= mine, (key, target)
             if target in mine:  # it can still read its own documents
                 assert target in body["choices"][0]["message"]["content"]
+                assert target in agent["choices"][0]["message"]["content"]
                 assert target in json.dumps(hits)
-            probes += 3
-    assert probes == 3 * len(KEYS) * len(DOCS)
+            probes += 4
+    assert probes == 4 * len(KEYS) * len(DOCS)
 
 
 def test_the_answer_cache_is_per_principal(tenants: tuple[TestClient, dict[str, dict]]) -> None:
