@@ -57,7 +57,7 @@ def test_no_field_value_causes_a_500(serve: Serve, path: str) -> None:
 
 def test_message_shapes(serve: Serve) -> None:
     client = serve(rate_per_minute=0)
-    for messages in (
+    shapes: list[Any] = [
         [{}],
         [{"role": "user"}],
         [{"role": "user", "content": None}],
@@ -67,7 +67,8 @@ def test_message_shapes(serve: Serve) -> None:
         [{"role": "user", "content": {"text": "hi"}}],
         "hi",
         [{"role": "user", "content": "hi"}] * 500,
-    ):
+    ]
+    for messages in shapes:
         check(client.post("/v1/chat/completions", json={**ask(), "messages": messages}))
 
 
