@@ -185,11 +185,13 @@ async def chat_completions(
     ready(service)
     mode, run = route
     max_tokens = body.max_completion_tokens or body.max_tokens
-    answerer = service.answerer(mode, run, max_tokens, body.temperature)
+
+    def generate() -> Answer:
+        answerer = service.answerer(mode, run, max_tokens, body.temperature)
+        return answerer.answer(question, principal=caller.principal)
+
     assert service.queue is not None
-    answer = await service.queue.run(
-        lambda: asyncio.to_thread(answerer.answer, question, principal=caller.principal)
-    )
+    answer = await service.queue.run(lambda: asyncio.to_thread(generate))
     text, stopped = cut_at_stop(answer.text, stops)
     usage = _usage(answer)
     service.metrics.tokens.labels("prompt", mode).inc(usage["prompt_tokens"])

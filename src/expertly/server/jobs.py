@@ -61,7 +61,7 @@ class Job:
 class IngestJobs:
     """A queue of ingest jobs run one at a time in a background thread."""
 
-    def __init__(self, workspace: Workspace, lock: threading.Lock) -> None:
+    def __init__(self, workspace: Workspace, lock: threading.RLock) -> None:
         self.workspace = workspace
         self.lock = lock  # the service's lock: workspace parts are built under it
         self.uploads = workspace.root / "uploads"

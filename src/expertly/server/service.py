@@ -66,7 +66,7 @@ class Service:
         self.started = time.time()
         self._answerers: OrderedDict[tuple[Any, ...], Answerer] = OrderedDict()
         self._searchers: dict[str, MultiHopRetriever] = {}
-        self._lock = threading.Lock()  # Workspace parts are built lazily, not thread-safely
+        self._lock = threading.RLock()  # Workspace parts are built lazily, not thread-safely
         self.jobs = IngestJobs(workspace, self._lock)
 
     # ------------------------------------------------------------------ start
@@ -98,7 +98,8 @@ class Service:
             ws.store  # noqa: B018 - open the index now (creates an empty one if missing)
             ws.embedder  # noqa: B018
             ws.llm  # noqa: B018
-            ws.answerer("rag")
+            ws.chunker  # noqa: B018 - its tokenizer counts embedding tokens
+            self.answerer("rag", None, None, None)
             for mode in SEARCH_MODES:
                 self._searchers[mode] = ws.searcher(mode=mode)
         if self.settings.warmup:
@@ -111,7 +112,7 @@ class Service:
         self, route: str, run: str | None, max_tokens: int | None, temperature: float | None
     ) -> Answerer:
         """The answerer for one route and generation settings, built once and kept (the
-        last few settings used)."""
+        last few settings used). Building one may load a model: call it in a worker thread."""
         key = (route, run, max_tokens, temperature)
         with self._lock:
             found = self._answerers.get(key)

@@ -120,3 +120,19 @@ def test_metrics_count_requests_tokens_and_latency(serve: Serve) -> None:
     assert f"expertly_request_seconds_count{{{route}}} 1.0" in text
     assert 'expertly_tokens_total{kind="completion",route="rag"}' in text
     assert "expertly_queue_waiting 0.0" in text
+
+
+def test_cors_is_off_unless_origins_are_given(serve: Serve) -> None:
+    origin = {"Origin": "https://chat.example.org"}
+    closed = serve().get("/v1/models", headers=origin)
+    assert "access-control-allow-origin" not in closed.headers
+    opened = serve(cors_origins=("https://chat.example.org",))
+    preflight = opened.options(
+        "/v1/chat/completions",
+        headers={**origin, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": "authorization,content-type"},
+    )  # fmt: skip
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://chat.example.org"
+    other = opened.get("/v1/models", headers={"Origin": "https://evil.example.com"})
+    assert "access-control-allow-origin" not in other.headers
