@@ -143,6 +143,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--requests", type=int, default=300, help="per client")
     parser.add_argument("--rate-per-minute", type=float, default=0, help="0: no rate limit")
+    parser.add_argument("--burst", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serve_load.json")
     args = parser.parse_args()
     questions = [json.loads(line)["question"] for line in QUESTIONS.read_text().splitlines()]
@@ -159,7 +160,7 @@ def main() -> None:
         server = subprocess.Popen(
             [sys.executable, "-m", "expertly", "-w", str(ws), "serve", "--port", str(port),
              "--max-waiting", str(args.clients * 2),
-             "--rate-per-minute", str(args.rate_per_minute), "--burst", "50"],
+             "--rate-per-minute", str(args.rate_per_minute), "--burst", str(args.burst)],
             stdout=log, stderr=subprocess.STDOUT, env=ENV,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
@@ -190,6 +191,7 @@ def main() -> None:
         clients=args.clients,
         requests_per_client=args.requests,
         rate_per_minute=args.rate_per_minute,
+        burst=args.burst,
         machine=f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores",
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
