@@ -102,6 +102,12 @@ class Service:
             self.answerer("rag", None, None, None)
             for mode in SEARCH_MODES:
                 self._searchers[mode] = ws.searcher(mode=mode)
+        if not int(ws.stats().get("documents", 0)):
+            log.warning(
+                "nothing is indexed in %s: answers from the documents will abstain "
+                "(run `expertly ingest <folder>`, or upload files)",
+                ws.root,
+            )
         if self.settings.warmup:
             ws.warmup()
         return time.perf_counter() - started

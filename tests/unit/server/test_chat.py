@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -234,3 +235,20 @@ def test_a_failing_model_is_a_502(serve: Serve) -> None:
     response = serve(down).post("/v1/chat/completions", json=ask())
     assert response.status_code == 502
     assert "is it running" in response.json()["error"]["message"]
+
+
+def test_finetuned_runs_are_offered_as_models(serve: Serve, tmp_path: Path) -> None:
+    client = serve()
+    root = client.app.state.service.workspace.root  # type: ignore[attr-defined]
+    run = root / "runs" / "lora-1"
+    (run / "adapter").mkdir(parents=True)
+    (run / "adapter" / "adapter_config.json").write_text("{}")
+    (run / "config.json").write_text(json.dumps({"settings": {"method": "lora"}}))
+    (run / "metrics.json").write_text(json.dumps({"status": "finished"}))
+    ids = [m["id"] for m in client.get("/v1/models").json()["data"]]
+    assert {"expertly-finetuned", "expertly-finetuned:lora-1", "expertly-hybrid",
+            "expertly-hybrid:lora-1"} <= set(ids)  # fmt: skip
+    service = client.app.state.service  # type: ignore[attr-defined]
+    assert service.route_of("expertly-hybrid:lora-1") == ("hybrid", "lora-1")
+    assert service.route_of("expertly-finetuned") == ("finetuned", None)
+    assert service.route_of("expertly-finetuned:other") is None
