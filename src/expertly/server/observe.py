@@ -27,7 +27,10 @@ _GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, request id and extras."""
 
-    _skip = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+    _skip = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+        "message",
+        "color_message",  # uvicorn's copy of the message with terminal colours
+    }
 
     def format(self, record: logging.LogRecord) -> str:
         data: dict[str, Any] = {
