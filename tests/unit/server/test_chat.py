@@ -252,3 +252,17 @@ def test_finetuned_runs_are_offered_as_models(serve: Serve, tmp_path: Path) -> N
     assert service.route_of("expertly-hybrid:lora-1") == ("hybrid", "lora-1")
     assert service.route_of("expertly-finetuned") == ("finetuned", None)
     assert service.route_of("expertly-finetuned:other") is None
+
+
+def test_auto_says_which_route_answered_and_why(serve: Serve) -> None:
+    body = serve().post("/v1/chat/completions", json=ask(model="expertly-auto")).json()
+    ext = body["expertly"]
+    assert ext["route"] in ("rag", "base", "agent") and ext["reason"]
+    assert body["model"] == "expertly-auto"
+
+
+def test_max_completion_tokens_is_max_tokens(serve: Serve) -> None:
+    client = serve(["one two three four five six seven"])
+    body = client.post("/v1/chat/completions", json=ask(max_completion_tokens=2)).json()
+    assert body["usage"]["completion_tokens"] == 2
+    assert body["choices"][0]["finish_reason"] == "length"
