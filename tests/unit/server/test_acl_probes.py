@@ -80,13 +80,13 @@ def test_a_thousand_probes_leak_nothing(serve: Serve, tmp_path: Path) -> None:
     store = KeyStore(ws.root)
     keys: list[dict[str, Any]] = []
     for tenant, groups in itertools.product(TENANTS, GROUP_SETS):
-        key, record = store.create(tenant=tenant, groups=groups, scopes=("ask",))
+        secret_key, record = store.create(tenant=tenant, groups=groups, scopes=("ask",))
         readable = {
             d["secret"]
             for d in docs
             if d["tenant"] in (None, tenant) and (d["group"] is None or d["group"] in groups)
         }
-        keys.append({"auth": {"Authorization": f"Bearer {key}"}, "id": record.id,
+        keys.append({"auth": {"Authorization": f"Bearer {secret_key}"}, "id": record.id,
                      "readable": readable})  # fmt: skip
     client = serve(workspace=ws, rate_per_minute=0)
     every = {d["secret"] for d in docs}
