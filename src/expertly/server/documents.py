@@ -60,12 +60,22 @@ async def list_documents(
     request: Request,
     limit: int = Query(50, ge=1, le=500),
     offset: int = Query(0, ge=0),
+    prefix: str = Query("", max_length=1000, description="only ids starting with this"),
+    fmt: str | None = Query(
+        None, alias="format", max_length=20, description="only this format (pdf, md, ...)"
+    ),
     caller: Caller = Depends(requires("ask")),
 ) -> dict[str, Any]:
     service = service_of(request)
     ready(service)
     docs = await asyncio.to_thread(lambda: list(service.workspace.store.documents()))
-    mine = [d for d in docs if visible(caller, d.metadata)]
+    mine = [
+        d
+        for d in docs
+        if visible(caller, d.metadata)
+        and d.id.startswith(prefix)
+        and (fmt is None or d.format == fmt)
+    ]
     page = mine[offset : offset + limit]
     return {
         "object": "list",

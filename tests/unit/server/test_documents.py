@@ -120,6 +120,10 @@ def test_listing_pages(serve: Serve) -> None:
     rest = client.get("/v1/documents", params={"limit": 2, "offset": 2}).json()
     assert [d["id"] for d in rest["data"]] == ["security.txt"] and not rest["has_more"]
     assert client.get("/v1/documents", params={"limit": 0}).status_code == 400
+    csv = client.get("/v1/documents", params={"format": "csv"}).json()
+    assert [d["id"] for d in csv["data"]] == ["prices.csv"] and csv["total"] == 1
+    prefixed = client.get("/v1/documents", params={"prefix": "sec"}).json()
+    assert [d["id"] for d in prefixed["data"]] == ["security.txt"]
 
 
 def test_upload_over_the_limit_is_413(serve: Serve) -> None:
