@@ -56,6 +56,14 @@ def serve(
             "--cors-origin", metavar="ORIGIN", help="Allow this browser origin (repeat); none."
         ),
     ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the URL, workspace and whether keys are required as one JSON line on "
+            "stdout before starting (logs are JSON lines on stderr either way).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the workspace over HTTP: an OpenAI-compatible API with citations.
 
@@ -83,7 +91,8 @@ def serve(
         raise MissingDependencyError(exc.name or "fastapi", "server", "expertly serve") from None
 
     ws = workspace()
-    if not is_loopback(host) and not KeyStore(ws.root).has_active():
+    keys_required = KeyStore(ws.root).has_active()
+    if not is_loopback(host) and not keys_required:
         raise ExpertlyError(
             f"Refusing to listen on {host} without API keys: anyone who can reach it would "
             "read every document. Create a key first with `expertly keys create --tenant T "
@@ -98,6 +107,16 @@ def serve(
         burst=burst,
         cors_origins=tuple(cors_origin or ()),
     )
+    if as_json:
+        where = f"[{host}]" if ":" in host else host
+        print_json(
+            {
+                "url": f"http://{where}:{port}",
+                "workspace": str(ws.root),
+                "keys_required": keys_required,
+            },
+            one_line=True,
+        )
     configure_logging()
     app = create_app(ws, settings)
     uvicorn.run(
@@ -163,7 +182,13 @@ def keys_create(
 def keys_list(
     as_json: Annotated[bool, typer.Option("--json", help="Print the keys as JSON.")] = False,
 ) -> None:
-    """List the keys (ids, tenants, groups, scopes; never the keys themselves)."""
+    """List the keys (ids, tenants, groups, scopes; never the keys themselves).
+
+    \b
+    Examples:
+      expertly keys list
+      expertly keys list --json
+    """
     from dataclasses import asdict
 
     from expertly.server.keys import KeyStore
@@ -194,11 +219,22 @@ def keys_list(
 @handle_errors
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(metavar="ID", help="The key's id (`keys list`).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the revoked key as JSON.")] = False,
 ) -> None:
-    """Revoke a key: a running server refuses it from its next request on."""
+    """Revoke a key: a running server refuses it from its next request on.
+
+    \b
+    Examples:
+      expertly keys revoke 3f9a2c1b7d4e
+    """
+    from dataclasses import asdict
+
     from expertly.server.keys import KeyStore
 
     record = KeyStore(workspace().root).revoke(key_id)
+    if as_json:
+        print_json({k: v for k, v in asdict(record).items() if k != "digest"})
+        return
     console.print(f"Key {record.id} revoked.")
 
 

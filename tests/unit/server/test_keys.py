@@ -100,7 +100,9 @@ def test_keys_cli_prints_the_key_once_and_lists_without_it(tmp_path: Path) -> No
     listed = runner.invoke(cli, [*ws, "keys", "list", "--json"])
     assert created["key"] not in listed.stdout
     assert json.loads(listed.stdout)[0]["id"] == created["id"]
-    assert runner.invoke(cli, [*ws, "keys", "revoke", created["id"]]).exit_code == 0
+    revoked = runner.invoke(cli, [*ws, "keys", "revoke", created["id"], "--json"])
+    assert revoked.exit_code == 0 and json.loads(revoked.stdout)["revoked"] is not None
+    assert "digest" not in revoked.stdout
     assert json.loads(runner.invoke(cli, [*ws, "keys", "list", "--json"]).stdout)[0]["revoked"]
     no_tenant = runner.invoke(cli, [*ws, "keys", "create"])
     assert no_tenant.exit_code == 1 and "--tenant" in no_tenant.output
@@ -122,3 +124,28 @@ def test_serve_refuses_the_network_without_keys(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_loopback_hosts(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_serve_starts_uvicorn_with_the_app_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from expertly.server import observe
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append({"app": app, **kw}))
+    # the process-wide JSON log handlers would outlive this test
+    monkeypatch.setattr(observe, "configure_logging", lambda: None)
+    result = CliRunner().invoke(
+        cli, ["-w", str(tmp_path / "ws"), "serve", "--port", "8123", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    said = json.loads(result.stdout)
+    assert said == {
+        "url": "http://127.0.0.1:8123",
+        "workspace": str(tmp_path / "ws"),
+        "keys_required": False,
+    }
+    assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8123
+    assert calls[0]["app"].state.service.settings.max_waiting == 32  # type: ignore[attr-defined]
