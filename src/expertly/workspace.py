@@ -271,6 +271,8 @@ class Workspace:
         conversational: bool = False,
         k: int | None = None,
         cache: bool = True,
+        max_new_tokens: int | None = None,
+        temperature: float | None = None,
     ) -> Answerer:
         """The answerer for ``mode``, wrapped in the answer cache when that is safe.
 
@@ -282,6 +284,8 @@ class Workspace:
         ``conversational`` gives the agent a bounded memory of earlier turns (``chat``);
         such answers depend on the conversation, so they are not cached. ``k`` retrieves
         that many passages instead of ``retrieval.k``; ``cache=False`` answers afresh.
+        ``max_new_tokens`` and ``temperature`` replace ``llm.max_new_tokens`` /
+        ``llm.temperature`` for this answerer (a server request's ``max_tokens``).
         """
         from expertly import routes
         from expertly.errors import ConfigError
@@ -291,6 +295,10 @@ class Workspace:
         s = self.settings
         if k is not None:
             s = replace(s, retrieval=replace(s.retrieval, k=k))
+        if max_new_tokens is not None:
+            s = replace(s, llm=replace(s.llm, max_new_tokens=max_new_tokens))
+        if temperature is not None:
+            s = replace(s, llm=replace(s.llm, temperature=temperature))
         if mode == "agent" and conversational:
             return routes.agent(self, s, conversational=True)
         if mode == "auto":

@@ -8,7 +8,17 @@ from typing import Annotated
 
 import typer
 
-from expertly.cli import common, compare, data, dataset, evaluate, finetune, query, setup
+from expertly.cli import (
+    common,
+    compare,
+    data,
+    dataset,
+    evaluate,
+    finetune,
+    query,
+    serve,
+    setup,
+)
 from expertly.config.hub import quiet_libraries
 
 app = typer.Typer(
@@ -55,6 +65,7 @@ evaluate.register(app)
 finetune.register(app)
 dataset.register(app)
 compare.register(app)
+serve.register(app)
 
 
 def main() -> None:

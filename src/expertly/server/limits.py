@@ -1,0 +1,90 @@
+"""Limits that keep one model serving many clients: a token bucket per API key, and a
+bounded queue in front of generation (the bottleneck) that answers 503 when full."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from expertly.server.errors import APIError
+from expertly.server.observe import Metrics
+
+T = TypeVar("T")
+
+
+class RateLimiter:
+    """A token bucket per caller: ``burst`` requests at once, then ``per_minute``.
+
+    ``check(who)`` takes one token or raises a 429 whose ``Retry-After`` is the whole
+    seconds until the next token. ``per_minute = 0`` lets everything through.
+    """
+
+    def __init__(
+        self, per_minute: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = per_minute / 60.0
+        self.burst = float(burst)
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # who -> (tokens, last time)
+        self._lock = threading.Lock()
+
+    def check(self, who: str) -> None:
+        if self.rate <= 0:
+            return
+        with self._lock:
+            now = self.clock()
+            tokens, last = self._buckets.get(who, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            if tokens >= 1.0:
+                self._buckets[who] = (tokens - 1.0, now)
+                return
+            self._buckets[who] = (tokens, now)
+            wait = (1.0 - tokens) / self.rate
+        raise APIError(
+            429,
+            f"Rate limit reached for this API key: retry in {math.ceil(wait)} s (the server "
+            "allows a burst, then a steady number of requests per minute).",
+            code="rate_limit_exceeded",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
+class GenerationQueue:
+    """At most ``concurrency`` generations at once and ``max_waiting`` waiting; a request
+    beyond that gets 503 with ``Retry-After`` at once instead of piling up."""
+
+    def __init__(self, concurrency: int, max_waiting: int, retry_after_s: int, metrics: Metrics):
+        self.slots = asyncio.Semaphore(concurrency)
+        self.max_waiting = max_waiting
+        self.retry_after_s = retry_after_s
+        self.metrics = metrics
+        self.waiting = 0
+
+    async def run(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run ``work`` when a slot is free (it should hand blocking calls to a thread)."""
+        if self.slots.locked() and self.waiting >= self.max_waiting:
+            self.metrics.rejected.labels("queue_full").inc()
+            raise APIError(
+                503,
+                f"The server is busy ({self.waiting} requests wait for the model): retry "
+                f"in {self.retry_after_s} s.",
+                code="queue_full",
+                headers={"Retry-After": str(self.retry_after_s)},
+            )
+        self.waiting += 1
+        self.metrics.waiting.inc()
+        try:
+            await self.slots.acquire()
+        finally:
+            self.waiting -= 1
+            self.metrics.waiting.dec()
+        self.metrics.running.inc()
+        try:
+            return await work()
+        finally:
+            self.metrics.running.dec()
+            self.slots.release()
