@@ -9,27 +9,8 @@ from rich.markup import escape
 from rich.panel import Panel
 
 from expertly.cli.common import console, ms
-from expertly.types import Answer, Hit
-
-
-def hit_dict(rank: int, hit: Hit) -> dict[str, Any]:
-    """The ``--json`` form of one ranked hit (``search --json``, and an answer's hits)."""
-    c = hit.chunk
-    return {
-        "rank": rank,
-        "score": hit.score,
-        "scores": dict(hit.scores),
-        "ranks": dict(hit.ranks),
-        "doc_id": c.doc_id,
-        "chunk_id": c.id,
-        "source": hit.source,
-        "title": hit.title,
-        "page": c.page,
-        "heading_path": list(c.heading_path),
-        "start": c.start,
-        "end": c.end,
-        "text": c.text,
-    }
+from expertly.server.wire import hit_dict
+from expertly.types import Answer
 
 
 def answer_dict(answer: Answer) -> dict[str, Any]:

@@ -64,11 +64,14 @@ def extension(answer: Answer, citations: tuple[Citation, ...]) -> dict[str, Any]
 
 
 def hit_dict(rank: int, hit: Hit) -> dict[str, Any]:
+    """One ranked hit as JSON: ``/v1/search``, ``expertly search --json`` and an answer's
+    hits in ``--json`` output all use this one form."""
     c = hit.chunk
     return {
         "rank": rank,
         "score": float(hit.score),
         "scores": jsonable(hit.scores),
+        "ranks": jsonable(hit.ranks),
         "doc_id": c.doc_id,
         "chunk_id": c.id,
         "source": hit.source,
