@@ -75,6 +75,18 @@ def compare(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted compare in --out.")
     ] = False,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Questions a route answers together: the local model generates their replies "
+            "in one padded batch (same greedy answers, more questions per minute); each "
+            "answer's latency is then the batch's time / its size. 1 asks one by one. The "
+            "agent and auto routes and multiple-choice questions are always asked one by one; "
+            "a kill loses at most the batch in flight.",
+        ),
+    ] = 8,
     as_json: Annotated[bool, typer.Option("--json", help="Print compare.json's summary.")] = False,
 ) -> None:
     """Run every route on the same questions and report which wins, with 95% intervals.
@@ -86,6 +98,7 @@ def compare(
     Examples:
       expertly compare examples/questions.jsonl --routes base,rag --out compare-out
       expertly compare examples/questions.jsonl --out compare-out --resume
+      expertly compare examples/questions.jsonl --routes rag --batch-size 1
       expertly compare mine.jsonl --model lora-1 --trained-on handbook/leave.md --json
     """
     from expertly.evaluate.compare import parse_routes, run_compare
@@ -104,7 +117,16 @@ def compare(
             def show(route: str, done: int, total: int) -> None:
                 bar.update(tasks[route], completed=done, total=total)
 
-            run = run_compare(ws, qs, chosen, out, model=model, resume=resume, progress=show)
+            run = run_compare(
+                ws,
+                qs,
+                chosen,
+                out,
+                model=model,
+                resume=resume,
+                progress=show,
+                batch_size=batch_size,
+            )
             updates = []
             if update_cost:
                 ran = [r for r in chosen if r not in {s.route for s in run.skipped}]
