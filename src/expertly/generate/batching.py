@@ -55,7 +55,9 @@ def generate_batch(
         )
     completions = []
     for i, ids in enumerate(prompts):
-        count = ended[i] if ended[i] is not None else out.shape[1] - width
+        count = ended[i]
+        if count is None:  # still going when generation stopped: max_tokens reached
+            count = out.shape[1] - width
         new = out[i, width : width + count].tolist()
         text, stopped = cut_at_stop(tok.decode(new, skip_special_tokens=True), stop)
         at_eos = bool(new) and new[-1] in eos
