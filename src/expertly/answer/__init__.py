@@ -19,8 +19,12 @@ class BatchAnswering(Protocol):
 
     The answers are those ``answer`` gives one by one, in order. When the model generated
     them together, each answer's ``generate`` time is the batch's wall time divided by the
-    batch size, and its trace step says so (``batch_note``).
+    batch size, and its trace step says so (``batch_note``). ``generates_in_batches`` is
+    False when the model cannot batch: ``answer_batch`` then answers one by one, and a
+    caller timing each answer should call ``answer`` instead.
     """
+
+    def generates_in_batches(self) -> bool: ...
 
     def answer_batch(
         self, questions: Sequence[str], *, principal: Principal | None = None

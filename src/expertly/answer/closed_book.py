@@ -54,6 +54,10 @@ class ClosedBookAnswerer:
         )
         return self._answer(messages, completion, time.perf_counter() - started, {})
 
+    def generates_in_batches(self) -> bool:
+        """Whether ``answer_batch`` generates in one batch (the model is ``BatchGenerating``)."""
+        return isinstance(self.llm, BatchGenerating)
+
     def answer_batch(
         self, questions: Sequence[str], *, principal: Principal | None = None
     ) -> list[Answer]:

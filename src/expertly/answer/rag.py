@@ -177,6 +177,10 @@ class RagAnswerer:
         )
         return self._finish(prepared, completion, time.perf_counter() - t0, {})
 
+    def generates_in_batches(self) -> bool:
+        """Whether ``answer_batch`` generates in one batch (the model is ``BatchGenerating``)."""
+        return isinstance(self.llm, BatchGenerating)
+
     def answer_batch(
         self,
         questions: Sequence[str],

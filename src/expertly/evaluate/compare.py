@@ -191,8 +191,8 @@ def run_compare(
     so that latencies are per answer, and the warm-up seconds are reported apart.
 
     ``batch_size`` questions at a time are answered together by routes that can
-    (``BatchAnswering``: base, finetuned, rag, hybrid; one generation per batch with a
-    batching model); 1 asks one by one."""
+    (``BatchAnswering``: base, finetuned, rag and hybrid, with a model that generates in
+    batches); 1, and every other route, asks one by one."""
     if batch_size < 1:
         raise CompareError(f"batch_size must be 1 or more, not {batch_size}")
     out.mkdir(parents=True, exist_ok=True)
@@ -218,7 +218,8 @@ def run_compare(
                     skipped.append(Skipped(route, str(exc), ENABLE.get(route, "")))
                     continue
                 warmup[route] = _warm(ws, route, model)
-            size = batch_size if isinstance(answerer, BatchAnswering) else 1
+            batches = isinstance(answerer, BatchAnswering) and answerer.generates_in_batches()
+            size = batch_size if batches else 1
             records += _ask_route(answerer, questions, route, done, size, fh, progress)
     return CompareRun(records, skipped, warmup)
 
