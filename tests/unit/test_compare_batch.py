@@ -183,13 +183,15 @@ def test_answer_batch_gives_the_answers_of_answer(tmp_path: Path) -> None:
             assert generate.detail["batch_size"] == len(questions)
             assert generate.seconds == pytest.approx(generate.detail["batch_wall_s"] / 6, abs=1e-4)
             assert b.timings["total"] >= b.timings["generate"]
-    assert answerer.answer_batch([]) == []
+        assert answerer.answer_batch([]) == []
 
 
 def test_rag_batch_where_every_question_abstains_never_calls_the_model(tmp_path: Path) -> None:
     ws = workspace(tmp_path)
     ws.settings.retrieval.min_relevance = 1.01  # no passage can be relevant enough
-    answers = ws.answerer("rag", cache=False).answer_batch([q.question for q in PLAIN[:3]])
+    answerer = ws.answerer("rag", cache=False)
+    assert isinstance(answerer, BatchAnswering)
+    answers = answerer.answer_batch([q.question for q in PLAIN[:3]])
     assert all(a.abstained and a.trace[-1].name == "abstain" for a in answers)
     assert isinstance(ws.llm, ScriptedLLM) and ws.llm.calls == [] and ws.llm.batches == []
 
