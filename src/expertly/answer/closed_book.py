@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from expertly.answer import batch_note
 from expertly.answer.choices import choice_answer, choice_prompt, pick
-from expertly.types import Answer, Message, Principal, TraceStep
+from expertly.generate import BatchGenerating
+from expertly.types import Answer, Completion, Message, Principal, TraceStep
 
 if TYPE_CHECKING:
     from expertly.generate import LLM
+
+STOP = ("\n\n",)  # the answer ends at its first blank line
 
 
 class ClosedBookAnswerer:
@@ -45,21 +49,57 @@ class ClosedBookAnswerer:
         """Answer ``question`` from the model's weights alone (``principal`` is not needed:
         no document is read)."""
         started = time.perf_counter()
-        question = question.strip()
         messages = self._messages(question)
         completion = self.llm.generate(
-            messages, max_tokens=self.max_new_tokens, temperature=self.temperature, stop=["\n\n"]
+            messages, max_tokens=self.max_new_tokens, temperature=self.temperature, stop=STOP
         )
-        seconds = time.perf_counter() - started
+        return self._answer(messages, completion, time.perf_counter() - started, {})
+
+    def generates_in_batches(self) -> bool:
+        """Whether ``answer_batch`` generates in one batch (the model is ``BatchGenerating``)."""
+        return isinstance(self.llm, BatchGenerating)
+
+    def answer_batch(
+        self, questions: Sequence[str], *, principal: Principal | None = None
+    ) -> list[Answer]:
+        """``answer`` for each question, generated in one batch when the model can
+        (``BatchGenerating``); each answer's time is then the batch's time / its size."""
+        if not isinstance(self.llm, BatchGenerating) or len(questions) < 2:
+            return [self.answer(q, principal=principal) for q in questions]
+        started = time.perf_counter()
+        chats = [self._messages(q) for q in questions]
+        completions = self.llm.generate_batch(
+            chats, max_tokens=self.max_new_tokens, temperature=self.temperature, stop=STOP
+        )
+        wall = time.perf_counter() - started
+        note = batch_note(len(chats), wall)
+        return [
+            self._answer(m, c, wall / len(chats), note)
+            for m, c in zip(chats, completions, strict=True)
+        ]
+
+    def _messages(self, question: str) -> list[Message]:
+        messages = [Message("system", self.system)] if self.system else []
+        messages.append(Message("user", question.strip()))
+        return messages
+
+    def _answer(
+        self,
+        messages: list[Message],
+        completion: Completion,
+        seconds: float,
+        batch: dict[str, Any],
+    ) -> Answer:
+        """The Answer of one generated reply (``batch``: how a shared generation was timed)."""
         text = completion.text.strip()
         return Answer(
-            question=question,
+            question=messages[-1].content,
             text=text,
             prompts=(tuple(messages),),
             trace=(
                 TraceStep(
                     "generate",
-                    {"raw_text": text, "finish_reason": completion.finish_reason},
+                    {"raw_text": text, "finish_reason": completion.finish_reason, **batch},
                     seconds=seconds,
                 ),
             ),
@@ -89,8 +129,3 @@ class ClosedBookAnswerer:
             self.route,
             self.llm.name,
         )
-
-    def _messages(self, question: str) -> list[Message]:
-        messages = [Message("system", self.system)] if self.system else []
-        messages.append(Message("user", question))
-        return messages

@@ -17,15 +17,25 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
+from expertly.answer import batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
 from expertly.answer.citations import MARKER, resolve
 from expertly.config import AnswerSettings, RetrievalSettings
-from expertly.generate import Prefilling
+from expertly.generate import BatchGenerating, Prefilling
 from expertly.generate.budget import fit_items
-from expertly.types import Answer, Citation, Filters, Hit, Message, Principal, TraceStep
+from expertly.types import (
+    Answer,
+    Citation,
+    Completion,
+    Filters,
+    Hit,
+    Message,
+    Principal,
+    TraceStep,
+)
 
 if TYPE_CHECKING:
     from expertly.generate import LLM
@@ -33,6 +43,7 @@ if TYPE_CHECKING:
     from expertly.retrieve.multihop import MultiHopRetriever
 
 ABSTAIN_TEXT = "The documents do not say."
+STOP = ("\n\n",)  # the answer ends at its first blank line
 
 SYSTEM_PROMPT = (
     "You are a careful assistant for a company's documents. Answer the question using only "
@@ -106,6 +117,19 @@ def is_abstention(text: str) -> bool:
     return bool(_ABSTAIN_PATTERNS.search(text))
 
 
+@dataclass
+class _Prepared:
+    """A question retrieved for and budgeted, waiting for the model's reply."""
+
+    question: str
+    messages: list[Message]
+    used: list[Hit]
+    timings: dict[str, float]
+    trace: list[TraceStep]
+    rewrites: tuple[str, ...]
+    seconds: float  # spent retrieving and budgeting
+
+
 class RagAnswerer:
     """Answers from retrieved chunks of the workspace's documents, with citations.
 
@@ -142,6 +166,60 @@ class RagAnswerer:
         self, question: str, *, principal: Principal | None = None, k: int | None = None
     ) -> Answer:
         """Answer ``question`` from the documents ``principal`` may read."""
+        prepared = self._prepare(question, k, principal)
+        if isinstance(prepared, Answer):
+            return prepared
+        t0 = time.perf_counter()
+        completion = self.llm.generate(
+            prepared.messages,
+            max_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            stop=STOP,
+        )
+        return self._finish(prepared, completion, time.perf_counter() - t0, {})
+
+    def generates_in_batches(self) -> bool:
+        """Whether ``answer_batch`` generates in one batch (the model is ``BatchGenerating``)."""
+        return isinstance(self.llm, BatchGenerating)
+
+    def answer_batch(
+        self,
+        questions: Sequence[str],
+        *,
+        principal: Principal | None = None,
+        k: int | None = None,
+    ) -> list[Answer]:
+        """``answer`` for each question: retrieval one by one, then one batched generation
+        for those not abstained on (``BatchGenerating`` models; others answer one by one).
+        Each batched answer's ``generate`` time is the batch's wall time / its size."""
+        if not isinstance(self.llm, BatchGenerating) or len(questions) < 2:
+            return [self.answer(q, principal=principal, k=k) for q in questions]
+        prepared = [self._prepare(q, k, principal) for q in questions]
+        pending = [p for p in prepared if isinstance(p, _Prepared)]
+        if not pending:
+            return [p for p in prepared if isinstance(p, Answer)]
+        t0 = time.perf_counter()
+        completions = self.llm.generate_batch(
+            [p.messages for p in pending],
+            max_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            stop=STOP,
+        )
+        wall = time.perf_counter() - t0
+        note = batch_note(len(pending), wall)
+        done = iter(
+            [
+                self._finish(p, c, wall / len(pending), note)
+                for p, c in zip(pending, completions, strict=True)
+            ]
+        )
+        return [next(done) if isinstance(p, _Prepared) else p for p in prepared]
+
+    def _prepare(
+        self, question: str, k: int | None, principal: Principal | None
+    ) -> Answer | _Prepared:
+        """Retrieve and budget the prompt; an abstention (nothing relevant) is already the
+        Answer, without the model."""
         started = time.perf_counter()
         question = question.strip()
         hits, timings, trace, rewrites = self._retrieve(question, k, principal)
@@ -171,18 +249,27 @@ class RagAnswerer:
         timings["budget"] = time.perf_counter() - t0
         if len(used) < len(hits):
             trace.append(TraceStep("budget", {"kept": len(used), "dropped": len(hits) - len(used)}))
+        seconds = time.perf_counter() - started
+        return _Prepared(question, messages, list(used), timings, trace, rewrites, seconds)
 
+    def _finish(
+        self,
+        p: _Prepared,
+        completion: Completion,
+        generate_s: float,
+        batch: dict[str, Any],
+    ) -> Answer:
+        """The Answer of one reply: abstention check, figure check, citations
+        (``batch``: how a shared generation was timed)."""
         t0 = time.perf_counter()
-        completion = self.llm.generate(
-            messages, max_tokens=self.max_new_tokens, temperature=self.temperature, stop=["\n\n"]
-        )
-        timings["generate"] = time.perf_counter() - t0
+        timings, trace = p.timings, p.trace
+        timings["generate"] = generate_s
         raw = (self.prefill + completion.text).strip() if completion.text.strip() else ""
         trace.append(
             TraceStep(
                 "generate",
-                {"raw_text": raw, "finish_reason": completion.finish_reason},
-                seconds=timings["generate"],
+                {"raw_text": raw, "finish_reason": completion.finish_reason, **batch},
+                seconds=generate_s,
             )
         )
         usage = {
@@ -191,7 +278,7 @@ class RagAnswerer:
         }
         abstained = is_abstention(raw) or not raw
         citations: list[Citation] = []
-        unsupported = unsupported_figures(raw, used) if self.settings.verify_figures else []
+        unsupported = unsupported_figures(raw, p.used) if self.settings.verify_figures else []
         if unsupported and not abstained:
             trace.append(TraceStep("verify", {"unsupported_figures": unsupported, "draft": raw}))
             abstained = True
@@ -199,23 +286,25 @@ class RagAnswerer:
         if abstained:
             text = raw or ABSTAIN_TEXT
         else:
-            text, citations, invalid = resolve(raw, used, attribute=self.settings.attribute_uncited)
+            text, citations, invalid = resolve(
+                raw, p.used, attribute=self.settings.attribute_uncited
+            )
             if invalid:
                 trace.append(TraceStep("citations", {"invalid_numbers": invalid}))
-        timings["total"] = time.perf_counter() - started
+        timings["total"] = p.seconds + generate_s + time.perf_counter() - t0
         return Answer(
-            question=question,
+            question=p.question,
             text=text,
             citations=tuple(citations),
-            hits=tuple(used),
-            prompts=(tuple(messages),),
+            hits=tuple(p.used),
+            prompts=(tuple(p.messages),),
             trace=tuple(trace),
             timings=timings,
             usage=usage,
             abstained=abstained,
             route=self.route,
             model=self.llm.name,
-            rewrites=rewrites,
+            rewrites=p.rewrites,
         )
 
     def choose(

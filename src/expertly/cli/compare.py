@@ -86,6 +86,19 @@ def compare(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue an interrupted compare in --out.")
     ] = False,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Questions a route answers together: the local model generates their replies "
+            "in one padded batch (same greedy answers); each answer's latency is then the "
+            "batch's time / its size. Default: what measured fastest — 8 for base and "
+            "finetuned; for rag and hybrid 8 on a GPU, 1 on a CPU (long prompts batch badly "
+            "there). 1 asks one by one. The agent and auto routes and multiple-choice "
+            "questions are always asked one by one; a kill loses at most the batch in flight.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print compare.json's summary.")] = False,
 ) -> None:
     """Run every route on the same questions and report which wins, with 95% intervals.
@@ -97,6 +110,7 @@ def compare(
     Examples:
       expertly compare examples/questions.jsonl --routes base,rag --out compare-out
       expertly compare examples/questions.jsonl --out compare-out --resume
+      expertly compare examples/questions.jsonl --routes rag --batch-size 1
       expertly compare mine.jsonl --model lora-1 --trained-on handbook/leave.md --json
       expertly compare prices.jsonl --routes rag,finetuned --update-cost --train-minutes 2
     """
@@ -121,7 +135,16 @@ def compare(
             def show(route: str, done: int, total: int) -> None:
                 bar.update(tasks[route], completed=done, total=total)
 
-            run = run_compare(ws, qs, chosen, out, model=model, resume=resume, progress=show)
+            run = run_compare(
+                ws,
+                qs,
+                chosen,
+                out,
+                model=model,
+                resume=resume,
+                progress=show,
+                batch_size=batch_size,
+            )
             updates = []
             if update_cost:
                 ran = [r for r in chosen if r not in {s.route for s in run.skipped}]

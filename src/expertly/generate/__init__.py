@@ -50,6 +50,24 @@ class ToolCalling(Protocol):
 
 
 @runtime_checkable
+class BatchGenerating(Protocol):
+    """A model that answers several chats in one call, faster than one by one.
+
+    Each chat's ``Completion`` is what ``generate`` would return for it alone (greedy), with
+    its own token counts and finish reason. Callers without it loop over ``generate``.
+    """
+
+    def generate_batch(
+        self,
+        chats: Sequence[Sequence[Message]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> list[Completion]: ...
+
+
+@runtime_checkable
 class ChoiceScoring(Protocol):
     """A model that scores fixed choices by log P(choice | prompt) as the reply's start."""
 

@@ -135,6 +135,22 @@ class TransformersLLM:
         finish = "length" if len(new) >= max_tokens and not (stopped or ended) else "stop"
         return Completion(text, len(ids), len(new), finish, self.name)
 
+    def generate_batch(
+        self,
+        chats: Sequence[Sequence[Message]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> list[Completion]:
+        """One reply per chat from one left-padded ``generate`` call (``BatchGenerating``);
+        greedy replies equal ``generate``'s one by one. See ``expertly.generate.batching``."""
+        from expertly.generate.batching import generate_batch
+
+        return generate_batch(
+            self, chats, max_tokens=max_tokens, temperature=temperature, stop=stop
+        )
+
     def choice_logprobs(self, messages: Sequence[Message], choices: Sequence[str]) -> list[float]:
         """log P(choice | messages) of each choice as the start of the reply: the sum of
         its tokens' log-probabilities (one forward pass when every choice is one token).

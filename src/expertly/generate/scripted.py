@@ -14,9 +14,9 @@ Replies = Sequence[str] | Callable[[Sequence[Message]], str]
 class ScriptedLLM:
     """Replies in order (the last one repeats), or computed by a function of the messages.
 
-    Every call's messages are recorded in ``calls``. ``count_tokens`` is the number of
-    whitespace-separated words plus 4 per message, so tests can work budgets out by hand;
-    ``max_tokens`` likewise counts words.
+    Every call's messages are recorded in ``calls``, and each ``generate_batch``'s size in
+    ``batches``. ``count_tokens`` is the number of whitespace-separated words plus 4 per
+    message, so tests can work budgets out by hand; ``max_tokens`` likewise counts words.
     """
 
     exact_tokens = True
@@ -30,6 +30,7 @@ class ScriptedLLM:
         self.context_window = context_window
         self.name = name
         self.calls: list[list[Message]] = []
+        self.batches: list[int] = []
 
     def continues_prefill(self) -> bool:
         """Always: a reply after a trailing assistant message continues it (``Prefilling``)."""
@@ -59,6 +60,22 @@ class ScriptedLLM:
         return Completion(
             text, self.count_tokens(messages), min(len(words), max_tokens), finish, self.name
         )
+
+    def generate_batch(
+        self,
+        chats: Sequence[Sequence[Message]],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> list[Completion]:
+        """``generate`` for each chat in turn (``BatchGenerating``); each batch's size is
+        recorded in ``batches`` so that tests can see how callers grouped their chats."""
+        self.batches.append(len(chats))
+        return [
+            self.generate(c, max_tokens=max_tokens, temperature=temperature, stop=stop)
+            for c in chats
+        ]
 
     def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
         """Word by word; the pieces join to ``generate(...).text``."""
