@@ -9,8 +9,10 @@ off and the same settings:
 
 - **ask loop**: one ``expertly ask QUESTION --route R --json`` process per question and route,
   as a script would do it; each process loads its models;
-- **compare batched**: one ``expertly compare --batch-size N`` process: models loaded once,
-  each route's questions generated ``N`` at a time in one padded greedy batch;
+- **compare, defaults**: one ``expertly compare`` process as a user runs it (models loaded
+  once; each route's default batch size: 8 closed-book, 1 for RAG on a CPU) — the headline;
+- **compare batched**: the same with ``--batch-size N`` for every route (each route's
+  questions generated ``N`` at a time in one padded greedy batch);
 - **compare one by one**: the same with ``--batch-size 1``.
 
 Reported: questions per minute of each (process start to exit, everything included) and
@@ -55,20 +57,13 @@ def expertly(workspace: Path, *args: str) -> tuple[float, str]:
 
 
 def run_compare(
-    workspace: Path, questions: Path, routes: str, batch_size: int, out: Path
+    workspace: Path, questions: Path, routes: str, batch_size: int | None, out: Path
 ) -> tuple[float, list[dict[str, Any]]]:
-    """Wall seconds of one ``expertly compare`` and its records."""
+    """Wall seconds of one ``expertly compare`` (``batch_size`` None: its default) and its
+    records."""
+    size = [] if batch_size is None else ["--batch-size", str(batch_size)]
     seconds, _ = expertly(
-        workspace,
-        "compare",
-        str(questions),
-        "--routes",
-        routes,
-        "--batch-size",
-        str(batch_size),
-        "--out",
-        str(out),
-        "--json",
+        workspace, "compare", str(questions), "--routes", routes, *size, "--out", str(out), "--json"
     )
     lines = (out / "results.jsonl").read_text(encoding="utf-8").splitlines()
     return seconds, [json.loads(line) for line in lines if line.strip()]
@@ -127,6 +122,7 @@ def main() -> None:
                 )
                 loop_s += seconds
                 loop[(row["id"], route)] = json.loads(stdout)["answer"]
+        default_s, default = run_compare(workspace, questions, args.routes, None, base / "default")
         batched_s, batched = run_compare(
             workspace, questions, args.routes, args.batch_size, base / "batched"
         )
@@ -140,6 +136,7 @@ def main() -> None:
         "batch_size": args.batch_size,
         "setup_s": round(setup_s, 2),
         **figures("ask_loop", loop_s, n, [], loop),
+        **figures("compare_default", default_s, n, default, loop),
         **figures("compare_batched", batched_s, n, batched, loop),
         **figures("compare_one_by_one", single_s, n, single, loop),
         "tokens_per_s_by_route": {
@@ -156,6 +153,7 @@ def main() -> None:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
+    result["compare_default_vs_ask_loop"] = round(loop_s / default_s, 2)
     result["compare_batched_vs_ask_loop"] = round(loop_s / batched_s, 2)
     result["compare_one_by_one_vs_ask_loop"] = round(loop_s / single_s, 2)
     result["batched_vs_one_by_one_questions_per_min"] = round(single_s / batched_s, 2)
