@@ -1,13 +1,16 @@
 """Answer quality of the RAG route on the sample corpus's labelled questions.
 
-    .venv/bin/python benchmarks/rag_examples.py [--k 3] [--out benchmarks/results/rag_examples.json]
+    .venv/bin/python benchmarks/rag_examples.py [--k 3] [--questions FILE]
+        [--out benchmarks/results/rag_examples.json]
 
 For each question of examples/questions.jsonl: is the gold source among the retrieved
 chunks (retrieval hit), does the answer contain every `must_contain` string (correct), does
 it cite the gold source (cited), and for questions the corpus cannot answer, did it abstain.
 The peer in the same run is closed-book: the same model without retrieval, so the ratio
 shows what retrieval adds. These are the project's own example questions, not a benchmark
-of general quality.
+of general quality. ``examples/questions.jsonl`` is the development set (choose settings on
+it); ``examples/questions_heldout.jsonl`` asks about other facts of the same corpus and is the
+set to report a chosen setting on.
 """
 
 from __future__ import annotations
@@ -32,6 +35,12 @@ def main() -> None:
         "--k", type=int, default=None, help="chunks per prompt (default retrieval.k)"
     )
     parser.add_argument("--workspace", type=Path, default=None)
+    parser.add_argument(
+        "--questions",
+        type=Path,
+        default=ROOT / "examples" / "questions.jsonl",
+        help="labelled questions (default: the development set, examples/questions.jsonl)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/rag_examples.json"))
     args = parser.parse_args()
 
@@ -43,9 +52,7 @@ def main() -> None:
     answerer = ws.answerer()
     ws.embedder.load()  # type: ignore[attr-defined]
     getattr(ws.llm, "warmup", lambda: None)()
-    rows = [
-        json.loads(x) for x in (ROOT / "examples" / "questions.jsonl").read_text().splitlines() if x
-    ]
+    rows = [json.loads(x) for x in args.questions.read_text().splitlines() if x]
 
     results = []
     for row in rows:
@@ -78,6 +85,7 @@ def main() -> None:
     unanswerable = [r for r in results if not r["answerable"]]
     summary = {
         "benchmark": "rag_examples",
+        "questions": str(args.questions),
         "model": ws.llm.name,
         "k": ws.settings.retrieval.k,
         "answerable": len(answerable),
