@@ -73,9 +73,7 @@ def _serve(name: str) -> Response:
     data = _asset(name)
     if data is None:
         raise APIError(404, f"No UI file {name!r}: open / for the web UI.", code="not_found")
-    return Response(
-        data, media_type=CONTENT_TYPES[Path(name).suffix], headers=ui_headers()
-    )
+    return Response(data, media_type=CONTENT_TYPES[Path(name).suffix], headers=ui_headers())
 
 
 @router.get("/", include_in_schema=False)

@@ -119,7 +119,7 @@ export class Documents {
       const text =
         result.status === "failed"
           ? `${result.doc_id}: failed, ${result.reason}`
-          : `${result.doc_id}: ${result.status}, ${result.chunks} chunks`;
+          : `${result.doc_id}: ${result.status}, ${result.chunks} chunk${result.chunks === 1 ? "" : "s"}`;
       results.append(element("li", text, result.status === "failed" ? "error" : undefined));
     }
     item.append(results);
