@@ -72,7 +72,7 @@ function describe(extension, seconds) {
 /** Ask the question and stream its answer into a new item of `list`. */
 export async function ask(list, model, question, openPassage) {
   const item = element("li", undefined, "answer");
-  item.setAttribute("aria-busy", "true");
+  list.setAttribute("aria-busy", "true"); // the live region: read the answer once complete
   item.append(element("p", question, "question"));
   const body = element("p", "", "answer-text");
   const meta = element("p", "Answering…", "muted meta-line");
@@ -94,7 +94,7 @@ export async function ask(list, model, question, openPassage) {
     meta.className = "error";
     item.dataset.state = "failed";
   } finally {
-    item.setAttribute("aria-busy", "false");
+    list.setAttribute("aria-busy", "false");
   }
 }
 
