@@ -61,16 +61,18 @@ def ui_headers(csp: str = UI_CSP) -> dict[str, str]:
 
 
 @cache
-def _asset(name: str) -> bytes | None:
-    """The bytes of a file of ``static/`` (read once), or None if there is none."""
-    if not _NAME.match(name):
-        return None
-    path = STATIC / name
-    return path.read_bytes() if path.is_file() else None
+def _assets() -> dict[str, bytes]:
+    """Every file of ``static/`` by name, read once: only these names are ever served (a
+    request names a key of this dict, never a path)."""
+    return {
+        p.name: p.read_bytes()
+        for p in STATIC.iterdir()
+        if p.is_file() and p.suffix in CONTENT_TYPES and _NAME.match(p.name)
+    }
 
 
 def _serve(name: str) -> Response:
-    data = _asset(name)
+    data = _assets().get(name)
     if data is None:
         raise APIError(404, f"No UI file {name!r}: open / for the web UI.", code="not_found")
     return Response(data, media_type=CONTENT_TYPES[Path(name).suffix], headers=ui_headers())

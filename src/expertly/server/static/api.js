@@ -39,8 +39,8 @@ async function failure(response) {
     message = body.error?.message ?? message;
     code = body.error?.code ?? null;
   } catch (parseError) {
-    // not JSON (a proxy's page, say): the status line says what happened
-    message = `${message} (${parseError.message})`;
+    // not OpenAI's error shape (a proxy's page, say): the status line says what happened
+    message = `${message} (the reply was not JSON: ${parseError.message})`;
   }
   const retry = Number(response.headers.get("Retry-After")) || null;
   return new ApiError(response.status, message, code, retry);
