@@ -231,6 +231,17 @@ def test_markup_stays_text_and_the_report_runs_nothing(tmp_path: Path) -> None:
         assert page.locator("main img, main script, dialog img, dialog script").count() == 0
         assert page.evaluate("window.pwned") is None
 
+        # a document's chunks from the list; a file that cannot be read says why
+        page.get_by_role("button", name="Show the chunks of badges.md").click()
+        expect(page.locator("#passage-title")).to_have_text("badges.md")
+        expect(page.locator("#chunks li")).to_contain_text(["The badge office opens at 9."])
+        page.keyboard.press("Escape")
+        broken = {"name": "broken.pdf", "mimeType": "application/pdf", "buffer": b"not a PDF"}
+        page.get_by_label("Files to upload").set_input_files(files=[broken])
+        page.get_by_role("button", name="Upload", exact=True).click()
+        expect(page.locator("#jobs")).to_contain_text("_public/broken.pdf: failed")
+        expect(page.locator("#documents-count")).to_have_text("1 document indexed.")
+
         # the report: its inline style applies, its script is blocked by the sandbox
         page.get_by_role("button", name="Open the latest compare report").click()
         heading = page.frame_locator("#report-frame").locator("h1")
