@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import httpx
 import pytest
+
+from tests.integration.serving import running_server
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -33,12 +32,6 @@ openai = pytest.importorskip("openai", reason="needs the openai client: pip inst
 pytest.importorskip("fastapi", reason="needs the server extra: pip install 'expertly[server]'")
 
 QUESTION = "How many weeks of paid parental leave do employees get?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -65,40 +58,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env=env,
     )
     assert ingest.returncode == 0, ingest.stderr
-    port = free_port()
-    log = (root / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "expertly", "-w", str(ws), "serve", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (root / "server.log").read_text()
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise AssertionError("the server never became ready")
+    with running_server(ws, root / "server.log", env) as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        lines = (root / "server.log").read_text().splitlines()
-        records = [json.loads(line) for line in lines if line.startswith("{")]
-        # every line of the server's log is JSON with a request id field
-        assert records and all("request_id" in r for r in records), lines[:20]
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -56,6 +57,16 @@ def serve(
             "--cors-origin", metavar="ORIGIN", help="Allow this browser origin (repeat); none."
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            exists=True,
+            help="The compare report the web UI opens: a report.html or the --out folder of "
+            "`expertly compare` (default: the newest report.html in the workspace or a folder "
+            "in it).",
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -67,12 +78,13 @@ def serve(
 ) -> None:
     """Serve the workspace over HTTP: an OpenAI-compatible API with citations.
 
-    Endpoints: /v1/chat/completions (model = route: expertly-rag, expertly-auto, ...),
-    /v1/models, /v1/embeddings, /v1/search, /v1/documents, /v1/uploads, /healthz, /readyz,
-    /metrics. Logs are JSON
-    lines on stderr. Without API keys it listens on loopback only and every request sees
-    every document; create keys with `expertly keys create` to serve a network and to
-    filter each request by its key's tenant and groups. See docs/server.md.
+    The web UI is at / (sign in with a key; chat with citations, documents, the compare
+    report). Endpoints: /v1/chat/completions (model = route: expertly-rag, expertly-auto,
+    ...), /v1/models, /v1/embeddings, /v1/search, /v1/documents, /v1/uploads,
+    /v1/reports/latest, /healthz, /readyz, /metrics. Logs are JSON lines on stderr.
+    Without API keys it listens on loopback only and every request sees every document;
+    create keys with `expertly keys create` to serve a network and to filter each request
+    by its key's tenant and groups. See docs/server.md.
 
     \b
     Examples:
@@ -106,6 +118,7 @@ def serve(
         rate_per_minute=rate_per_minute,
         burst=burst,
         cors_origins=tuple(cors_origin or ()),
+        report=report.resolve() if report else None,
     )
     if as_json:
         where = f"[{host}]" if ":" in host else host

@@ -2,7 +2,8 @@
 
 One Workspace per process. The app starts at once and loads the models in the background:
 ``/healthz`` is 200 whenever the process answers, ``/readyz`` 503 until the models are
-loaded and warmed up, then 200. ``/metrics`` is Prometheus' text format.
+loaded and warmed up, then 200. ``/metrics`` is Prometheus' text format. ``/`` is the web
+UI (``ui.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from expertly.server import chat, documents, embed, errors, search
+from expertly.server import chat, documents, embed, errors, search, ui
 from expertly.server.observe import RequestMiddleware
 from expertly.server.service import Service
 from expertly.server.settings import ServerSettings
@@ -63,6 +64,7 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
     app.include_router(embed.router)
     app.include_router(search.router)
     app.include_router(documents.router)
+    app.include_router(ui.router)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

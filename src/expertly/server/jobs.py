@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("expertly.server")
 JobStatus = Literal["queued", "running", "done", "failed"]
 PUBLIC = "_public"
+UPLOADS = "uploads"
+"""The workspace folder uploaded files are kept in."""
 _KEPT_JOBS = 1000
 
 
@@ -64,7 +66,7 @@ class IngestJobs:
     def __init__(self, workspace: Workspace, lock: threading.RLock) -> None:
         self.workspace = workspace
         self.lock = lock  # the service's lock: workspace parts are built under it
-        self.uploads = workspace.root / "uploads"
+        self.uploads = workspace.root / UPLOADS
         self.jobs: OrderedDict[str, Job] = OrderedDict()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="expertly-ingest")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class ServerSettings:
         burst: requests a key may make at once before the rate applies.
         cors_origins: origins allowed by CORS; empty (the default) sends no CORS headers.
         warmup: load and warm up the models at start (``/readyz`` turns 200 only then).
+        report: the compare report ``GET /v1/reports/latest`` serves: a ``report.html``
+            or the folder holding one (``expertly compare --out``); ``None`` (the default)
+            serves the newest ``report.html`` in the workspace or one folder below it.
     """
 
     max_body_bytes: int = 1_000_000
@@ -32,6 +36,7 @@ class ServerSettings:
     burst: int = 20
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     warmup: bool = True
+    report: Path | None = None
 
     def __post_init__(self) -> None:
         bad = [
