@@ -1,4 +1,5 @@
-"""How one ``expertly serve`` process behaves: limits, queue, rate limits, CORS."""
+"""How one ``expertly serve`` process behaves: limits, queue, rate limits, CORS, and how
+many worker processes serve the port beside it."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ class ServerSettings:
         burst: requests a key may make at once before the rate applies.
         cors_origins: origins allowed by CORS; empty (the default) sends no CORS headers.
         warmup: load and warm up the models at start (``/readyz`` turns 200 only then).
+        workers: processes serving the same port (``expertly serve --workers``); above 1
+            the rate-limit buckets are kept in the workspace's ``server.sqlite`` so that a
+            key has one limit, not one per process. Queue and concurrency stay per process.
     """
 
     max_body_bytes: int = 1_000_000
@@ -32,6 +36,7 @@ class ServerSettings:
     burst: int = 20
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     warmup: bool = True
+    workers: int = 1
 
     def __post_init__(self) -> None:
         bad = [
@@ -42,6 +47,7 @@ class ServerSettings:
                 ("concurrency", self.concurrency),
                 ("burst", self.burst),
                 ("retry_after_s", self.retry_after_s),
+                ("workers", self.workers),
             )
             if value < 1
         ]
