@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from expertly.server import chat, documents, embed, errors, search
 from expertly.server.observe import RequestMiddleware
@@ -82,7 +82,7 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
     @app.get("/metrics")
     async def metrics(_: Request) -> Response:
         """Prometheus metrics: requests, latency, tokens, queue depth, refusals."""
-        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     s = service.settings
     app.add_middleware(

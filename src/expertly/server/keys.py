@@ -65,18 +65,23 @@ class KeyStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.path = self.root / KEYS_FILE
-        self._loaded: tuple[float, dict[str, KeyRecord]] | None = None
+        self._loaded: tuple[tuple[int, int, int], dict[str, KeyRecord]] | None = None
 
     # ------------------------------------------------------------------ reading
 
     def records(self) -> dict[str, KeyRecord]:
-        """Every key by id, re-read when the file changed (a revoke takes effect at once)."""
+        """Every key by id, re-read when the file changed (a revoke takes effect at once,
+        in every server process: each checks the file before each request).
+
+        The file is replaced, never edited in place, so a new inode, size or modification
+        time tells a change, also two writes within one tick of the file system's clock."""
         try:
-            mtime = self.path.stat().st_mtime_ns
+            stat = self.path.stat()
         except FileNotFoundError:
             return {}
-        if self._loaded is None or self._loaded[0] != mtime:
-            self._loaded = (mtime, self._read())
+        version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if self._loaded is None or self._loaded[0] != version:
+            self._loaded = (version, self._read())
         return self._loaded[1]
 
     def _read(self) -> dict[str, KeyRecord]:

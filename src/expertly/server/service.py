@@ -176,3 +176,4 @@ class Service:
             self._searchers.clear()
             self.workspace.close()
         self.state.close()
+        self.metrics.close()
