@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from expertly.server import chat, documents, embed, errors, search
+from expertly.server import chat, documents, embed, errors, openapi, search
 from expertly.server.observe import RequestMiddleware
 from expertly.server.service import Service
 from expertly.server.settings import ServerSettings
@@ -63,6 +63,7 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
     app.include_router(embed.router)
     app.include_router(search.router)
     app.include_router(documents.router)
+    openapi.document_streams(app)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -79,7 +80,7 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
         headers = {"Retry-After": str(service.settings.retry_after_s)}
         return JSONResponse({"status": "loading"}, 503, headers=headers)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)  # documented as text, as sent
     async def metrics(_: Request) -> Response:
         """Prometheus metrics: requests, latency, tokens, queue depth, refusals."""
         return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -22,6 +22,7 @@ from expertly.server.auth import requires, service_of
 from expertly.server.chat import ready
 from expertly.server.errors import APIError
 from expertly.server.jobs import PUBLIC
+from expertly.server.keys import is_valid_name
 from expertly.server.service import Caller
 from expertly.server.wire import jsonable
 from expertly.types import DocumentInfo
@@ -259,8 +260,16 @@ async def upload_status(
 
 
 def _tenant(caller: Caller, asked: str | None) -> str | None:
-    """The tenant of uploaded documents: the key's own (an admin key may choose)."""
+    """The tenant of uploaded documents: the key's own (an admin key may choose one with a
+    valid name: it also names the upload's folder)."""
     if caller.principal is None:
+        if asked and not is_valid_name(asked):
+            raise APIError(
+                400,
+                f"{asked!r} cannot be a tenant: use letters, digits, '.', '_' and '-' (at "
+                "most 64 characters, starting with a letter or digit).",
+                param="tenant",
+            )
         return asked or None
     if asked not in (None, "", caller.principal.tenant):
         raise APIError(

@@ -35,6 +35,12 @@ _KEY = re.compile(r"^exp_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` may be a tenant or group: letters, digits, ``.``, ``_`` and ``-``,
+    at most 64, starting with a letter or digit (a tenant also names an upload folder)."""
+    return _NAME.match(name) is not None
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     """What is stored about one key (never the key itself)."""
@@ -133,7 +139,7 @@ class KeyStore:
                 f"some of {', '.join(SCOPES)}."
             )
         for name in (tenant, *groups):
-            if name is not None and not _NAME.match(name):
+            if name is not None and not is_valid_name(name):
                 raise ExpertlyError(
                     f"{name!r} cannot be a tenant or group name: use letters, digits, '.', "
                     "'_' and '-' (at most 64 characters)."

@@ -161,7 +161,8 @@ def test_serve_with_workers_hands_uvicorn_the_factory_and_a_metrics_folder(
     from expertly.server import observe, workers
 
     for name in (observe.MULTIPROC_ENV, workers.WORKSPACE_ENV, workers.SETTINGS_ENV):
-        monkeypatch.delenv(name, raising=False)  # restored after the test
+        monkeypatch.setenv(name, "")  # so that the value before the test is restored after
+        monkeypatch.delenv(name)
     calls: list[dict[str, object]] = []
 
     def run(app: object, **kw: object) -> None:
