@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Ok
 from schemathesis.generation import GenerationMode
 from schemathesis.python.asgi import ASGIClient, get_client
 from schemathesis.schemas import APIOperation
@@ -43,35 +47,50 @@ DOC_ID = "leave.md"
 CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance]
 
 
+@dataclass(frozen=True)
+class Served:
+    """The started app, a client on it and an admin key's ``Authorization`` header."""
+
+    app: FastAPI
+    client: ASGIClient
+    headers: dict[str, str]
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ASGIClient, str]]:
-    """The started app (a client on it) and an admin key."""
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     ws = indexed_workspace(tmp_path_factory.mktemp("fuzz"), ["Employees get 20 weeks [1]."])
     key, _ = KeyStore(ws.root).create(tenant=None, groups=(), scopes=("admin",))
     app = create_app(ws, ServerSettings(rate_per_minute=0, max_waiting=64))
-    with get_client(app) as client:  # runs the lifespan: the models load in the background
+    asgi: Any = app  # an ASGI app, whose signature schemathesis types more narrowly
+    with get_client(asgi) as client:  # runs the lifespan: the models load in the background
         deadline = time.monotonic() + 20
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, "the app never became ready"
             time.sleep(0.02)
-        yield client, key
+        yield Served(app, client, {"Authorization": f"Bearer {key}"})
 
 
 @pytest.fixture(scope="module")
-def api_schema(served: tuple[ASGIClient, str]) -> schemathesis.BaseSchema:
-    return schemathesis.openapi.from_asgi("/openapi.json", served[0].app)
+def api_schema(served: Served) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", served.app)
+
+
+def operations(schema: schemathesis.BaseSchema) -> list[APIOperation]:
+    """Every operation of the schema (one it cannot read fails the test)."""
+    found = []
+    for result in schema.get_all_operations():
+        assert isinstance(result, Ok), result.err()
+        found.append(result.ok())
+    return found
 
 
 def test_no_server_error_and_documented_answers_match(
-    api_schema: schemathesis.BaseSchema, served: tuple[ASGIClient, str]
+    api_schema: schemathesis.BaseSchema, served: Served
 ) -> None:
     """Each operation in turn, with valid values (positive) then invalid ones (negative);
     every operation's first failure is collected so that one run shows them all."""
-    client, key = served
-    headers = {"Authorization": f"Bearer {key}"}
     failures: list[str] = []
-    for result in api_schema.get_all_operations():
-        operation = result.ok()
+    for operation in operations(api_schema):
         for mode in modes(operation):
 
             @given(case=cases(operation, mode))
@@ -84,7 +103,7 @@ def test_no_server_error_and_documented_answers_match(
                 phases=[Phase.explicit, Phase.generate, Phase.shrink],
             )
             def run(case: schemathesis.Case) -> None:
-                case.call_and_validate(session=client, headers=headers, checks=CHECKS)
+                case.call_and_validate(session=served.client, headers=served.headers, checks=CHECKS)
 
             try:
                 run()
@@ -116,7 +135,7 @@ def cases(operation: APIOperation, mode: GenerationMode) -> st.SearchStrategy[sc
     return drawn
 
 
-SERVED = {
+SERVED: dict[str, dict[str, Any]] = {
     "/v1/chat/completions": {
         "model": "expertly-rag",
         "messages": [{"role": "user", "content": "How long is parental leave?"}],
@@ -134,7 +153,7 @@ def served_request(case: schemathesis.Case, path: str) -> schemathesis.Case:
 
 def test_every_operation_is_covered(api_schema: schemathesis.BaseSchema) -> None:
     """The run above reaches every route of the app (none hidden from the schema)."""
-    operations = {op.label for op in (r.ok() for r in api_schema.get_all_operations())}
+    labels = {operation.label for operation in operations(api_schema)}
     assert {
         "POST /v1/chat/completions",
         "POST /v1/embeddings",
@@ -144,39 +163,34 @@ def test_every_operation_is_covered(api_schema: schemathesis.BaseSchema) -> None
         "POST /v1/documents/reindex",
         "POST /v1/uploads",
         "GET /v1/jobs/{job_id}",
-    } <= operations
+    } <= labels
 
 
-def test_found_upload_with_a_path_for_tenant_is_refused(served: tuple[ASGIClient, str]) -> None:
+def test_found_upload_with_a_path_for_tenant_is_refused(served: Served) -> None:
     """Found by the run: an admin upload's ``tenant`` names its folder, so a value such as
     ``../x`` was a path (a 500 for most values, a write outside the job's folder for some)."""
-    client, key = served
-    headers = {"Authorization": f"Bearer {key}"}
     for tenant in ("../escape", '{"a": 1}', "a/b", ".hidden"):
-        response = client.post(
+        response = served.client.post(
             "/v1/uploads",
             files={"files": ("a.md", b"# A\n\nText.\n")},
             data={"tenant": tenant},
-            headers=headers,
+            headers=served.headers,
         )
         assert response.status_code == 400, (tenant, response.text)
         assert response.json()["error"]["param"] == "tenant"
-    service = served[0].app.state.service
+    service = served.app.state.service
     assert not (service.workspace.root / "escape").exists()
 
 
-def test_found_max_tokens_beyond_the_window_is_a_400(served: tuple[ASGIClient, str]) -> None:
+def test_found_max_tokens_beyond_the_window_is_a_400(served: Served) -> None:
     """Found by the run: a ``max_tokens`` that leaves the prompt no room in the model's
     window was answered 502 (the model's fault); it is the request's: 400, as OpenAI says."""
-    client, key = served
-    body = {
+    body: dict[str, Any] = {
         "model": "expertly-rag",
         "messages": [{"role": "user", "content": "How long is parental leave?"}],
         "max_tokens": 8000,
     }
-    response = client.post(
-        "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}
-    )
+    response = served.client.post("/v1/chat/completions", json=body, headers=served.headers)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "context_length_exceeded" and error["param"] == "max_tokens"
