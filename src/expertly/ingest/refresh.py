@@ -2,7 +2,8 @@
 
 What one stored document is rebuilt from, in order:
 
-1. **Its source file**, when the recorded source still names a readable file: parsed again
+1. **Its source file**, when the recorded source still names a readable regular file (not
+   a symbolic link: one made since the ingest could lead anywhere): parsed again
    by today's loaders, so the structure (headings, pages, paragraphs) is exact and a file
    edited since the last ingest is picked up (its result then says ``updated``).
 2. **The text the store keeps** otherwise (an upload folder that was cleaned, a file moved,
@@ -110,6 +111,8 @@ def _from_source(ingestor: Ingestor, info: DocumentInfo) -> tuple[Document | Non
     path = Path(os.fsdecode(raw_name(info.source)))
     if not path.is_absolute() or not path.is_file():
         return None, "", ""
+    if path.is_symlink():  # made a link since it was ingested: it may lead anywhere
+        return None, "", "its source is now a symbolic link, not read: rebuilt from stored text"
     settings = ingestor.settings
     try:
         data = read_file(path, int(settings.max_file_mb * 2**20))

@@ -149,6 +149,26 @@ def test_an_edited_source_file_is_read_again(serve: Serve, tmp_path: Path) -> No
     assert hits.json()["data"][0]["doc_id"] == doc_id
 
 
+def test_a_source_replaced_by_a_link_is_not_followed(serve: Serve, tmp_path: Path) -> None:
+    """A link planted where an ingested file was must not pull another file (one the
+    server may read and the tenant may not) into the tenant's document."""
+    ws, docs = tenant_workspace(tmp_path)
+    secret = tmp_path / "secret.md"
+    secret.write_text("# Secret\n\nThe vault code is 7781.\n", encoding="utf-8")
+    (docs / "leave.md").unlink()
+    (docs / "leave.md").symlink_to(secret)
+    auth = keys(ws)
+    client = serve(workspace=ws, rate_per_minute=0)
+    doc_id = doc_id_of(client, "leave.md", auth["acme"])
+
+    started = client.post(f"/v1/documents/{doc_id}/reindex", headers=auth["acme"]).json()
+    (result,) = wait_job(client, started, auth["acme"])["results"]
+    assert result["origin"] == "stored text" and "symbolic link" in result["reason"]
+    chunks = client.get(f"/v1/documents/{doc_id}/chunks", headers=auth["acme"]).json()
+    text = " ".join(c["text"] for c in chunks["chunks"])
+    assert "parental leave" in text and "7781" not in text
+
+
 def test_scopes_and_acl_refusals(serve: Serve, tmp_path: Path) -> None:
     ws, _ = tenant_workspace(tmp_path)
     auth = keys(ws)
