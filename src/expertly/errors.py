@@ -9,7 +9,8 @@
     ├── LoadError                 one input file cannot be read (ingest reports and skips it)
     ├── StoreError                the index cannot be opened, or does not match the settings
     ├── LLMError                  the language model failed or an endpoint answered badly
-    │   └── LLMTimeoutError       ... by not answering in time (also an ExpertlyTimeout)
+    │   ├── LLMTimeoutError       ... by not answering in time (also an ExpertlyTimeout)
+    │   └── ContextLengthError    the prompt cannot fit the model's window beside the answer
     ├── ExpertlyTimeout           an operation ran out of the time it was given
     └── DocumentNotFoundError     a document id is not in the index
 
@@ -68,6 +69,12 @@ class ExpertlyTimeout(ExpertlyError):
 
 class LLMTimeoutError(LLMError, ExpertlyTimeout):
     """The model did not answer in time (``llm.timeout_s``, or the caller's ``timeout_s``)."""
+
+
+class ContextLengthError(LLMError):
+    """The prompt cannot fit the model's context window beside the tokens reserved for the
+    answer: the question (or the answer length asked for) is too long for this model. The
+    request's fault, not the model's: the server answers it with 400."""
 
 
 class DocumentNotFoundError(ExpertlyError):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -13,6 +16,9 @@ from rich.table import Table
 
 from expertly.cli.common import console, handle_errors, print_json, workspace
 from expertly.errors import ExpertlyError, MissingDependencyError
+
+if TYPE_CHECKING:
+    from expertly.server.settings import ServerSettings
 
 LOOPBACK_NAMES = ("localhost",)
 
@@ -51,6 +57,14 @@ def serve(
         typer.Option(min=0, help="Requests per minute per API key after the burst (0: no limit)."),
     ] = 120.0,
     burst: Annotated[int, typer.Option(min=1, help="Requests a key may send at once.")] = 20,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes on the port, each with its own copy of the models; keys, "
+            "jobs, rate limits and metrics are shared (docs/server.md).",
+        ),
+    ] = 1,
     cors_origin: Annotated[
         list[str] | None,
         typer.Option(
@@ -91,6 +105,7 @@ def serve(
       expertly serve
       expertly keys create --tenant acme --groups hr --scopes ask
       expertly serve --host 0.0.0.0 --port 8080
+      expertly serve --workers 4             # 4 processes on one port
     """
     try:
         import uvicorn
@@ -119,6 +134,7 @@ def serve(
         burst=burst,
         cors_origins=tuple(cors_origin or ()),
         report=report.resolve() if report else None,
+        workers=workers,
     )
     if as_json:
         where = f"[{host}]" if ":" in host else host
@@ -127,10 +143,14 @@ def serve(
                 "url": f"http://{where}:{port}",
                 "workspace": str(ws.root),
                 "keys_required": keys_required,
+                "workers": workers,
             },
             one_line=True,
         )
     configure_logging()
+    if workers > 1:
+        _serve_workers(ws.root, settings, host, port)
+        return
     app = create_app(ws, settings)
     uvicorn.run(
         app,
@@ -140,6 +160,42 @@ def serve(
         access_log=False,
         timeout_graceful_shutdown=60,
     )
+
+
+def _serve_workers(root: Path, settings: ServerSettings, host: str, port: int) -> None:
+    """Run ``settings.workers`` processes on one port (uvicorn's supervisor): each builds
+    its own app from the environment (``server.workers``); the Prometheus values go to
+    ``PROMETHEUS_MULTIPROC_DIR`` (a fresh temporary folder unless one is given)."""
+    import uvicorn
+
+    from expertly.server.observe import MULTIPROC_ENV
+    from expertly.server.workers import APP_FACTORY, worker_environment
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given and any(Path(given).glob("*.db")):
+        raise ExpertlyError(
+            f"{MULTIPROC_ENV}={given} holds metric files of an earlier run, which /metrics "
+            "would add to this one's: empty the folder, or unset the variable (expertly then "
+            "uses a fresh temporary folder)."
+        )
+    made = None if given else tempfile.mkdtemp(prefix="expertly-metrics-")
+    os.environ.update(worker_environment(root, settings))
+    if made is not None:
+        os.environ[MULTIPROC_ENV] = made
+    try:
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            workers=settings.workers,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=60,
+        )
+    finally:
+        if made is not None:
+            shutil.rmtree(made)
 
 
 keys_app = typer.Typer(

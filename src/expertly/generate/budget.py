@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from expertly.errors import LLMError
+from expertly.errors import ContextLengthError
 from expertly.generate import LLM
 from expertly.types import Message
 
@@ -27,7 +27,7 @@ def fit_items(
     (about log2(len(items)) + 2 counts) assuming a longer prefix never gives a shorter prompt.
 
     Raises:
-        LLMError: when even the prompt without any item (the question and system prompt)
+        ContextLengthError: when even the prompt without any item (the question and system prompt)
             does not fit the window.
     """
     limit = llm.context_window - answer_tokens
@@ -40,7 +40,7 @@ def fit_items(
         return counted[n] <= limit
 
     if not fits(0):
-        raise LLMError(
+        raise ContextLengthError(
             f"The question and system prompt alone take {counted[0]} tokens, "
             f"more than the {limit} that {llm.name}'s context window of {llm.context_window} "
             f"leaves after reserving {answer_tokens} for the answer: shorten the question or "

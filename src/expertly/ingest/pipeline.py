@@ -377,6 +377,11 @@ class Ingestor:
             return self.store.hashes()
         return {d.id: d.content_hash for d in self.store.documents()}
 
+    def record_chunking(self) -> None:
+        """Note the current chunking settings beside the index, after every stored document
+        was chunked with them again (so the next ``ingest`` does not re-index them all)."""
+        self._set_meta(CHUNKING_META_KEY, self.chunking_signature)
+
     def _get_meta(self, key: str) -> str | None:
         """A note kept beside the index; None from a store that keeps none (then a change
         of the chunking settings is not noticed: ingest with ``reindex=True``)."""

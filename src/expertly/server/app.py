@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
-from expertly.server import chat, documents, embed, errors, search, ui
+from expertly.server import chat, documents, embed, errors, openapi, search, ui
 from expertly.server.observe import RequestMiddleware
 from expertly.server.service import Service
 from expertly.server.settings import ServerSettings
@@ -65,6 +65,7 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
     app.include_router(search.router)
     app.include_router(documents.router)
     app.include_router(ui.router)
+    openapi.document_streams(app)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -81,10 +82,10 @@ def create_app(workspace: Workspace, settings: ServerSettings | None = None) -> 
         headers = {"Retry-After": str(service.settings.retry_after_s)}
         return JSONResponse({"status": "loading"}, 503, headers=headers)
 
-    @app.get("/metrics")
+    @app.get("/metrics", response_class=PlainTextResponse)  # documented as text, as sent
     async def metrics(_: Request) -> Response:
         """Prometheus metrics: requests, latency, tokens, queue depth, refusals."""
-        return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(service.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
     s = service.settings
     app.add_middleware(

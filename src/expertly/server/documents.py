@@ -1,5 +1,6 @@
 """The documents API: list (paged, only what the caller may read), get one with its chunks,
-delete, and upload files (multipart) into a background ingest job with a status to poll.
+delete, re-index, and upload files (multipart) into a background ingest job with a status
+to poll (``GET /v1/jobs/{id}``, from any worker process).
 
 Uploads take the caller's tenant (a key cannot write into another tenant); groups must be
 the key's own unless it is an admin key. Bad files are reported per file with their reason;
@@ -15,10 +16,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
 
 from expertly.server.auth import requires, service_of
 from expertly.server.chat import ready
 from expertly.server.errors import APIError
+from expertly.server.jobs import PUBLIC
+from expertly.server.keys import is_valid_name
 from expertly.server.service import Caller
 from expertly.server.wire import jsonable
 from expertly.types import DocumentInfo
@@ -119,6 +123,69 @@ async def delete_document(
     return {"id": doc_id, "object": "document", "deleted": deleted}
 
 
+class ReindexAll(BaseModel):
+    """Which documents ``POST /v1/documents/reindex`` re-indexes."""
+
+    model_config = ConfigDict(extra="forbid")
+    tenant: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="only this tenant's documents (`_public`: those without tenant); "
+        "default: every document the key may read (a tenant's admin key: its tenant's)",
+    )
+
+
+@router.post("/v1/documents/reindex", status_code=202)
+async def reindex_all(
+    request: Request,
+    body: ReindexAll | None = None,
+    caller: Caller = Depends(requires("admin")),
+) -> dict[str, Any]:
+    """Re-index every document of a tenant (or all) in a background job: re-read each
+    source file if it is still there, else re-chunk and re-embed the stored text.
+    Poll GET /v1/jobs/{job id}."""
+    service = service_of(request)
+    ready(service)
+    asked = body.tenant if body is not None else None
+    own = caller.principal.tenant if caller.principal is not None else None
+    if caller.principal is not None and asked not in (None, own or PUBLIC):
+        raise APIError(
+            403,
+            f"This API key re-indexes tenant {own!r} only.",
+            param="tenant",
+            code="insufficient_scope",
+        )
+    docs = await asyncio.to_thread(lambda: list(service.workspace.store.documents()))
+    wanted = asked if asked is not None else own
+    chosen = [
+        d.id
+        for d in docs
+        if visible(caller, d.metadata)
+        and (wanted is None or (d.metadata.get("tenant") or PUBLIC) == wanted)
+    ]
+    whole = len(chosen) == len(docs)
+    job = await asyncio.to_thread(
+        service.jobs.submit_reindex, caller.id, wanted, chosen, whole_index=whole
+    )
+    return job.to_dict()
+
+
+@router.post("/v1/documents/{doc_id:path}/reindex", status_code=202)
+async def reindex_document(
+    doc_id: str, request: Request, caller: Caller = Depends(requires("ingest"))
+) -> dict[str, Any]:
+    """Re-index one document in a background job (its source file if still there, else
+    its stored text); poll GET /v1/jobs/{job id}."""
+    info = await _visible_document(request, caller, doc_id)
+    jobs = service_of(request).jobs
+    tenant = info.metadata.get("tenant")
+    job = await asyncio.to_thread(
+        jobs.submit_reindex, caller.id, tenant, [doc_id], whole_index=False
+    )
+    return job.to_dict()
+
+
 @router.get("/v1/documents/{doc_id:path}")
 async def get_document(
     doc_id: str, request: Request, caller: Caller = Depends(requires("ask"))
@@ -167,23 +234,42 @@ async def upload(
     doc_metadata = {**extra, "groups": group_list}
     if owner_tenant is not None:
         doc_metadata["tenant"] = owner_tenant
-    job = service.jobs.submit(job_id, caller.id, owner_tenant, names, doc_metadata)
+    job = await asyncio.to_thread(
+        service.jobs.submit_upload, job_id, caller.id, owner_tenant, names, doc_metadata
+    )
+    return job.to_dict()
+
+
+@router.get("/v1/jobs/{job_id}")
+async def job_status(
+    job_id: str, request: Request, caller: Caller = Depends(requires("ingest"))
+) -> dict[str, Any]:
+    """An ingest job (upload or re-index) this key started: its status and results."""
+    job = await asyncio.to_thread(service_of(request).jobs.get, job_id)
+    if job is None or (caller.principal is not None and job.owner != caller.id):
+        raise APIError(404, f"No ingest job {job_id!r}.", code="not_found")
     return job.to_dict()
 
 
 @router.get("/v1/uploads/{job_id}")
-async def job_status(
+async def upload_status(
     job_id: str, request: Request, caller: Caller = Depends(requires("ingest"))
 ) -> dict[str, Any]:
-    job = service_of(request).jobs.jobs.get(job_id)
-    if job is None or (caller.principal is not None and job.owner != caller.id):
-        raise APIError(404, f"No upload job {job_id!r}.", code="not_found")
-    return job.to_dict()
+    """The same as GET /v1/jobs/{job id} (the path uploads were first polled at)."""
+    return await job_status(job_id, request, caller)
 
 
 def _tenant(caller: Caller, asked: str | None) -> str | None:
-    """The tenant of uploaded documents: the key's own (an admin key may choose)."""
+    """The tenant of uploaded documents: the key's own (an admin key may choose one with a
+    valid name: it also names the upload's folder)."""
     if caller.principal is None:
+        if asked and not is_valid_name(asked):
+            raise APIError(
+                400,
+                f"{asked!r} cannot be a tenant: use letters, digits, '.', '_' and '-' (at "
+                "most 64 characters, starting with a letter or digit).",
+                param="tenant",
+            )
         return asked or None
     if asked not in (None, "", caller.principal.tenant):
         raise APIError(

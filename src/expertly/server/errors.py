@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from expertly.errors import ExpertlyError, ExpertlyTimeout, LLMError
+from expertly.errors import ContextLengthError, ExpertlyError, ExpertlyTimeout, LLMError
 
 _TYPES = {
     400: "invalid_request_error",
@@ -66,7 +66,10 @@ def error_body(
 
 def from_expertly(exc: ExpertlyError) -> APIError:
     """The HTTP error for an ExpertlyError: the model or its endpoint failing is the
-    server's side (502, 504 when out of time), anything else the request's (400)."""
+    server's side (502, 504 when out of time), anything else the request's (400), including
+    a question or ``max_tokens`` too long for the model's context window."""
+    if isinstance(exc, ContextLengthError):  # OpenAI's code for a prompt over the window
+        return APIError(400, str(exc), param="max_tokens", code="context_length_exceeded")
     if isinstance(exc, ExpertlyTimeout):
         return APIError(504, str(exc), code="timeout")
     if isinstance(exc, LLMError):

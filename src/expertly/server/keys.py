@@ -35,6 +35,12 @@ _KEY = re.compile(r"^exp_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+def is_valid_name(name: str) -> bool:
+    """Whether ``name`` may be a tenant or group: letters, digits, ``.``, ``_`` and ``-``,
+    at most 64, starting with a letter or digit (a tenant also names an upload folder)."""
+    return _NAME.match(name) is not None
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     """What is stored about one key (never the key itself)."""
@@ -65,18 +71,23 @@ class KeyStore:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.path = self.root / KEYS_FILE
-        self._loaded: tuple[float, dict[str, KeyRecord]] | None = None
+        self._loaded: tuple[tuple[int, int, int], dict[str, KeyRecord]] | None = None
 
     # ------------------------------------------------------------------ reading
 
     def records(self) -> dict[str, KeyRecord]:
-        """Every key by id, re-read when the file changed (a revoke takes effect at once)."""
+        """Every key by id, re-read when the file changed (a revoke takes effect at once,
+        in every server process: each checks the file before each request).
+
+        The file is replaced, never edited in place, so a new inode, size or modification
+        time tells a change, also two writes within one tick of the file system's clock."""
         try:
-            mtime = self.path.stat().st_mtime_ns
+            stat = self.path.stat()
         except FileNotFoundError:
             return {}
-        if self._loaded is None or self._loaded[0] != mtime:
-            self._loaded = (mtime, self._read())
+        version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        if self._loaded is None or self._loaded[0] != version:
+            self._loaded = (version, self._read())
         return self._loaded[1]
 
     def _read(self) -> dict[str, KeyRecord]:
@@ -128,7 +139,7 @@ class KeyStore:
                 f"some of {', '.join(SCOPES)}."
             )
         for name in (tenant, *groups):
-            if name is not None and not _NAME.match(name):
+            if name is not None and not is_valid_name(name):
                 raise ExpertlyError(
                     f"{name!r} cannot be a tenant or group name: use letters, digits, '.', "
                     "'_' and '-' (at most 64 characters)."

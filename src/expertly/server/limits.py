@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from expertly.server.errors import APIError
 from expertly.server.observe import Metrics
+from expertly.server.state import SharedState
 
 T = TypeVar("T")
 
@@ -20,7 +21,8 @@ class RateLimiter:
     """A token bucket per caller: ``burst`` requests at once, then ``per_minute``.
 
     ``check(who)`` takes one token or raises a 429 whose ``Retry-After`` is the whole
-    seconds until the next token. ``per_minute = 0`` lets everything through.
+    seconds until the next token. ``per_minute = 0`` lets everything through. The buckets
+    live in this process (``SharedRateLimiter`` keeps them where several processes see them).
     """
 
     def __init__(
@@ -37,20 +39,62 @@ class RateLimiter:
             return
         with self._lock:
             now = self.clock()
-            tokens, last = self._buckets.get(who, (self.burst, now))
-            tokens = min(self.burst, tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[who] = (tokens - 1.0, now)
-                return
+            tokens, wait = self._take(self._buckets.get(who), now)
             self._buckets[who] = (tokens, now)
-            wait = (1.0 - tokens) / self.rate
-        raise APIError(
-            429,
-            f"Rate limit reached for this API key: retry in {math.ceil(wait)} s (the server "
-            "allows a burst, then a steady number of requests per minute).",
-            code="rate_limit_exceeded",
-            headers={"Retry-After": str(max(1, math.ceil(wait)))},
-        )
+        if wait:
+            raise _limited(wait)
+
+    def _take(self, bucket: tuple[float, float] | None, now: float) -> tuple[float, float]:
+        """(tokens left, seconds to wait: 0 when a token was taken) for a bucket that held
+        (tokens, last refill time), refilled up to ``now``."""
+        tokens, last = bucket or (self.burst, now)
+        tokens = min(self.burst, tokens + max(0.0, now - last) * self.rate)
+        if tokens >= 1.0:
+            return tokens - 1.0, 0.0
+        return tokens, (1.0 - tokens) / self.rate
+
+
+class SharedRateLimiter(RateLimiter):
+    """The same buckets kept in ``server.sqlite``, for several worker processes on one
+    port: a key gets one limit whichever worker answers, not one per worker.
+
+    Each check is one short write transaction (measured in docs/server.md); the clock is
+    wall time, which every process shares.
+    """
+
+    def __init__(
+        self,
+        state: SharedState,
+        per_minute: float,
+        burst: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(per_minute, burst, clock)
+        self.state = state
+
+    def check(self, who: str) -> None:
+        if self.rate <= 0:
+            return
+        with self.state.transaction() as conn:
+            now = self.clock()
+            row = conn.execute("SELECT tokens, last FROM buckets WHERE who = ?", (who,)).fetchone()
+            tokens, wait = self._take(None if row is None else (row[0], row[1]), now)
+            conn.execute(
+                "INSERT OR REPLACE INTO buckets(who, tokens, last) VALUES (?, ?, ?)",
+                (who, tokens, now),
+            )
+        if wait:
+            raise _limited(wait)
+
+
+def _limited(wait: float) -> APIError:
+    return APIError(
+        429,
+        f"Rate limit reached for this API key: retry in {math.ceil(wait)} s (the server "
+        "allows a burst, then a steady number of requests per minute).",
+        code="rate_limit_exceeded",
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
 
 
 class GenerationQueue:

@@ -1,17 +1,22 @@
-"""What the server tells its operator: JSON log lines with a request id, and Prometheus
-metrics (requests, latency, tokens, queue depth) on a registry of its own per app."""
+"""What the server tells its operator: JSON log lines with a request id and the process id,
+and Prometheus metrics (requests, latency, tokens, queue depth) on a registry of its own
+per app. With several worker processes (``PROMETHEUS_MULTIPROC_DIR`` set, as
+``expertly serve --workers N`` does) each process writes its values to files in that
+folder and ``/metrics`` sums them all, whichever worker answers."""
 
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
+import os
 import re
 import time
 import uuid
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,6 +25,7 @@ from expertly.server.errors import error_body
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 log = logging.getLogger("expertly.server")
 UPLOAD_PATH = "/v1/uploads"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _BUG = "Internal error: the server log holds the details under this response's X-Request-ID."
 _GOOD_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -40,6 +46,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": request_id.get(),
+            "pid": record.process,  # which worker process, with --workers
         }
         data.update({k: v for k, v in record.__dict__.items() if k not in self._skip})
         if record.exc_info:
@@ -59,7 +66,11 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 
 class Metrics:
-    """The server's Prometheus metrics, on a registry of its own (one per app)."""
+    """The server's Prometheus metrics, on a registry of its own (one per app).
+
+    In multiprocess mode the gauges add up the live processes' values (``livesum``): the
+    requests waiting and running in all workers together.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -86,11 +97,13 @@ class Metrics:
             "expertly_queue_waiting",
             "Generation requests waiting for the model.",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.running = Gauge(
             "expertly_queue_running",
             "Generation requests being answered now.",
             registry=self.registry,
+            multiprocess_mode="livesum",
         )
         self.rejected = Counter(
             "expertly_rejected",
@@ -98,6 +111,23 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+
+    def render(self) -> bytes:
+        """The text ``/metrics`` answers: this process's registry, or with several worker
+        processes the sum over all of them (read from ``PROMETHEUS_MULTIPROC_DIR``)."""
+        folder = os.environ.get(MULTIPROC_ENV)
+        if not folder:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=folder)
+        return generate_latest(registry)
+
+    def close(self) -> None:
+        """At the end of a worker process: drop its gauge files, so that the live sums no
+        longer count it (its counters and histograms stay in the totals)."""
+        folder = os.environ.get(MULTIPROC_ENV)
+        if folder:
+            mark_process_dead(os.getpid(), path=folder)
 
 
 class RequestMiddleware:

@@ -1,5 +1,6 @@
 """The state one server process shares between requests: the Workspace, its answerers
-(built once per route and generation settings), the keys, the limits and the metrics."""
+(built once per route and generation settings), the keys, the limits, the metrics and the
+ingest jobs (whose statuses, like the keys, all worker processes share)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from expertly.errors import ExpertlyError
 from expertly.server.jobs import IngestJobs
 from expertly.server.keys import KeyStore
-from expertly.server.limits import GenerationQueue, RateLimiter
+from expertly.server.limits import GenerationQueue, RateLimiter, SharedRateLimiter
 from expertly.server.observe import Metrics
 from expertly.server.settings import ServerSettings
+from expertly.server.state import SharedState
 from expertly.types import Principal
 
 if TYPE_CHECKING:
@@ -59,7 +61,12 @@ class Service:
         self.settings = settings
         self.keys = KeyStore(workspace.root)
         self.metrics = Metrics()
-        self.limiter = RateLimiter(settings.rate_per_minute, settings.burst)
+        self.state = SharedState(workspace.root)  # shared with the other worker processes
+        self.limiter = (
+            SharedRateLimiter(self.state, settings.rate_per_minute, settings.burst)
+            if settings.workers > 1
+            else RateLimiter(settings.rate_per_minute, settings.burst)
+        )
         self.queue: GenerationQueue | None = None  # made on the server's event loop
         self.ready = False
         self.failure: str | None = None
@@ -67,7 +74,7 @@ class Service:
         self._answerers: OrderedDict[tuple[Any, ...], Answerer] = OrderedDict()
         self._searchers: dict[str, MultiHopRetriever] = {}
         self._lock = threading.RLock()  # Workspace parts are built lazily, not thread-safely
-        self.jobs = IngestJobs(workspace, self._lock)
+        self.jobs = IngestJobs(workspace, self._lock, self.state)
 
     # ------------------------------------------------------------------ start
 
@@ -168,3 +175,5 @@ class Service:
             self._answerers.clear()
             self._searchers.clear()
             self.workspace.close()
+        self.state.close()
+        self.metrics.close()

@@ -1,4 +1,5 @@
-"""How one ``expertly serve`` process behaves: limits, queue, rate limits, CORS."""
+"""How one ``expertly serve`` process behaves: limits, queue, rate limits, CORS, and how
+many worker processes serve the port beside it."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ class ServerSettings:
         report: the compare report ``GET /v1/reports/latest`` serves: a ``report.html``
             or the folder holding one (``expertly compare --out``); ``None`` (the default)
             serves the newest ``report.html`` in the workspace or one folder below it.
+        workers: processes serving the same port (``expertly serve --workers``); above 1
+            the rate-limit buckets are kept in the workspace's ``server.sqlite`` so that a
+            key has one limit, not one per process. Queue and concurrency stay per process.
     """
 
     max_body_bytes: int = 1_000_000
@@ -37,6 +41,7 @@ class ServerSettings:
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     warmup: bool = True
     report: Path | None = None
+    workers: int = 1
 
     def __post_init__(self) -> None:
         bad = [
@@ -47,6 +52,7 @@ class ServerSettings:
                 ("concurrency", self.concurrency),
                 ("burst", self.burst),
                 ("retry_after_s", self.retry_after_s),
+                ("workers", self.workers),
             )
             if value < 1
         ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -146,6 +147,43 @@ def test_serve_starts_uvicorn_with_the_app_and_says_where(
         "url": "http://127.0.0.1:8123",
         "workspace": str(tmp_path / "ws"),
         "keys_required": False,
+        "workers": 1,
     }
     assert calls[0]["host"] == "127.0.0.1" and calls[0]["port"] == 8123
     assert calls[0]["app"].state.service.settings.max_waiting == 32  # type: ignore[attr-defined]
+
+
+def test_serve_with_workers_hands_uvicorn_the_factory_and_a_metrics_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from expertly.server import observe, workers
+
+    for name in (observe.MULTIPROC_ENV, workers.WORKSPACE_ENV, workers.SETTINGS_ENV):
+        monkeypatch.setenv(name, "")  # so that the value before the test is restored after
+        monkeypatch.delenv(name)
+    calls: list[dict[str, object]] = []
+
+    def run(app: object, **kw: object) -> None:
+        folder = Path(os.environ[observe.MULTIPROC_ENV])
+        calls.append({"app": app, "folder": folder, "exists": folder.is_dir(), **kw})
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    monkeypatch.setattr(observe, "configure_logging", lambda: None)
+    result = CliRunner().invoke(
+        cli, ["-w", str(tmp_path / "ws"), "serve", "--workers", "3", "--burst", "7"]
+    )
+    assert result.exit_code == 0, result.output
+    (call,) = calls
+    assert call["app"] == workers.APP_FACTORY and call["factory"] is True
+    assert call["workers"] == 3 and call["exists"] is True
+    assert not Path(str(call["folder"])).exists()  # the temporary metrics folder is removed
+    assert os.environ[workers.WORKSPACE_ENV] == str((tmp_path / "ws").resolve())
+    settings = json.loads(os.environ[workers.SETTINGS_ENV])
+    assert settings["workers"] == 3 and settings["burst"] == 7
+    # each worker builds its app from that environment
+    app = workers.worker_app()
+    assert app.state.service.settings.burst == 7
+    assert app.state.service.settings.workers == 3
+    app.state.service.close()
