@@ -2,15 +2,18 @@
 time to the first streamed words against the time to the whole answer.
 
     PYTHONPATH=src HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/serve_batch.py \
-        [--n 16] [--max-tokens 32] [--route base] [--out benchmarks/results/serve_batch.json]
+        [--n 16] [--max-tokens 32] [--route base] [--rounds 2]
+        [--out benchmarks/results/serve_batch.json]
 
-One workspace (the sample corpus is ingested for ``--route rag``/``hybrid`` only) is served
-twice, one server after the other on the same machine: with ``--max-batch 1`` (no
-batching) and with ``--max-batch 8``. Against each, one request builds the route's
-answerer, then ``--n`` different questions of ``examples/questions.jsonl`` are sent at once
-(greedy, answer cache off); the figure is completion tokens per second over the wall time,
-and its ratio batched / one by one (a ratio, because absolute times on a shared machine are
-noise). On the unbatched server, ``--streams`` questions are then asked one after another,
+One workspace (the sample corpus is ingested for ``--route rag`` only) is served by one
+server after another on the same machine, with ``--max-batch 1`` (no batching) and with
+``--max-batch 8``, in the order one, batched, batched, one, ... (``--rounds`` pairs), so
+that a change in the machine's load weighs on both alike. Against each server, one request
+builds the route's answerer, then ``--n`` different questions of
+``examples/questions.jsonl`` are sent at once (greedy, answer cache off). The figure is
+completion tokens per second over the wall time, summed over the rounds, and its ratio
+batched / one by one (a ratio, because absolute times on a shared machine are noise). On
+the first unbatched server, ``--streams`` questions are then asked one after another,
 streamed, recording when the first words and the last arrived.
 """
 
@@ -138,6 +141,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--route", default="base", choices=["base", "rag"])
     parser.add_argument("--streams", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="pairs of servers (ABBA order)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/serve_batch.json")
     args = parser.parse_args()
     rows = [json.loads(line) for line in QUESTIONS.read_text().splitlines()]
@@ -148,7 +152,10 @@ def main() -> None:
         ws = Path(tmp) / "ws"
         if args.route == "rag":
             expertly(ws, "ingest", str(CORPUS), "--json")
-        for label, size in (("one_by_one", 1), ("batched", 8)):
+        order = [("one_by_one", 1), ("batched", 8)]
+        plan = [pair for r in range(args.rounds) for pair in (order if r % 2 == 0 else order[::-1])]
+        runs: dict[str, list[dict[str, Any]]] = {"one_by_one": [], "batched": []}
+        for label, size in plan:
             process, base = serve(ws, size, Path(tmp) / f"{label}.log")
             try:
                 httpx.post(
@@ -156,21 +163,27 @@ def main() -> None:
                     json=body(model, "Hello?", args.max_tokens),
                     timeout=600,
                 ).raise_for_status()  # builds the answerer: later requests can batch
-                result[label] = asyncio.run(burst(base, model, questions, args.max_tokens))
-                if size == 1:
-                    runs = [
+                runs[label].append(asyncio.run(burst(base, model, questions, args.max_tokens)))
+                if size == 1 and "stream" not in result:
+                    timed = [
                         streamed(base, model, q, args.max_tokens) for q in questions[: args.streams]
                     ]
                     result["stream"] = {
-                        "runs": runs,
-                        "first_words_s_median": statistics.median(r["first_words_s"] for r in runs),
-                        "total_s_median": statistics.median(r["total_s"] for r in runs),
+                        "runs": timed,
+                        "first_words_s_median": statistics.median(
+                            r["first_words_s"] for r in timed
+                        ),
+                        "total_s_median": statistics.median(r["total_s"] for r in timed),
                     }
             finally:
                 process.terminate()
                 process.wait(120)
-    same = result["batched"].pop("texts") == result["one_by_one"].pop("texts")
-    result["same_answers"] = same
+    texts = [r.pop("texts") for label in runs for r in runs[label]]
+    result["same_answers"] = all(t == texts[0] for t in texts)
+    for label, done in runs.items():
+        tokens = sum(r["completion_tokens"] for r in done)
+        wall = sum(r["wall_seconds"] for r in done)
+        result[label] = {"runs": done, "tokens_per_second": round(tokens / wall, 2)}
     result["speedup"] = round(
         result["batched"]["tokens_per_second"] / result["one_by_one"]["tokens_per_second"], 2
     )
