@@ -103,7 +103,7 @@ class Batcher:
             raise
         if not slot.done():
             slot.cancel()  # another request's batch took this one; its slot is not needed
-        elif slot.exception() is not None:
+        elif slot.cancelled() or slot.exception() is not None:
             if not entry.taken:  # the queue is full: 503, as without batching
                 group.entries.remove(entry)
                 slot.result()
@@ -123,8 +123,8 @@ class Batcher:
             group.entries.remove(entry)
         if not slot.done():
             slot.cancel()
-        elif slot.exception() is None and not entry.taken:
-            self.queue.leave()
+        elif not slot.cancelled() and slot.exception() is None and not entry.taken:
+            self.queue.leave()  # it had just got a slot: give it back
 
     async def _lead(
         self,

@@ -54,9 +54,12 @@ class AnswerPump:
         self.thread.start()
 
     def stop(self) -> None:
+        """Ask the thread to close the stream at its next item (idempotent)."""
         self.cancel.set()
 
     async def next(self) -> Item:
+        """The next item: ``("piece", str)``, ``("answer", Answer)``, ``("error", exc)``,
+        and ``("end", None)`` last."""
         return await self.queue.get()
 
     def _put(self, item: Item) -> None:
