@@ -4,6 +4,7 @@ each with its own answer and exact usage; routes measured slower in batches are 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,14 @@ Serve = Callable[..., TestClient]
 def echo(messages: Sequence[Message]) -> str:
     """A reply that names its question, so that each request can check it got its own."""
     return f"You asked: {messages[-1].content}"
+
+
+def until(condition: Callable[[], bool]) -> None:
+    """Wait (up to 20 s) until ``condition()`` holds."""
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, "the server never got there"
+        time.sleep(0.01)
 
 
 def _concurrently(client: TestClient, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -87,3 +96,35 @@ def test_rag_is_not_batched_on_a_cpu_by_default(serve: Serve) -> None:
     llm: ScriptedLLM = service.workspace.llm
     _concurrently(client, [ask(f"Leave question {i}?", temperature=0.5) for i in range(3)])
     assert llm.batches == []
+
+
+def test_batched_requests_still_count_against_max_waiting(serve: Serve) -> None:
+    release = threading.Event()
+    client = serve(echo, max_batch=4, concurrency=1, max_waiting=1)
+    llm: ScriptedLLM = client.app.state.service.workspace.llm  # type: ignore[attr-defined]
+    client.post("/v1/chat/completions", json=ask("Warm up?", model="expertly-base"))
+    llm.between_words = lambda: release.wait(20)  # the streamed answer below holds the model
+    streaming = threading.Thread(
+        target=client.post,
+        args=("/v1/chat/completions",),
+        kwargs={"json": ask("Hold it?", model="expertly-base", stream=True)},
+    )
+    streaming.start()
+    service = client.app.state.service  # type: ignore[attr-defined]
+    until(service.queue.slots.locked)
+    statuses: list[int] = []
+    waiting = threading.Thread(
+        target=lambda: statuses.append(
+            client.post(
+                "/v1/chat/completions", json=ask("First?", model="expertly-base")
+            ).status_code
+        )
+    )
+    waiting.start()
+    until(lambda: service.queue.waiting >= 1)
+    refused = client.post("/v1/chat/completions", json=ask("Second?", model="expertly-base"))
+    assert refused.status_code == 503 and refused.json()["error"]["code"] == "queue_full"
+    release.set()
+    streaming.join(20)
+    waiting.join(20)
+    assert statuses == [200]
