@@ -103,7 +103,11 @@ def test_batched_requests_still_count_against_max_waiting(serve: Serve) -> None:
     client = serve(echo, max_batch=4, concurrency=1, max_waiting=1)
     llm: ScriptedLLM = client.app.state.service.workspace.llm  # type: ignore[attr-defined]
     client.post("/v1/chat/completions", json=ask("Warm up?", model="expertly-base"))
-    llm.between_words = lambda: release.wait(20)  # the streamed answer below holds the model
+
+    def hold() -> None:  # the streamed answer below holds the model until released
+        assert release.wait(20), "the test never released the model"
+
+    llm.between_words = hold
     streaming = threading.Thread(
         target=client.post,
         args=("/v1/chat/completions",),
