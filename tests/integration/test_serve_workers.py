@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.serving import free_port
+
 pytestmark = pytest.mark.integration
 ENV = {
     **os.environ,
@@ -32,12 +33,6 @@ ENV = {
     "HF_HUB_OFFLINE": "1",
 }
 ENV.pop("PROMETHEUS_MULTIPROC_DIR", None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cli(ws: Path, *args: str) -> Any:

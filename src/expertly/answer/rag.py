@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from expertly.answer import batch_note
+from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
 from expertly.answer.citations import MARKER, resolve
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import BatchGenerating, Prefilling
 from expertly.generate.budget import fit_items
+from expertly.generate.streaming import stream_completion, word_pieces
 from expertly.types import (
     Answer,
     Citation,
@@ -177,6 +178,45 @@ class RagAnswerer:
             stop=STOP,
         )
         return self._finish(prepared, completion, time.perf_counter() - t0, {})
+
+    def stream(
+        self, question: str, *, principal: Principal | None = None, k: int | None = None
+    ) -> Iterator[str | Answer]:
+        """``answer`` as the model generates it (``StreamAnswering``).
+
+        The pieces are the draft as ``answer`` would first see it: the prefill (sent with
+        the model's first words, so an empty reply shows nothing), then the model's text,
+        white space at its ends held back. The last item is the Answer, built by the same
+        ``_finish``: when an abstention or an attributed marker changes the draft, its
+        ``text`` differs from the pieces joined. An abstention before the model (nothing
+        relevant retrieved) is streamed in word pieces.
+        """
+        prepared = self._prepare(question, k, principal)
+        if isinstance(prepared, Answer):
+            yield from word_pieces(prepared.text)
+            yield prepared
+            return
+        t0 = time.perf_counter()
+        trim = Trimmed()
+        opening: str | None = ""  # the model's text until its first non-blank piece
+        for item in stream_completion(
+            self.llm,
+            prepared.messages,
+            max_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            stop=STOP,
+        ):
+            if isinstance(item, Completion):
+                yield self._finish(prepared, item, time.perf_counter() - t0, {})
+                return
+            if opening is not None:
+                opening += item
+                if not opening.strip():
+                    continue  # nothing but white space from the model yet
+                item, opening = self.prefill + opening, None
+            out = trim.feed(item)
+            if out:
+                yield out
 
     def generates_in_batches(self) -> bool:
         """Whether ``answer_batch`` generates in one batch (the model is ``BatchGenerating``)."""

@@ -23,12 +23,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from expertly.answer import stream_answer
 from expertly.answer.choices import ChoiceAnswering, choice_prompt
 from expertly.config import ROUTES
 from expertly.errors import ConfigError
@@ -258,6 +259,19 @@ class Router:
         routed = time.perf_counter() - started
         answer = self.answerers[route].answer(question, principal=principal)
         return self._routed(answer, route, reason, decision, routed)
+
+    def stream(
+        self, question: str, *, principal: Principal | None = None
+    ) -> Iterator[str | Answer]:
+        """``answer`` streamed by the chosen route when it streams (rag, base, finetuned,
+        hybrid), whole then in pieces when it does not (the agent); ``StreamAnswering``."""
+        started = time.perf_counter()
+        route, reason, decision = self.route(question)
+        routed = time.perf_counter() - started
+        for item in stream_answer(self.answerers[route], question, principal=principal):
+            if isinstance(item, Answer):
+                item = self._routed(item, route, reason, decision, routed)
+            yield item
 
     def choose(
         self, question: str, choices: Sequence[str], *, principal: Principal | None = None

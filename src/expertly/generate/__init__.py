@@ -68,6 +68,28 @@ class BatchGenerating(Protocol):
 
 
 @runtime_checkable
+class CompletionStreaming(Protocol):
+    """A model whose stream ends with its ``Completion``: the text pieces as they are
+    generated, then (the last item) what ``generate`` would have returned for the same
+    call — the joined pieces as its text, exact token counts and the finish reason.
+
+    ``LLM.stream`` gives pieces only, which is enough to show text; a caller that must
+    report usage and ``finish_reason`` exactly (the server's streamed answers) needs this.
+    Closing the iterator early stops the generation. ``expertly.generate.streaming``
+    falls back to ``generate`` then pieces for models without it.
+    """
+
+    def stream_completion(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str | Completion]: ...
+
+
+@runtime_checkable
 class ChoiceScoring(Protocol):
     """A model that scores fixed choices by log P(choice | prompt) as the reply's start."""
 

@@ -187,7 +187,23 @@ class TransformersLLM:
     def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
         """Text pieces as they are produced (keywords as for ``generate``; ``max_tokens``
         defaults to 256). Joined, they equal ``generate(...).text`` for greedy decoding."""
-        return self._stream(messages, **kw)
+        kw.setdefault("max_tokens", DEFAULT_STREAM_TOKENS)
+        for item in self.stream_completion(messages, **kw):
+            if isinstance(item, str):
+                yield item
+
+    def stream_completion(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str | Completion]:
+        """Text pieces as they are produced, then the Completion ``generate`` would return
+        (``CompletionStreaming``): the tokens are counted as the model hands them to the
+        streamer, so usage is exact. Closing the iterator early stops the generation."""
+        return self._stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
 
     def warmup(self) -> float:
         """Load (or convert) the model and run one tiny generation, so that one-time costs
@@ -203,18 +219,17 @@ class TransformersLLM:
         self,
         messages: Sequence[Message],
         *,
-        max_tokens: int = DEFAULT_STREAM_TOKENS,
-        temperature: float = 0.0,
-        stop: Sequence[str] = (),
-    ) -> Iterator[str]:
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str],
+    ) -> Iterator[str | Completion]:
         ids = self._prompt_ids(messages)
         self._check_room(len(ids), max_tokens)
         model, tok = self._load()
         import torch
-        from transformers import TextIteratorStreamer
 
         inputs = self._inputs(ids)
-        streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
+        streamer = _counting_streamer(tok)
         cancel = threading.Event()
         errors: list[BaseException] = []
 
@@ -234,21 +249,31 @@ class TransformersLLM:
         thread = threading.Thread(target=run, name="expertly-generate", daemon=True)
         thread.start()
         buffer = StopBuffer(stop)
+        pieces: list[str] = []
         try:
             for piece in streamer:
                 out = buffer.feed(piece)
                 if out:
+                    pieces.append(out)
                     yield out
                 if buffer.stopped:
                     break
+            thread.join()  # the generation has stopped on its own: its counts are final
             if errors:
                 raise LLMError(f"{self.name} failed while generating: {errors[0]}") from errors[0]
             tail = buffer.flush()
             if tail:
+                pieces.append(tail)
                 yield tail
         finally:
             cancel.set()  # a consumer that stops early also stops the generation thread
             thread.join()
+        new = streamer.new_tokens
+        ended = bool(new) and new[-1] in self._eos_ids()
+        length = len(new) >= max_tokens and not (buffer.stopped or ended)
+        yield Completion(
+            "".join(pieces), len(ids), len(new), "length" if length else "stop", self.name
+        )
 
     def _prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         """The chat as the model sees it, ending with the assistant's turn opened.
@@ -367,6 +392,26 @@ class TransformersLLM:
                 self._model = model.to(device).eval()
                 self.load_seconds = time.perf_counter() - started
             return self._model, tok
+
+
+def _counting_streamer(tok: Any) -> Any:
+    """A ``TextIteratorStreamer`` that also keeps the ids of the new tokens it was handed
+    (``new_tokens``), so a streamed reply's token count is the model's own."""
+    from transformers import TextIteratorStreamer
+
+    class _Counting(TextIteratorStreamer):
+        def __init__(self) -> None:
+            super().__init__(tok, skip_prompt=True, skip_special_tokens=True)
+            self.new_tokens: list[int] = []
+            self._prompt_seen = False
+
+        def put(self, value: Any) -> None:
+            if self._prompt_seen:
+                self.new_tokens.extend(int(t) for t in value.reshape(-1).tolist())
+            self._prompt_seen = True
+            super().put(value)
+
+    return _Counting()
 
 
 class ModelPaths(Protocol):

@@ -208,7 +208,23 @@ class OpenAICompatLLM:
     def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
         """Text pieces from the server's SSE stream (``data:`` lines until ``[DONE]``);
         keywords as for ``generate``, ``max_tokens`` defaults to 256."""
-        return self._stream(messages, **kw)
+        kw.setdefault("max_tokens", DEFAULT_STREAM_TOKENS)
+        for item in self.stream_completion(messages, **kw):
+            if isinstance(item, str):
+                yield item
+
+    def stream_completion(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str | Completion]:
+        """Text pieces, then the Completion (``CompletionStreaming``): usage as the server
+        reports it in its last chunk (asked for with ``stream_options.include_usage``),
+        estimated like ``generate``'s when it reports none."""
+        return self._stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
 
     def warmup(self) -> float:
         """One one-token request, so that a server that loads models lazily (Ollama) has the
@@ -232,12 +248,16 @@ class OpenAICompatLLM:
         self,
         messages: Sequence[Message],
         *,
-        max_tokens: int = DEFAULT_STREAM_TOKENS,
-        temperature: float = 0.0,
-        stop: Sequence[str] = (),
-    ) -> Iterator[str]:
+        max_tokens: int,
+        temperature: float,
+        stop: Sequence[str],
+    ) -> Iterator[str | Completion]:
         body = self._body(messages, max_tokens, temperature, stop, stream=True)
+        body["stream_options"] = {"include_usage": True}
         buffer = StopBuffer(stop)
+        pieces: list[str] = []
+        usage: dict[str, Any] = {}
+        finish, model = "stop", self.name
         try:
             with self._client.stream("POST", self.url, json=body) as response:
                 if response.status_code != 200:
@@ -249,16 +269,32 @@ class OpenAICompatLLM:
                         continue  # blank separators, ": keep-alive" comments, "event:" lines
                     if payload == "[DONE]":
                         break
-                    out = buffer.feed(self._delta(payload))
-                    if out:
-                        yield out
+                    chunk = self._chunk(payload)
+                    usage = chunk.get("usage") or usage
+                    model = str(chunk.get("model") or model)
+                    choices = chunk.get("choices") or []
+                    if choices and choices[0].get("finish_reason") == "length":
+                        finish = "length"
                     if buffer.stopped:
-                        return
+                        continue  # read on to the usage chunk; the text is already cut
+                    out = buffer.feed(self._text(choices, payload))
+                    if out:
+                        pieces.append(out)
+                        yield out
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
         tail = buffer.flush()
         if tail:
+            pieces.append(tail)
             yield tail
+        text = "".join(pieces)
+        yield Completion(
+            text,
+            int(usage.get("prompt_tokens") or self.count_tokens(messages)),
+            int(usage.get("completion_tokens") or math.ceil(len(text) / CHARS_PER_TOKEN)),
+            "stop" if buffer.stopped else finish,
+            model,
+        )
 
     def _body(
         self,
@@ -280,17 +316,25 @@ class OpenAICompatLLM:
             body["stop"] = list(stop)
         return body
 
-    def _delta(self, payload: str) -> str:
-        """The text of one SSE chunk."""
+    def _chunk(self, payload: str) -> dict[str, Any]:
+        """One SSE chunk, parsed; an ``error`` chunk raises."""
         try:
             data = json.loads(payload)
-            if "error" in data:
-                raise LLMError(f"{self.url} reported an error mid-stream: {payload[:300]}")
-            choices = data["choices"]
-            if not choices:  # e.g. the final chunk that only carries usage
+        except ValueError as exc:
+            raise self._malformed(payload, exc) from exc
+        if not isinstance(data, dict):
+            raise self._malformed(payload, TypeError("a chunk must be a JSON object"))
+        if "error" in data:
+            raise LLMError(f"{self.url} reported an error mid-stream: {payload[:300]}")
+        return data
+
+    def _text(self, choices: Any, payload: str) -> str:
+        """The text of one chunk's choices (none: e.g. the last chunk, carrying usage)."""
+        try:
+            if not choices:
                 return ""
-            return (choices[0].get("delta") or {}).get("content") or ""
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+            return str((choices[0].get("delta") or {}).get("content") or "")
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise self._malformed(payload, exc) from exc
 
     def _check(self, response: httpx.Response) -> None:

@@ -17,12 +17,21 @@ class ScriptedLLM:
     Every call's messages are recorded in ``calls``, and each ``generate_batch``'s size in
     ``batches``. ``count_tokens`` is the number of whitespace-separated words plus 4 per
     message, so tests can work budgets out by hand; ``max_tokens`` likewise counts words.
+
+    ``stream_completion`` hands out the reply word by word and calls ``between_words``
+    (when given) before each word after the first, so that a test can hold the "model"
+    mid-reply; a stream closed before its end is counted in ``abandoned``.
     """
 
     exact_tokens = True
 
     def __init__(
-        self, replies: Replies = ("ok",), *, context_window: int = 2048, name: str = "scripted"
+        self,
+        replies: Replies = ("ok",),
+        *,
+        context_window: int = 2048,
+        name: str = "scripted",
+        between_words: Callable[[], None] | None = None,
     ) -> None:
         self.replies: Replies = (replies,) if isinstance(replies, str) else replies
         if not callable(self.replies) and not self.replies:
@@ -31,6 +40,8 @@ class ScriptedLLM:
         self.name = name
         self.calls: list[list[Message]] = []
         self.batches: list[int] = []
+        self.between_words = between_words
+        self.abandoned = 0
 
     def continues_prefill(self) -> bool:
         """Always: a reply after a trailing assistant message continues it (``Prefilling``)."""
@@ -80,4 +91,30 @@ class ScriptedLLM:
     def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
         """Word by word; the pieces join to ``generate(...).text``."""
         kw.setdefault("max_tokens", 256)
-        yield from re.findall(r"\s*\S+\s*|\s+", self.generate(messages, **kw).text)
+        for item in self.stream_completion(messages, **kw):
+            if isinstance(item, str):
+                yield item
+
+    def stream_completion(
+        self,
+        messages: Sequence[Message],
+        *,
+        max_tokens: int,
+        temperature: float = 0.0,
+        stop: Sequence[str] = (),
+    ) -> Iterator[str | Completion]:
+        """``generate``'s reply word by word, then its Completion (``CompletionStreaming``)."""
+        completion = self.generate(
+            messages, max_tokens=max_tokens, temperature=temperature, stop=stop
+        )
+        finished = False
+        try:
+            for i, word in enumerate(re.findall(r"\s*\S+\s*|\s+", completion.text)):
+                if i and self.between_words is not None:
+                    self.between_words()
+                yield word
+            finished = True
+            yield completion
+        finally:
+            if not finished:
+                self.abandoned += 1

@@ -8,9 +8,6 @@ cannot honour are refused by name with a 400, never ignored; unknown fields are 
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,9 +18,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from expertly.answer import stream_answer
+from expertly.generate.stops import cut_at_stop
 from expertly.server.auth import requires, service_of
+from expertly.server.batching import AnswererKey
 from expertly.server.errors import APIError, unsupported
 from expertly.server.service import Caller, Service
+from expertly.server.streaming import AnswerPump, Outcome, StreamRequest, sse_events
 from expertly.server.wire import extension
 from expertly.types import Answer, Citation
 
@@ -144,12 +145,6 @@ def stops_of(stop: str | list[str] | None) -> list[str]:
     return stops
 
 
-def cut_at_stop(text: str, stops: list[str]) -> tuple[str, bool]:
-    """``text`` up to (without) the first stop sequence, and whether one was found."""
-    cuts = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return (text[: min(cuts)], True) if cuts else (text, False)
-
-
 def finish_reason(answer: Answer, stopped: bool) -> str:
     if stopped:
         return "stop"
@@ -185,26 +180,25 @@ async def chat_completions(
     ready(service)
     mode, run = route
     max_tokens = body.max_completion_tokens or body.max_tokens
-
-    def generate() -> Answer:
-        answerer = service.answerer(mode, run, max_tokens, body.temperature)
-        return answerer.answer(question, principal=caller.principal)
-
-    assert service.queue is not None
-    answer = await service.queue.run(lambda: asyncio.to_thread(generate))
-    text, stopped = cut_at_stop(answer.text, stops)
-    usage = _usage(answer)
-    service.metrics.tokens.labels("prompt", mode).inc(usage["prompt_tokens"])
-    service.metrics.tokens.labels("completion", mode).inc(usage["completion_tokens"])
-    reason = finish_reason(answer, stopped)
-    ext = extension(replace(answer, text=text), kept_citations(answer, text))
     ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+
+    def outcome(answer: Answer) -> tuple[str, str, dict[str, Any], dict[str, int]]:
+        """(text, finish_reason, extension, usage) of the answer, tokens counted."""
+        text, stopped = cut_at_stop(answer.text, stops)
+        usage = _usage(answer)
+        service.metrics.tokens.labels("prompt", mode).inc(usage["prompt_tokens"])
+        service.metrics.tokens.labels("completion", mode).inc(usage["completion_tokens"])
+        ext = extension(replace(answer, text=text), kept_citations(answer, text))
+        return text, finish_reason(answer, stopped), ext, usage
+
+    key = (mode, run, max_tokens, body.temperature)
     if body.stream:
         include = bool(body.stream_options and body.stream_options.include_usage)
-        events = _events(ident, created, body.model, text, reason, ext, usage if include else None)
-        return StreamingResponse(
-            events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
-        )
+        request_ = StreamRequest(ident, created, body.model, stops, include)
+        return await _streamed(service, key, question, caller, request_, outcome)
+    assert service.batcher is not None
+    answer = await service.batcher.answer(key, question, caller.principal)
+    text, reason, ext, usage = outcome(answer)
     return JSONResponse(
         {
             "id": ident,
@@ -223,6 +217,39 @@ async def chat_completions(
             "system_fingerprint": None,
             "expertly": ext,
         }
+    )
+
+
+async def _streamed(
+    service: Service,
+    key: AnswererKey,
+    question: str,
+    caller: Caller,
+    request: StreamRequest,
+    outcome: Outcome,
+) -> StreamingResponse:
+    """The answer as server-sent events while the model generates it. The generation
+    slot is held from here to the stream's end; an error before the first piece is an
+    ordinary error response (its status code intact), one after it an error event."""
+    assert service.queue is not None
+
+    def items() -> Iterator[str | Answer]:
+        answerer = service.answerer(*key)
+        return stream_answer(answerer, question, principal=caller.principal)
+
+    await service.queue.enter()
+    pump = AnswerPump(items, service.queue.leave)
+    try:
+        first = await pump.next()
+    except BaseException:
+        pump.stop()
+        raise
+    if first[0] == "error":
+        raise first[1]
+    return StreamingResponse(
+        sse_events(pump, first, request, outcome),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
     )
 
 
@@ -248,44 +275,3 @@ def _usage(answer: Answer) -> dict[str, int]:
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
-
-
-_PIECES = re.compile(r"\S+\s*|\s+")
-
-
-def _events(
-    ident: str,
-    created: int,
-    model: str,
-    text: str,
-    reason: str,
-    ext: dict[str, Any],
-    usage: dict[str, int] | None,
-) -> Iterator[str]:
-    """Server-sent events: a role chunk, the text word by word, a chunk with the
-    ``finish_reason`` and the ``expertly`` field, the usage chunk when asked, ``[DONE]``."""
-
-    def chunk(choices: list[dict[str, Any]], **more: Any) -> str:
-        data: dict[str, Any] = {
-            "id": ident,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": None,
-            "choices": choices,
-            **more,
-        }
-        if usage is not None:
-            data.setdefault("usage", None)
-        return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-    def delta(content: dict[str, Any], finish: str | None = None) -> list[dict[str, Any]]:
-        return [{"index": 0, "delta": content, "finish_reason": finish, "logprobs": None}]
-
-    yield chunk(delta({"role": "assistant", "content": ""}))
-    for piece in _PIECES.findall(text):
-        yield chunk(delta({"content": piece}))
-    yield chunk(delta({}, reason), expertly=ext)
-    if usage is not None:
-        yield chunk([], usage=usage)
-    yield "data: [DONE]\n\n"

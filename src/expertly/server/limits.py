@@ -110,6 +110,15 @@ class GenerationQueue:
 
     async def run(self, work: Callable[[], Awaitable[T]]) -> T:
         """Run ``work`` when a slot is free (it should hand blocking calls to a thread)."""
+        await self.enter()
+        try:
+            return await work()
+        finally:
+            self.leave()
+
+    async def enter(self) -> None:
+        """Take a slot, waiting in line for one; 503 at once when the line is full. The
+        caller must ``leave`` once its generation has ended (a stream: its last piece)."""
         if self.slots.locked() and self.waiting >= self.max_waiting:
             self.metrics.rejected.labels("queue_full").inc()
             raise APIError(
@@ -127,8 +136,8 @@ class GenerationQueue:
             self.waiting -= 1
             self.metrics.waiting.dec()
         self.metrics.running.inc()
-        try:
-            return await work()
-        finally:
-            self.metrics.running.dec()
-            self.slots.release()
+
+    def leave(self) -> None:
+        """Give back the slot ``enter`` took (on the event loop's thread)."""
+        self.metrics.running.dec()
+        self.slots.release()

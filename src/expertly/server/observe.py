@@ -105,6 +105,12 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="livesum",
         )
+        self.batch_size = Histogram(
+            "expertly_batch_size",
+            "Chat requests answered together by one batched generation.",
+            buckets=(1, 2, 4, 8, 16, 32),
+            registry=self.registry,
+        )
         self.rejected = Counter(
             "expertly_rejected",
             "Requests refused by a limit, by reason (queue_full, rate_limited, too_large).",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from expertly.errors import ExpertlyError
+from expertly.server.batching import AnswererKey, Batcher
 from expertly.server.jobs import IngestJobs
 from expertly.server.keys import KeyStore
 from expertly.server.limits import GenerationQueue, RateLimiter, SharedRateLimiter
@@ -68,6 +69,8 @@ class Service:
             else RateLimiter(settings.rate_per_minute, settings.burst)
         )
         self.queue: GenerationQueue | None = None  # made on the server's event loop
+        self.batcher: Batcher | None = None  # likewise
+        self._batch_sizes: dict[str, int] = {}
         self.ready = False
         self.failure: str | None = None
         self.started = time.time()
@@ -81,6 +84,14 @@ class Service:
     def start_queue(self) -> GenerationQueue:
         s = self.settings
         self.queue = GenerationQueue(s.concurrency, s.max_waiting, s.retry_after_s, self.metrics)
+        self.batcher = Batcher(
+            self.queue,
+            self.metrics,
+            lambda key: self.answerer(*key),
+            self.built_answerer,
+            self.batch_size,
+            s.batch_window_ms / 1000,
+        )
         return self.queue
 
     async def load(self) -> None:
@@ -138,6 +149,23 @@ class Service:
                     self._answerers.popitem(last=False)
             self._answerers.move_to_end(key)
             return found
+
+    def built_answerer(self, key: AnswererKey) -> Answerer | None:
+        """The answerer for ``key`` if it is built already (never builds one)."""
+        with self._lock:
+            return self._answerers.get(key)
+
+    def batch_size(self, route: str) -> int:
+        """The largest batch of chat requests for ``route``: ``--max-batch``, or the size
+        ``compare`` measured fastest for the route on this device (``default_batch_size``)."""
+        if self.settings.max_batch > 0:
+            return self.settings.max_batch
+        if route not in self._batch_sizes:
+            from expertly.evaluate.compare import default_batch_size
+
+            device = self.workspace.settings.llm.device
+            self._batch_sizes[route] = default_batch_size(route, device)
+        return self._batch_sizes[route]
 
     def searcher(self, mode: str) -> MultiHopRetriever:
         with self._lock:
