@@ -68,6 +68,8 @@ class OnnxLLM:
     to ``generate``'s text. ``converted`` tells whether this instance built the ONNX copy.
     """
 
+    exact_tokens = True
+
     def __init__(
         self,
         model: str = "",
@@ -79,6 +81,7 @@ class OnnxLLM:
     ) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"llm.precision = {precision!r}; valid: {', '.join(PRECISIONS)}")
+        _refuse_adapter(Path(model).expanduser() if model else None)
         self._text = TransformersLLM(model, cache_dir=cache_dir, context_window=context_window)
         self.source = self._text.source
         self.cache_dir = Path(cache_dir)
@@ -282,12 +285,7 @@ def convert_onnx(source: models.ModelSource, cache_dir: Path, precision: str) ->
     """
     _need_packages()
     hf = models.ready_dir(source, cache_dir) or models.convert_gguf(source, cache_dir)
-    if (hf / "adapter_config.json").is_file():
-        raise LLMError(
-            f"{hf} is a PEFT adapter: the onnx backend cannot apply adapters. Merge it with "
-            "`expertly finetune export`, point llm.model at the export, or use "
-            "llm.backend = 'transformers'."
-        )
+    _refuse_adapter(hf)
 
     def write(tmp: Path) -> None:
         # The builder runs in a child process: it needs ~2 GB for a 135M model, prints
@@ -308,6 +306,16 @@ def convert_onnx(source: models.ModelSource, cache_dir: Path, precision: str) ->
     target = onnx_dir(source, cache_dir, precision)
     marker = {"source": str(source.path), "from": str(hf), "precision": precision}
     return models.build_once(target, write, marker)
+
+
+def _refuse_adapter(folder: Path | None) -> None:
+    """A PEFT adapter cannot be converted on its own: it needs its base merged in."""
+    if folder is not None and (folder / "adapter_config.json").is_file():
+        raise LLMError(
+            f"{folder} is a PEFT adapter: the onnx backend cannot apply adapters. Merge it "
+            "into its base (`expertly finetune export RUN --merge`) and point llm.model at the export, "
+            "or use llm.backend = 'transformers'."
+        )
 
 
 def _finish(run: _Run, max_tokens: int) -> str:
