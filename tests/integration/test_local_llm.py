@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 from expertly.errors import LLMError
-from expertly.generate import models
-from expertly.generate import LLM, BatchGenerating, ort
+from expertly.generate import LLM, BatchGenerating, models, ort
 from expertly.generate.local import TransformersLLM
 from expertly.types import Message
 
@@ -57,17 +56,26 @@ def transformers_llm(cache: Path) -> Iterator[TransformersLLM]:
     torch.set_num_threads(threads)  # the setting is process-wide
 
 
-@pytest.fixture(scope="module")
-def onnx_llm(cache: Path, transformers_llm: TransformersLLM) -> ort.OnnxLLM:
-    """Built after the transformers copy exists, which it converts from (int8, the default)."""
+def _onnx(cache: Path, precision: str) -> ort.OnnxLLM:
     if not ort.available():
         pytest.skip("the onnx backend is not installed: pip install 'expertly[fast]'")
-    model = ort.OnnxLLM(cache_dir=cache, threads=1)
-    model.warmup()  # converts the transformers copy into ONNX int8 once, loads it
+    model = ort.OnnxLLM(cache_dir=cache, threads=1, precision=precision)
+    model.warmup()  # converts the transformers copy into ONNX once, loads it
     return model
 
 
-@pytest.fixture(scope="module", params=["transformers", "onnx"])
+@pytest.fixture(scope="module")
+def onnx_llm(cache: Path, transformers_llm: TransformersLLM) -> ort.OnnxLLM:
+    """fp32, the default; built after the transformers copy it converts from exists."""
+    return _onnx(cache, "fp32")
+
+
+@pytest.fixture(scope="module")
+def onnx_int8_llm(cache: Path, transformers_llm: TransformersLLM) -> ort.OnnxLLM:
+    return _onnx(cache, "int8")
+
+
+@pytest.fixture(scope="module", params=["transformers", "onnx", "onnx_int8"])
 def llm(request: pytest.FixtureRequest) -> Any:
     """Each local backend in turn: the behaviour tests below hold for both."""
     return request.getfixturevalue(f"{request.param}_llm")
@@ -217,8 +225,9 @@ def test_onnx_converts_once_then_loads_its_copy(
     onnx_llm: ort.OnnxLLM, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert onnx_llm.converted and onnx_llm.name == "SmolLM2-135M-Instruct"
-    (folder,) = (cache / "onnx").iterdir()  # no temp dir left behind
-    assert folder == ort.onnx_dir(onnx_llm.source, cache, "int8")
+    folder = ort.onnx_dir(onnx_llm.source, cache, "fp32")
+    assert folder in set((cache / "onnx").iterdir())
+    assert not [p for p in (cache / "onnx").iterdir() if p.name.startswith(".")]  # no temp dirs
     assert {"genai_config.json", "model.onnx", models.MARKER} <= {p.name for p in folder.iterdir()}
 
     def no_conversion(*args: object) -> None:
@@ -234,10 +243,10 @@ def test_onnx_converts_once_then_loads_its_copy(
 
 
 def test_onnx_fp32_gives_the_greedy_tokens_of_transformers(
-    onnx_llm: ort.OnnxLLM, transformers_llm: TransformersLLM, cache: Path
+    onnx_llm: ort.OnnxLLM, transformers_llm: TransformersLLM
 ) -> None:
     """fp32 is the same model: int8 and int4 trade some agreement for speed (docs/models.md)."""
-    exact = ort.OnnxLLM(cache_dir=cache, threads=1, precision="fp32")
+    exact = onnx_llm
     prefill = [*CHAT, Message("assistant", "The three colours are")]
     for chat in (CHAT, prefill):
         assert exact.generate(chat, max_tokens=TOKENS) == transformers_llm.generate(

@@ -79,14 +79,14 @@ def test_auto_picks_onnx_on_the_cpu_when_installed_and_transformers_otherwise(
 
 
 def test_precision_is_checked_and_adapters_are_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="llm.precision"):
+    with pytest.raises(ConfigError, match=r"llm\.precision"):
         LLMSettings(precision="int3")
-    with pytest.raises(ConfigError, match="valid: int8, int4, fp32"):
+    with pytest.raises(ConfigError, match="valid: fp32, int8, int4"):
         ort.OnnxLLM(str(_model_dir(tmp_path)), cache_dir=tmp_path, precision="fp16")
     adapter = tmp_path / "run" / "adapter"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text("{}")
-    with pytest.raises(LLMError, match="cannot apply adapters.*--merge"):
+    with pytest.raises(LLMError, match=r"cannot apply adapters.*--merge"):
         ort.OnnxLLM(str(adapter), cache_dir=tmp_path)
 
 
@@ -122,7 +122,7 @@ def test_onnx_conversion_is_atomic_and_runs_once(
     source, cache = resolve_model(str(_model_dir(tmp_path))), tmp_path / "cache"
     calls: list[list[str]] = []
     monkeypatch.setattr(ort.subprocess, "run", _builder(calls, fail=True))
-    with pytest.raises(LLMError, match="(?s)model builder failed.*out of memory"):
+    with pytest.raises(LLMError, match=r"(?s)model builder failed.*out of memory"):
         ort.convert_onnx(source, cache, "int8")
     assert list((cache / "onnx").iterdir()) == []  # the half-written copy is gone
 

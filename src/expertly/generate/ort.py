@@ -40,7 +40,7 @@ from expertly.generate.local import DEFAULT_STREAM_TOKENS, TransformersLLM
 from expertly.generate.stops import StopBuffer, cut_at_stop
 from expertly.types import Completion, Message
 
-PRECISIONS = ("int8", "int4", "fp32")
+PRECISIONS = ("fp32", "int8", "int4")
 PACKAGES = ("onnxruntime_genai", "onnx", "onnx_ir")  # the runtime, and what its builder needs
 TOP_K = 50  # transformers' default when sampling, so temperature > 0 behaves alike
 
@@ -75,14 +75,16 @@ class OnnxLLM:
         model: str = "",
         *,
         cache_dir: str | Path,
-        precision: str = "int8",
+        precision: str = "fp32",
         threads: int = 0,
         context_window: int = 0,
     ) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"llm.precision = {precision!r}; valid: {', '.join(PRECISIONS)}")
         _refuse_adapter(Path(model).expanduser() if model else None)
-        self._text = TransformersLLM(model, cache_dir=cache_dir, context_window=context_window)
+        self._text = TransformersLLM(
+            model, cache_dir=Path(cache_dir), context_window=context_window
+        )
         self.source = self._text.source
         self.cache_dir = Path(cache_dir)
         self.precision = precision
@@ -98,6 +100,10 @@ class OnnxLLM:
     def context_window(self) -> int:
         """Tokens the model accepts: ``llm.context_window`` or the model's trained length."""
         return self._text.context_window
+
+    @context_window.setter
+    def context_window(self, value: int) -> None:
+        self._text.context_window = value
 
     # -- public API ---------------------------------------------------------------------
 
@@ -270,7 +276,7 @@ def onnx_dir(source: models.ModelSource, cache_dir: Path, precision: str) -> Pat
         slug = models.cache_slug(source)
     else:
         digest = hashlib.sha256(str(source.path).encode())
-        for weights in sorted(source.path.glob("*.safetensors")) + [source.path / "config.json"]:
+        for weights in [*sorted(source.path.glob("*.safetensors")), source.path / "config.json"]:
             stat = weights.stat()
             digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
         slug = f"{source.name}-{digest.hexdigest()[:12]}"
@@ -313,8 +319,8 @@ def _refuse_adapter(folder: Path | None) -> None:
     if folder is not None and (folder / "adapter_config.json").is_file():
         raise LLMError(
             f"{folder} is a PEFT adapter: the onnx backend cannot apply adapters. Merge it "
-            "into its base (`expertly finetune export RUN --merge`) and point llm.model at the export, "
-            "or use llm.backend = 'transformers'."
+            "into its base (`expertly finetune export RUN --merge`) and point llm.model at "
+            "the export, or use llm.backend = 'transformers'."
         )
 
 
