@@ -145,3 +145,85 @@ def test_onnx_conversion_is_atomic_and_runs_once(
     assert calls[-1][calls[-1].index("-p") + 1] == "int8"
     assert ort.convert_onnx(source, cache, "int8") == folder
     assert len(calls) == 2  # the finished copy is reused, not rebuilt
+
+
+class _FakeGenerator:
+    """Stands in for ``onnxruntime_genai.Generator``: yields scripted token ids."""
+
+    def __init__(self, tokens: list[int], max_tokens: int) -> None:
+        self.tokens, self.left, self.last = list(tokens), max_tokens, -1
+
+    def is_done(self) -> bool:
+        return self.left == 0 or not self.tokens or self.last == EOS
+
+    def generate_next_token(self) -> None:
+        self.last, self.left = self.tokens.pop(0), self.left - 1
+
+    def get_next_tokens(self) -> list[int]:
+        return [self.last]
+
+
+EOS = 0
+# Token 5 and 6 are the two halves of one character (an emoji split across tokens).
+PIECES = {0: "", 1: "Red", 2: ",", 3: " green", 4: " and", 5: "", 6: "\N{RAINBOW}", 7: " blue"}
+
+
+def _scripted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tokens: list[int]) -> ort.OnnxLLM:
+    llm = ort.OnnxLLM(str(_model_dir(tmp_path)), cache_dir=tmp_path / "cache")
+    llm._eos = {EOS}
+
+    def decode(new: list[int]) -> str:
+        text = "".join(PIECES[t] for t in new)
+        if 5 in new and 6 not in new:
+            return text + "\ufffd"  # half a character, as a byte-level tokenizer decodes it
+        return text
+
+    monkeypatch.setattr(llm, "_prompt", lambda messages, max_tokens: [9, 9, 9])
+    monkeypatch.setattr(llm, "_decode", decode)
+    monkeypatch.setattr(
+        llm, "_generator", lambda ids, max_tokens, t: _FakeGenerator(tokens, max_tokens)
+    )
+    return llm
+
+
+def test_generation_counts_finishes_and_streams_like_transformers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from expertly.types import Message
+
+    chat = [Message("user", "Colours?")]
+    llm = _scripted(monkeypatch, tmp_path, [1, 2, 3, 4, 7, EOS])
+    done = llm.generate(chat, max_tokens=10)
+    assert (done.text, done.prompt_tokens, done.completion_tokens, done.finish_reason) == (
+        "Red, green and blue",
+        3,
+        6,  # the end-of-sequence token counts, as with transformers
+        "stop",
+    )
+    assert "".join(llm.stream(chat, max_tokens=10)) == done.text
+    short = llm.generate(chat, max_tokens=3)
+    assert (short.text, short.completion_tokens, short.finish_reason) == ("Red, green", 3, "length")
+    # A stop string that spans two pieces (" green" + " and") ends generation there.
+    stopped = llm.generate(chat, max_tokens=10, stop=["n and"])
+    assert (stopped.text, stopped.completion_tokens, stopped.finish_reason) == (
+        "Red, gree",
+        4,
+        "stop",
+    )
+    # Streamed, the last len("n and") - 1 characters are held back until they cannot start it.
+    assert list(llm.stream(chat, max_tokens=10, stop=["n and"])) == ["Red, g", "ree"]
+
+
+def test_half_a_character_waits_for_its_second_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from expertly.types import Message
+
+    chat = [Message("user", "Colours?")]
+    llm = _scripted(monkeypatch, tmp_path, [1, 5, 6, 7, EOS])
+    pieces = list(llm.stream(chat, max_tokens=10))
+    assert pieces == ["Red", "\N{RAINBOW}", " blue"]  # never a replacement character
+    assert "".join(pieces) == llm.generate(chat, max_tokens=10).text
+    # Cut off by max_tokens after half the character: shown as decoded, as generate has it.
+    assert "".join(llm.stream(chat, max_tokens=2)) == llm.generate(chat, max_tokens=2).text
+    assert llm.generate(chat, max_tokens=2).text == "Red\ufffd"

@@ -211,7 +211,7 @@ class OnnxLLM:
                     yield piece
             run.stopped = bool(stops) and cut_at_stop(text, stops)[1]
             if run.ended or run.stopped:
-                return
+                break
         text = self._decode(run.new)  # a dangling partial character, shown as decoded
         if text.startswith(shown) and text != shown:
             yield text[len(shown) :]
