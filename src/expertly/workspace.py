@@ -312,9 +312,10 @@ class Workspace:
         with the workspace's device and thread settings."""
         from expertly.errors import ConfigError
         from expertly.finetune.registry import resolve_model
+        from expertly.generate.registry import LOCAL_BACKENDS
 
         llm = self.settings.llm
-        if llm.backend != "transformers":
+        if llm.backend not in LOCAL_BACKENDS:
             raise ConfigError(
                 f"Fine-tuned models run locally (llm.backend = 'transformers'), not with "
                 f"{llm.backend!r}. To use one with an endpoint, serve its merged export "

@@ -1,7 +1,10 @@
-"""The transformers backend on the real packaged SmolLM2-135M-Instruct (CPU, ~1 min).
+"""The local backends on the real packaged SmolLM2-135M-Instruct (CPU, ~2 min).
 
-One module-scoped model: the GGUF file is converted once into a temporary cache, and every
-test reuses it with short generations.
+The behaviour tests run against each local backend (``llm``: transformers, then onnx when
+``expertly[fast]`` is installed): the same chat template, exact counts, streaming, stop
+strings, prefill and choice scoring. One module-scoped model per backend: the GGUF file is
+converted once into a temporary cache (and from there into ONNX), and every test reuses it
+with short generations.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 import pytest
 
 from expertly.errors import LLMError
-from expertly.generate import models
+from expertly.generate import LLM, BatchGenerating, CompletionStreaming, models, ort
 from expertly.generate.local import TransformersLLM
 from expertly.generate.streaming import joined
 from expertly.types import Message
@@ -42,7 +45,7 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def llm(cache: Path) -> Iterator[TransformersLLM]:
+def transformers_llm(cache: Path) -> Iterator[TransformersLLM]:
     import torch
 
     threads = torch.get_num_threads()
@@ -54,9 +57,44 @@ def llm(cache: Path) -> Iterator[TransformersLLM]:
     torch.set_num_threads(threads)  # the setting is process-wide
 
 
-def test_first_use_converts_once_and_atomically(llm: TransformersLLM, cache: Path) -> None:
+def _onnx(cache: Path, precision: str) -> ort.OnnxLLM:
+    if not ort.available():
+        pytest.skip("the onnx backend is not installed: pip install 'expertly[fast]'")
+    model = ort.OnnxLLM(cache_dir=cache, threads=1, precision=precision)
+    model.warmup()  # converts the transformers copy into ONNX once, loads it
+    return model
+
+
+@pytest.fixture(scope="module")
+def onnx_llm(cache: Path, transformers_llm: TransformersLLM) -> ort.OnnxLLM:
+    """fp32, the default; built after the transformers copy it converts from exists."""
+    return _onnx(cache, "fp32")
+
+
+@pytest.fixture(scope="module")
+def onnx_int8_llm(cache: Path, transformers_llm: TransformersLLM) -> ort.OnnxLLM:
+    return _onnx(cache, "int8")
+
+
+@pytest.fixture(scope="module", params=["transformers", "onnx", "onnx_int8"])
+def llm(request: pytest.FixtureRequest) -> Any:
+    """Each local backend in turn: the behaviour tests below hold for both."""
+    return request.getfixturevalue(f"{request.param}_llm")
+
+
+def _hf_folder(cache: Path) -> Path:
+    """The transformers copy in ``cache`` (the onnx backend keeps its copies in onnx/)."""
+    (folder,) = (p for p in cache.iterdir() if p.name != "onnx")
+    return folder
+
+
+def test_first_use_converts_once_and_atomically(
+    transformers_llm: TransformersLLM, cache: Path
+) -> None:
+    llm = transformers_llm
     assert llm.converted and llm.name == "SmolLM2-135M-Instruct"
-    (folder,) = cache.iterdir()  # the finished copy only: no temp dir left behind
+    folder = _hf_folder(cache)  # the finished copy only: no temp dir left behind
+    assert not [p.name for p in cache.iterdir() if p.name.startswith(".")]
     assert not folder.name.startswith(".")
     assert {"config.json", "model.safetensors", "tokenizer.json", models.MARKER} <= {
         p.name for p in folder.iterdir()
@@ -65,7 +103,7 @@ def test_first_use_converts_once_and_atomically(llm: TransformersLLM, cache: Pat
     assert llm.context_window == 8192
 
 
-def test_greedy_generation_is_deterministic(llm: TransformersLLM) -> None:
+def test_greedy_generation_is_deterministic(llm: LLM) -> None:
     first = llm.generate(CHAT, max_tokens=TOKENS)
     second = llm.generate(CHAT, max_tokens=TOKENS)
     assert first == second
@@ -75,22 +113,23 @@ def test_greedy_generation_is_deterministic(llm: TransformersLLM) -> None:
     assert first.prompt_tokens == llm.count_tokens(CHAT)
 
 
-def test_stream_pieces_join_to_the_generated_text(llm: TransformersLLM) -> None:
+def test_stream_pieces_join_to_the_generated_text(llm: LLM) -> None:
     pieces = list(llm.stream(CHAT, max_tokens=TOKENS))
     assert len(pieces) > 1
     assert "".join(pieces) == llm.generate(CHAT, max_tokens=TOKENS).text
 
 
-def test_stream_completion_ends_with_generates_completion(llm: TransformersLLM) -> None:
+def test_stream_completion_ends_with_generates_completion(llm: LLM) -> None:
     """Counted as the model hands tokens to the streamer: the same exact usage and finish
     reason as ``generate``, with and without a stop string, at max_tokens or before."""
+    assert isinstance(llm, CompletionStreaming), "every local backend streams its Completion"
     for tokens, stop in ((TOKENS, ()), (4, ()), (TOKENS, ("\n",))):
         pieces, done = joined(llm.stream_completion(CHAT, max_tokens=tokens, stop=stop))
         assert done == llm.generate(CHAT, max_tokens=tokens, stop=stop)
         assert "".join(pieces) == done.text
 
 
-def test_stop_strings_cut_the_text_and_end_generation_early(llm: TransformersLLM) -> None:
+def test_stop_strings_cut_the_text_and_end_generation_early(llm: LLM) -> None:
     full = llm.generate(CHAT, max_tokens=TOKENS)
     words = full.text.split()
     assert len(words) >= 4, full.text
@@ -103,7 +142,7 @@ def test_stop_strings_cut_the_text_and_end_generation_early(llm: TransformersLLM
     assert "".join(llm.stream(CHAT, max_tokens=TOKENS, stop=[stop])) == expected
 
 
-def test_a_final_assistant_message_is_continued(llm: TransformersLLM) -> None:
+def test_a_final_assistant_message_is_continued(llm: LLM) -> None:
     """Prefill: SmolLM2 rarely cites when asked to, but continues a started citation."""
     rag = [
         Message("system", "Answer the question using the sources. Cite them like [1]."),
@@ -120,15 +159,15 @@ def test_a_final_assistant_message_is_continued(llm: TransformersLLM) -> None:
     assert "20" in done.text  # e.g. "1], the answer is 20."
 
 
-def test_sampling_runs_when_temperature_is_positive(llm: TransformersLLM) -> None:
+def test_sampling_runs_when_temperature_is_positive(llm: LLM) -> None:
     done = llm.generate(CHAT, max_tokens=8, temperature=0.7)
     assert 0 < done.completion_tokens <= 8
 
 
-def test_count_tokens_is_exact(llm: TransformersLLM, cache: Path) -> None:
+def test_count_tokens_is_exact(llm: LLM, cache: Path) -> None:
     from transformers import AutoTokenizer
 
-    (folder,) = cache.iterdir()
+    folder = _hf_folder(cache)
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     chat = [{"role": m.role, "content": m.content} for m in CHAT]
     encoded: Any = tokenizer.apply_chat_template(chat, add_generation_prompt=True)
@@ -139,16 +178,17 @@ def test_count_tokens_is_exact(llm: TransformersLLM, cache: Path) -> None:
     )
 
 
-def test_a_prompt_that_leaves_no_room_for_the_answer_is_refused(llm: TransformersLLM) -> None:
+def test_a_prompt_that_leaves_no_room_for_the_answer_is_refused(llm: LLM) -> None:
     needed = llm.count_tokens(CHAT)
     with pytest.raises(LLMError, match=rf"{needed} tokens.*at most {8192 - 8190}"):
         llm.generate(CHAT, max_tokens=8190)
 
 
 def test_second_construction_loads_from_the_cache(
-    llm: TransformersLLM, cache: Path, monkeypatch: pytest.MonkeyPatch
+    transformers_llm: TransformersLLM, cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (folder,) = cache.iterdir()
+    llm = transformers_llm
+    folder = _hf_folder(cache)
     stamp = (folder / models.MARKER).stat().st_mtime_ns
 
     def no_gguf(path: Path) -> None:
@@ -163,10 +203,10 @@ def test_second_construction_loads_from_the_cache(
     assert not again.converted
     assert again.load_seconds < 10  # ~0.5 s; a conversion takes ~20 s
     assert (folder / models.MARKER).stat().st_mtime_ns == stamp
-    assert [p.name for p in cache.iterdir()] == [folder.name]
+    assert [p.name for p in cache.iterdir() if p.name != "onnx"] == [folder.name]
 
 
-def test_choice_logprobs_are_probabilities_of_the_reply_start(llm: TransformersLLM) -> None:
+def test_choice_logprobs_are_probabilities_of_the_reply_start(llm: LLM) -> None:
     from expertly.retrieve.rerank import ChoiceScorer, LLMReranker
     from expertly.types import Chunk, Hit
 
@@ -190,3 +230,36 @@ def test_choice_logprobs_are_probabilities_of_the_reply_start(llm: TransformersL
     assert judge.calls == 2 and judge.unparsed == 0
     assert all("rerank" in h.scores for h in ranked)
     assert len({h.scores["rerank"] for h in ranked}) == 2  # graded, not a yes/no tie
+
+
+def test_onnx_converts_once_then_loads_its_copy(
+    onnx_llm: ort.OnnxLLM, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert onnx_llm.converted and onnx_llm.name == "SmolLM2-135M-Instruct"
+    folder = ort.onnx_dir(onnx_llm.source, cache, "fp32")
+    assert folder in set((cache / "onnx").iterdir())
+    assert not [p for p in (cache / "onnx").iterdir() if p.name.startswith(".")]  # no temp dirs
+    assert {"genai_config.json", "model.onnx", models.MARKER} <= {p.name for p in folder.iterdir()}
+
+    def no_conversion(*args: object) -> None:
+        raise AssertionError("converted again although a finished copy exists")
+
+    monkeypatch.setattr(ort, "convert_onnx", no_conversion)
+    again = ort.OnnxLLM(cache_dir=cache, threads=1)
+    assert again.generate(CHAT, max_tokens=8) == onnx_llm.generate(CHAT, max_tokens=8)
+    assert not again.converted
+    # Padded batches do not reproduce one-by-one greedy tokens in ONNX Runtime GenAI, so
+    # the backend does not claim batching and callers generate one chat at a time.
+    assert not isinstance(onnx_llm, BatchGenerating)
+
+
+def test_onnx_fp32_gives_the_greedy_tokens_of_transformers(
+    onnx_llm: ort.OnnxLLM, transformers_llm: TransformersLLM
+) -> None:
+    """fp32 is the same model: int8 and int4 trade some agreement for speed (docs/models.md)."""
+    exact = onnx_llm
+    prefill = [*CHAT, Message("assistant", "The three colours are")]
+    for chat in (CHAT, prefill):
+        assert exact.generate(chat, max_tokens=TOKENS) == transformers_llm.generate(
+            chat, max_tokens=TOKENS
+        )

@@ -103,6 +103,7 @@ def test_rag_and_closed_book_batches_answer_as_one_by_one(
         "EXPERTLY_LLM__CACHE_DIR": str(shared_model_cache),
         "EXPERTLY_LLM__MAX_NEW_TOKENS": "32",
         "EXPERTLY_LLM__THREADS": "1",
+        "EXPERTLY_LLM__BACKEND": "transformers",  # the backend that generates in batches
     }
     ws = Workspace(tmp_path / "ws", Settings.load(None, env=env))
     try:

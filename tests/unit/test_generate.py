@@ -110,7 +110,7 @@ def test_fit_items_raises_when_even_the_question_does_not_fit() -> None:
 def test_registry_builds_scripted_and_rejects_unknown_backends(tmp_path: Path) -> None:
     llm = create_llm(LLMSettings(backend="scripted", context_window=512), cache_dir=tmp_path)
     assert isinstance(llm, ScriptedLLM) and llm.context_window == 512
-    with pytest.raises(ConfigError, match="valid: transformers, openai, scripted"):
+    with pytest.raises(ConfigError, match="valid: transformers, onnx, auto, openai, scripted"):
         create_llm(LLMSettings(backend="nope"), cache_dir=tmp_path)
 
 

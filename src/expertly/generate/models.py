@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -132,27 +133,40 @@ def convert_gguf(source: ModelSource, cache_dir: Path, *, tokenizer: Any = None)
     Pass an already loaded ``tokenizer`` to save re-reading it from the GGUF file. When two
     processes convert at once, the first rename wins and the other copy is discarded.
     """
-    target = converted_dir(source, cache_dir)
-    if (target / MARKER).is_file():
-        return target
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(cache_dir, target.name)
-    started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=cache_dir))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the finished copy is an ordinary folder
+
+    def write(tmp: Path) -> None:
         model = load_gguf_model(source.path)
         model.save_pretrained(tmp)
-        if tokenizer is None:
-            tokenizer = load_gguf_tokenizer(source.path)
-        tokenizer.save_pretrained(tmp)
-        marker = {
-            "source": str(source.path),
-            "fingerprint": target.name,
+        tok = tokenizer if tokenizer is not None else load_gguf_tokenizer(source.path)
+        tok.save_pretrained(tmp)
+
+    target = converted_dir(source, cache_dir)
+    return build_once(target, write, {"source": str(source.path), "fingerprint": target.name})
+
+
+def build_once(target: Path, write: Callable[[Path], None], marker: dict[str, Any]) -> Path:
+    """Make ``target`` once, atomically: ``write`` fills a temp dir beside it, then the marker
+    file (``marker`` plus the seconds it took) is written last and the dir renamed into place.
+
+    A dir without the marker is never trusted; temp dirs of conversions that died are
+    removed once stale. When two processes build at once, the first rename wins and the
+    other copy is discarded.
+    """
+    if (target / MARKER).is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(target.parent, target.name)
+    started = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the finished copy is an ordinary folder
+        write(tmp)
+        done = {
+            **marker,
             "seconds": round(time.perf_counter() - started, 2),
             "converted_at": time.time(),
         }
-        (tmp / MARKER).write_text(json.dumps(marker, indent=2), encoding="utf-8")
+        (tmp / MARKER).write_text(json.dumps(done, indent=2), encoding="utf-8")
         try:
             os.rename(tmp, target)
         except OSError:

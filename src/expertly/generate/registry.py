@@ -13,6 +13,7 @@ from expertly.generate import LLM
 from expertly.plugins import LLMS, load_entry_point, valid_names
 
 Factory = Callable[[LLMSettings, Path], LLM]
+LOCAL_BACKENDS = ("transformers", "onnx", "auto")  # run the model in this process
 
 
 def _require(package: str, purpose: str) -> None:
@@ -33,6 +34,46 @@ def _transformers(s: LLMSettings, cache_dir: Path) -> LLM:
         threads=s.threads,
         context_window=s.context_window,
     )
+
+
+def _onnx(s: LLMSettings, cache_dir: Path) -> LLM:
+    from expertly.generate import ort
+
+    if not ort.available():
+        missing = [p for p in ort.PACKAGES if importlib.util.find_spec(p) is None]
+        raise MissingDependencyError(
+            missing[0].replace("_", "-"), "fast", "the onnx LLM backend (llm.backend = 'onnx')"
+        )
+    if s.device not in ("auto", "cpu"):
+        raise ConfigError(f"llm.backend = 'onnx' runs on the CPU; llm.device is {s.device!r}")
+    for package in ("torch", "transformers"):  # the tokenizer and the one-time conversion
+        _require(package, "the onnx LLM backend's tokenizer and conversion")
+    return ort.OnnxLLM(
+        s.model,
+        cache_dir=cache_dir,
+        precision=s.precision,
+        threads=s.threads,
+        context_window=s.context_window,
+    )
+
+
+def _auto(s: LLMSettings, cache_dir: Path) -> LLM:
+    """``onnx`` on the CPU when its packages are installed; ``transformers`` otherwise
+    (a GPU, or the ``fast`` extra not installed)."""
+    from expertly.generate import ort
+
+    if ort.available() and s.device in ("auto", "cpu") and not _gpu_in_use(s.device):
+        return _onnx(s, cache_dir)
+    return _transformers(s, cache_dir)
+
+
+def _gpu_in_use(device: str) -> bool:
+    """Whether ``llm.device = auto`` would put the transformers model on a GPU."""
+    if device == "cpu" or importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available() or torch.backends.mps.is_available())
 
 
 def _openai(s: LLMSettings, cache_dir: Path) -> LLM:
@@ -66,6 +107,8 @@ def _scripted(s: LLMSettings, cache_dir: Path) -> LLM:
 
 _BACKENDS: dict[str, Factory] = {
     "transformers": _transformers,
+    "onnx": _onnx,
+    "auto": _auto,
     "openai": _openai,
     "scripted": _scripted,
 }
