@@ -118,7 +118,16 @@ async def document_chunks(
 async def delete_document(
     doc_id: str, request: Request, caller: Caller = Depends(requires("ingest"))
 ) -> dict[str, Any]:
-    await _visible_document(request, caller, doc_id)
+    info = await _visible_document(request, caller, doc_id)
+    owner = info.metadata.get("tenant")
+    if caller.principal is not None and owner != caller.principal.tenant:
+        # reading a shared (tenant-less) document is not owning it
+        raise APIError(
+            403,
+            f"The document '{doc_id}' is shared by every tenant (it has no tenant): only a "
+            "key without a tenant (`expertly keys create --scopes ingest`) may delete it.",
+            code="permission_denied",
+        )
     deleted = await asyncio.to_thread(service_of(request).workspace.store.delete, doc_id)
     return {"id": doc_id, "object": "document", "deleted": deleted}
 

@@ -79,6 +79,17 @@ def test_upload_ingests_good_files_and_reports_bad_ones(serve: Serve, tmp_path: 
     assert client.get("/v1/documents/acme/notes.md", headers=auth["acme"]).status_code == 404
 
 
+def test_a_tenant_key_reads_but_cannot_delete_a_shared_document(
+    serve: Serve, tmp_path: Path
+) -> None:
+    client, auth = keyed(serve, tmp_path)
+    shared = client.get("/v1/documents", headers=auth["acme"]).json()["data"][0]
+    assert shared["metadata"].get("tenant") is None
+    refused = client.delete(f"/v1/documents/{shared['id']}", headers=auth["acme"])
+    assert refused.status_code == 403 and "shared by every tenant" in refused.text
+    assert client.get(f"/v1/documents/{shared['id']}", headers=auth["globex"]).status_code == 200
+
+
 def test_uploads_stay_in_the_keys_tenant_and_groups(serve: Serve, tmp_path: Path) -> None:
     client, auth = keyed(serve, tmp_path)
     file = [("files", ("a.md", b"# A\n\ntext\n"))]
