@@ -3,14 +3,13 @@
 The server (``conftest.server``: a subprocess on a free loopback port over a tiny corpus)
 is used as OpenAI would be: a chat completion whose citations travel in the ``expertly``
 extension field, a streamed one whose chunks join to the same text (greedy, answer cache
-off so both are generated) and whose first words arrive while the model still writes,
+off so both are generated) and that arrives token by token,
 ``models.list`` and ``embeddings.create`` (which asks for base64 when numpy is installed).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -49,7 +48,6 @@ def test_chat_stream_models_and_embeddings(client: OpenAI) -> None:
     assert ext["route"] == "rag" and not ext["cached"]
     assert ext["citations"] and ext["citations"][0]["doc_id"] == "leave.md"
 
-    started = time.perf_counter()
     stream = client.chat.completions.create(
         model="expertly-rag",
         messages=messages,
@@ -58,23 +56,22 @@ def test_chat_stream_models_and_embeddings(client: OpenAI) -> None:
         stream=True,
         stream_options={"include_usage": True},
     )
-    pieces, usage, streamed_ext, first = [], None, None, None
+    pieces: list[str] = []
+    usage, streamed_ext = None, None
     for chunk in stream:
         if chunk.choices:
-            piece = chunk.choices[0].delta.content or ""
-            if piece and first is None:
-                first = time.perf_counter() - started
-            pieces.append(piece)
+            pieces.append(chunk.choices[0].delta.content or "")
             streamed_ext = (chunk.model_extra or {}).get("expertly", streamed_ext)
         else:
             usage = chunk.usage
-    total = time.perf_counter() - started
     assert "".join(pieces) == text
     assert usage is not None and usage.completion_tokens == whole.usage.completion_tokens
     assert streamed_ext is not None and streamed_ext["citations"] == ext["citations"]
     assert streamed_ext["text"] == text and streamed_ext["revised"] is False
-    # the first words left while the model still wrote the rest: generated token by token
-    assert first is not None and first < 0.6 * total, (first, total, usage.completion_tokens)
+    # the real model's stream came token by token, not as the whole answer in one piece
+    # (that pieces leave *while* the model writes is proven without timing, behind a gate,
+    # in tests/unit/server/test_stream.py; wall-clock ratios are flaky on a loaded machine)
+    assert len([p for p in pieces if p]) >= max(3, usage.completion_tokens // 2), pieces
 
     ids = {m.id for m in client.models.list()}
     assert {"expertly-rag", "expertly-base", "expertly-auto", "expertly-agent"} <= ids

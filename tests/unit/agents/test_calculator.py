@@ -82,7 +82,7 @@ def test_huge_powers_are_refused_without_being_computed() -> None:
     for expression in ("9**9**9", "10 ** 10 ** 10", "2 ** 100000", "(10**300) ** (10**300)"):
         with pytest.raises(ToolError, match="digits"):
             evaluate(expression)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 5  # computing any of them would take minutes or more
 
 
 def test_long_expressions_are_refused() -> None:
