@@ -47,6 +47,7 @@ def main() -> None:
     settings = Settings.load(args.workspace)
     if args.k:
         settings.retrieval = RetrievalSettings(**{**settings.retrieval.__dict__, "k": args.k})
+    settings.cache.answers = False  # every answer generated: cached ones would time nothing
     ws = Workspace(args.workspace or Path(tempfile.mkdtemp()) / "ws", settings)
     ws.ingestor.ingest([ROOT / "examples" / "corpus"])
     answerer = ws.answerer()
@@ -79,6 +80,10 @@ def main() -> None:
                 "answerable": bool(gold),
                 "seconds": round(seconds, 2),
                 "trace": [s.name for s in answer.trace],
+                "draft": next(
+                    (s.detail.get("raw_text", "") for s in answer.trace if s.name == "generate"),
+                    "",
+                ),
             }
         )
     answerable = [r for r in results if r["answerable"]]

@@ -7,7 +7,7 @@ import pytest
 
 from expertly.answer.citations import cited_numbers, resolve
 from expertly.answer.rag import ABSTAIN_TEXT
-from expertly.config import RetrievalSettings
+from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.retrieve import fuse, keyword_query
 from expertly.types import Chunk, Hit, Message
 from tests.unit.helpers import fake_workspace, write_corpus
@@ -120,7 +120,11 @@ def test_prefill_opens_the_answer_and_is_kept(tmp_path: Path) -> None:
 
 
 def test_answer_with_a_figure_no_source_contains_is_withheld(tmp_path: Path) -> None:
-    ws = fake_workspace(tmp_path, replies=["1], the HX-100 costs 1,299 EUR."])
+    ws = fake_workspace(
+        tmp_path,
+        replies=["1], the HX-100 costs 1,299 EUR."],
+        answer=AnswerSettings(fallback="abstain"),
+    )
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
     assert answer.abstained and answer.text == ABSTAIN_TEXT

@@ -36,23 +36,24 @@ def cited_numbers(text: str) -> list[int]:
     return seen
 
 
-def _content_words(text: str) -> set[str]:
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of ``text`` that are not stop words (one letter ones dropped)."""
     return {
         w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS and len(w) > 1
     }
 
 
-def _weight(words: set[str]) -> float:
+def weight(words: set[str]) -> float:
     """Figures and codes identify a fact far better than common words: they count triple."""
     return sum(3.0 if any(ch.isdigit() for ch in w) else 1.0 for w in words)
 
 
 def best_sentence(source: str, answer: str) -> tuple[int, int]:
     """Span (within ``source``) of the source sentence sharing most words with ``answer``."""
-    target = _content_words(answer)
+    target = content_words(answer)
     best, best_span = -1.0, (0, min(len(source), 240))
     for match in _SENTENCE.finditer(source):
-        overlap = _weight(_content_words(match.group(0)) & target)
+        overlap = weight(content_words(match.group(0)) & target)
         if overlap > best:
             best, best_span = overlap, (match.start(), match.end())
     return best_span
@@ -88,12 +89,12 @@ def resolve(
         pieces = []
         for match in _SENTENCE.finditer(text):
             sentence = match.group(0)
-            words = _content_words(sentence)
+            words = content_words(sentence)
             if MARKER.search(sentence) or len(words) < 2:
                 pieces.append(sentence)
                 continue
-            total = _weight(words)
-            overlaps = [_weight(words & _content_words(h.chunk.text)) / total for h in hits]
+            total = weight(words)
+            overlaps = [weight(words & content_words(h.chunk.text)) / total for h in hits]
             best = max(range(len(hits)), key=lambda i: overlaps[i])
             if overlaps[best] >= ATTRIBUTION_THRESHOLD:
                 n = best + 1

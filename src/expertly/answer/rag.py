@@ -23,6 +23,14 @@ from typing import TYPE_CHECKING, Any
 from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
 from expertly.answer.citations import MARKER, resolve
+from expertly.answer.evidence import (
+    Unit,
+    best_unit,
+    check_support,
+    extractive_answer,
+    figures,
+    score_units,
+)
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import BatchGenerating, Prefilling
 from expertly.generate.budget import fit_items
@@ -91,22 +99,10 @@ def build_messages(
     return messages
 
 
-_FIGURE = re.compile(r"\d(?:[\d,.]*\d)?")
-
-
-def figures(text: str) -> set[str]:
-    """Numbers in ``text``, normalised ("1,700" → "1700", "949.00" → "949")."""
-    found = set()
-    for match in _FIGURE.finditer(text):
-        value = match.group(0).replace(",", "")
-        if "." in value:
-            value = value.rstrip("0").rstrip(".")
-        found.add(value)
-    return found
-
-
 def unsupported_figures(answer: str, hits: Sequence[Hit]) -> list[str]:
-    """Numbers the answer states that none of its sources contains (citation markers aside)."""
+    """Numbers the answer states that none of its sources contains (citation markers aside).
+    A figure only the question gives counts too: "you may accept a gift worth 80 euros" is
+    what a small model says when the source's limit is 50."""
     stated = figures(MARKER.sub(" ", answer))
     known: set[str] = set()
     for hit in hits:
@@ -116,6 +112,20 @@ def unsupported_figures(answer: str, hits: Sequence[Hit]) -> list[str]:
 
 def is_abstention(text: str) -> bool:
     return bool(_ABSTAIN_PATTERNS.search(text))
+
+
+def cut_repetition(text: str) -> str:
+    """``text`` up to the first sentence that repeats an earlier one (small models loop)."""
+    seen: set[str] = set()
+    for match in _SENTENCE_END.finditer(text):
+        sentence = " ".join(MARKER.sub(" ", match.group(0)).split()).lower()
+        if sentence and sentence in seen:
+            return text[: match.start()].rstrip()
+        seen.add(sentence)
+    return text
+
+
+_SENTENCE_END = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
 
 
 @dataclass
@@ -129,6 +139,7 @@ class _Prepared:
     trace: list[TraceStep]
     rewrites: tuple[str, ...]
     seconds: float  # spent retrieving and budgeting
+    units: list[Unit]  # the scored sentences/rows of ``used`` (empty: evidence = chunks)
 
 
 class RagAnswerer:
@@ -289,8 +300,13 @@ class RagAnswerer:
         timings["budget"] = time.perf_counter() - t0
         if len(used) < len(hits):
             trace.append(TraceStep("budget", {"kept": len(used), "dropped": len(hits) - len(used)}))
+        units: list[Unit] = []
+        if self.settings.support_check or self.settings.fallback == "extract":
+            t0 = time.perf_counter()
+            units = score_units(question, used, self.retriever.embedder)
+            timings["evidence"] = time.perf_counter() - t0
         seconds = time.perf_counter() - started
-        return _Prepared(question, messages, list(used), timings, trace, rewrites, seconds)
+        return _Prepared(question, messages, list(used), timings, trace, rewrites, seconds, units)
 
     def _finish(
         self,
@@ -316,6 +332,10 @@ class RagAnswerer:
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
         }
+        looped = cut_repetition(raw)
+        if looped != raw:
+            trace.append(TraceStep("repetition", {"cut": raw[len(looped) :].strip()}))
+            raw = looped
         abstained = is_abstention(raw) or not raw
         citations: list[Citation] = []
         unsupported = unsupported_figures(raw, p.used) if self.settings.verify_figures else []
@@ -323,6 +343,30 @@ class RagAnswerer:
             trace.append(TraceStep("verify", {"unsupported_figures": unsupported, "draft": raw}))
             abstained = True
             raw = ABSTAIN_TEXT
+        if not abstained and self.settings.support_check and p.units:
+            support = check_support(raw, p.question, p.units)
+            if support.dropped:
+                trace.append(TraceStep("support", {"dropped": list(support.dropped), "draft": raw}))
+            if not support.kept:
+                abstained, raw = True, ABSTAIN_TEXT
+            else:
+                raw = support.kept
+        if abstained and self.settings.fallback == "extract":
+            unit = best_unit(p.units)
+            if unit is not None:
+                extracted = extractive_answer(unit)
+                trace.append(
+                    TraceStep(
+                        "extract",
+                        {
+                            "draft": raw,
+                            "answer": extracted,
+                            "cosine": round(unit.cosine, 4),
+                            "coverage": round(unit.coverage, 4),
+                        },
+                    )
+                )
+                raw, abstained = extracted, False
         if abstained:
             text = raw or ABSTAIN_TEXT
         else:

@@ -183,6 +183,22 @@ class AnswerSettings:
         True,
         "Attribute uncited answer sentences to the source they overlap most (marked 'attributed')",
     )
+    support_check: bool = _f(
+        True,
+        "Keep only the answer sentences that one source sentence or row (with its neighbours) "
+        "supports: every figure they state and most of their other words; when none is left, "
+        "answer.fallback decides",
+    )
+    fallback: str = _f(
+        "abstain",
+        "When the model's reply is rejected (a figure in no source, or no sentence supported) "
+        "or it abstains although retrieval found relevant passages: 'extract' answers with the "
+        "source sentence or row that best matches the question, verbatim and cited; 'abstain' "
+        "says the documents do not say",
+    )
+
+    def __post_init__(self) -> None:
+        _choice("answer.fallback", self.fallback, ("extract", "abstain"))
 
 
 @dataclass

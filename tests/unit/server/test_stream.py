@@ -82,13 +82,13 @@ def test_a_cached_answer_streams_in_pieces(serve: Serve) -> None:
 
 
 def test_a_stop_string_spanning_pieces_cuts_the_stream(serve: Serve) -> None:
-    client = serve(["Employees get 20 weeks [1]. Ask HR for details."])
-    stop = {"stop": ["[1]. Ask"], "temperature": 0.5}  # the words "[1]. " and "Ask " hold it
+    client = serve(["Employees get 20 weeks [1]. Everyone gets 28 days of vacation."])
+    stop = {"stop": ["[1]. Every"], "temperature": 0.5}  # the words "[1]. " and "Everyone "
     whole = client.post("/v1/chat/completions", json=ask(**stop)).json()
     chunks = chunks_of(client.post("/v1/chat/completions", json=ask(stream=True, **stop)).text)
     text = content(chunks)
     assert text == whole["choices"][0]["message"]["content"]
-    assert "Ask" not in text and text.endswith("20 weeks ")
+    assert "Every" not in text and text.endswith("20 weeks ")
     assert finishing(chunks)["choices"][0]["finish_reason"] == "stop"
 
 

@@ -1,0 +1,243 @@
+"""Evidence: the sentences or table rows of the retrieved chunks, and which of them support
+an answer.
+
+A 135M model reading three 200-token chunks often takes a figure from the wrong line, or
+writes a sentence none of its sources says. The RAG route therefore checks each sentence of
+the model's reply against the *units* of its sources (a sentence, or a whole line when the
+line is a ``key: value`` record): a sentence is kept only when one unit, with its neighbours,
+holds every figure it states and most of its other words (those it does not take from the
+question). Sentences that fail are dropped; when none is left the reply is rejected, and the
+route either abstains or answers with the best-matching unit verbatim (``answer.fallback``).
+
+A unit's match to the question is the cosine between the question and the unit (the
+workspace's embedder, query against passage) plus ``LEXICAL_WEIGHT`` times the share of the
+question's content words the unit contains, figures and codes counting triple.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from expertly.answer.citations import MARKER, content_words, weight
+from expertly.types import Hit
+
+if TYPE_CHECKING:
+    from expertly.embed import Embedder
+
+LEXICAL_WEIGHT = 0.5
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
+_RECORD = re.compile(r"(?:[^;:\n]+:[^;\n]+;){2,}")  # "key: value; key: value; ..." (CSV, JSON)
+MIN_UNIT_WORDS = 4
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One sentence or row of a hit's chunk: ``text[start:end]`` of ``hits[hit]``."""
+
+    hit: int
+    start: int
+    end: int
+    text: str
+    cosine: float = 0.0  # question against unit, by the workspace's embedder
+    coverage: float = 0.0  # lexical_coverage of the question by the unit
+
+    @property
+    def score(self) -> float:
+        """What units are ranked by: the cosine plus ``LEXICAL_WEIGHT`` times the coverage."""
+        return self.cosine + LEXICAL_WEIGHT * self.coverage
+
+
+def split_units(text: str) -> list[tuple[int, int]]:
+    """Spans of ``text``'s units, in order: each line, cut into sentences unless it is a
+    record (``key: value; ...``), which stays whole. A unit of fewer than ``MIN_UNIT_WORDS``
+    words joins its neighbour: a short sentence the one before it on its line ("Restart the
+    monitor."), a short line (a heading, a table header) the unit after it."""
+    spans: list[tuple[int, int, bool]] = []  # (start, end, starts its line)
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped:
+            lead = offset + line.index(stripped[0])
+            if _RECORD.search(stripped + ";"):
+                spans.append((lead, lead + len(stripped), True))
+            else:
+                for n, match in enumerate(_SENTENCE.finditer(stripped)):
+                    piece = match.group(0)
+                    s = lead + match.start() + (len(piece) - len(piece.lstrip()))
+                    e = lead + match.end() - (len(piece) - len(piece.rstrip()))
+                    if e > s:
+                        spans.append((s, e, n == 0))
+        offset += len(line)
+    merged: list[tuple[int, int]] = []
+    heading: int | None = None  # start of short lines waiting for the next unit
+    for s, e, line_start in spans:
+        short = len(text[s:e].split()) < MIN_UNIT_WORDS
+        if short and not line_start and merged and heading is None:
+            merged[-1] = (merged[-1][0], e)
+        elif short and line_start:
+            heading = s if heading is None else heading
+        else:
+            merged.append((heading if heading is not None else s, e))
+            heading = None
+    if heading is not None:
+        if merged:
+            merged[-1] = (merged[-1][0], spans[-1][1])
+        else:
+            merged.append((heading, spans[-1][1]))
+    return merged
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in content_words(text)}
+
+
+def lexical_coverage(question: str, unit: str) -> float:
+    """Share of the question's content words (figures and codes triple, a plural's "s"
+    ignored) found in ``unit``."""
+    wanted = _stems(question)
+    total = weight(wanted)
+    return weight(wanted & _stems(unit)) / total if total else 0.0
+
+
+def score_units(question: str, hits: Sequence[Hit], embedder: Embedder) -> list[Unit]:
+    """Every unit of every hit, scored against ``question`` (one embedding batch)."""
+    units = [
+        Unit(i, s, e, hit.chunk.text[s:e])
+        for i, hit in enumerate(hits)
+        for s, e in split_units(hit.chunk.text)
+    ]
+    if not units:
+        return []
+    q = np.asarray(embedder.embed([question], kind="query")[0], dtype=np.float32)
+    vectors = np.asarray(embedder.embed([u.text for u in units], kind="passage"), np.float32)
+    norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q) or 1.0)
+    cosines = vectors @ q / np.where(norms == 0, 1.0, norms)
+    return [
+        replace(u, cosine=float(c), coverage=lexical_coverage(question, u.text))
+        for u, c in zip(units, cosines, strict=True)
+    ]
+
+
+def extractive_answer(unit: Unit) -> str:
+    """``unit`` as an answer: its text on one line without the headings it carries, cited
+    as source ``unit.hit + 1`` (the marker before the closing full stop)."""
+    lines = [line.strip() for line in unit.text.splitlines() if line.strip()]
+    while len(lines) > 1 and len(lines[0].split()) < MIN_UNIT_WORDS:
+        lines.pop(0)
+    text = " ".join(" ".join(lines).split())
+    body = text.rstrip(".!?")
+    return f"{body} [{unit.hit + 1}]{text[len(body) :]}"
+
+
+def best_unit(units: Sequence[Unit]) -> Unit | None:
+    """The highest-scoring unit, or None when there is none."""
+    return max(units, key=lambda u: u.score) if units else None
+
+
+SUPPORT_THRESHOLD = 0.6
+"""Share (figures and codes triple) of a sentence's new words — those not in the question —
+that one unit must hold for the sentence to count as supported."""
+ALL_WORDS_THRESHOLD = 1 / 3
+"""Share of *all* the sentence's content words, the question's included, that the unit
+holding its figures must hold too: the row next to the right one, with the wrong price,
+shares little else with the sentence."""
+_FIGURE = re.compile(r"\d(?:[\d,.]*\d)?")
+_ANSWER_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
+_OPENING = re.compile(r"^\s*according to (the )?sources?\s*,?\s*", re.IGNORECASE)
+
+
+def figures(text: str) -> set[str]:
+    """Numbers in ``text``, normalised ("1,700" → "1700", "949.00" → "949")."""
+    found = set()
+    for match in _FIGURE.finditer(text):
+        value = match.group(0).replace(",", "")
+        if "." in value:
+            value = value.rstrip("0").rstrip(".")
+        found.add(value)
+    return found
+
+
+@dataclass(frozen=True)
+class Support:
+    """The outcome of checking a reply sentence by sentence against its sources' units."""
+
+    kept: str  # the supported sentences, in order ('' when none is)
+    dropped: tuple[str, ...]  # the sentences no unit supports
+
+
+def _contexts(units: Sequence[Unit]) -> list[tuple[set[str], set[str]]]:
+    """Each unit's figures and word stems. One unit, not a window: with its neighbours, the
+    row next to the right one (the wrong price) would pass as support."""
+    return [(figures(u.text), _stems(u.text)) for u in units]
+
+
+def sentence_supported(
+    sentence: str, question: str, contexts: Sequence[tuple[set[str], set[str]]]
+) -> bool:
+    """Whether one unit holds every figure of ``sentence``, at least ``SUPPORT_THRESHOLD``
+    of its content words that the question does not give and ``ALL_WORDS_THRESHOLD`` of all
+    of them."""
+    stated, words_needed = _claims(sentence, question)
+    if not stated and not words_needed:
+        return True  # restates the question: no claim to check
+    every = {w for w in _stems(_bare(sentence)) if not any(ch.isdigit() for ch in w)}
+    return any(
+        stated <= unit_figures
+        and _share(words_needed, words) >= SUPPORT_THRESHOLD
+        and _share(every, words) >= ALL_WORDS_THRESHOLD
+        for unit_figures, words in contexts
+    )
+
+
+def _share(wanted: set[str], vocabulary: set[str]) -> float:
+    """Share of ``wanted`` (by ``weight``) known to ``vocabulary``; 1.0 when nothing is."""
+    total = weight(wanted)
+    return weight({w for w in wanted if _known(w, vocabulary)}) / total if total else 1.0
+
+
+def _bare(sentence: str) -> str:
+    return _OPENING.sub("", MARKER.sub(" ", sentence))
+
+
+def _known(word: str, vocabulary: set[str]) -> bool:
+    """``word`` or a word sharing its stem: one is a prefix of the other, the shorter of at
+    least 3 letters ("priced" and "price", "euros" and "EUR")."""
+    if word in vocabulary:
+        return True
+    return any(
+        min(len(word), len(v)) >= 3 and (word.startswith(v) or v.startswith(word))
+        for v in vocabulary
+    )
+
+
+def _claims(sentence: str, question: str) -> tuple[set[str], set[str]]:
+    """The figures ``sentence`` states and its content words the question does not give."""
+    bare = _bare(sentence)
+    asked = _stems(question)
+    new = {w for w in _stems(bare) if not any(ch.isdigit() for ch in w) and not _known(w, asked)}
+    return figures(bare), new
+
+
+def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
+    """Split ``answer`` into sentences and keep those a source unit supports."""
+    contexts = _contexts(units)
+    kept: list[str] = []
+    dropped: list[str] = []
+    informative = False
+    for match in _ANSWER_SENTENCE.finditer(answer):
+        sentence = match.group(0).strip()
+        if not sentence:
+            continue
+        if sentence_supported(sentence, question, contexts):
+            kept.append(sentence)
+            informative = informative or any(_claims(sentence, question))
+        else:
+            dropped.append(sentence)
+    if not informative:
+        return Support("", tuple(dropped))
+    return Support(answer if not dropped else " ".join(kept), tuple(dropped))

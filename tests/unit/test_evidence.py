@@ -1,0 +1,174 @@
+"""Source units, the per-sentence support check and the extractive fallback of the RAG route
+(answer/evidence.py)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from expertly.answer.evidence import (
+    Unit,
+    check_support,
+    extractive_answer,
+    lexical_coverage,
+    score_units,
+    split_units,
+)
+from expertly.answer.rag import ABSTAIN_TEXT, cut_repetition, unsupported_figures
+from expertly.config import AnswerSettings
+from expertly.embed.hashing import HashingEmbedder
+from expertly.types import Chunk, Hit
+from tests.unit.helpers import fake_workspace, write_corpus
+
+MANUAL = (
+    "8.1 Error codes\n\n"
+    "When a fault occurs, the ring flashes red. The table lists the codes.\n\n"
+    "Code Meaning What to do\n\n"
+    "E01 CO2 sensor not responding. Restart the monitor.\n"
+    "E42 Particulate sensor fan stalled. Clean the air inlets and restart.\n\n"
+    "sku: NIM-LG8-IN; product: gateway, indoor; list_price_eur: 689.00; warranty_years: 2\n"
+)
+
+
+def _hit(text: str, doc: str = "manual.pdf", start: int = 100) -> Hit:
+    chunk = Chunk(id=f"{doc}#3", doc_id=doc, index=3, text=text, start=start,
+                  end=start + len(text))  # fmt: skip
+    return Hit(chunk=chunk, score=1.0, source=f"/docs/{doc}", title="Manual")
+
+
+def test_units_are_sentences_records_stay_whole_and_headings_join_the_next_unit() -> None:
+    units = [MANUAL[s:e] for s, e in split_units(MANUAL)]
+    assert units[0] == "8.1 Error codes\n\nWhen a fault occurs, the ring flashes red."
+    assert "The table lists the codes." in units
+    assert "E42 Particulate sensor fan stalled." in units
+    assert units[-1].startswith("sku: NIM-LG8-IN;") and units[-1].endswith("warranty_years: 2")
+    assert all(len(u.split()) >= 4 for u in units)
+    # spans are offsets into the text, in order and without overlap
+    spans = split_units(MANUAL)
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans))
+    assert split_units("") == [] and split_units("Two words") == [
+        (0, 9)
+    ]  # too short, but all there is
+
+
+def test_lexical_coverage_weighs_codes_and_ignores_plurals() -> None:
+    question = "What does error E42 mean on the monitors?"
+    assert lexical_coverage(question, "E42 means the fan stalled.") > lexical_coverage(
+        question, "Error codes are shown on the monitor."
+    )
+    assert lexical_coverage("passwords length", "a password") == 0.5
+    assert lexical_coverage("the of", "anything") == 0.0
+
+
+def test_units_are_scored_against_the_question_codes_weighing_most() -> None:
+    units = score_units("What does error code E42 mean?", [_hit(MANUAL)], HashingEmbedder(dim=256))
+    best = max(units, key=lambda u: u.score)
+    assert best.text.startswith("E42") and best.hit == 0
+    assert MANUAL.index(best.text) == best.start and best.end == best.start + len(best.text)
+
+
+def _units(text: str, question: str) -> list[Unit]:
+    return score_units(question, [_hit(text)], HashingEmbedder(dim=64))
+
+
+def test_supported_sentences_are_kept_and_invented_ones_dropped() -> None:
+    question = "What does error E42 mean?"
+    units = _units(MANUAL, question)
+    reply = (
+        "According to source [1], E42 means the particulate sensor fan stalled [1]. "
+        "The monitor then sends an e-mail to the support team every 90 minutes [1]."
+    )
+    support = check_support(reply, question, units)
+    assert (
+        support.kept == "According to source [1], E42 means the particulate sensor fan stalled [1]."
+    )
+    assert support.dropped == (
+        "The monitor then sends an e-mail to the support team every 90 minutes [1].",
+    )
+
+
+def test_a_figure_from_another_line_or_only_from_the_question_is_not_support() -> None:
+    text = (
+        "Gifts from business partners may be accepted up to EUR 50 per gift.\n\n"
+        "Meals up to EUR 90 per person are reimbursed.\n\n"
+        "A team lunch needs no approval at all.\n\nTrips abroad need a form."
+    )
+    question = "A supplier offers me a gift worth 80 euros. May I accept it?"
+    units = _units(text, question)
+    assert check_support("You may accept a gift worth 80 euros [1].", question, units).kept == ""
+    wrong_line = check_support("Gifts may be accepted up to EUR 90 [1].", question, units)
+    assert wrong_line.kept == "" and wrong_line.dropped
+    right = check_support("Gifts may be accepted up to EUR 50 per gift [1].", question, units)
+    assert right.kept and not right.dropped
+
+
+def test_a_reply_that_only_restates_the_question_is_not_an_answer() -> None:
+    question = "What is the minimum length for my company password?"
+    units = _units("Passwords must have at least 14 characters.", question)
+    assert (
+        check_support("The minimum length for your company password [1].", question, units).kept
+        == ""
+    )
+    assert check_support("It is 14 characters [1].", question, units).kept
+
+
+def test_a_figure_only_the_question_gives_is_unsupported() -> None:
+    hits = [_hit("Gifts are allowed up to EUR 50.")]
+    assert unsupported_figures("You may accept a gift worth 80 euros [1].", hits) == ["80"]
+
+
+def test_a_looping_reply_is_cut_at_the_first_repeated_sentence() -> None:
+    text = "The ring turns purple [1]. Hold it 8 s [2]. The ring turns purple [1]. Hold"
+    assert cut_repetition(text) == "The ring turns purple [1]. Hold it 8 s [2]."
+    assert cut_repetition("One. Two.") == "One. Two."
+
+
+def test_a_rejected_draft_falls_back_to_the_best_source_sentence(tmp_path: Path) -> None:
+    ws = fake_workspace(
+        tmp_path,
+        replies=["1], the HX-100 costs 1,299 EUR."],
+        answer=AnswerSettings(fallback="extract"),
+    )
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
+    assert not answer.abstained
+    assert "149" in answer.text and "1,299" not in answer.text
+    assert answer.citations and answer.citations[0].doc_id == "prices.csv"
+    names = [s.name for s in answer.trace]
+    assert names.index("verify") < names.index("extract")
+    extract = next(s for s in answer.trace if s.name == "extract")
+    assert "1,299" not in extract.detail["answer"] and extract.detail["coverage"] > 0
+    ws.close()
+
+
+def test_by_default_a_rejected_draft_abstains(tmp_path: Path) -> None:
+    ws = fake_workspace(tmp_path, replies=["1], the HX-100 costs 1,299 EUR."])
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
+    assert answer.abstained and answer.text == ABSTAIN_TEXT
+    assert "extract" not in [s.name for s in answer.trace]
+    ws.close()
+
+
+def test_an_unsupported_sentence_is_dropped_from_a_real_answer(tmp_path: Path) -> None:
+    reply = "1], employees get 20 weeks of paid parental leave. They also get a company car."
+    ws = fake_workspace(tmp_path, replies=[reply])
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answer = ws.answerer().answer("How many weeks of paid parental leave do employees get?")
+    assert not answer.abstained
+    assert "20 weeks" in answer.text and "car" not in answer.text
+    support = next(s for s in answer.trace if s.name == "support")
+    assert support.detail["dropped"] == ["They also get a company car."]
+    assert answer.citations and answer.citations[0].doc_id == "leave.md"
+    ws.close()
+
+
+def test_an_extractive_answer_drops_headings_and_cites_before_the_full_stop() -> None:
+    text = "Gifts\n\nReceiving gifts\n\nYou may accept gifts up to EUR 50 per gift."
+    (unit,) = _units(text, "May I accept a gift?")
+    assert unit.text.startswith("Gifts")  # the headings travel with the sentence ...
+    assert (
+        extractive_answer(unit) == "You may accept gifts up to EUR 50 per gift [1]."
+    )  # ... not here
+    (row,) = _units("sku: A-1; price: 5; unit: piece", "price of A-1?")
+    assert extractive_answer(row) == "sku: A-1; price: 5; unit: piece [1]"
