@@ -119,12 +119,31 @@ def thread_conditions(counts: list[int]) -> dict[str, Callable[[], Any]]:
     return {f"torch_{n}": (lambda n=n: torch_threads(n)) for n in counts}
 
 
+def embedder_conditions(embedder: Any, counts: list[int]) -> dict[str, Callable[[], Any]]:
+    """The embedder's own ``threads`` setting (it scopes torch's count inside ``embed``)."""
+
+    def use(n: int) -> Callable[[], Any]:
+        @contextmanager
+        def cm() -> Iterator[None]:
+            before, embedder.threads = embedder.threads, n
+            try:
+                yield
+            finally:
+                embedder.threads = before
+
+        return cm
+
+    return {f"torch_{n}": use(n) for n in counts}
+
+
 def op_search(args: argparse.Namespace, qs: list[str]) -> dict[str, Any]:
+    from expertly.config import threads as policy
     from expertly.retrieve.hybrid import Retriever
     from expertly.workspace import Workspace
 
     ws = Workspace(args.index)
-    retriever = Retriever(ws.store, ws.embedder, ws.settings.retrieval)
+    model = ws._embedding_model  # the model itself: the query cache would skip embedding
+    retriever = Retriever(ws.store, model, ws.settings.retrieval)
     retriever.search(qs[0], k=100)
 
     def work() -> list[float]:
@@ -138,8 +157,13 @@ def op_search(args: argparse.Namespace, qs: list[str]) -> dict[str, Any]:
     def both(t: int, b: int) -> Callable[[], Any]:
         @contextmanager
         def cm() -> Iterator[None]:
-            with torch_threads(t), blas_threads(b):
+            # a positive embedder.threads and the search's BLAS count, as the policy sets them
+            before = (model.threads, policy.POLICY["search"])
+            model.threads, policy.POLICY["search"] = t, b
+            try:
                 yield
+            finally:
+                model.threads, policy.POLICY["search"] = before
 
         return cm
 
@@ -164,7 +188,7 @@ def op_query(args: argparse.Namespace, qs: list[str]) -> dict[str, Any]:
             out.append(time.perf_counter() - started)
         return out
 
-    return interleave("query", thread_conditions([1, CORES]), work, args.rounds)
+    return interleave("query", embedder_conditions(embedder, [1, CORES]), work, args.rounds)
 
 
 def op_batch(args: argparse.Namespace) -> dict[str, Any]:
@@ -179,7 +203,7 @@ def op_batch(args: argparse.Namespace) -> dict[str, Any]:
         embedder.embed(texts, kind="passage")
         return [time.perf_counter() - started]
 
-    return interleave("batch", thread_conditions([1, CORES]), work, args.rounds)
+    return interleave("batch", embedder_conditions(embedder, [1, CORES]), work, args.rounds)
 
 
 def prompt_ids(tok: Any) -> list[int]:

@@ -34,8 +34,8 @@ class EmbedderSettings:
     )
     threads: int = _f(
         0,
-        "torch CPU threads (local backend); 0 = measured default: 1 for a query (SciFact "
-        "search p95 124 -> 24 ms on 2 cores), every core for a batch",
+        "torch CPU threads (local backend); 0 = measured default: 1 for a query (with BLAS on "
+        "1 thread, SciFact search p95 130 -> 30 ms on 2 cores), every core for a batch",
     )
 
     def __post_init__(self) -> None:

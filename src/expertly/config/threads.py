@@ -6,27 +6,26 @@ operation of that section. The defaults (``POLICY``) come from ``benchmarks/thre
 (``benchmarks/results/threads.json``, docs/benchmarks.md), 1 thread against every core, in
 one process, interleaved, on the reference machine (2 cores):
 
-- ``query``: embedding one query (or a few): **1 thread**. A query is a few dozen tokens;
-  splitting it over two threads gains nothing, while torch's OpenMP workers, woken for each
-  of the model's small operations, compete with the search's numpy and SQLite work and with
-  any other process (SciFact hybrid search p95 124 ms with 2 threads, 24 ms with 1);
-- ``batch``: embedding many passages (ingest): **every core** (64 passages: 0.83x the time
-  of 1 thread even at load average 8.5);
-- ``generate``: decoding with transformers: **1 thread** (64 tokens after a 300-token prompt:
-  231 ms per token with 1 thread, 1,337 ms with 2 at load average 7: each token is hundreds
-  of small operations, and OpenMP workers that spin waiting for a busy core stall every one);
-- ``generate_onnx``: decoding with ONNX Runtime (the default backend): **every core** (85 ms
-  per token against 139 ms with 1 thread at load average 5; its pool yields the core);
+- ``query``: embedding one query (or a few): **1 thread**; and ``search``: numpy's BLAS
+  (OpenBLAS, whose pool is the process's) while a search runs: **1 thread**. SciFact hybrid
+  search, k = 100, load average 0.7-1.6: torch 2 x BLAS 2 (the old defaults) p50 40.1 ms,
+  p95 130.0 ms; 1 x 1 24.9 / 30.1 ms; 1 x 2 23.6 / 28.5; 2 x 1 22.8 / 27.6. Two pools of
+  spinning workers on two cores are what costs; either one alone is cheap. 1 x 1 is chosen
+  over the slightly faster 2 x 1 because torch's workers stall on a busy core (see
+  ``generate``) and OpenBLAS's did too (1.40x slower with 2 BLAS threads at load 7), while
+  the idle gain of a second torch thread is 1.3 ms (query alone: 13.9 -> 12.6 ms);
+- ``batch``: embedding many passages (ingest): **every core** (64 passages: 3.5 s against
+  5.2 s with 1 thread);
+- ``generate``: decoding with transformers: **1 thread** (per token after a 300-token
+  prompt: 72 ms with 1 thread, 593 ms with 2 at load average 2-4; 231 against 1,337 ms at 7:
+  each token is hundreds of small operations, each waiting for OpenMP workers on busy cores);
+- ``generate_onnx``: decoding with ONNX Runtime (the default backend): **every core**, its
+  own default, kept: the measurements disagree (2 threads 0.61x the time of 1 at load 5,
+  1.69x at load 3.6);
 - ``train``: fine-tuning an LLM (``expertly finetune run``): **every core**, torch's own
   default and the trainer's until now (not re-measured: the run was cut off at load
   average 8). Encoder training (``finetune embedder``/``reranker``) keeps its ``--threads``
-  default of 1, measured 1.6-1.8x faster than 2 at load average 4 (docs/evaluation.md);
-- ``search``: numpy's BLAS (OpenBLAS) during a search (the dense scores are one matrix-vector
-  product over the in-memory vectors): **1 thread** (SciFact search, 1 torch thread: p50
-  118 ms with 1 BLAS thread against 164 ms with 2 at load average 7; old default, 2 and 2:
-  175 ms). OpenBLAS's pool is the process's, so ``blas_threads`` counts the searches inside
-  it and restores the count when the last one leaves; numpy work elsewhere in the process
-  during a search also runs on 1 thread.
+  default of 1, measured 1.6-1.8x faster than 2 at load average 4 (docs/evaluation.md).
 
 **One thread, not the process.** ``torch.set_num_threads`` (OpenMP build, the CPU wheel)
 sets the count of the *calling* thread, plus the count a thread that has never run a
@@ -37,6 +36,9 @@ it ends. The server runs searches, generations and ingest in worker threads: a s
 thread does not reach a generation running beside it. What one scope cannot avoid: a thread
 that runs its *first* parallel torch operation while another thread is inside a scope
 starts with that scope's count (any later expertly operation in it sets its own again).
+OpenBLAS's count is the process's: ``blas_threads`` counts the searches inside it and
+restores the count when the last one leaves, so numpy work elsewhere in the process during
+a search also runs on 1 thread.
 
 Nothing here imports torch (the core never does): ``torch_threads`` acts on torch when a
 model has already loaded it, and is a no-op otherwise. ONNX Runtime's count is fixed when
