@@ -1,6 +1,6 @@
 """Training throughput: `expertly finetune --method lora` vs a bare PEFT + torch loop.
 
-    .venv/bin/python benchmarks/finetune.py [--rounds 3] [--steps 6] [--threads 1] \
+    .venv/bin/python benchmarks/finetune.py [--rounds 3] [--steps 6] [--threads 0] \
         [--out benchmarks/results/finetune.json]
 
 Both sides train SmolLM2-135M-Instruct (fp32, CPU) on the same examples
@@ -89,7 +89,6 @@ def worker_bare(args: argparse.Namespace) -> dict[str, Any]:
     from expertly.finetune import datasets
 
     s = _settings("lora", args)
-    torch.set_num_threads(args.threads)
     torch.manual_seed(s.seed)
     tok = AutoTokenizer.from_pretrained(args.base)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
@@ -140,7 +139,7 @@ def run_worker(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         cmd += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     env = {
         **os.environ,
-        "OMP_NUM_THREADS": str(args.threads),
+        **({"OMP_NUM_THREADS": str(args.threads)} if args.threads > 0 else {}),
         "TQDM_DISABLE": "1",
         "TRANSFORMERS_VERBOSITY": "error",
     }
@@ -156,7 +155,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-seq-len", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="0 = expertly's default")
     parser.add_argument("--base", type=Path, default=None, help="converted model dir")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/finetune.json")
@@ -167,7 +166,9 @@ def main() -> None:
     if args.worker:
         import torch
 
-        torch.set_num_threads(args.threads)
+        from expertly.config.threads import threads_for
+
+        torch.set_num_threads(threads_for("train", args.threads))  # what run_finetune sets
         if args.worker == "bare":
             out = worker_bare(args)
         else:
@@ -199,7 +200,7 @@ def main() -> None:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
-            "torch_threads": args.threads,
+            "torch_threads": args.threads or "expertly default (every core)",
         },
         "setup": {
             "model": "SmolLM2-135M-Instruct (fp32, CPU)",

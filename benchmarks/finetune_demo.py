@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-seq-len", type=int, default=96)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="0 = expertly's default")
     parser.add_argument("--sample", type=int, default=16, help="questions per accuracy check")
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/finetune_demo.json")
@@ -108,7 +108,8 @@ def main() -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     wall = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="expertly-ft-demo-"))
     settings = Settings(embedder=EmbedderSettings(backend="hashing"), llm=LLMSettings())
@@ -176,7 +177,7 @@ def main() -> None:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
             "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
-            "torch_threads": args.threads,
+            "torch_threads": args.threads or "expertly default (every core)",
         },
         "dataset": {
             k: v for k, v in report.to_dict().items() if k not in ("files", "out_dir", "leaked")

@@ -1,6 +1,6 @@
 """Query rewriting and multi-hop retrieval against single-shot search, on HotpotQA.
 
-    EXPERTLY_LLM__THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multihop.py \\
+    .venv/bin/python benchmarks/multihop.py \\
         [--data ../shared/data/hotpotqa-dev100] [--llm-questions 50] \\
         [--out benchmarks/results/multihop.json]
 
@@ -86,7 +86,7 @@ def main() -> None:
     result = {
         "benchmark": "supporting-passage recall, HotpotQA distractor dev (first 100), open "
         "collection",
-        "command": "EXPERTLY_LLM__THREADS=1 OMP_NUM_THREADS=1 .venv/bin/python "
+        "command": ".venv/bin/python "
         f"benchmarks/multihop.py --llm-questions {n}" + (" --skip-llm" if args.skip_llm else ""),
         "machine": {"cpus": "2 cores, shared", "python": platform.python_version()},
         "llm": parent.settings.llm.model or "SmolLM2-135M-Instruct (packaged)",

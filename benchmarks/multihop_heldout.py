@@ -1,6 +1,6 @@
 """Multi-hop constants chosen on one half of the HotpotQA questions, measured on the other.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multihop_heldout.py \\
+    .venv/bin/python benchmarks/multihop_heldout.py \\
         [--data ../shared/data/hotpotqa-dev100] [--out benchmarks/results/multihop-heldout.json]
 
 ``benchmarks/multihop.py`` reports ``multihop = "iterate"`` with constants (passages read,
@@ -143,7 +143,7 @@ def main() -> None:
     report = {
         "benchmark": "multi-hop constants by two-fold cross-validation, HotpotQA dev (first 100),"
         " open collection",
-        "command": "OMP_NUM_THREADS=1 .venv/bin/python benchmarks/multihop_heldout.py",
+        "command": ".venv/bin/python benchmarks/multihop_heldout.py",
         "machine": {"cpus": "2 cores", "python": platform.python_version()},
         "shipped_defaults": defaults,
         "grid_points": len(points),

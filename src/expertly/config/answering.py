@@ -43,7 +43,11 @@ class LLMSettings:
         0, "Tokens the model accepts; 0 = read from the model (8192 for an endpoint)"
     )
     device: str = _f("auto", "auto | cpu | cuda | mps (transformers; onnx runs on the cpu)")
-    threads: int = _f(0, "CPU threads for torch or ONNX Runtime; 0 = the library's default")
+    threads: int = _f(
+        0,
+        "CPU threads for torch or ONNX Runtime (generation, fine-tuning); 0 = expertly's "
+        "measured default (expertly.config.threads)",
+    )
     precision: str = _f(
         "fp32", "fp32 | int8 | int4: the onnx backend's weights (int8/int4 faster, answers drift)"
     )
@@ -56,6 +60,8 @@ class LLMSettings:
 
     def __post_init__(self) -> None:
         _choice("llm.device", self.device, ("auto", "cpu", "cuda", "mps"))
+        if self.threads < 0:
+            raise ConfigError("llm.threads must be >= 0 (0 = expertly's default)")
         _choice("llm.precision", self.precision, ("fp32", "int8", "int4"))
         _positive("llm.max_new_tokens", self.max_new_tokens)
         if self.temperature < 0:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from expertly.config.threads import SMALL_BATCH, threads_for, torch_threads
 from expertly.embed.st import load_sentence_transformer
 from expertly.errors import ModelNotFoundError
 from expertly.types import EmbedKind
@@ -52,7 +53,12 @@ def weights_id(folder: Path) -> str:
 
 
 class SentenceTransformerEmbedder:
-    """Local sentence-transformers model; vectors are L2-normalised float32."""
+    """Local sentence-transformers model; vectors are L2-normalised float32.
+
+    ``threads`` (``embedder.threads``): torch CPU threads for every encoding; 0 = expertly's
+    measured default (``expertly.config.threads``): 1 thread for a query (up to
+    ``SMALL_BATCH`` texts), every core for a batch. Set in the encoding thread only.
+    """
 
     def __init__(
         self,
@@ -62,6 +68,7 @@ class SentenceTransformerEmbedder:
         device: str = "cpu",
         query_prefix: str = "",
         passage_prefix: str = "",
+        threads: int = 0,
     ) -> None:
         self.path = Path(model).expanduser() if model else packaged_model_dir()
         if not self.path.is_dir():
@@ -73,6 +80,7 @@ class SentenceTransformerEmbedder:
         # place never reuses the cached vectors (or the index) of the previous weights.
         self.name = DEFAULT_NAME if not model else f"{self.path.name}@{weights_id(self.path)}"
         self.batch_size = batch_size
+        self.threads = threads
         self.device = device
         self.prefixes = {"query": query_prefix, "passage": passage_prefix}
         self._model: Any = None
@@ -113,11 +121,14 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         prefix = self.prefixes[kind]
         batch = [prefix + t for t in texts] if prefix else list(texts)
-        vectors = self.load().encode(
-            batch,
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        model = self.load()
+        small = len(batch) <= SMALL_BATCH
+        with torch_threads(threads_for("query" if small else "batch", self.threads)):
+            vectors = model.encode(
+                batch,
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)

@@ -22,6 +22,7 @@ def _local(s: EmbedderSettings) -> Embedder:
         batch_size=s.batch_size,
         query_prefix=s.query_prefix,
         passage_prefix=s.passage_prefix,
+        threads=s.threads,
     )
 
 

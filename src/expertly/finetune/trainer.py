@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from expertly.config.hub import offline_hub
+from expertly.config.threads import threads_for
 from expertly.errors import MissingDependencyError
 from expertly.finetune import datasets, forgetting, methods
 from expertly.finetune.callbacks import (
@@ -103,8 +104,9 @@ def run_finetune(
 ) -> RunResult:
     """Train, write the run directory, and return its metrics (see the module docstring).
 
-    ``threads`` > 0 sets torch's CPU threads (process-wide). On a machine shared with other
-    work, fewer threads than cores avoids the oversubscription that slows torch ~10x.
+    ``threads`` > 0 sets torch's CPU threads of the training thread; 0 takes expertly's
+    ``train`` default (every core, ``expertly.config.threads``). On a machine shared with
+    other work, fewer threads than cores avoids the oversubscription that slows torch ~10x.
     ``init_adapter`` continues training an existing PEFT adapter of ``base_model`` (methods
     lora and prefix) instead of starting a fresh one; it is recorded in config.json.
     """
@@ -253,8 +255,7 @@ def _model(
     """The trainable model for the method (see ``methods``), with threads and seed set."""
     import torch
 
-    if threads > 0:
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads_for("train", threads))
     torch.manual_seed(settings.seed)
     if init_adapter is not None:
         return methods.continue_adapter(folder, settings, init_adapter)

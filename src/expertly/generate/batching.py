@@ -46,7 +46,7 @@ def generate_batch(
     config = llm._config(max_tokens, temperature)
     config.pad_token_id = pad
     ended: list[int | None] = [None] * len(prompts)  # new tokens of each row once it finished
-    with torch.inference_mode():
+    with llm.cpu_threads(), torch.inference_mode():
         out = model.generate(
             input_ids=torch.tensor(rows, device=model.device),
             attention_mask=torch.tensor(mask, device=model.device),

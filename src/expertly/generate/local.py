@@ -12,10 +12,12 @@ import copy
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
 from expertly.config.hub import offline_hub
+from expertly.config.threads import threads_for, torch_threads
 from expertly.errors import ConfigError, LLMError, MissingDependencyError, ModelNotFoundError
 from expertly.generate import models
 from expertly.generate.stops import StopBuffer, cut_at_stop
@@ -123,7 +125,7 @@ class TransformersLLM:
         import torch
 
         inputs = self._inputs(ids)
-        with torch.inference_mode():
+        with self.cpu_threads(), torch.inference_mode():
             out = model.generate(
                 **inputs,
                 generation_config=self._config(max_tokens, temperature),
@@ -171,7 +173,7 @@ class TransformersLLM:
         import torch
 
         def logits_after(sequence: list[int]) -> Any:
-            with torch.inference_mode():
+            with self.cpu_threads(), torch.inference_mode():
                 return model(**self._inputs(sequence)).logits[0].float().log_softmax(-1)
 
         if all(len(e) == 1 for e in encoded):
@@ -213,6 +215,11 @@ class TransformersLLM:
         self.generate([Message("user", "Hi")], max_tokens=2)
         return time.perf_counter() - started
 
+    def cpu_threads(self) -> AbstractContextManager[None]:
+        """A scope with torch's CPU threads of the calling thread at ``threads`` (0 = the
+        ``generate`` default of ``expertly.config.threads``), restored at its end."""
+        return torch_threads(threads_for("generate", self.threads))
+
     # -- internals ----------------------------------------------------------------------
 
     def _stream(
@@ -235,7 +242,7 @@ class TransformersLLM:
 
         def run() -> None:
             try:
-                with torch.inference_mode():
+                with self.cpu_threads(), torch.inference_mode():
                     model.generate(
                         **inputs,
                         generation_config=self._config(max_tokens, temperature),
@@ -374,8 +381,6 @@ class TransformersLLM:
                 torch = _import_torch()
                 from transformers import AutoModelForCausalLM
 
-                if self.threads > 0:
-                    torch.set_num_threads(self.threads)
                 device = resolve_device(self.device)
                 folder = models.ready_dir(self.source, self.cache_dir)
                 if folder is None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from expertly.config.threads import threads_for
 from expertly.errors import ConfigError, LLMError, MissingDependencyError
 from expertly.generate import models
 from expertly.generate.local import DEFAULT_STREAM_TOKENS, TransformersLLM
@@ -281,9 +282,9 @@ class OnnxLLM:
                     self.converted = True
                 config = og.Config(str(folder))
                 config.clear_providers()  # the CPU
-                if self.threads > 0:
-                    options = {"intra_op_num_threads": self.threads}
-                    config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
+                # ONNX Runtime's pool is the session's, fixed here (expertly.config.threads)
+                options = {"intra_op_num_threads": threads_for("generate_onnx", self.threads)}
+                config.overlay(json.dumps({"model": {"decoder": {"session_options": options}}}))
                 self._model = og.Model(config)
                 genai = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
                 eos = genai["model"]["eos_token_id"]

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from expertly.config import RetrievalSettings
+from expertly.config.threads import blas_threads, threads_for
 from expertly.types import Filters, Hit, Query
 
 if TYPE_CHECKING:
@@ -157,17 +158,18 @@ class Retriever:
         sparse_text = keyword_query(text) if chosen in (Mode.SPARSE, Mode.HYBRID) else ""
         wanted = max(k, self.settings.rerank_candidates) if reranker is not None else k
         candidates = max(wanted, self.settings.candidates) if chosen is Mode.HYBRID else wanted
-        t0 = time.perf_counter()
-        hits = self.store.search(
-            Query(text=sparse_text, vector=vector, filters=filters), candidates
-        )
-        timings["search"] = time.perf_counter() - t0
-        if chosen is Mode.HYBRID:
-            hits = fuse_with(hits, self.settings)
-            if self.settings.feedback > 0 and vector is not None and hits:
-                t0 = time.perf_counter()
-                hits = self._feedback(hits, vector, filters, candidates)
-                timings["feedback"] = time.perf_counter() - t0
+        with blas_threads(threads_for("search")):  # one matrix-vector product: 1 thread
+            t0 = time.perf_counter()
+            hits = self.store.search(
+                Query(text=sparse_text, vector=vector, filters=filters), candidates
+            )
+            timings["search"] = time.perf_counter() - t0
+            if chosen is Mode.HYBRID:
+                hits = fuse_with(hits, self.settings)
+                if self.settings.feedback > 0 and vector is not None and hits:
+                    t0 = time.perf_counter()
+                    hits = self._feedback(hits, vector, filters, candidates)
+                    timings["feedback"] = time.perf_counter() - t0
         if reranker is not None and hits:
             t0 = time.perf_counter()
             head = hits[: self.settings.rerank_candidates]
