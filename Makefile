@@ -8,7 +8,7 @@ DEMO_TRAIN_MINUTES ?= 2.5
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint typecheck imports unit integration docs corpus clean
+.PHONY: demo test lint typecheck imports unit integration docs corpus clean bench-llamacpp
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -80,3 +80,23 @@ corpus: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO_WS) .pytest_cache .mypy_cache .ruff_cache
+
+# The generation benchmark with llama.cpp beside the other backends. llama-cpp-python has no
+# binary wheel for this platform: its sdist is compiled (about 8 minutes on 2 cores) ONCE into
+# $(LLAMACPP_DIR) (git-ignored, outside .venv; the stamp stops rebuilds), which only this
+# target puts on PYTHONPATH. Never part of `make test` or .ci/run. `rm -rf .bench` rebuilds it.
+LLAMACPP_VERSION ?= 0.3.36
+LLAMACPP_DIR := $(CURDIR)/.bench/llamacpp
+LLAMACPP_STAMP := $(LLAMACPP_DIR)/.installed-$(LLAMACPP_VERSION)
+BENCH_ARGS ?= --rounds 3
+
+# --no-deps: numpy, jinja2 and typing-extensions come from .venv (a second numpy on PYTHONPATH
+# would shadow the one onnxruntime was built against); diskcache is the one dependency it lacks.
+$(LLAMACPP_STAMP):
+	rm -rf $(LLAMACPP_DIR)
+	CMAKE_BUILD_PARALLEL_LEVEL=$${CMAKE_BUILD_PARALLEL_LEVEL:-2} $(BIN)/pip install --no-deps \
+		--target $(LLAMACPP_DIR) llama-cpp-python==$(LLAMACPP_VERSION) diskcache==5.6.3
+	touch $@
+
+bench-llamacpp: $(STAMP) $(LLAMACPP_STAMP)
+	PYTHONPATH=$(LLAMACPP_DIR)$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/python benchmarks/generate.py $(BENCH_ARGS)

