@@ -139,7 +139,7 @@ class _Prepared:
     trace: list[TraceStep]
     rewrites: tuple[str, ...]
     seconds: float  # spent retrieving and budgeting
-    units: list[Unit]  # the scored sentences/rows of ``used`` (empty: evidence = chunks)
+    units: list[Unit]  # scored sentences/rows of ``used`` (none: support check and extract off)
 
 
 class RagAnswerer:
