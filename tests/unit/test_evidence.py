@@ -112,6 +112,23 @@ def test_a_reply_that_only_restates_the_question_is_not_an_answer() -> None:
     assert check_support("It is 14 characters [1].", question, units).kept
 
 
+def test_one_paraphrased_word_passes_only_beside_a_figure_the_source_holds() -> None:
+    text = "Parental leave\n\nEmployees get 20 weeks of paid parental leave."
+    question = "How many weeks of paid parental leave do employees get?"
+    units = _units(text, question)
+    reply = "According to source [1], 20 weeks of paid parental leave are available to employees."
+    assert check_support(reply, question, units).kept == reply
+    # the same paraphrase with a figure the source lacks, or two invented words, still fails
+    assert check_support(reply.replace("20", "26"), question, units).kept == ""
+    assert (
+        check_support("Employees get 20 weeks, unpaid and transferable [1].", question, units).kept
+        == ""
+    )
+    # without a figure of its own, one invented word is enough to reject a sentence
+    manual = _units(MANUAL, "What does error E42 mean?")
+    assert check_support("E42 means overheating [1].", "What does error E42 mean?", manual).kept == ""
+
+
 def test_a_figure_only_the_question_gives_is_unsupported() -> None:
     hits = [_hit("Gifts are allowed up to EUR 50.")]
     assert unsupported_figures("You may accept a gift worth 80 euros [1].", hits) == ["80"]

@@ -142,6 +142,12 @@ def best_unit(units: Sequence[Unit]) -> Unit | None:
 SUPPORT_THRESHOLD = 0.6
 """Share (figures and codes triple) of a sentence's new words — those not in the question —
 that one unit must hold for the sentence to count as supported."""
+FIGURE_SLACK = 1.0
+"""Weight of new words a sentence may add beyond ``SUPPORT_THRESHOLD`` when it states a
+figure the question does not give and the unit holds it: "20 weeks of leave are *available*"
+paraphrases a source that says "Employees get 20 weeks"; the figure, checked exactly, is the
+claim. One plain word only (a code weighs 3), and never without a new figure: "E42 means the
+battery *overheats*" states none, so its one invented word still rejects it."""
 ALL_WORDS_THRESHOLD = 1 / 3
 """Share of *all* the sentence's content words, the question's included, that the unit
 holding its figures must hold too: the row next to the right one, with the wrong price,
@@ -180,24 +186,29 @@ def sentence_supported(
     sentence: str, question: str, contexts: Sequence[tuple[set[str], set[str]]]
 ) -> bool:
     """Whether one unit holds every figure of ``sentence``, at least ``SUPPORT_THRESHOLD``
-    of its content words that the question does not give and ``ALL_WORDS_THRESHOLD`` of all
-    of them."""
+    of its content words that the question does not give (``FIGURE_SLACK`` forgiven when it
+    states a figure of its own) and ``ALL_WORDS_THRESHOLD`` of all of them."""
     stated, words_needed = _claims(sentence, question)
     if not stated and not words_needed:
         return True  # restates the question: no claim to check
+    slack = FIGURE_SLACK if stated - figures(question) else 0.0
     every = {w for w in _stems(_bare(sentence)) if not any(ch.isdigit() for ch in w)}
     return any(
         stated <= unit_figures
-        and _share(words_needed, words) >= SUPPORT_THRESHOLD
+        and _share(words_needed, words, slack) >= SUPPORT_THRESHOLD
         and _share(every, words) >= ALL_WORDS_THRESHOLD
         for unit_figures, words in contexts
     )
 
 
-def _share(wanted: set[str], vocabulary: set[str]) -> float:
-    """Share of ``wanted`` (by ``weight``) known to ``vocabulary``; 1.0 when nothing is."""
+def _share(wanted: set[str], vocabulary: set[str], slack: float = 0.0) -> float:
+    """Share of ``wanted`` (by ``weight``) known to ``vocabulary``, ``slack`` of the unknown
+    weight forgiven; 1.0 when nothing is wanted."""
     total = weight(wanted)
-    return weight({w for w in wanted if _known(w, vocabulary)}) / total if total else 1.0
+    if not total:
+        return 1.0
+    known = weight({w for w in wanted if _known(w, vocabulary)})
+    return min(1.0, (known + min(slack, total - known)) / total)
 
 
 def _bare(sentence: str) -> str:
