@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
+
 from expertly.answer.evidence import (
     Unit,
     check_support,
@@ -17,6 +19,7 @@ from expertly.answer.evidence import (
 from expertly.answer.rag import ABSTAIN_TEXT, cut_repetition, unsupported_figures
 from expertly.config import AnswerSettings
 from expertly.embed.hashing import HashingEmbedder
+from expertly.errors import ConfigError
 from expertly.types import Chunk, Hit
 from tests.unit.helpers import fake_workspace, write_corpus
 
@@ -126,7 +129,9 @@ def test_one_paraphrased_word_passes_only_beside_a_figure_the_source_holds() -> 
     )
     # without a figure of its own, one invented word is enough to reject a sentence
     manual = _units(MANUAL, "What does error E42 mean?")
-    assert check_support("E42 means overheating [1].", "What does error E42 mean?", manual).kept == ""
+    assert (
+        check_support("E42 means overheating [1].", "What does error E42 mean?", manual).kept == ""
+    )
 
 
 def test_a_figure_only_the_question_gives_is_unsupported() -> None:
@@ -144,7 +149,7 @@ def test_a_rejected_draft_falls_back_to_the_best_source_sentence(tmp_path: Path)
     ws = fake_workspace(
         tmp_path,
         replies=["1], the HX-100 costs 1,299 EUR."],
-        answer=AnswerSettings(fallback="extract"),
+        answer=AnswerSettings(fallback="extract", extract_min_score=0.0),
     )
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
@@ -158,13 +163,45 @@ def test_a_rejected_draft_falls_back_to_the_best_source_sentence(tmp_path: Path)
     ws.close()
 
 
-def test_by_default_a_rejected_draft_abstains(tmp_path: Path) -> None:
-    ws = fake_workspace(tmp_path, replies=["1], the HX-100 costs 1,299 EUR."])
+def test_a_rejected_draft_abstains_when_the_best_sentence_matches_too_little(
+    tmp_path: Path,
+) -> None:
+    ws = fake_workspace(
+        tmp_path,
+        replies=["1], the HX-100 costs 1,299 EUR."] * 2,
+        answer=AnswerSettings(extract_min_score=2.0),  # the default fallback, "extract"
+    )
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
-    assert answer.abstained and answer.text == ABSTAIN_TEXT
-    assert "extract" not in [s.name for s in answer.trace]
+    assert answer.abstained and answer.text == ABSTAIN_TEXT and not answer.citations
+    extract = next(s for s in answer.trace if s.name == "extract")
+    # the trace says which sentence was too weak, and by how much
+    assert extract.detail["answer"] == "" and "149" in extract.detail["best"]
+    assert extract.detail["score"] < extract.detail["min_score"] == 2.0
     ws.close()
+    ws = fake_workspace(
+        tmp_path / "off",
+        replies=["1], the HX-100 costs 1,299 EUR."],
+        answer=AnswerSettings(fallback="abstain"),
+    )
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
+    assert answer.abstained and "extract" not in [s.name for s in answer.trace]
+    ws.close()
+
+
+def test_the_extract_threshold_is_checked() -> None:
+    with pytest.raises(ConfigError, match="extract_min_score"):
+        AnswerSettings(extract_min_score=2.5)
+
+
+def test_a_bare_heading_is_no_unit() -> None:
+    title = "Cirrus WS-450 Outdoor Weather Station - Installation Guide"
+    text = f"{title}\n\nThe enclosure is rated IP66 against dust and water jets."
+    hit = _hit(text)
+    hit = Hit(chunk=hit.chunk, score=1.0, source=hit.source, title=title)
+    units = score_units("What IP rating does the Cirrus WS-450 have?", [hit], HashingEmbedder(64))
+    assert [u.text for u in units] == ["The enclosure is rated IP66 against dust and water jets."]
 
 
 def test_an_unsupported_sentence_is_dropped_from_a_real_answer(tmp_path: Path) -> None:

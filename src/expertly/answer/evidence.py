@@ -4,10 +4,11 @@ an answer.
 A 135M model reading three 200-token chunks often takes a figure from the wrong line, or
 writes a sentence none of its sources says. The RAG route therefore checks each sentence of
 the model's reply against the *units* of its sources (a sentence, or a whole line when the
-line is a ``key: value`` record): a sentence is kept only when one unit, with its neighbours,
+line is a ``key: value`` record): a sentence is kept only when one unit
 holds every figure it states and most of its other words (those it does not take from the
 question). Sentences that fail are dropped; when none is left the reply is rejected, and the
-route either abstains or answers with the best-matching unit verbatim (``answer.fallback``).
+route answers with the best-matching unit verbatim when it matches the question well enough
+(``answer.fallback = "extract"``, ``answer.extract_min_score``), and abstains otherwise.
 
 A unit's match to the question is the cosine between the question and the unit (the
 workspace's embedder, query against passage) plus ``LEXICAL_WEIGHT`` times the share of the
@@ -104,12 +105,22 @@ def lexical_coverage(question: str, unit: str) -> float:
     return weight(wanted & _stems(unit)) / total if total else 0.0
 
 
+def _is_heading(text: str, hit: Hit) -> bool:
+    """Whether ``text`` is only its document's title or one of its chunk's headings: a
+    heading names a topic and answers nothing ("Cirrus WS-450 - Installation Guide"), yet it
+    shares the question's words and would outrank the sentence that answers."""
+    norm = " ".join(text.lower().split())
+    return any(norm == " ".join(h.lower().split()) for h in (hit.title, *hit.chunk.heading_path))
+
+
 def score_units(question: str, hits: Sequence[Hit], embedder: Embedder) -> list[Unit]:
-    """Every unit of every hit, scored against ``question`` (one embedding batch)."""
+    """Every unit of every hit but the bare headings, scored against ``question`` (one
+    embedding batch)."""
     units = [
         Unit(i, s, e, hit.chunk.text[s:e])
         for i, hit in enumerate(hits)
         for s, e in split_units(hit.chunk.text)
+        if not _is_heading(hit.chunk.text[s:e], hit)
     ]
     if not units:
         return []

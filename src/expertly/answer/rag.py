@@ -354,19 +354,24 @@ class RagAnswerer:
         if abstained and self.settings.fallback == "extract":
             unit = best_unit(p.units)
             if unit is not None:
+                strong = unit.score >= self.settings.extract_min_score
                 extracted = extractive_answer(unit)
                 trace.append(
                     TraceStep(
                         "extract",
                         {
                             "draft": raw,
-                            "answer": extracted,
+                            "answer": extracted if strong else "",
+                            "best": extracted,
+                            "score": round(unit.score, 4),
+                            "min_score": self.settings.extract_min_score,
                             "cosine": round(unit.cosine, 4),
                             "coverage": round(unit.coverage, 4),
                         },
                     )
                 )
-                raw, abstained = extracted, False
+                if strong:
+                    raw, abstained = extracted, False
         if abstained:
             text = raw or ABSTAIN_TEXT
         else:

@@ -191,19 +191,31 @@ class AnswerSettings:
     )
     support_check: bool = _f(
         True,
-        "Keep only the answer sentences that one source sentence or row (with its neighbours) "
+        "Keep only the answer sentences that one source sentence or table row "
         "supports: every figure they state and most of their other words; when none is left, "
         "answer.fallback decides",
     )
     fallback: str = _f(
-        "abstain",
+        "extract",
         "When the model's reply is rejected (a figure in no source, or no sentence supported) "
         "or it abstains although retrieval found relevant passages: 'extract' answers with the "
-        "source sentence or row that best matches the question, verbatim and cited; 'abstain' "
-        "says the documents do not say",
+        "source sentence or row that best matches the question, verbatim and cited, when its "
+        "match reaches answer.extract_min_score (otherwise it abstains); 'abstain' says the "
+        "documents do not say",
+    )
+    extract_min_score: float = _f(
+        0.87,
+        "Least match (cosine to the question + 0.5 x the share of the question's words) of the "
+        "source sentence answer.fallback='extract' may answer with. Calibrated for the default "
+        "embedder (all-MiniLM-L6-v2): recalibrate it with `expertly compare` for another one",
     )
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.extract_min_score <= 2.0:
+            raise ConfigError(
+                f"answer.extract_min_score must be between 0 and 2 (cosine + 0.5 x coverage), "
+                f"got {self.extract_min_score}"
+            )
         _choice("answer.fallback", self.fallback, ("extract", "abstain"))
 
 
