@@ -387,7 +387,8 @@ class OpenAICompatLLM:
             "lists what the server serves; a vLLM LoRA adapter is named by --lora-modules) "
             "and llm.base_url (it usually ends in /v1)"
             if code == 404
-            else "the server is overloaded or failing: check its log, or raise llm.retries"
+            else f"the server is overloaded or failing: check its log (and llm.model = "
+            f"{self.name!r}), or raise llm.retries"
             if code in RETRY_STATUSES
             else f"check llm.model = {self.name!r} and the server's log"
         )
