@@ -81,3 +81,32 @@ def test_an_adapter_the_server_does_not_serve_is_a_clear_error(
             ws.answerer("finetuned", model="myrun2", cache=False).answer(QUESTION)
     finally:
         ws.close()
+
+
+def test_the_expertly_server_forwards_a_finetuned_request_to_the_adapter(
+    tmp_path: Path, fake_server: FakeServer
+) -> None:
+    """``expertly serve`` in front of vLLM: a client asking for ``expertly-finetuned:myrun``
+    gets the adapter's answer, and vLLM is asked for ``model: myrun``."""
+    from fastapi.testclient import TestClient
+
+    from expertly.server.app import create_app
+    from expertly.server.settings import ServerSettings
+    from tests.unit.server.conftest import wait_ready
+
+    fake_server.queue(PATH, Reply(body=shapes("vllm")["chat_lora"]))
+    ws = served_workspace(tmp_path, fake_server.url, router=RouterSettings(model="myrun"))
+    with TestClient(create_app(ws, ServerSettings(warmup=False))) as client:
+        wait_ready(client)
+        reply = client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "expertly-finetuned:myrun",
+                "messages": [{"role": "user", "content": QUESTION}],
+            },
+        )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["choices"][0]["message"]["content"].startswith("Employees get 20 weeks")
+    (sent,) = fake_server.received
+    assert sent.body["model"] == "myrun"
+    assert sent.body["messages"][-1] == {"role": "user", "content": QUESTION}
