@@ -79,12 +79,16 @@ def send(
     policy: RetryPolicy,
     *,
     stream: bool = False,
+    deadline: float | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Outcome:
     """Send ``request``, repeating it as ``policy`` allows while the server answers with a
     retryable status. A failed response is read in full (and closed) before the next try;
     the returned one is open when ``stream`` is true, and the caller closes it. Transport
-    errors (refused connection, time-out) propagate at once, as ``httpx`` raises them."""
+    errors (refused connection, time-out) propagate at once, as ``httpx`` raises them.
+
+    ``deadline`` (a ``time.monotonic()`` value) is a caller's time budget: no wait that
+    would end after it is started, and the last response is returned instead."""
     attempt = 1
     while True:
         response = client.send(request, stream=stream)
@@ -96,7 +100,7 @@ def send(
             finally:
                 response.close()
         wait = policy.wait_s(attempt, response)
-        if wait is None:
+        if wait is None or (deadline is not None and time.monotonic() + wait >= deadline):
             return Outcome(response, attempt, retry_after_s(response))
         sleep(wait)
         attempt += 1

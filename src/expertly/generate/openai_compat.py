@@ -358,9 +358,12 @@ class OpenAICompatLLM:
         return self._client.build_request("POST", self.url, json=body, timeout=timeout_s)
 
     def _post(self, body: dict[str, Any], timeout_s: float | None = None) -> httpx.Response:
-        """The server's successful reply to ``body`` (retried as ``self.retry`` says)."""
+        """The server's successful reply to ``body`` (retried as ``self.retry`` says; a
+        ``timeout_s`` given by the caller bounds the retries' waits too)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         try:
-            outcome = send(self._client, self._request(body, timeout_s), self.retry)
+            request = self._request(body, timeout_s)
+            outcome = send(self._client, request, self.retry, deadline=deadline)
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, timeout_s) from exc
         self._check(outcome)

@@ -351,3 +351,15 @@ def test_a_prompt_too_long_for_the_served_window_is_a_context_length_error(
     fake_server.queue(PATH, Reply.error(shapes("vllm")["errors"]["context_length"]))
     with pytest.raises(ContextLengthError, match=r"maximum context length is 32768.*--max-model"):
         llm.generate(CHAT, max_tokens=160)
+
+
+def test_the_callers_time_budget_bounds_the_retries(fake_server: FakeServer) -> None:
+    """The agent passes the seconds it has left: a Retry-After beyond them is not waited."""
+    shape = shapes("vllm")
+    llm = served_llm(fake_server.url, shape["model"])
+    fake_server.queue(PATH, Reply.error(shape["errors"]["rate_limited"]))
+    started = time.monotonic()
+    with pytest.raises(LLMError, match=r"HTTP 429 \(after 1 attempt; llm.retries = 2\)"):
+        llm.generate_with_tools(CHAT, [], max_tokens=5, timeout_s=0.5)
+    assert time.monotonic() - started < 0.5
+    assert len(fake_server.received) == 1
