@@ -48,6 +48,7 @@ class Reply:
     lines: list[str] | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    stall: tuple[int, float] | None = None  # (line index, seconds): a stream stops a while
 
     @classmethod
     def error(cls, shape: dict[str, Any]) -> Reply:
@@ -146,7 +147,9 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Transfer-Encoding", "chunked")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                for line in reply.lines:
+                for i, line in enumerate(reply.lines):
+                    if reply.stall is not None and reply.stall[0] == i:
+                        time.sleep(reply.stall[1])
                     self._chunk(f"{line}\n".encode())
                 self._chunk(b"")
                 self.close_connection = True

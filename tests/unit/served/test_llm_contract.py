@@ -7,6 +7,7 @@ local socket that replays the flavour's shapes (``shapes/*.json``).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -363,3 +364,15 @@ def test_the_callers_time_budget_bounds_the_retries(fake_server: FakeServer) -> 
         llm.generate_with_tools(CHAT, [], max_tokens=5, timeout_s=0.5)
     assert time.monotonic() - started < 0.5
     assert len(fake_server.received) == 1
+
+
+def test_a_stream_that_stalls_past_the_timeout_is_a_timeout_error(fake_server: FakeServer) -> None:
+    """The time-out bounds the wait for each piece, not the whole reply."""
+    shape = shapes("ollama")
+    llm = served_llm(fake_server.url, shape["model"], timeout_s=0.3)
+    fake_server.queue(PATH, dataclasses.replace(Reply.sse(shape["stream"]), stall=(6, 1.5)))
+    shown: list[str] = []
+    with pytest.raises(LLMTimeoutError, match=r"did not answer within 0\.3 s"):
+        for piece in llm.stream(CHAT, max_tokens=60):
+            shown.append(piece)
+    assert shown == ["Employees", " get", " 20"]  # the pieces before the stall were shown
