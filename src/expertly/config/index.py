@@ -25,7 +25,7 @@ class EmbedderSettings:
     model: str = _f("", "Model directory or endpoint model name; empty = packaged all-MiniLM-L6-v2")
     batch_size: int = _f(64, "Texts embedded per batch")
     dim: int = _f(
-        384, "Vector size (read from the model for local backends; hashing/openai use it)"
+        384, "Vector size (read from the model for local backends; hashing, openai and tei use it)"
     )
     base_url: str = _f(
         "",

@@ -110,3 +110,36 @@ def test_the_expertly_server_forwards_a_finetuned_request_to_the_adapter(
     (sent,) = fake_server.received
     assert sent.body["model"] == "myrun"
     assert sent.body["messages"][-1] == {"role": "user", "content": QUESTION}
+
+
+@pytest.mark.parametrize(("router_model", "routes"), [("", {"rag", "base"}), ("myrun", None)])
+def test_auto_offers_the_served_finetuned_route_only_when_it_is_named(
+    tmp_path: Path, router_model: str, routes: set[str] | None
+) -> None:
+    from expertly.answer.router import Router
+
+    router = RouterSettings(routes=["rag", "finetuned", "base"], model=router_model)
+    ws = served_workspace(tmp_path, "http://127.0.0.1:9", router=router)
+    try:
+        auto = ws.answerer("auto", cache=False)
+    finally:
+        ws.close()
+    assert isinstance(auto, Router)
+    assert set(auto.answerers) == (routes or {"rag", "finetuned", "base"})
+
+
+def test_cached_answers_are_kept_apart_per_served_adapter(
+    tmp_path: Path, fake_server: FakeServer
+) -> None:
+    other = shapes("vllm")["chat_lora"]  # a fresh copy
+    other["choices"][0]["message"]["content"] = "Sixteen weeks."
+    fake_server.queue(PATH, Reply(body=shapes("vllm")["chat_lora"]), Reply(body=other))
+    ws = served_workspace(tmp_path, fake_server.url)
+    try:
+        first = ws.answerer("finetuned", model="myrun").answer(QUESTION)
+        again = ws.answerer("finetuned", model="myrun").answer(QUESTION)
+        second = ws.answerer("finetuned", model="myrun-v2").answer(QUESTION)
+    finally:
+        ws.close()
+    assert first.text == again.text != second.text == "Sixteen weeks."
+    assert [r.body["model"] for r in fake_server.received] == ["myrun", "myrun-v2"]
