@@ -36,6 +36,14 @@ def served_embedder(url: str, backend: str = "openai", **settings: Any) -> OpenA
     return embedder
 
 
+def route_errors(flavour: str) -> dict[str, Any]:
+    """The error replies of the flavour's ``/v1/embeddings`` route (TEI's differ from its
+    native ``/embed``'s)."""
+    shape = shapes(flavour)
+    errors: dict[str, Any] = shape.get("openai_errors", shape["errors"])
+    return errors
+
+
 def expected(flavour: str) -> np.ndarray:
     """The flavour's recorded vectors, normalised."""
     raw = np.asarray([d["embedding"] for d in shapes(flavour)["embeddings"]["data"]], np.float32)
@@ -117,23 +125,24 @@ def test_an_overloaded_tei_is_retried(fake_server: FakeServer, backend: str, pat
     embedder = served_embedder(fake_server.url, backend=backend)
     tei = shapes("tei")
     ok = tei["embeddings"] if backend == "openai" else tei["embed"]
-    fake_server.queue(path, Reply.error(tei["errors"]["overloaded"]), Reply(body=ok))
+    errors = tei["openai_errors"] if backend == "openai" else tei["errors"]
+    fake_server.queue(path, Reply.error(errors["overloaded"]), Reply(body=ok))
     np.testing.assert_allclose(embedder.embed(TEXTS, kind="query"), expected("tei"), rtol=1e-6)
     assert len(fake_server.received) == 2
 
 
 def test_a_503_then_vectors_succeeds(fake_server: FakeServer, flavour: str) -> None:
     embedder = served_embedder(fake_server.url)
-    shape = shapes(flavour)
+    ok = shapes(flavour)["embeddings"]
     fake_server.queue(
-        OPENAI_PATH, Reply.error(shape["errors"]["unavailable"]), Reply(body=shape["embeddings"])
+        OPENAI_PATH, Reply.error(route_errors(flavour)["unavailable"]), Reply(body=ok)
     )
     np.testing.assert_allclose(embedder.embed(TEXTS, kind="query"), expected(flavour), rtol=1e-6)
 
 
 def test_a_persistent_500_fails_after_the_retries(fake_server: FakeServer, flavour: str) -> None:
     embedder = served_embedder(fake_server.url, retries=2)
-    error = shapes(flavour)["errors"]["server_error"]
+    error = route_errors(flavour)["server_error"]
     fake_server.queue(OPENAI_PATH, *[Reply.error(error) for _ in range(3)])
     with pytest.raises(LLMError, match=r"HTTP 500 \(after 3 attempts; embedder.retries = 2\)"):
         embedder.embed(TEXTS, kind="query")
@@ -149,14 +158,14 @@ def test_a_persistent_500_fails_after_the_retries(fake_server: FakeServer, flavo
             r"HTTP 404: 'The model `myrun2` does not exist.*embedder.model",
         ),
         ("ollama", "model_not_found", r"HTTP 404: 'model \"llama9\" not found"),
-        ("tei", "validation", r"HTTP 422: '`inputs` cannot be empty'"),
+        ("tei", "validation", r"HTTP 422: 'Input validation error: `inputs` cannot be empty'"),
     ],
 )
 def test_client_errors_quote_the_server_and_are_not_retried(
     fake_server: FakeServer, flavour_: str, error: str, expected: str
 ) -> None:
     embedder = served_embedder(fake_server.url)
-    fake_server.queue(OPENAI_PATH, Reply.error(shapes(flavour_)["errors"][error]))
+    fake_server.queue(OPENAI_PATH, Reply.error(route_errors(flavour_)[error]))
     with pytest.raises(LLMError, match=expected):
         embedder.embed(TEXTS, kind="query")
     assert len(fake_server.received) == 1
@@ -200,3 +209,13 @@ def test_a_wrong_dimension_names_the_setting(fake_server: FakeServer) -> None:
         LLMError, match=r"8-d vectors but embedder.dim = 384: set embedder.dim to 8"
     ):
         embedder.embed(TEXTS, kind="query")
+
+
+def test_a_tei_backend_failure_quotes_the_server_and_is_not_retried(
+    fake_server: FakeServer,
+) -> None:
+    embedder = served_embedder(fake_server.url, backend="tei")
+    fake_server.queue("/embed", Reply.error(shapes("tei")["errors"]["backend"]))
+    with pytest.raises(LLMError, match=r"/embed answered HTTP 424: 'Backend error: CUDA out of"):
+        embedder.embed(TEXTS, kind="passage")
+    assert len(fake_server.received) == 1
