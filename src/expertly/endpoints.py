@@ -127,9 +127,10 @@ def retry_after_s(response: httpx.Response) -> float | None:
 
 def server_message(response: httpx.Response) -> str:
     """The server's own error message, from whichever JSON shape it uses:
-    ``{"error": {"message": ...}}`` (OpenAI, Ollama, vLLM >= 0.9),
-    ``{"object": "error", "message": ...}`` (vLLM before 0.9), ``{"error": "..."}`` (TEI,
-    Ollama's native API), ``{"detail": ...}`` (FastAPI); else the body's start."""
+    ``{"error": {"message": ...}}`` (OpenAI, Ollama, later vLLM releases),
+    ``{"object": "error", "message": ...}`` (earlier vLLM), ``{"message": ..., "type": ...}``
+    (TEI's OpenAI route), ``{"error": "..."}`` (TEI's ``/embed``, Ollama's native API),
+    ``{"detail": ...}`` (FastAPI); else the body's start."""
     text = response.text
     try:
         data: Any = json.loads(text)

@@ -326,7 +326,7 @@ def test_no_retries_when_set_to_zero(fake_server: FakeServer) -> None:
     ("flavour_", "error", "expected"),
     [
         ("vllm", "model_not_found", r"HTTP 404: 'The model `myrun2` does not exist\.'.*llm\.model"),
-        ("vllm", "model_not_found_v0_10", r"HTTP 404: 'The model `myrun2` does not exist"),
+        ("vllm", "model_not_found_nested", r"HTTP 404: 'The model `myrun2` does not exist"),
         ("ollama", "model_not_found", r"HTTP 404: 'model \"llama9\" not found, try pulling"),
         ("vllm", "bad_request", r"HTTP 400: .*greater than or equal to 1"),
         ("ollama", "bad_request", r"HTTP 400: 'invalid message format'"),
