@@ -164,8 +164,10 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             if reply.text is None and "Content-Type" not in reply.headers:
                 self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            self.send_header("Connection", "close")  # one request per connection: none left open
             self.end_headers()
             self.wfile.write(data)
+            self.close_connection = True
 
         def _chunk(self, data: bytes) -> None:
             self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
