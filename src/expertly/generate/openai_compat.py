@@ -283,7 +283,8 @@ class OpenAICompatLLM:
                     if payload == "[DONE]":
                         break
                     chunk = self._chunk(payload)
-                    usage = chunk.get("usage") or usage
+                    if isinstance(chunk.get("usage"), dict):  # null but in the last chunk
+                        usage = chunk["usage"]
                     model = str(chunk.get("model") or model)
                     choices = chunk.get("choices") or []
                     if choices and choices[0].get("finish_reason") == "length":
