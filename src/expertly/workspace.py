@@ -309,19 +309,24 @@ class Workspace:
 
     def finetuned_llm(self, name: str | None = None) -> LLM:
         """The fine-tuned model ``name`` (default: ``router.model``, else the newest), loaded
-        with the workspace's device and thread settings."""
+        with the workspace's device and thread settings.
+
+        With ``llm.backend = 'openai'`` the model is served: ``name`` (or ``router.model``)
+        is the model id the endpoint serves it under (vLLM: the adapter name of
+        ``--lora-modules NAME=PATH``) and is sent as each request's ``model``."""
         from expertly.errors import ConfigError
         from expertly.finetune.registry import resolve_model
         from expertly.generate.registry import LOCAL_BACKENDS
 
         llm = self.settings.llm
+        name = name or self.settings.router.model or None
+        if llm.backend == "openai":
+            return self._served_finetuned(name)
         if llm.backend not in LOCAL_BACKENDS:
             raise ConfigError(
-                f"Fine-tuned models run locally (llm.backend = 'transformers'), not with "
-                f"{llm.backend!r}. To use one with an endpoint, serve its merged export "
-                "(`expertly export RUN --merge`) there and set llm.model."
+                f"Fine-tuned models run locally (llm.backend = 'transformers') or on an "
+                f"OpenAI-compatible endpoint (llm.backend = 'openai'), not with {llm.backend!r}."
             )
-        name = name or self.settings.router.model or None
         key = name or ""
         if key not in self._finetuned:
             from expertly.generate.local import TransformersLLM
@@ -335,6 +340,24 @@ class Workspace:
             )
             self._built.append(self._finetuned[key])
         return self._finetuned[key]
+
+    def _served_finetuned(self, name: str | None) -> LLM:
+        """The endpoint's model ``name`` (a LoRA adapter vLLM serves, a merged export...)."""
+        from expertly.errors import ConfigError
+        from expertly.generate.registry import create_llm
+
+        if not name:
+            raise ConfigError(
+                "The finetuned and hybrid routes on an endpoint (llm.backend = 'openai') need "
+                "the model id it serves the fine-tuned model under: pass --model NAME or set "
+                "router.model (EXPERTLY_ROUTER__MODEL), e.g. the NAME of vLLM's "
+                "--lora-modules NAME=runs/RUN/adapter."
+            )
+        if name not in self._finetuned:
+            llm = create_llm(replace(self.settings.llm, model=name), cache_dir=self.models_dir)
+            self._finetuned[name] = llm
+            self._built.append(llm)
+        return self._finetuned[name]
 
     def forget_finetuned(self, name: str) -> None:
         """Let go of the loaded fine-tuned model ``name`` (``compare`` loads one retrained

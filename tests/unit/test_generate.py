@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from expertly.config import LLMSettings
+from expertly.endpoints import RetryPolicy
 from expertly.errors import ConfigError, LLMError, ModelNotFoundError
 from expertly.generate import LLM, models, registry
 from expertly.generate.budget import fit_items
@@ -233,7 +234,11 @@ def test_conversion_removes_only_stale_temp_dirs(
 
 def _server(handler: Callable[[httpx.Request], httpx.Response]) -> OpenAICompatLLM:
     return OpenAICompatLLM(
-        "qwen", base_url="http://llm.test/v1", api_key="k", transport=httpx.MockTransport(handler)
+        "qwen",
+        base_url="http://llm.test/v1",
+        api_key="k",
+        retry=RetryPolicy(backoff_s=0.0),
+        transport=httpx.MockTransport(handler),
     )
 
 

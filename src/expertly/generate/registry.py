@@ -88,6 +88,7 @@ def _openai(s: LLMSettings, cache_dir: Path) -> LLM:
             "the endpoint serves"
         )
     _require("httpx", "an OpenAI-compatible LLM endpoint")
+    from expertly.endpoints import RetryPolicy
     from expertly.generate.openai_compat import OpenAICompatLLM
 
     return OpenAICompatLLM(
@@ -96,6 +97,7 @@ def _openai(s: LLMSettings, cache_dir: Path) -> LLM:
         api_key=os.environ.get(s.api_key_env),  # local servers need none
         timeout_s=s.timeout_s,
         context_window=s.context_window,
+        retry=RetryPolicy(s.retries, s.retry_backoff_s, s.retry_max_wait_s),
     )
 
 

@@ -179,6 +179,9 @@ class Service:
 
         offered = list(ROUTE_MODELS.items())
         runs = [m.name for m in list_models(self.workspace.root) if m.usable]
+        served = self.workspace.settings
+        if served.llm.backend == "openai" and served.router.model not in ("", *runs):
+            runs.append(served.router.model)  # the endpoint serves it (e.g. a vLLM LoRA)
         if runs:
             for route in TUNED_ROUTES:
                 offered.append((f"expertly-{route}", route))

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from expertly.config import EmbedderSettings, LLMSettings, RouterSettings, Settings
+from expertly.generate.scripted import ScriptedLLM
+from expertly.workspace import Parts, Workspace
 from tests.unit.server.conftest import ask
 
 Serve = Callable[..., TestClient]
@@ -252,6 +255,20 @@ def test_finetuned_runs_are_offered_as_models(serve: Serve, tmp_path: Path) -> N
     assert service.route_of("expertly-hybrid:lora-1") == ("hybrid", "lora-1")
     assert service.route_of("expertly-finetuned") == ("finetuned", None)
     assert service.route_of("expertly-finetuned:other") is None
+
+
+def test_the_fine_tuned_model_an_endpoint_serves_is_offered(serve: Serve, tmp_path: Path) -> None:
+    settings = Settings(
+        embedder=EmbedderSettings(backend="hashing", dim=64),
+        llm=LLMSettings(backend="openai", model="base", base_url="http://127.0.0.1:9/v1"),
+        router=RouterSettings(model="myrun"),  # e.g. vLLM's --lora-modules myrun=...
+    )
+    ws = Workspace(tmp_path / "served", settings, overrides=Parts(llm=ScriptedLLM(["ok"])))
+    client = serve(workspace=ws)
+    ids = [m["id"] for m in client.get("/v1/models").json()["data"]]
+    assert {"expertly-finetuned", "expertly-finetuned:myrun", "expertly-hybrid:myrun"} <= set(ids)
+    service = client.app.state.service  # type: ignore[attr-defined]
+    assert service.route_of("expertly-finetuned:myrun") == ("finetuned", "myrun")
 
 
 def test_auto_says_which_route_answered_and_why(serve: Serve) -> None:
