@@ -294,6 +294,8 @@ def test_a_workspace_ingests_and_searches_on_postgres(
     questions = ("How many weeks of parental leave?", "password characters", "HX-100 price")
     try:
         assert isinstance(ws.store, PostgresStore)
+        # An evaluation's copy of the workspace must not write into the shared database.
+        assert ws.at(tmp_path / "eval").settings.store == StoreSettings()
         assert ws.settings.embedder == EmbedderSettings(backend="hashing", dim=64)
         ws.ingestor.ingest([corpus])
         on_sqlite.ingestor.ingest([corpus])
@@ -311,3 +313,43 @@ def test_a_workspace_ingests_and_searches_on_postgres(
     finally:
         ws.close()
         on_sqlite.close()
+
+
+def test_the_cli_ingests_searches_and_rebuilds_on_postgres(
+    server: str, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from expertly.cli.main import app
+    from tests.unit.helpers import write_corpus
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "expertly.toml").write_text(
+        f'[embedder]\nbackend = "hashing"\ndim = 64\n\n[store]\nbackend = "postgres"\n'
+        f'schema = "{schema}"\n'
+    )
+    monkeypatch.setenv("EXPERTLY_STORE__URL", server)
+    corpus = str(write_corpus(tmp_path / "docs"))
+
+    def cli(*args: str) -> str:
+        result = CliRunner().invoke(app, ["-w", str(ws), *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    cli("ingest", corpus)
+    assert not (ws / "index.sqlite").exists()
+    hits = json.loads(cli("search", "parental leave", "-k", "2", "--json"))
+    assert json.dumps(hits).count("leave.md") >= 1
+    assert json.loads(cli("status", "--json"))["documents"] == 3
+    with psycopg.connect(server) as conn:  # --rebuild empties the index first
+        conn.execute(f"INSERT INTO {schema}.meta VALUES ('stale', 'x')")
+        conn.commit()
+    cli("ingest", corpus, "--rebuild")
+    assert json.loads(cli("status", "--json"))["documents"] == 3
+    with psycopg.connect(server) as conn:
+        assert conn.execute(
+            f"SELECT count(*) FROM {schema}.meta WHERE key = 'stale'"
+        ).fetchone() == (0,)

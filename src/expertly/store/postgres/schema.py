@@ -147,8 +147,9 @@ def ensure_schema(
     version = _version(conn, schema)
     if version < SCHEMA_VERSION and not read_only:
         with conn.transaction():
-            # One opener at a time; the version is read again under the lock.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"expertly:{schema}",))
+            # One creator at a time (also of the extension, which all schemas share); the
+            # version is read again under the lock.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("expertly.schema",))
             _ensure_vector_extension(conn)
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {q}")
             version = _version(conn, schema, create=True)
@@ -234,3 +235,18 @@ def _ensure_vector_extension(conn: Any) -> None:
             f"({str(exc).strip()}). Install pgvector on the server and run "
             "`CREATE EXTENSION vector;` in the database as its owner or a superuser."
         ) from exc
+
+
+def drop_index(url: str, schema: str) -> bool:
+    """Drop the index's tables in ``schema`` (``expertly ingest --rebuild``), in one
+    transaction; the schema itself and anything else in it are kept. False if there was
+    no index."""
+    q = quoted(schema)
+    with connect(url, schema) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", ("expertly.schema",))
+        if _version(conn, schema) == 0:
+            return False
+        conn.execute(
+            f"DROP TABLE IF EXISTS {q}.chunks, {q}.documents, {q}.meta, {q}.schema_version"
+        )
+        return True
