@@ -353,3 +353,73 @@ def test_the_cli_ingests_searches_and_rebuilds_on_postgres(
         assert conn.execute(
             f"SELECT count(*) FROM {schema}.meta WHERE key = 'stale'"
         ).fetchone() == (0,)
+
+
+def test_migrate_copies_a_sqlite_index_without_embedding_again(
+    server: str, schema: str, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from expertly.cli.main import app
+    from expertly.store.sqlite import SQLiteStore
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "expertly.toml").write_text(
+        '[embedder]\nbackend = "hashing"\ndim = 64\n[ingest]\n', encoding="utf-8"
+    )
+    runner = CliRunner()
+    docs = tmp_path / "docs"
+    from tests.unit.helpers import write_corpus
+
+    write_corpus(docs)
+    assert runner.invoke(app, ["-w", str(ws), "ingest", str(docs), "--tenant", "acme",
+                               "--group", "hr"]).exit_code == 0  # fmt: skip
+    args = ["-w", str(ws), "migrate", "--to", server, "--schema", schema, "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["copied"] == 3 and report["skipped"] == 0 and report["schema"] == schema
+    again = json.loads(runner.invoke(app, args).output)  # a second run has nothing to do
+    assert again["copied"] == 0 and again["skipped"] == 3
+
+    sqlite = SQLiteStore(ws / "index.sqlite", dim=64, embedder=report_embedder(ws))
+    settings = StoreSettings(backend="postgres", url=server, schema=schema)
+    pg = PostgresStore(server, dim=64, embedder=report_embedder(ws), settings=settings)
+    with sqlite, pg:
+        assert pg.hashes() == sqlite.hashes() and report["chunks_total"] == sqlite.stats()["chunks"]
+        assert pg.get_meta("chunking") == sqlite.get_meta("chunking") is not None
+        for info in sqlite.documents():
+            copied = pg.get_document(info.id)
+            assert copied is not None
+            assert (copied.source, copied.title, copied.format, copied.chunks, copied.chars) == (
+                info.source, info.title, info.format, info.chunks, info.chars)  # fmt: skip
+            assert dict(copied.metadata) == dict(info.metadata)
+            assert dict(copied.metadata)["tenant"] == "acme"
+            assert pg.document_text(info.id) == sqlite.document_text(info.id)
+            assert pg.chunks(info.id) == sqlite.chunks(info.id)
+            chunk_ids = [c.id for c in sqlite.chunks(info.id)]
+            mine, theirs = pg.vectors(chunk_ids), sqlite.vectors(chunk_ids)
+            assert all(np.array_equal(mine[c], theirs[c]) for c in chunk_ids)
+        vector = sqlite.vectors(["leave.md#0"])["leave.md#0"]
+        hidden = Filters(tenant="globex", groups=())
+        assert ids(pg.search(Query(vector=vector, filters=Filters(tenant="acme")), 1)) == [
+            "leave.md#0"
+        ]
+        assert pg.search(Query(vector=vector, text="leave", filters=hidden), 5) == []
+
+    bad = runner.invoke(app, ["-w", str(ws), "migrate", "--to", "mysql://x/y"])
+    assert bad.exit_code != 0 and "postgresql://" in bad.output
+
+
+def report_embedder(ws: Path) -> str:
+    """The embedder name the workspace's index was built with."""
+    from expertly.workspace import Workspace
+
+    workspace = Workspace(ws)
+    try:
+        return str(workspace.store.stats()["embedder"])
+    finally:
+        workspace.close()
