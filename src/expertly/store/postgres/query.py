@@ -113,9 +113,12 @@ def knn(
     still returns k hits; its rows may come slightly out of order, hence the sort here.
     """
     ef = min(max(ef_search, k), MAX_EF_SEARCH)
-    conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-    if filter_sql or k > ef:
-        conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+    iterative = "relaxed_order" if filter_sql or k > ef else "off"
+    conn.execute(  # SET LOCAL, as one statement (one round trip)
+        "SELECT set_config('hnsw.ef_search', %s, true),"
+        " set_config('hnsw.iterative_scan', %s, true)",
+        (str(ef), iterative),
+    )
     sql, args = dense_sql(s, filter_sql, params, vector, k)
     found = []
     for rowid, distance in conn.execute(sql, args):
