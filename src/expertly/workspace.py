@@ -92,6 +92,14 @@ class Workspace:
         return True
 
     @property
+    def index_location(self) -> str:
+        """Where the index is, for people: the file, or a database store's own description
+        (``PostgresStore``'s names the server, password hidden, and the schema)."""
+        if self.settings.store.backend == "sqlite":
+            return str(self.index_path)
+        return repr(self.store)
+
+    @property
     def models_dir(self) -> Path:
         configured = self.settings.llm.cache_dir
         return Path(configured).expanduser() if configured else self.root / "models"

@@ -240,6 +240,21 @@ def test_unreachable_server_names_the_url_without_its_password(tmp_path: Path) -
     assert "s3cret" not in str(info.value) and "***" in str(info.value)
 
 
+def test_a_connection_broken_by_the_server_is_opened_again(
+    server: str, pg_store: PostgresStore
+) -> None:
+    pg_store.set_meta("note", "kept")
+    with psycopg.connect(server, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        ).fetchall()
+    assert killed
+    with pytest.raises(StoreError, match="failed"):
+        pg_store.get_meta("note")
+    assert pg_store.get_meta("note") == "kept"
+
+
 def test_nul_characters_are_stored_as_replacement_characters(pg_store: PostgresStore) -> None:
     doc, chunks = make_doc("nul", ["a\x00b text", "second"])
     pg_store.upsert(doc, chunks, unit_vectors(2, DIM, 0))
@@ -361,12 +376,14 @@ def test_the_cli_ingests_searches_and_rebuilds_on_postgres(
     assert not (ws / "index.sqlite").exists()
     hits = json.loads(cli("search", "parental leave", "-k", "2", "--json"))
     assert json.dumps(hits).count("leave.md") >= 1
-    assert json.loads(cli("status", "--json"))["documents"] == 3
+    status = json.loads(cli("status", "--json"))
+    assert status["documents"] == 3 and f"schema='{schema}'" in status["index"]
     with psycopg.connect(server) as conn:  # --rebuild empties the index first
         conn.execute(f"INSERT INTO {schema}.meta VALUES ('stale', 'x')")
         conn.commit()
     cli("ingest", corpus, "--rebuild")
-    assert json.loads(cli("status", "--json"))["documents"] == 3
+    status = json.loads(cli("status", "--json"))
+    assert status["documents"] == 3 and f"schema='{schema}'" in status["index"]
     with psycopg.connect(server) as conn:
         assert conn.execute(
             f"SELECT count(*) FROM {schema}.meta WHERE key = 'stale'"

@@ -212,7 +212,7 @@ def status(
             "index": None,
         }
     else:
-        info = {"workspace": str(ws.root), "index": str(ws.index_path), **ws.store.stats()}
+        info = {"workspace": str(ws.root), "index": ws.index_location, **ws.store.stats()}
     s = ws.settings
     info["embedder"] = info.get("embedder") or (
         s.embedder.model or f"{s.embedder.backend} (default)"
