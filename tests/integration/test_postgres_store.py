@@ -9,6 +9,7 @@ under a selective filter, migrations, and a whole workspace on it.
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -253,6 +254,20 @@ def test_a_connection_broken_by_the_server_is_opened_again(
     with pytest.raises(StoreError, match="failed"):
         pg_store.get_meta("note")
     assert pg_store.get_meta("note") == "kept"
+
+
+def test_a_chunk_id_of_another_document_is_refused_and_nothing_written(
+    pg_store: PostgresStore,
+) -> None:
+    doc, chunks = make_doc("a", ["first a"])
+    pg_store.upsert(doc, chunks, unit_vectors(1, DIM, 0))
+    other, _ = make_doc("b", ["old b"])
+    pg_store.upsert(other, [], np.zeros((0, DIM), np.float32))
+    thief = [replace(chunks[0], doc_id="b")]  # id "a#0" is a's
+    with pytest.raises(ValueError, match="already stored for another document"):
+        pg_store.upsert(replace(other, content_hash="h2"), thief, unit_vectors(1, DIM, 1))
+    assert pg_store.hashes() == {"a": "h1", "b": "h1"}
+    assert [c.doc_id for c in pg_store.chunks("a")] == ["a"]
 
 
 def test_nul_characters_are_stored_as_replacement_characters(pg_store: PostgresStore) -> None:
