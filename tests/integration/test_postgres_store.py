@@ -9,9 +9,9 @@ under a selective filter, migrations, and a whole workspace on it.
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 

@@ -10,8 +10,8 @@ several workspaces can share a database::
     chunks          one row per Chunk: ``rowid`` (bigint identity, never reused), the chunk's
                     fields, ``embedding vector(dim)`` and ``tsv tsvector`` (chunk text at
                     weight A, document title and heading path at weight B, written by the
-                    same INSERT as the chunk, since the title lives in ``documents``);
-                    ``ON DELETE CASCADE`` from documents
+                    same INSERT as the chunk, since the title lives in ``documents``; kept
+                    in the row, ``STORAGE MAIN``); ``ON DELETE CASCADE`` from documents
     indexes         ``chunks_embedding_hnsw`` (HNSW, ``vector_cosine_ops``), ``chunks_tsv``
                     (GIN), ``documents_groups`` (GIN), ``documents_tenant``, chunks(doc_id, idx)
 
@@ -85,6 +85,10 @@ def _version_1(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
             tsv tsvector NOT NULL,
             UNIQUE (doc_id, idx)
         )""",
+        # Keep each tsvector in its row (compressed), and let the text and vector move out
+        # instead: ranking reads the tsvector of every matching row, and fetching it from
+        # the TOAST table tripled the time of a full-text search (SciFact, 29 -> 10 ms).
+        f"ALTER TABLE {s}.chunks ALTER COLUMN tsv SET STORAGE MAIN",
         f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON {s}.chunks USING hnsw"
         f" (embedding vector_cosine_ops) WITH (m = {int(m)},"
         f" ef_construction = {int(ef_construction)})",
