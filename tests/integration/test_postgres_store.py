@@ -234,6 +234,17 @@ def test_read_only_open_of_a_missing_index_says_to_ingest(server: str, schema: s
         reader.upsert(doc, chunks, unit_vectors(1, DIM, 0))
 
 
+def test_a_role_without_rights_gets_a_store_error(server: str, schema: str) -> None:
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        conn.execute("DROP ROLE IF EXISTS visitor")
+        conn.execute("CREATE ROLE visitor LOGIN")
+    assert server.startswith("postgresql://postgres:@"), server
+    url = server.replace("postgresql://postgres:@", "postgresql://visitor@", 1)
+    with pytest.raises(StoreError, match=r"Cannot open .*permission denied"):
+        open_store(url, schema)
+
+
 def test_unreachable_server_names_the_url_without_its_password(tmp_path: Path) -> None:
     url = f"postgresql://someone:s3cret@/db?host={tmp_path}&port=1"
     with pytest.raises(StoreError, match="Cannot connect") as info:

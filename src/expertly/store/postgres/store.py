@@ -75,9 +75,13 @@ def _text(value: str) -> str:
     return value.replace("\x00", "\ufffd")
 
 
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+"""``\\u0000`` in JSON text, not preceded by an escaped backslash."""
+
+
 def _json(value: str, what: str) -> str:
     """JSON text for a jsonb column; jsonb cannot hold ``\\u0000``, so it is refused."""
-    if "\\u0000" in value:
+    if _NUL_ESCAPE.search(value):
         raise ValueError(f"{what} contains a NUL character, which PostgreSQL cannot store")
     return value
 
@@ -138,8 +142,14 @@ class PostgresStore:
                     hnsw_ef_construction=self.settings.hnsw_ef_construction,
                 )
                 _register_vector(conn)
-            except BaseException:
+            except BaseException as exc:
                 self.close()
+                import psycopg
+
+                if isinstance(exc, psycopg.Error):
+                    raise StoreError(
+                        f"Cannot open {self._where()}: {type(exc).__name__}: {exc}"
+                    ) from exc
                 raise
 
     # ----------------------------------------------------------------- Store protocol
