@@ -204,6 +204,42 @@ def test_schema_version_is_recorded_once_and_a_newer_one_is_refused(
         open_store(server, schema)
 
 
+def test_a_pending_migration_is_applied_once_when_the_store_opens(
+    server: str, schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from expertly.store.postgres import schema as pg_schema
+
+    with open_store(server, schema) as store:
+        doc, chunks = make_doc("d", ["kept through the upgrade"])
+        store.upsert(doc, chunks, unit_vectors(1, DIM, 0))
+
+    def version_2(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
+        return [f"ALTER TABLE {s}.documents ADD COLUMN language text"]
+
+    monkeypatch.setattr(pg_schema, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(pg_schema.MIGRATIONS, 2, version_2)
+    for _ in range(2):
+        with open_store(server, schema) as store:
+            assert store.schema_version == 2
+            assert ids(store.search(Query(text="upgrade"), 5)) == ["d#0"]
+    with psycopg.connect(server) as conn:
+        versions = conn.execute(f"SELECT version FROM {schema}.schema_version ORDER BY 1")
+        assert versions.fetchall() == [(1,), (2,)]
+        conn.execute(f"SELECT language FROM {schema}.documents").fetchall()
+
+
+def test_stores_opened_at_once_on_a_new_schema_create_it_once(server: str, schema: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: open_store(server, schema), range(4)))
+    for store in stores:
+        store.close()
+    with psycopg.connect(server) as conn:
+        rows = conn.execute(f"SELECT version FROM {schema}.schema_version").fetchall()
+    assert rows == [(SCHEMA_VERSION,)]
+
+
 def test_another_embedder_is_refused(server: str, schema: str) -> None:
     open_store(server, schema).close()
     settings = StoreSettings(backend="postgres", url=server, schema=schema)
