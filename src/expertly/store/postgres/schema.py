@@ -121,7 +121,7 @@ def connect(url: str, schema: str) -> Any:
     except psycopg.Error as exc:
         raise StoreError(
             f"Cannot connect to the PostgreSQL index at {redact(url)} (schema {schema}): "
-            f"{str(exc).strip()}. Check store.url (or EXPERTLY_STORE__URL) and that the "
+            f"{str(exc).strip()}\nCheck store.url (or EXPERTLY_STORE__URL) and that the "
             "server is running."
         ) from exc
 
