@@ -317,6 +317,14 @@ def test_a_chunk_id_of_another_document_is_refused_and_nothing_written(
     assert [c.doc_id for c in pg_store.chunks("a")] == ["a"]
 
 
+def test_a_zero_query_vector_finds_nothing_by_meaning(pg_store: PostgresStore) -> None:
+    doc, chunks = make_doc("z", ["zero vector text", "other"])
+    pg_store.upsert(doc, chunks, unit_vectors(2, DIM, 0))
+    zero = np.zeros(DIM, np.float32)
+    assert pg_store.search(Query(vector=zero), 5) == []  # no cosine for a zero vector
+    assert ids(pg_store.search(Query(vector=zero, text="zero"), 5)) == ["z#0"]
+
+
 def test_nul_characters_are_stored_as_replacement_characters(pg_store: PostgresStore) -> None:
     doc, chunks = make_doc("nul", ["a\x00b text", "second"])
     pg_store.upsert(doc, chunks, unit_vectors(2, DIM, 0))
