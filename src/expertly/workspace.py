@@ -23,6 +23,7 @@ from expertly.config import (
     ROUTES,
     RetrievalSettings,
     Settings,
+    StoreSettings,
     default_config_text,
     resolve_workspace,
 )
@@ -83,6 +84,22 @@ class Workspace:
         return self.root / self.settings.store.path
 
     @property
+    def has_index(self) -> bool:
+        """Whether an index may exist to read, found without creating one: the index file
+        of the file store; a database store (``store.backend = postgres``) is asked."""
+        if self.settings.store.backend == "sqlite":
+            return self.index_path.exists()
+        return True
+
+    @property
+    def index_location(self) -> str:
+        """Where the index is, for people: the file, or a database store's own description
+        (``PostgresStore``'s names the server, password hidden, and the schema)."""
+        if self.settings.store.backend == "sqlite":
+            return str(self.index_path)
+        return repr(self.store)
+
+    @property
     def models_dir(self) -> Path:
         configured = self.settings.llm.cache_dir
         return Path(configured).expanduser() if configured else self.root / "models"
@@ -103,9 +120,14 @@ class Workspace:
         """A workspace at ``root`` with these settings and overrides (but its own store).
 
         Evaluation indexes a benchmark corpus this way: chunked, embedded and searched as
-        the user's documents are, without touching the user's index.
+        the user's documents are, without touching the user's index. A database store is
+        shared by every workspace that names it, so the copy keeps its index in a file of
+        its own root instead (SQLite, default store settings).
         """
-        return Workspace(root, self.settings, overrides=replace(self.overrides, store=None))
+        settings = self.settings
+        if settings.store.backend != "sqlite":
+            settings = replace(settings, store=StoreSettings())
+        return Workspace(root, settings, overrides=replace(self.overrides, store=None))
 
     # ------------------------------------------------------------------------- parts
 
@@ -394,8 +416,14 @@ class Workspace:
     # ------------------------------------------------------------------------ closing
 
     def reset_index(self) -> None:
-        """Delete the index files (used by ``ingest --reindex``); caches and models are kept."""
+        """Delete the index (used by ``ingest --reindex``): its files, or its tables in
+        PostgreSQL (``store.backend = postgres``); caches and models are kept."""
         self._close_index()
+        if self.settings.store.backend == "postgres":
+            from expertly.store.postgres import drop_index
+
+            drop_index(self.settings.store)
+            return
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(f"{self.index_path}{suffix}").unlink(missing_ok=True)
 

@@ -109,6 +109,6 @@ def test_unknown_and_broken_plugins_say_what_to_do() -> None:
     with pytest.raises(ConfigError, match=r"plugin 'broken' .* failed to load: .*Reinstall"):
         llms.create_llm(LLMSettings(backend="broken"), cache_dir=Path("."))
     with pytest.raises(
-        ConfigError, match=r"store.backend = 'nope' is unknown; valid: sqlite, plug"
+        ConfigError, match=r"store.backend = 'nope' is unknown; valid: sqlite, postgres, plug"
     ):
         stores.create_store(StoreSettings(backend="nope"), root=Path("."), dim=4, embedder="e")

@@ -65,7 +65,7 @@ def test_a_registered_backend_serves_the_workspace(tmp_path: Path, own_registry:
         )
 
     register_store("plugin", factory)
-    assert store_names() == ["sqlite", "plugin"]
+    assert store_names() == ["sqlite", "postgres", "plugin"]
     ws = fake_workspace(tmp_path, store=StoreSettings(backend="plugin"))
     report = ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     assert report.count("added") == 3

@@ -159,7 +159,7 @@ def remove(
     from expertly.errors import DocumentNotFoundError
 
     ws = workspace(must_exist=True)
-    if not ws.index_path.exists():
+    if not ws.has_index:
         raise ExpertlyError(f"Nothing is indexed in {ws.root}: there is nothing to remove.")
     removed = {d: ws.store.delete(d) for d in doc_ids}
     ws.close()
@@ -197,13 +197,13 @@ def status(
       expertly -w /srv/hr-workspace status --documents --json
     """
     ws = workspace(write=False, must_exist=True)
-    if not ws.index_path.exists() and not ws.config_path.exists():
+    if not ws.has_index and not ws.config_path.exists():
         raise ExpertlyError(
             f"{ws.root} is not an expertly workspace (no {ws.config_path.name}, nothing "
             "indexed): create one with `expertly init` or `expertly ingest FOLDER`, or point "
             "--workspace at an existing one."
         )
-    if not ws.index_path.exists():
+    if not ws.has_index:
         info: dict[str, Any] = {
             "workspace": str(ws.root),
             "documents": 0,
@@ -212,7 +212,7 @@ def status(
             "index": None,
         }
     else:
-        info = {"workspace": str(ws.root), "index": str(ws.index_path), **ws.store.stats()}
+        info = {"workspace": str(ws.root), "index": ws.index_location, **ws.store.stats()}
     s = ws.settings
     info["embedder"] = info.get("embedder") or (
         s.embedder.model or f"{s.embedder.backend} (default)"

@@ -185,7 +185,7 @@ def _synthesized(ws: Workspace) -> list[Pair]:
     from expertly.errors import ExpertlyError
     from expertly.finetune.pairs import synthesize_pairs
 
-    if not ws.index_path.exists():
+    if not ws.has_index:
         raise ExpertlyError(f"Nothing is ingested in {ws.root}: run `expertly ingest` first")
     store = ws.store
     chunks = ((info.title, c) for info in store.documents() for c in store.chunks(info.id))
@@ -382,12 +382,12 @@ def _mining_search(ws: Workspace, beir: Path | None, split: str) -> Search:
 
         index_dir = default_index_dir(ws, load_beir(beir, split=split).name)
         target = eval_workspace(ws, index_dir)
-        if not target.index_path.exists():
+        if not target.has_index:
             raise ExpertlyError(
                 f"{beir} is not indexed yet ({index_dir}): run `expertly eval retrieval "
                 f"{beir} --split dev --retrieval hybrid` once, then train"
             )
-    elif not ws.index_path.exists():
+    elif not ws.has_index:
         raise ExpertlyError(f"Nothing is ingested in {ws.root}: run `expertly ingest` first")
     retriever = target.retriever
 

@@ -15,6 +15,7 @@ from expertly.cli import (
     dataset,
     evaluate,
     finetune,
+    migrate,
     query,
     serve,
     setup,
@@ -60,6 +61,7 @@ def _main(
 
 setup.register(app)
 data.register(app)
+migrate.register(app)
 query.register(app)
 evaluate.register(app)
 finetune.register(app)

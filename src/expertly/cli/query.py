@@ -78,7 +78,7 @@ def search(
             param_hint="--retrieval",
         )
     ws = workspace(write=False)  # reads an index that must exist; creates nothing
-    if not ws.index_path.exists():
+    if not ws.has_index:
         raise ExpertlyError(
             f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "
             "(or choose another workspace with --workspace)."
@@ -135,7 +135,7 @@ def load_answerer(
     of a process is several times slower), so that the timings it reports are the real ones."""
     started = time.perf_counter()
     needs_index = mode not in ("base", "finetuned")
-    if needs_index and (not ws.index_path.exists() or not int(ws.stats().get("documents", 0))):
+    if needs_index and (not ws.has_index or not int(ws.stats().get("documents", 0))):
         raise ExpertlyError(
             f"Nothing is indexed in {ws.root} yet: run `expertly ingest <folder>` first "
             "(or choose another workspace with --workspace, or use --route base)."

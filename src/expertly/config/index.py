@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from expertly.config.checks import _choice, _f, _positive, _retries
@@ -69,14 +70,19 @@ class EmbedderSettings:
         _retries("embedder", self.retries, self.retry_backoff_s, self.retry_max_wait_s)
 
 
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+"""A PostgreSQL schema name that needs no quoting (it is written into SQL as is)."""
+
+
 @dataclass
 class StoreSettings:
     """Where the index lives.
 
     Args:
         backend: a registered store backend (``expertly.store.registry``): ``sqlite`` (one
-            local file: sqlite-vec vectors + FTS5 full text) is built in; an unknown name
-            is refused, with the valid ones, when the index is opened.
+            local file: sqlite-vec vectors + FTS5 full text) and ``postgres`` (PostgreSQL +
+            pgvector: HNSW vectors, tsvector full text; ``url``) are built in; an unknown
+            name is refused, with the valid ones, when the index is opened.
         path: the index file, relative to the workspace directory.
         vector_cache: where dense search reads the vectors. sqlite-vec scans its table on
             every query; the in-memory copy costs one matrix product (5.3x faster at 100k
@@ -102,12 +108,23 @@ class StoreSettings:
             docs/benchmarks.md). The lists are trained (2.4 s at 100k) when the copy is
             first read, and again when it has grown or shrunk twofold. It needs the copy, so
             not with ``vector_cache = off``; below ``ivf_min_chunks`` it searches exactly.
+        url: the PostgreSQL database of ``backend = postgres`` (``postgresql://user:password@
+            host:5432/db`` or libpq's ``host=... dbname=...``); ``EXPERTLY_STORE__URL`` keeps a
+            password out of ``expertly.toml``. The ``vector`` extension must be installable
+            there (or installed already).
+        schema: the PostgreSQL schema that holds the index's tables, so that several
+            workspaces can share one database (each its own schema).
+        hnsw_m, hnsw_ef_construction: pgvector's HNSW build parameters (links per node,
+            candidate list while building); they apply when the index is created.
+        hnsw_ef_search: candidate list of each HNSW search (``SET LOCAL hnsw.ef_search``):
+            higher = better recall, slower. A search for more than this many hits raises it
+            to k (at most 1000).
     """
 
     backend: str = _f(
         "sqlite",
         "Store backend, by registered name: sqlite (one local file: sqlite-vec vectors and "
-        "FTS5 full text) is built in",
+        "FTS5 full text) and postgres (PostgreSQL + pgvector, store.url) are built in",
     )
     path: str = _f("index.sqlite", "Index file, relative to the workspace directory")
     vector_cache: str = _f(
@@ -145,6 +162,26 @@ class StoreSettings:
         50_000,
         "Chunks below which vector_index = ivf searches exactly (small indexes gain nothing)",
     )
+    url: str = _f(
+        "",
+        "PostgreSQL database of backend = postgres: postgresql://user:password@host:5432/db "
+        "(or libpq's host=... dbname=...); set it as EXPERTLY_STORE__URL to keep the password "
+        "out of expertly.toml",
+    )
+    schema: str = _f(
+        "expertly",
+        "PostgreSQL schema holding the index's tables (backend = postgres); one per workspace "
+        "sharing a database",
+    )
+    hnsw_m: int = _f(16, "pgvector HNSW links per node (2-100), used when the index is created")
+    hnsw_ef_construction: int = _f(
+        64, "pgvector HNSW candidate list while building (>= 2 x hnsw_m, <= 1000)"
+    )
+    hnsw_ef_search: int = _f(
+        100,
+        "pgvector HNSW candidate list per search (1-1000): higher = better recall, slower; "
+        "raised to k for a search of more hits",
+    )
 
     def __post_init__(self) -> None:
         _choice("store.vector_cache", self.vector_cache, ("auto", "on", "off"))
@@ -164,6 +201,43 @@ class StoreSettings:
                 "store.vector_index = ivf searches the in-memory copy of the vectors, but "
                 "store.vector_cache = off: set store.vector_cache = auto or on, or "
                 "store.vector_index = exact"
+            )
+        self._check_postgres()
+
+    def _check_postgres(self) -> None:
+        """The PostgreSQL fields: a usable URL when the backend needs one, pgvector's limits."""
+        url = self.url.strip()
+        if self.backend == "postgres" and not url:
+            raise ConfigError(
+                "store.backend = 'postgres' needs store.url: set it to "
+                "postgresql://user:password@host:5432/dbname (in expertly.toml or as "
+                "EXPERTLY_STORE__URL)"
+            )
+        if url and "://" in url and not url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                f"store.url must start with postgresql:// (or be libpq's 'host=... "
+                f"dbname=...'), got a {url.split('://', 1)[0]}:// URL"
+            )
+        if url and "://" not in url and "=" not in url:
+            raise ConfigError(
+                "store.url is neither a postgresql:// URL nor libpq's 'host=... dbname=...'; "
+                "for example postgresql://user:password@localhost:5432/expertly"
+            )
+        if not _SCHEMA_NAME.fullmatch(self.schema):
+            raise ConfigError(
+                f"store.schema = {self.schema!r} is not a plain PostgreSQL name: use lowercase "
+                "letters, digits and _ (not starting with a digit), at most 63 characters"
+            )
+        if not 2 <= self.hnsw_m <= 100:
+            raise ConfigError(f"store.hnsw_m must be between 2 and 100, got {self.hnsw_m}")
+        if not 2 * self.hnsw_m <= self.hnsw_ef_construction <= 1000:
+            raise ConfigError(
+                "store.hnsw_ef_construction must be at least 2 x store.hnsw_m "
+                f"({2 * self.hnsw_m}) and at most 1000, got {self.hnsw_ef_construction}"
+            )
+        if not 1 <= self.hnsw_ef_search <= 1000:
+            raise ConfigError(
+                f"store.hnsw_ef_search must be between 1 and 1000, got {self.hnsw_ef_search}"
             )
 
 

@@ -341,7 +341,7 @@ def run_questions(
     started = time.perf_counter()
     require_ranx()
     names = parse_configurations(",".join(configs))
-    if not ws.index_path.exists():
+    if not ws.has_index:
         raise ExpertlyError(
             f"Nothing is ingested in {ws.root}: run `expertly ingest <folder>` first"
         )

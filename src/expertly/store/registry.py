@@ -1,10 +1,10 @@
 """Builds a store from settings; backends are looked up by name and imported lazily.
 
-``store.backend`` names the backend. The built-in ``sqlite`` is registered through the same
-``register_store`` a plugin (or a test) uses. A backend's factory receives the
-``StoreSettings`` and a ``StoreTarget`` (where the workspace is, which embedder the index
-must match) and returns a ``StoreBackend``; a backend that needs an optional package calls
-``require`` first, so that its absence names the extra to install::
+``store.backend`` names the backend. The built-in ``sqlite`` and ``postgres`` are
+registered through the same ``register_store`` a plugin (or a test) uses. A backend's
+factory receives the ``StoreSettings`` and a ``StoreTarget`` (where the workspace is, which
+embedder the index must match) and returns a ``StoreBackend``; a backend that needs an
+optional package calls ``require`` first, so that its absence names the extra to install::
 
     def _postgres(settings: StoreSettings, target: StoreTarget) -> StoreBackend:
         require("psycopg", extra="postgres", purpose="store.backend = 'postgres'")
@@ -76,7 +76,27 @@ def _sqlite(settings: StoreSettings, target: StoreTarget) -> StoreBackend:
     )
 
 
-_BACKENDS: dict[str, StoreFactory] = {"sqlite": _sqlite}
+def _postgres(settings: StoreSettings, target: StoreTarget) -> StoreBackend:
+    require("psycopg", extra="postgres", purpose="store.backend = 'postgres'")
+    require("pgvector", extra="postgres", purpose="store.backend = 'postgres'")
+    from expertly.store.postgres import PostgresStore
+
+    if not settings.url.strip():
+        raise ConfigError(
+            "store.backend = 'postgres' needs store.url: set it to "
+            "postgresql://user:password@host:5432/dbname (in expertly.toml or as "
+            "EXPERTLY_STORE__URL)"
+        )
+    return PostgresStore(
+        settings.url.strip(),
+        dim=target.dim,
+        embedder=target.embedder,
+        read_only=target.read_only,
+        settings=settings,
+    )
+
+
+_BACKENDS: dict[str, StoreFactory] = {"sqlite": _sqlite, "postgres": _postgres}
 
 
 def register_store(name: str, factory: StoreFactory) -> None:

@@ -1,0 +1,28 @@
+"""The server store: PostgreSQL with pgvector (HNSW vectors) and full text (tsvector).
+
+``store`` holds ``PostgresStore`` (transactions, search, the protocol methods); ``schema``
+creates and migrates the tables and checks the embedder; ``query`` builds the SQL of a
+search (filters, HNSW KNN, ranked full text). Needs the ``[postgres]`` extra (psycopg 3,
+pgvector).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from expertly.store.postgres.store import PostgresStore
+
+if TYPE_CHECKING:
+    from expertly.config import StoreSettings
+
+__all__ = ["PostgresStore", "drop_index"]
+
+
+def drop_index(settings: StoreSettings) -> bool:
+    """Drop the index that ``settings`` (``url``, ``schema``) name: its tables, not the
+    schema; False if there was none. Needs no embedder (``--rebuild`` after changing it)."""
+    from expertly.store.postgres import schema
+    from expertly.store.registry import require
+
+    require("psycopg", extra="postgres", purpose="store.backend = 'postgres'")
+    return schema.drop_index(settings.url.strip(), settings.schema)

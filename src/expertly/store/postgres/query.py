@@ -1,0 +1,167 @@
+"""SQL of the PostgreSQL store's search: the filter, the tsquery, HNSW KNN and ranked text.
+
+Untrusted input (a user's question, a caller's ``Filters``) only ever travels as bound
+parameters; the SQL text holds fixed fragments and the checked schema name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from expertly.store.postgres.schema import CONTEXT_WEIGHT, TEXT_WEIGHT, TS_CONFIG
+from expertly.store.sqlite.query import query_phrases
+from expertly.store.sqlite.rows import plain
+from expertly.types import Filters
+
+MAX_EF_SEARCH = 1000
+"""pgvector's largest ``hnsw.ef_search``."""
+
+CHUNK_SELECT = (
+    'c.id, c.doc_id, c.idx, c.text, c.start, c."end", c.heading_path::text, c.page,'
+    " c.token_count, c.metadata::text"
+)
+"""The columns ``expertly.store.sqlite.rows.chunk_from_row`` reads, jsonb given as text."""
+
+_RANK = f"ts_rank('{{0.1, 0.2, {CONTEXT_WEIGHT}, {TEXT_WEIGHT}}}', c.tsv, q.query, 1)"
+"""ts_rank weights are {D, C, B, A}; normalisation 1 divides by 1 + log(chunk length), so
+a long chunk does not win by size alone."""
+
+
+def tsquery_text(text: str) -> str:
+    """A ``to_tsquery`` input that can never be a syntax error: ``'w1' | 'w2' | ...``.
+
+    The words are ``query_phrases(text)`` (NFKC, ``\\w+``, each once, at most 64), so no
+    quote, backslash, operator or NUL byte survives; each is quoted, so ``&``, ``!`` and
+    ``<->`` cannot appear and ``not``/``or`` are plain (stop) words. Any word matches (OR),
+    like the SQLite store's BM25. ``""`` when the text has no word: skip the search.
+    """
+    return " | ".join(f"'{w}'" for w in query_phrases(text))
+
+
+def filters_active(filters: Filters) -> bool:
+    """True when ``filters`` restricts anything (else the search adds no condition)."""
+    return (
+        filters.tenant is not None
+        or filters.groups is not None
+        or filters.doc_ids is not None
+        or bool(filters.metadata)
+    )
+
+
+def document_filter(s: str, filters: Filters) -> tuple[str, list[Any]]:
+    """``SELECT d.id FROM documents d WHERE ...`` for the documents ``filters`` lets through.
+
+    The semantics are the SQLite store's (see ``Filters``): a tenant sees its own and the
+    public (tenant-less) documents; ``groups`` sees group-less documents and those sharing
+    a group (``()`` only group-less ones); ``metadata`` compares jsonb values, so the type
+    counts (``1`` matches neither ``"1"`` nor ``true``) and a missing key matches nothing.
+    """
+    where: list[str] = []
+    params: list[Any] = []
+    if filters.tenant is not None:
+        where.append("(d.tenant IS NULL OR d.tenant = %s)")
+        params.append(filters.tenant)
+    if filters.groups is not None:
+        where.append("(cardinality(d.groups) = 0 OR d.groups && %s::text[])")
+        params.append([str(g) for g in filters.groups])
+    if filters.doc_ids is not None:
+        where.append("d.id = ANY(%s::text[])")
+        params.append([str(d) for d in filters.doc_ids])
+    for key, value in filters.metadata.items():
+        where.append("d.metadata -> %s = %s::jsonb")
+        params.extend([str(key), _metadata_json(str(key), value)])
+    sql = f"SELECT d.id FROM {s}.documents d"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql, params
+
+
+def _metadata_json(key: str, value: Any) -> str:
+    """``value`` as JSON text for a jsonb comparison; ValueError for what JSON cannot hold."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"Filter on metadata {key!r}: {value} cannot be stored in JSON")
+    if value is None or isinstance(value, str | int | float | list | tuple | Mapping):
+        try:
+            return json.dumps(plain(value), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"Filter on metadata {key!r}: value is not JSON: {exc}") from exc
+    raise ValueError(
+        f"Filter on metadata {key!r}: {type(value).__name__} values are not supported; "
+        "use str, int, float, bool, None, a list or a dict"
+    )
+
+
+def knn(
+    conn: Any,
+    s: str,
+    vector: np.ndarray,
+    k: int,
+    filter_sql: str,
+    params: list[Any],
+    ef_search: int,
+) -> list[tuple[int, float]]:
+    """HNSW KNN by cosine distance: (rowid, cosine similarity) best first, filter inside.
+
+    Runs inside the caller's transaction (``SET LOCAL``). ``ef_search`` is raised to k (at
+    most 1000). With a filter, or a k beyond ``ef_search``, pgvector 0.8's iterative scan
+    (``relaxed_order``) keeps walking the graph until k rows pass, so a selective filter
+    still returns k hits; its rows may come slightly out of order, hence the sort here.
+    """
+    ef = min(max(ef_search, k), MAX_EF_SEARCH)
+    iterative = "relaxed_order" if filter_sql or k > ef else "off"
+    conn.execute(  # SET LOCAL, as one statement (one round trip)
+        "SELECT set_config('hnsw.ef_search', %s, true),"
+        " set_config('hnsw.iterative_scan', %s, true)",
+        (str(ef), iterative),
+    )
+    sql, args = dense_sql(s, filter_sql, params, vector, k)
+    found = []
+    for rowid, distance in conn.execute(sql, args):
+        # A zero vector has no cosine distance: NaN, skipped (as the SQLite store does).
+        if distance is not None and not math.isnan(distance):
+            found.append((int(rowid), 1.0 - float(distance)))
+    found.sort(key=lambda pair: (-pair[1], pair[0]))
+    return found
+
+
+def dense_sql(
+    s: str, filter_sql: str, params: list[Any], vector: np.ndarray, k: int
+) -> tuple[str, list[Any]]:
+    """The KNN statement and its parameters: ``ORDER BY embedding <=> q LIMIT k``, the
+    form pgvector answers from the HNSW index."""
+    sql = f"SELECT c.rowid, c.embedding <=> %s AS distance FROM {s}.chunks c"
+    if filter_sql:
+        sql += f" WHERE c.doc_id IN ({filter_sql})"
+    sql += " ORDER BY c.embedding <=> %s LIMIT %s"
+    return sql, [vector, *params, vector, k]
+
+
+def text_search(
+    conn: Any, s: str, tsquery: str, k: int, filter_sql: str, params: list[Any]
+) -> list[tuple[int, float]]:
+    """Full text over ``tsv`` (GIN): (rowid, ts_rank) best first, ties by rowid."""
+    sql = (
+        f"SELECT c.rowid, {_RANK} AS score FROM {s}.chunks c,"
+        f" to_tsquery('{TS_CONFIG}', %s) AS q(query) WHERE c.tsv @@ q.query"
+    )
+    if filter_sql:
+        sql += f" AND c.doc_id IN ({filter_sql})"
+    sql += " ORDER BY score DESC, c.rowid LIMIT %s"
+    return [(int(r), float(v)) for r, v in conn.execute(sql, [tsquery, *params, k])]
+
+
+def chunk_rows(conn: Any, s: str, rowids: list[int]) -> dict[int, tuple[Any, ...]]:
+    """rowid → chunk columns + the document's source and title, for ``rows.merge``."""
+    if not rowids:
+        return {}
+    rows = conn.execute(
+        f"SELECT c.rowid, {CHUNK_SELECT}, d.source, d.title FROM {s}.chunks c"
+        f" JOIN {s}.documents d ON d.id = c.doc_id WHERE c.rowid = ANY(%s::bigint[])",
+        (sorted(set(rowids)),),
+    )
+    return {int(row[0]): tuple(row[1:]) for row in rows}
