@@ -217,7 +217,7 @@ def cuda_batch_probe(model: Any, seq_len: int, vocab_size: int) -> Callable[[int
     def try_batch(size: int) -> None:
         try:
             ids = torch.randint(0, vocab_size, (size, seq_len), device=device)
-            out = model(input_ids=ids, labels=ids, use_cache=False)
+            out = model(input_ids=ids, labels=ids)  # as the training forward is called
             out.loss.backward()
         finally:
             model.zero_grad(set_to_none=True)
