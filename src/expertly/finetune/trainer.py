@@ -153,8 +153,11 @@ def run_finetune(
     steps = methods.planned_steps(len(train_enc) if rows is None else len(rows), settings)
     device.apply_tf32(precision)
     model = _model(folder, settings, threads, steps, init_adapter)
+    notes: list[str] = []
     if settings.auto_batch_size and hardware.kind == "cuda":
         settings = _fit_batch(model, settings, tok)
+    elif settings.auto_batch_size:
+        notes.append(f"auto_batch_size works on CUDA only; {hardware.kind} kept batch_size")
     before = (
         _baseline(model, tok, folder, settings, runs_dir) if settings.forgetting_check else None
     )
@@ -220,6 +223,7 @@ def run_finetune(
         if rows is None
         else round(packing.padding_share(rows, settings.max_seq_len), 4),
     )
+    result.warnings.extend(notes)
     if before is not None:
         check = forgetting.compare(
             before,
@@ -227,7 +231,8 @@ def run_finetune(
             max_ppl_increase=settings.forgetting_max_ppl_increase,
             max_accuracy_drop=settings.forgetting_max_accuracy_drop,
         )
-        result.forgetting, result.warnings = check.to_dict(), list(check.warnings)
+        result.forgetting = check.to_dict()
+        result.warnings.extend(check.warnings)
     result.loss_plot = str(_plot(result, run_dir / "loss.png"))
     write_json(run_dir / "metrics.json", result.to_dict())
     return result
