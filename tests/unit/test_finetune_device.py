@@ -183,7 +183,8 @@ def test_cuda_batch_search_finds_a_batch_that_fits() -> None:
     import torch
 
     model = _tiny().to("cuda")
-    probe = device.cuda_batch_probe(model, seq_len=32, vocab_size=64)
+    precision = choose_precision("auto", device.detect())
+    probe = device.cuda_batch_probe(model, seq_len=32, vocab_size=64, precision=precision)
     size = device.largest_fitting_batch(device.batch_candidates(16), probe, device.is_cuda_oom)
     assert size == 16  # a tiny model fits the whole batch
     assert all(p.grad is None for p in model.parameters())  # the probe leaves no gradients

@@ -206,18 +206,30 @@ def largest_fitting_batch(
     )
 
 
-def cuda_batch_probe(model: Any, seq_len: int, vocab_size: int) -> Callable[[int], None]:
+def cuda_batch_probe(
+    model: Any, seq_len: int, vocab_size: int, precision: Precision | None = None
+) -> Callable[[int], None]:
     """A ``try_batch`` for ``largest_fitting_batch``: one forward and backward pass of a
-    ``size`` x ``seq_len`` batch of random tokens on the model's CUDA device, gradients
+    ``size`` x ``seq_len`` batch of random tokens on the model's CUDA device, under the
+    run's autocast (bf16 / fp16 activations take half the memory of fp32 ones), gradients
     cleared afterwards and the allocator's cache emptied between tries."""
+    import contextlib
+
     import torch
 
     device = next(model.parameters()).device
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
+        precision.name if precision else "fp32"
+    )
 
     def try_batch(size: int) -> None:
+        autocast = (
+            torch.autocast("cuda", dtype=dtype) if dtype is not None else contextlib.nullcontext()
+        )
         try:
             ids = torch.randint(0, vocab_size, (size, seq_len), device=device)
-            out = model(input_ids=ids, labels=ids)  # as the training forward is called
+            with autocast:
+                out = model(input_ids=ids, labels=ids)  # as the training forward is called
             out.loss.backward()
         finally:
             model.zero_grad(set_to_none=True)

@@ -155,7 +155,7 @@ def run_finetune(
     model = _model(folder, settings, threads, steps, init_adapter)
     notes: list[str] = []
     if settings.auto_batch_size and hardware.kind == "cuda":
-        settings = _fit_batch(model, settings, tok)
+        settings = _fit_batch(model, settings, tok, precision)
     elif settings.auto_batch_size:
         notes.append(f"auto_batch_size works on CUDA only; {hardware.kind} kept batch_size")
     before = (
@@ -302,9 +302,14 @@ def _model(
     return methods.build_model(folder, settings, total_steps=total_steps)
 
 
-def _fit_batch(model: Any, s: FinetuneSettings, tok: Any) -> FinetuneSettings:
+def _fit_batch(
+    model: Any, s: FinetuneSettings, tok: Any, precision: device.Precision
+) -> FinetuneSettings:
     """``s`` with the largest micro-batch that fits on the CUDA device and the gradient
-    accumulation that keeps ``batch_size * grad_accum`` (see ``device.split_batch``)."""
+    accumulation that keeps ``batch_size * grad_accum`` (see ``device.split_batch``). The
+    probe runs as training will: same precision, and gradient checkpointing when it is on
+    (the Trainer would switch it on only later, and the probe would then pick too small a
+    batch)."""
     import dataclasses
 
     import torch
@@ -312,7 +317,9 @@ def _fit_batch(model: Any, s: FinetuneSettings, tok: Any) -> FinetuneSettings:
     effective = s.batch_size * s.grad_accum
     if next(model.parameters()).device.type != "cuda":
         model.to(torch.device("cuda"))  # where the Trainer would move it anyway
-    probe = device.cuda_batch_probe(model, s.max_seq_len, int(tok.vocab_size))
+    if s.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    probe = device.cuda_batch_probe(model, s.max_seq_len, int(tok.vocab_size), precision)
     fits = device.largest_fitting_batch(
         device.batch_candidates(effective), probe, device.is_cuda_oom
     )
