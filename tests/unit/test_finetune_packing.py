@@ -117,3 +117,15 @@ def test_packed_loss_equals_token_weighted_loss_of_examples_alone(attn: str) -> 
             total += loss.loss.item() * targets
             count += targets
     assert packed == pytest.approx(total / count, abs=1e-5)
+
+
+def test_a_packed_runs_collator_pads_validation_rows_unpacked() -> None:
+    from expertly.finetune.trainer import _collator, _rows
+
+    collate = _collator(0, packed=True)
+    examples = _examples()[:3]
+    val = collate(_rows(examples))  # validation stays unpacked: padded, with a mask
+    assert "position_ids" not in val
+    assert val["attention_mask"].sum().item() == sum(len(e.input_ids) for e in examples)
+    train = collate(packing.rows_for_trainer(packing.pack(examples, 40)))
+    assert "attention_mask" not in train and train["use_cache"] is False
