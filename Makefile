@@ -8,7 +8,7 @@ DEMO_TRAIN_MINUTES ?= 2.5
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint typecheck imports unit integration docs corpus clean bench-llamacpp
+.PHONY: demo test lint typecheck imports unit integration docs corpus clean bench-llamacpp bench-finetune-trl
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -100,3 +100,28 @@ $(LLAMACPP_STAMP):
 
 bench-llamacpp: $(STAMP) $(LLAMACPP_STAMP)
 	PYTHONPATH=$(LLAMACPP_DIR)$${PYTHONPATH:+:$$PYTHONPATH} $(BIN)/python benchmarks/generate.py $(BENCH_ARGS)
+
+# The fine-tuning benchmark with a stock TRL SFTTrainer beside expertly and a bare PEFT loop
+# (benchmarks/finetune.py; docs/benchmarks.md). TRL lives in its own venv, $(TRL_VENV)
+# (git-ignored), built from .venv's Python: a .pth file lets it see .venv's packages (torch,
+# transformers, peft, expertly), and only trl (--no-deps, so it cannot replace them) and
+# datasets (which TRL needs) are installed into it. Never part of `make test` or .ci/run.
+TRL_VERSION ?= 1.16.0
+DATASETS_VERSION ?= 5.2.0
+TRL_VENV := benchmarks/.venv-trl
+TRL_STAMP := $(TRL_VENV)/.installed-$(TRL_VERSION)
+TRL_BENCH_ARGS ?= --rounds 1 --steps 10 --batch-size 8 --max-seq-len 128 --no-full \
+	--out benchmarks/results/finetune_trl.json
+
+$(TRL_STAMP): $(STAMP)
+	rm -rf $(TRL_VENV)
+	$(BIN)/python -m venv --system-site-packages $(TRL_VENV)
+	$(BIN)/python -c "import site; print(site.getsitepackages()[0])" > \
+		"$$($(TRL_VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')/_expertly_venv.pth"
+	$(TRL_VENV)/bin/pip install --quiet --no-deps trl==$(TRL_VERSION)
+	$(TRL_VENV)/bin/pip install --quiet datasets==$(DATASETS_VERSION)
+	$(TRL_VENV)/bin/python -c "import trl, datasets, expertly; from trl import SFTTrainer"
+	touch $@
+
+bench-finetune-trl: $(STAMP) $(TRL_STAMP)
+	$(BIN)/python benchmarks/finetune.py --trl-python $(TRL_VENV)/bin/python $(TRL_BENCH_ARGS)

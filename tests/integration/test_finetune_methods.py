@@ -142,3 +142,20 @@ def test_qlora_on_cuda(base_dir: Path, data: Path, tmp_path: Path) -> None:
     losses = [loss for _, loss in result.train_loss]
     assert result.steps == 3 and losses[-1] < losses[0], losses
     assert (Path(result.output_dir) / "adapter_config.json").is_file()
+
+
+def test_lora_with_packing_trains_and_records_the_device_choices(
+    base_dir: Path, data: Path, tmp_path: Path
+) -> None:
+    """Packed rows through PEFT LoRA on the real model: the run learns, packs the examples
+    into fewer rows than examples, and config.json / metrics.json record the precision and
+    optimiser chosen for the CPU."""
+    result = train("lora", base_dir, data, tmp_path, packing=True, max_seq_len=128)
+    assert result.steps == 3 and result.status == "finished"
+    assert 0 < result.packed_rows < result.train_examples
+    losses = [loss for _, loss in result.train_loss]
+    assert losses[-1] < losses[0], losses
+    config = json.loads((Path(result.run_dir) / "config.json").read_text())
+    assert config["precision"]["name"] == "fp32" and config["optimizer"] == "adamw_torch_fused"
+    metrics = json.loads((Path(result.run_dir) / "metrics.json").read_text())
+    assert metrics["precision"]["reason"] and metrics["batch_size"] == 8

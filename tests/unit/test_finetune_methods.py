@@ -126,25 +126,28 @@ def test_speed_options_reach_the_trainer(tmp_path: Path) -> None:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from expertly.finetune.datasets import Encoded
-    from expertly.finetune.trainer import _trainer
+    from expertly.finetune.device import DeviceInfo, choose_precision
+    from expertly.finetune.trainer import _Choices, _rows, _trainer
 
     tiny = LlamaConfig(
         vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
         num_attention_heads=2, num_key_value_heads=2,
     )  # fmt: skip
-    rows = [
-        Encoded([1, 2, 3], [-100, 2, 3], False),
-        Encoded([1, 2, 3, 4, 5], [1, 2, 3, 4, 5], False),
-    ]
+    rows = _rows(
+        [Encoded([1, 2, 3], [-100, 2, 3], False), Encoded([1, 2, 3, 4, 5], [1, 2, 3, 4, 5], False)]
+    )
     tok = SimpleNamespace(pad_token_id=0)
+    cpu = _Choices(choose_precision("auto", DeviceInfo("cpu")), "adamw_torch", packed=False)
     fast = FinetuneSettings(group_by_length=True, gradient_checkpointing=True)
-    trainer = _trainer(LlamaForCausalLM(tiny), tok, tmp_path, fast, rows, [], [], None)
+    trainer = _trainer(LlamaForCausalLM(tiny), tok, tmp_path, fast, rows, [], [], None, cpu)
     args = trainer.args
     assert (
         getattr(args, "train_sampling_strategy", None) == "group_by_length" or args.group_by_length
     )
     assert args.activation_checkpointing or args.gradient_checkpointing
-    plain = _trainer(LlamaForCausalLM(tiny), tok, tmp_path, FinetuneSettings(), rows, [], [], None)
+    plain = _trainer(
+        LlamaForCausalLM(tiny), tok, tmp_path, FinetuneSettings(), rows, [], [], None, cpu
+    )
     assert getattr(plain.args, "train_sampling_strategy", "random") == "random"
 
 

@@ -130,6 +130,30 @@ def run(
         bool,
         typer.Option("--group-by-length", help="Batch examples of similar length (less padding)."),
     ] = False,
+    packing: Annotated[
+        bool,
+        typer.Option(
+            "--packing",
+            help="Pack whole examples into rows of --max-seq-len; no attention across them.",
+        ),
+    ] = False,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            help="auto (bf16 or fp16 on CUDA, fp32 on CPU) | fp32 | bf16 | fp16 (CUDA only)."
+        ),
+    ] = None,
+    optimizer: Annotated[
+        str | None,
+        typer.Option(help="auto | adamw_torch | adamw_torch_fused (auto: fused where possible)."),
+    ] = None,
+    auto_batch_size: Annotated[
+        bool,
+        typer.Option(
+            "--auto-batch-size",
+            help="CUDA: largest micro-batch that fits; accumulate to keep the batch asked for.",
+        ),
+    ] = False,
     base_model: Annotated[
         str | None,
         typer.Option(
@@ -186,6 +210,10 @@ def run(
         forgetting_check=forgetting_check,
         gradient_checkpointing=gradient_checkpointing or None,
         group_by_length=group_by_length or None,
+        packing=packing or None,
+        precision=precision,
+        optimizer=optimizer,
+        auto_batch_size=auto_batch_size or None,
     )
     ws = workspace()
     with progress_bar(disable=as_json, loss=True) as bar:
@@ -233,6 +261,12 @@ def _print_summary(s: dict[str, Any]) -> None:
         f"  {s['seconds']:.1f} s, {s['seconds_per_step']:.2f} s/step, "
         f"{s['tokens_per_s']:.0f} tokens/s"
     )
+    if s.get("precision"):
+        packed = f", {s['packed_rows']} packed rows" if s.get("packed_rows") else ""
+        console.print(
+            f"  {s['precision']['name']} ({s['precision']['reason']}), {s['optimizer']}, "
+            f"batch {s['batch_size']} x {s['grad_accum']} accumulated{packed}"
+        )
     if s["total_params"]:
         share = s["trainable_params"] / s["total_params"]
         console.print(f"  trained {s['trainable_params']:,} of {s['total_params']:,} ({share:.2%})")

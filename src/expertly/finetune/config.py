@@ -18,6 +18,8 @@ METHODS = ("lora", "qlora", "adalora", "prefix", "full")
 ADAPTER_METHODS = ("lora", "qlora", "adalora", "prefix")  # write a PEFT adapter
 MERGEABLE = ("lora", "qlora", "adalora")  # adapters that fold into the base weights
 SCHEDULERS = ("linear", "cosine")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+OPTIMIZERS = ("auto", "adamw_torch", "adamw_torch_fused")
 
 
 @dataclass
@@ -58,6 +60,25 @@ class FinetuneSettings:
             ~30 % more time per step.
         group_by_length: draw batches of examples of similar length (shuffled in groups of
             ~50 batches), so short examples are not padded to the longest in the data.
+        packing: concatenate whole examples into rows of up to ``max_seq_len`` tokens
+            (best-fit, longest first), each example with its own positions from 0 and an
+            attention that never crosses into another example, so the loss is the one the
+            examples give alone, with almost no padding. Validation stays unpacked. Not
+            with ``prefix`` (its virtual tokens enter as a key/value cache) or
+            ``group_by_length`` (both remove padding; choose one).
+        precision: ``auto`` picks from the device (``expertly.finetune.device``): bf16
+            mixed precision on CUDA GPUs that support it, fp16 with loss scaling on older
+            CUDA GPUs, fp32 on CPU; TF32 matmuls are switched on for CUDA. ``bf16`` on CPU
+            runs under bf16 autocast; ``fp16`` needs CUDA and is refused elsewhere. The
+            chosen precision is recorded in config.json and metrics.json.
+        optimizer: ``auto`` uses the fused AdamW kernel (``torch.optim.AdamW(fused=True)``)
+            on CUDA and on CPU, where it measured 1.4-1.8x faster per optimiser step than
+            the multi-tensor one on SmolLM2-135M's LoRA parameters (30.6-39.4 ms vs
+            53.8-54.6 ms, torch 2.13, 2 cores) -- a small share of a training step.
+        auto_batch_size: on CUDA, find the largest micro-batch that fits in GPU memory
+            (trying divisors of ``batch_size * grad_accum``, largest first, with one
+            forward and backward pass at ``max_seq_len``) and accumulate gradients so that
+            the effective batch stays ``batch_size * grad_accum``. No effect on CPU.
     """
 
     method: str = _f("lora", "lora | qlora | adalora | prefix | full")
@@ -90,11 +111,30 @@ class FinetuneSettings:
     forgetting_max_accuracy_drop: float = _f(0.1, "Warn past this general-accuracy drop")
     gradient_checkpointing: bool = _f(False, "Recompute activations: less memory, slower steps")
     group_by_length: bool = _f(False, "Batch examples of similar length: less padding, faster")
+    packing: bool = _f(False, "Pack whole examples into rows of max_seq_len (no cross-attention)")
+    precision: str = _f("auto", "auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on CUDA, fp32 on CPU)")
+    optimizer: str = _f("auto", "auto | adamw_torch | adamw_torch_fused (auto: fused)")
+    auto_batch_size: bool = _f(False, "CUDA: largest micro-batch that fits, same effective batch")
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(
                 f"method = {self.method!r} is not valid; choose one of: {', '.join(METHODS)}"
+            )
+        for name, valid in (("precision", PRECISIONS), ("optimizer", OPTIMIZERS)):
+            if getattr(self, name) not in valid:
+                raise ConfigError(
+                    f"{name} = {getattr(self, name)!r} is not valid; choose one of: "
+                    f"{', '.join(valid)}"
+                )
+        if self.packing and self.method == "prefix":
+            raise ConfigError(
+                "packing does not work with method prefix (its virtual tokens enter as a "
+                "key/value cache, which switches off the per-example attention); turn one off"
+            )
+        if self.packing and self.group_by_length:
+            raise ConfigError(
+                "packing and group_by_length both remove padding and cannot be combined; choose one"
             )
         if self.scheduler not in SCHEDULERS:
             raise ConfigError(

@@ -2,9 +2,11 @@
 
 A run lives in ``<runs_dir>/<name>/``::
 
-    config.json      settings, data files and their hashes, base model, creation time
+    config.json      settings, data files and their hashes, base model, creation time,
+                     the precision and optimiser chosen for the device
     metrics.json     status, train / validation loss history, steps, tokens/s, seconds,
-                     trainable parameters, the forgetting check and its warnings
+                     trainable parameters, precision, batch split, packing, the
+                     forgetting check and its warnings
     loss.png         train and validation loss against the step
     checkpoints/     transformers checkpoints (``--resume`` continues from the last one)
     adapter/         the PEFT adapter in standard format (lora, qlora, adalora, prefix), or
@@ -24,8 +26,8 @@ from typing import Any
 
 from expertly.config.hub import offline_hub
 from expertly.config.threads import threads_for
-from expertly.errors import MissingDependencyError
-from expertly.finetune import datasets, forgetting, methods
+from expertly.errors import ExpertlyError, MissingDependencyError
+from expertly.finetune import datasets, device, forgetting, methods, packing
 from expertly.finetune.callbacks import (
     ProgressFn,
     adalora_callback,
@@ -81,6 +83,12 @@ class RunResult:
     forgetting: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
     loss_plot: str = ""
+    precision: dict[str, Any] = field(default_factory=dict)
+    optimizer: str = ""
+    batch_size: int = 0  # the micro-batch trained with (auto_batch_size may change it)
+    grad_accum: int = 0
+    packed_rows: int = 0  # rows the training examples were packed into (0: not packed)
+    padding_share: float = 0.0  # share of the packed rows' token slots left empty
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -129,21 +137,43 @@ def run_finetune(
         else {"path": str(val_path), "sha256": datasets.file_digest(val_path)},
         "init_adapter": None if init_adapter is None else str(init_adapter),
     }
+    # the device's choices are made (and an impossible one refused) before anything is written
+    hardware = device.detect()
+    precision = device.choose_precision(settings.precision, hardware)
+    optimizer = device.choose_optimizer(settings.optimizer, hardware)
+    config["precision"], config["optimizer"] = precision.to_dict(), optimizer
     source = models.resolve_model(base_model)
     folder = models.ready_dir(source, models_dir) or models.convert_gguf(source, models_dir)
     tok = _tokenizer(folder)
     # every example is encoded before the run directory exists: bad data writes nothing
     train_enc, truncated = datasets.encode_all(tok, train, settings.max_seq_len)
     val_enc, _ = datasets.encode_all(tok, val, settings.max_seq_len)
+    rows = packing.pack(train_enc, settings.max_seq_len) if settings.packing else None
     checkpoint = _prepare_run_dir(run_dir, config, resume)
-    steps = methods.planned_steps(len(train_enc), settings)
+    steps = methods.planned_steps(len(train_enc) if rows is None else len(rows), settings)
+    device.apply_tf32(precision)
     model = _model(folder, settings, threads, steps, init_adapter)
+    notes: list[str] = []
+    if settings.auto_batch_size and hardware.kind == "cuda":
+        settings = _fit_batch(model, settings, tok, precision)
+    elif settings.auto_batch_size:
+        notes.append(f"auto_batch_size works on CUDA only; {hardware.kind} kept batch_size")
     before = (
         _baseline(model, tok, folder, settings, runs_dir) if settings.forgetting_check else None
     )
 
     stopped: list[str] = []
-    trainer = _trainer(model, tok, run_dir, settings, train_enc, val_enc, stopped, on_progress)
+    trainer = _trainer(
+        model,
+        tok,
+        run_dir,
+        settings,
+        _rows(train_enc) if rows is None else packing.rows_for_trainer(rows),
+        val_enc,
+        stopped,
+        on_progress,
+        _Choices(precision, optimizer, packed=rows is not None),
+    )
     initial: list[tuple[int, float]] = []
     if val_enc and checkpoint is None:
         initial = [(0, float(trainer.evaluate()["eval_loss"]))]
@@ -184,7 +214,16 @@ def run_finetune(
         base_model=base_model,
         trainable_params=trainable,
         total_params=total,
+        precision=precision.to_dict(),
+        optimizer=optimizer,
+        batch_size=settings.batch_size,
+        grad_accum=settings.grad_accum,
+        packed_rows=0 if rows is None else len(rows),
+        padding_share=0.0
+        if rows is None
+        else round(packing.padding_share(rows, settings.max_seq_len), 4),
     )
+    result.warnings.extend(notes)
     if before is not None:
         check = forgetting.compare(
             before,
@@ -192,7 +231,8 @@ def run_finetune(
             max_ppl_increase=settings.forgetting_max_ppl_increase,
             max_accuracy_drop=settings.forgetting_max_accuracy_drop,
         )
-        result.forgetting, result.warnings = check.to_dict(), list(check.warnings)
+        result.forgetting = check.to_dict()
+        result.warnings.extend(check.warnings)
     result.loss_plot = str(_plot(result, run_dir / "loss.png"))
     write_json(run_dir / "metrics.json", result.to_dict())
     return result
@@ -262,17 +302,53 @@ def _model(
     return methods.build_model(folder, settings, total_steps=total_steps)
 
 
+def _fit_batch(
+    model: Any, s: FinetuneSettings, tok: Any, precision: device.Precision
+) -> FinetuneSettings:
+    """``s`` with the largest micro-batch that fits on the CUDA device and the gradient
+    accumulation that keeps ``batch_size * grad_accum`` (see ``device.split_batch``). The
+    probe runs as training will: same precision, and gradient checkpointing when it is on
+    (the Trainer would switch it on only later, and the probe would then pick too small a
+    batch)."""
+    import dataclasses
+
+    import torch
+
+    effective = s.batch_size * s.grad_accum
+    if next(model.parameters()).device.type != "cuda":
+        model.to(torch.device("cuda"))  # where the Trainer would move it anyway
+    if s.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    probe = device.cuda_batch_probe(model, s.max_seq_len, int(tok.vocab_size), precision)
+    fits = device.largest_fitting_batch(
+        device.batch_candidates(effective), probe, device.is_cuda_oom
+    )
+    micro, accum = device.split_batch(effective, fits)
+    return dataclasses.replace(s, batch_size=micro, grad_accum=accum)
+
+
+@dataclass(frozen=True)
+class _Choices:
+    """What the device and the settings decided for the ``Trainer``."""
+
+    precision: device.Precision
+    optimizer: str
+    packed: bool
+
+
 def _trainer(
     model: Any,
     tok: Any,
     run_dir: Path,
     s: FinetuneSettings,
-    train: list[datasets.Encoded],
+    train: list[dict[str, list[int]]],
     val: list[datasets.Encoded],
     stopped: list[str],
     on_progress: ProgressFn | None,
+    choices: _Choices,
 ) -> Any:
-    """A transformers ``Trainer`` configured from the settings, with our callbacks."""
+    """A transformers ``Trainer`` configured from the settings, with our callbacks;
+    ``train`` holds the rows to train on (``_rows`` or ``packing.rows_for_trainer``)."""
     import dataclasses
 
     try:
@@ -297,6 +373,7 @@ def _trainer(
             extra["train_sampling_strategy"] = "group_by_length"
         else:
             extra["group_by_length"] = True
+    extra.update(choices.precision.training_arguments())  # bf16 / fp16 autocast flags
     has_val = bool(val)
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
@@ -325,6 +402,7 @@ def _trainer(
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
         dataloader_pin_memory=_has_cuda(),
+        optim=choices.optimizer,
         **extra,
     )
     callbacks = [time_limit_callback(s.max_minutes, stopped)] if s.max_minutes > 0 else []
@@ -336,12 +414,13 @@ def _trainer(
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=s.early_stopping_patience))
     if on_progress is not None:
         callbacks.append(progress_callback(on_progress))
-    trainer = Trainer(
+    trainer_class = _packed_trainer_class(Trainer) if choices.packed else Trainer
+    trainer = trainer_class(
         model=model,
         args=args,
-        train_dataset=_rows(train),
+        train_dataset=train,
         eval_dataset=_rows(val) if has_val else None,
-        data_collator=_collator(tok.pad_token_id),
+        data_collator=_collator(tok.pad_token_id, packed=choices.packed),
         callbacks=callbacks,
     )
     trainer.remove_callback(PrinterCallback)  # it prints raw log dicts; we report progress
@@ -358,11 +437,45 @@ def _rows(encoded: list[datasets.Encoded]) -> list[dict[str, list[int]]]:
     return [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded]
 
 
-def _collator(pad_id: int) -> Any:
-    """Right-pads a batch: pad tokens get attention 0 and label -100."""
+def _packed_trainer_class(trainer: type) -> type:
+    """A ``Trainer`` subclass that counts the tokens of packed batches.
+
+    Packed batches carry no ``attention_mask`` (see ``packing``), so the ``Trainer``'s own
+    non-padding count would fall back to counting every slot, padding included; this one
+    counts the real tokens from the positions instead.
+    """
+    if not hasattr(trainer, "_track_num_input_tokens"):
+        raise ExpertlyError(
+            "packing needs a transformers Trainer with _track_num_input_tokens (transformers "
+            "5.x) to count the tokens of packed rows; upgrade transformers or turn packing off"
+        )
+
+    class PackedTrainer(trainer):
+        def _track_num_input_tokens(self, inputs: dict[str, Any]) -> None:
+            if "position_ids" not in inputs or "attention_mask" in inputs:
+                super()._track_num_input_tokens(inputs)
+                return
+            import torch
+
+            count = torch.as_tensor(
+                packing.real_tokens(inputs["position_ids"]), device=self.args.device
+            )
+            self.state.num_input_tokens_seen += self.accelerator.gather(count).sum().item()
+
+    return PackedTrainer
+
+
+def _collator(pad_id: int, *, packed: bool = False) -> Any:
+    """Right-pads a batch: pad tokens get attention 0 and label -100. Packed rows (with
+    ``position_ids``) go to ``packing.collator``, which gives no attention mask; the
+    validation rows of a packed run are unpacked and padded here."""
+    pack_collate = packing.collator(pad_id) if packed else None
 
     def collate(rows: list[dict[str, list[int]]]) -> dict[str, Any]:
         import torch
+
+        if pack_collate is not None and "position_ids" in rows[0]:
+            return pack_collate(rows)
 
         width = max(len(r["input_ids"]) for r in rows)
 
