@@ -12,8 +12,18 @@ several workspaces can share a database::
                     weight A, document title and heading path at weight B, written by the
                     same INSERT as the chunk, since the title lives in ``documents``; kept
                     in the row, ``STORAGE MAIN``); ``ON DELETE CASCADE`` from documents
+                    and ``tsv_length`` (BM25's document length, generated from ``tsv``)
+    term_stats      lexeme → number of chunks whose ``tsv`` holds it (BM25's idf)
+    corpus_stats    one row: number of chunks and the sum of their ``tsv_length`` (N, avgdl)
     indexes         ``chunks_embedding_hnsw`` (HNSW, ``vector_cosine_ops``), ``chunks_tsv``
                     (GIN), ``documents_groups`` (GIN), ``documents_tenant``, chunks(doc_id, idx)
+
+``term_stats`` and ``corpus_stats`` change in the transaction of each upsert and delete
+(``postgres.stats``), so a search sees statistics that agree with the chunks it ranks.
+
+Versions: 1 documents, chunks, meta and the indexes; 2 the BM25 statistics (built from the
+stored chunks when a version-1 index is opened for writing; the generated column rewrites
+the chunks table once).
 
 Migrations: ``MIGRATIONS[v]`` turns version ``v - 1`` into ``v``. Opening a store applies
 the missing ones in one transaction under an advisory lock (two processes opening a new
@@ -29,7 +39,7 @@ from typing import Any
 
 from expertly.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The newest version ``MIGRATIONS`` reaches."""
 
 TS_CONFIG = "english"
@@ -38,8 +48,9 @@ stop words, the counterpart of the SQLite store's porter tokenizer. Words of oth
 languages are indexed as written (lower-cased)."""
 
 TEXT_WEIGHT, CONTEXT_WEIGHT = 1.0, 0.5
-"""``ts_rank`` weights of a match in the chunk's own text (A) and in the title or heading
-path it inherits (B): the SQLite store's BM25 column weights."""
+"""BM25 term-frequency weights of an occurrence in the chunk's own text (tsvector weight A)
+and in the title or heading path it inherits (weight B): the SQLite store's FTS5 column
+weights (``sqlite.schema.BM25_WEIGHTS``)."""
 
 MAX_HNSW_DIM = 2000
 """pgvector indexes ``vector`` columns of at most this many dimensions."""
@@ -96,7 +107,43 @@ def _version_1(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
     ]
 
 
-MIGRATIONS: dict[int, Callable[[str, int, int, int], list[str]]] = {1: _version_1}
+def _version_2(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
+    """BM25's statistics: each chunk's length, and per lexeme the chunks holding it.
+
+    The length is the largest position in ``tsv``: the chunk text's words then the title's
+    and headings' (``||`` shifts the right operand's positions past the left's), stop words
+    included, as FTS5 counts every token of the three columns. PostgreSQL caps positions at
+    16,383, so a longer chunk counts as that long. Built from the stored rows; other
+    writers wait (``SHARE`` lock) until the statistics are committed.
+    """
+    return [
+        f"LOCK TABLE {s}.chunks IN SHARE MODE",
+        f"""CREATE OR REPLACE FUNCTION {s}.tsv_length(tsv tsvector) RETURNS integer
+            LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
+            'SELECT coalesce(max(p), 0)::integer FROM unnest(tsv) AS u, unnest(u.positions) AS p'
+        """,
+        f"ALTER TABLE {s}.chunks ADD COLUMN IF NOT EXISTS tsv_length integer NOT NULL"
+        f" GENERATED ALWAYS AS ({s}.tsv_length(tsv)) STORED",
+        f"""CREATE TABLE IF NOT EXISTS {s}.term_stats (
+            term text PRIMARY KEY,
+            chunks bigint NOT NULL  -- > 0: a write deletes the rows it brings to 0
+        )""",
+        f"INSERT INTO {s}.term_stats (term, chunks) SELECT t.term, count(*) FROM {s}.chunks c,"
+        " unnest(tsvector_to_array(c.tsv)) AS t(term) GROUP BY t.term",
+        f"""CREATE TABLE IF NOT EXISTS {s}.corpus_stats (
+            one boolean PRIMARY KEY DEFAULT true CHECK (one),
+            chunks bigint NOT NULL CHECK (chunks >= 0),
+            tokens bigint NOT NULL CHECK (tokens >= 0)
+        )""",
+        f"INSERT INTO {s}.corpus_stats (one, chunks, tokens)"
+        f" SELECT true, count(*), coalesce(sum(tsv_length), 0) FROM {s}.chunks",
+    ]
+
+
+MIGRATIONS: dict[int, Callable[[str, int, int, int], list[str]]] = {
+    1: _version_1,
+    2: _version_2,
+}
 """version → the statements (given schema, dim, hnsw m, ef_construction) that reach it."""
 
 
@@ -251,6 +298,8 @@ def drop_index(url: str, schema: str) -> bool:
         if _version(conn, schema) == 0:
             return False
         conn.execute(
-            f"DROP TABLE IF EXISTS {q}.chunks, {q}.documents, {q}.meta, {q}.schema_version"
+            f"DROP TABLE IF EXISTS {q}.chunks, {q}.documents, {q}.meta, {q}.term_stats,"
+            f" {q}.corpus_stats, {q}.schema_version"
         )
+        conn.execute(f"DROP FUNCTION IF EXISTS {q}.tsv_length(tsvector)")
         return True
