@@ -28,11 +28,28 @@ CHUNK_SELECT = (
 """The columns ``expertly.store.sqlite.rows.chunk_from_row`` reads, jsonb given as text."""
 
 _TF = (
-    f"(SELECT sum(CASE WHEN w = 'A' THEN {TEXT_WEIGHT} ELSE {CONTEXT_WEIGHT} END)::float8"
+    f"(SELECT sum(CASE WHEN w = 'A' THEN {TEXT_WEIGHT!r}::float8"
+    f" ELSE {CONTEXT_WEIGHT!r}::float8 END)"
     " FROM unnest(u.weights) AS w)"
 )
 """BM25's term frequency of one lexeme in one chunk: its occurrences, each weighted by
 where it stands (A: the chunk text, B: the title or headings), like FTS5's column weights."""
+
+
+def _matched(tsv: str, lexemes: str) -> str:
+    """SQL for the part of ``tsv`` that holds the lexemes ``lexemes`` (a text[]), weights kept.
+
+    Built from tsvector functions (``setweight`` marks the query's lexemes with weight C,
+    ``ts_filter`` keeps the marked positions), one pass for the chunk text (A) and one for
+    the title and headings (B): reading only these few entries is three times faster than
+    unnesting the whole tsvector of every candidate and filtering the rows.
+    """
+    parts = [
+        f"setweight(ts_filter(setweight(ts_filter({tsv}, '{{{w}}}'), 'c', {lexemes}),"
+        f" '{{c}}'), '{w}')"
+        for w in ("a", "b")
+    ]
+    return " || ".join(parts)
 
 
 def tsquery_from(words: list[str]) -> str:
@@ -179,23 +196,24 @@ def bm25_sql(
         f"SELECT t.lexeme AS term, count(*)::float8 AS qf FROM unnest(%s::text[]) AS q(word),"
         f" unnest(to_tsvector('{TS_CONFIG}', q.word)) AS t GROUP BY t.lexeme"
     )
-    sql = f"""WITH terms AS ({terms}),
-        totals AS (
+    sql = f"""WITH terms AS MATERIALIZED ({terms}),
+        totals AS MATERIALIZED (
             SELECT chunks::float8 AS n, tokens::float8 / greatest(chunks, 1) AS avgdl
             FROM {s}.corpus_stats
         ),
-        weights AS (
+        weights AS MATERIALIZED (
             SELECT terms.term, terms.qf * CASE WHEN r.idf > 0 THEN r.idf ELSE 1e-6 END AS idf
             FROM terms JOIN {s}.term_stats st ON st.term = terms.term CROSS JOIN totals,
-            LATERAL (SELECT ln((totals.n - st.chunks + 0.5) / (st.chunks + 0.5))) AS r(idf)
-        )
+            LATERAL (SELECT ln((totals.n - st.chunks::float8 + 0.5) / (st.chunks::float8 + 0.5)))
+            AS r(idf)
+        ),
+        lexemes AS MATERIALIZED (SELECT array_agg(term) AS terms FROM weights)
         SELECT c.rowid, sum(w.idf * (f.tf * {K1 + 1.0!r})
-               / (f.tf + {K1!r} * (1 - {B!r} + {B!r} * c.tsv_length / totals.avgdl))) AS score
-        FROM {s}.chunks c
-        CROSS JOIN LATERAL unnest(c.tsv) AS u
+               / (f.tf + {K1!r} * (1 - {B!r} + {B!r} * c.tsv_length::float8 / totals.avgdl))) AS score
+        FROM lexemes, totals, {s}.chunks c
+        CROSS JOIN LATERAL unnest({_matched("c.tsv", "lexemes.terms")}) AS u
         JOIN weights w ON w.term = u.lexeme
         CROSS JOIN LATERAL {_TF} AS f(tf)
-        CROSS JOIN totals
         WHERE c.tsv @@ to_tsquery('{TS_CONFIG}', %s)"""
     if filter_sql:
         sql += f" AND c.doc_id IN ({filter_sql})"
