@@ -199,7 +199,7 @@ def bm25_sql(
     sql = f"""WITH terms AS MATERIALIZED ({terms}),
         totals AS MATERIALIZED (
             SELECT chunks::float8 AS n, tokens::float8 / greatest(chunks, 1) AS avgdl
-            FROM {s}.corpus_stats
+            FROM {s}.corpus_stats LIMIT 1
         ),
         weights AS MATERIALIZED (
             SELECT terms.term, terms.qf * CASE WHEN r.idf > 0 THEN r.idf ELSE 1e-6 END AS idf
@@ -208,8 +208,8 @@ def bm25_sql(
             AS r(idf)
         ),
         lexemes AS MATERIALIZED (SELECT array_agg(term) AS terms FROM weights)
-        SELECT c.rowid, sum(w.idf * (f.tf * {K1 + 1.0!r})
-               / (f.tf + {K1!r} * (1 - {B!r} + {B!r} * c.tsv_length::float8 / totals.avgdl))) AS score
+        SELECT c.rowid, sum(w.idf * (f.tf * {K1 + 1.0!r}) / (f.tf + {K1!r}
+               * (1 - {B!r} + {B!r} * c.tsv_length::float8 / totals.avgdl))) AS score
         FROM lexemes, totals, {s}.chunks c
         CROSS JOIN LATERAL unnest({_matched("c.tsv", "lexemes.terms")}) AS u
         JOIN weights w ON w.term = u.lexeme
