@@ -161,7 +161,7 @@ def test_scores_equal_the_sqlite_stores_bm25_when_the_words_are_tokenised_alike(
 
 def test_filters_and_hostile_text_stay_inside_the_statement(server: str, schema: str) -> None:
     with open_store(server, schema) as store:
-        put(store, "a", ["quartz crystal growth"])
+        put(store, "a", ["quartz crystal growth"], title="Minerals")
         for text in ["'); DROP TABLE chunks; --", "a & b | !c <-> d:*", "\x00\\'\"", "the of and"]:
             assert store.search(Query(text=text), 5) == []
         sql, args = bm25_sql(f'"{schema}"', query_phrases("quartz'); --"), 5, "", [])

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from expertly.store.postgres.schema import CONTEXT_WEIGHT, TEXT_WEIGHT, TS_CONFIG
+from expertly.store.postgres.schema import CONTEXT_WEIGHT, TEXT_WEIGHT, ts_config
 from expertly.store.sqlite.rows import plain
 from expertly.store.sqlite.sparse import K1, B
 from expertly.types import Filters
@@ -189,12 +189,12 @@ def bm25_sql(
     as ``_TF``), D is ``tsv_length``, n comes from ``term_stats`` and N and avgdl from
     ``corpus_stats``, statistics of the whole index whatever the filter (as FTS5's). A
     query word is stemmed by ``to_tsvector`` like the indexed text; two words with one
-    stem count twice (FTS5 sums its phrases); stop words have no lexeme and add nothing
-    (FTS5 gives them an idf near zero).
+    stem count twice (FTS5 sums its phrases). The configuration keeps stop words, so
+    "the" is a term too, with an idf near zero (as in FTS5).
     """
     terms = (
         f"SELECT t.lexeme AS term, count(*)::float8 AS qf FROM unnest(%s::text[]) AS q(word),"
-        f" unnest(to_tsvector('{TS_CONFIG}', q.word)) AS t GROUP BY t.lexeme"
+        f" unnest(to_tsvector({ts_config(s)}, q.word)) AS t GROUP BY t.lexeme"
     )
     sql = f"""WITH terms AS MATERIALIZED ({terms}),
         totals AS MATERIALIZED (
@@ -214,7 +214,7 @@ def bm25_sql(
         CROSS JOIN LATERAL unnest({_matched("c.tsv", "lexemes.terms")}) AS u
         JOIN weights w ON w.term = u.lexeme
         CROSS JOIN LATERAL {_TF} AS f(tf)
-        WHERE c.tsv @@ to_tsquery('{TS_CONFIG}', %s)"""
+        WHERE c.tsv @@ to_tsquery({ts_config(s)}, %s)"""
     if filter_sql:
         sql += f" AND c.doc_id IN ({filter_sql})"
     sql += " GROUP BY c.rowid ORDER BY score DESC, c.rowid LIMIT %s"

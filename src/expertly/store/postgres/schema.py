@@ -42,10 +42,21 @@ from expertly.errors import StoreError
 SCHEMA_VERSION = 2
 """The newest version ``MIGRATIONS`` reaches."""
 
-TS_CONFIG = "english"
-"""PostgreSQL text-search configuration of ``tsv`` and of queries: English stemming and
-stop words, the counterpart of the SQLite store's porter tokenizer. Words of other
-languages are indexed as written (lower-cased)."""
+TS_CONFIG = "english_words"
+"""Text-search configuration of ``tsv`` and of queries (version 2 on), created in the
+store's schema: PostgreSQL's ``english`` with its Snowball stemmer kept and its stop-word
+list left out, the counterpart of the SQLite store's porter tokenizer, which indexes every
+word. BM25 gives a word found in most chunks a weight near zero, and a less common
+"stop word" (between, after, during) the weight it earns, as FTS5 does. Words of other
+languages are indexed as written (lower-cased). Version 1 used ``english``."""
+
+_STEM_DICTIONARY = "english_stem_words"
+
+
+def ts_config(s: str) -> str:
+    """SQL for the configuration of the store in schema ``s`` (quoted), as a regconfig."""
+    return f"'{s}.{TS_CONFIG}'::regconfig"
+
 
 TEXT_WEIGHT, CONTEXT_WEIGHT = 1.0, 0.5
 """BM25 term-frequency weights of an occurrence in the chunk's own text (tsvector weight A)
@@ -108,16 +119,31 @@ def _version_1(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
 
 
 def _version_2(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
-    """BM25's statistics: each chunk's length, and per lexeme the chunks holding it.
+    """BM25's statistics: each chunk's length, and per lexeme the chunks holding it; the
+    text-search configuration without stop words (``TS_CONFIG``), and ``tsv`` rebuilt with it.
 
     The length is the largest position in ``tsv``: the chunk text's words then the title's
-    and headings' (``||`` shifts the right operand's positions past the left's), stop words
-    included, as FTS5 counts every token of the three columns. PostgreSQL caps positions at
+    and headings' (``||`` shifts the right operand's positions past the left's), as FTS5
+    counts every token of the three columns. PostgreSQL caps positions at
     16,383, so a longer chunk counts as that long. Built from the stored rows; other
     writers wait (``SHARE`` lock) until the statistics are committed.
     """
+    config = ts_config(s)
+    headings = (
+        "coalesce((SELECT string_agg(h.value, ' > ' ORDER BY h.n) FROM"
+        " jsonb_array_elements_text(c.heading_path) WITH ORDINALITY AS h(value, n)), '')"
+    )
     return [
         f"LOCK TABLE {s}.chunks IN SHARE MODE",
+        f"CREATE TEXT SEARCH DICTIONARY {s}.{_STEM_DICTIONARY}"
+        " (TEMPLATE = pg_catalog.snowball, Language = english)",
+        f"CREATE TEXT SEARCH CONFIGURATION {s}.{TS_CONFIG} (COPY = pg_catalog.english)",
+        f"ALTER TEXT SEARCH CONFIGURATION {s}.{TS_CONFIG} ALTER MAPPING FOR asciiword,"
+        f" asciihword, hword_asciipart, word, hword, hword_part WITH {s}.{_STEM_DICTIONARY}",
+        # The stored vectors again, with every word (what upsert writes from now on).
+        f"UPDATE {s}.chunks c SET tsv = setweight(to_tsvector({config}, c.text), 'A')"
+        f" || setweight(to_tsvector({config}, d.title || ' ' || {headings}), 'B')"
+        f" FROM {s}.documents d WHERE d.id = c.doc_id",
         f"""CREATE OR REPLACE FUNCTION {s}.tsv_length(tsv tsvector) RETURNS integer
             LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
             'SELECT coalesce(max(p), 0)::integer FROM unnest(tsv) AS u, unnest(u.positions) AS p'
@@ -308,4 +334,6 @@ def drop_index(url: str, schema: str) -> bool:
             f" {q}.corpus_stats, {q}.schema_version"
         )
         conn.execute(f"DROP FUNCTION IF EXISTS {q}.tsv_length(tsvector)")
+        conn.execute(f"DROP TEXT SEARCH CONFIGURATION IF EXISTS {q}.{TS_CONFIG}")
+        conn.execute(f"DROP TEXT SEARCH DICTIONARY IF EXISTS {q}.{_STEM_DICTIONARY}")
         return True

@@ -47,11 +47,11 @@ from expertly.store.postgres.query import (
 )
 from expertly.store.postgres.schema import (
     RESERVED_META,
-    TS_CONFIG,
     connect,
     ensure_schema,
     quoted,
     redact,
+    ts_config,
 )
 from expertly.store.postgres.stats import apply as apply_stats
 from expertly.store.postgres.stats import lock_document, remove_chunks
@@ -208,8 +208,8 @@ class PostgresStore:
                     f'INSERT INTO {s}.chunks (id, doc_id, idx, text, start, "end",'
                     " heading_path, page, token_count, metadata, embedding, tsv) VALUES"
                     " (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s,"
-                    f" setweight(to_tsvector('{TS_CONFIG}', %s), 'A')"
-                    f" || setweight(to_tsvector('{TS_CONFIG}', %s), 'B'))",
+                    f" setweight(to_tsvector({ts_config(s)}, %s), 'A')"
+                    f" || setweight(to_tsvector({ts_config(s)}, %s), 'B'))",
                     rows,
                 )
         except psycopg.errors.UniqueViolation as exc:
