@@ -312,7 +312,7 @@ def test_a_version_1_index_is_upgraded_with_statistics_from_its_rows(
             conn.execute(f"DROP SCHEMA IF EXISTS {fresh} CASCADE")
 
 
-def test_an_empty_index_and_a_question_of_stop_words_find_nothing(server: str, schema: str) -> None:
+def test_an_empty_index_and_words_no_chunk_holds_find_nothing(server: str, schema: str) -> None:
     with open_store(server, schema) as store:
         assert store.search(Query(text="protein"), 5) == []
         put(store, "a", ["protein"])

@@ -8,22 +8,23 @@ several workspaces can share a database::
     documents       one row per Document (text included); ``tenant`` and ``groups`` copied
                     out of the metadata (jsonb) for the access filters
     chunks          one row per Chunk: ``rowid`` (bigint identity, never reused), the chunk's
-                    fields, ``embedding vector(dim)`` and ``tsv tsvector`` (chunk text at
+                    fields, ``embedding vector(dim)``, ``tsv tsvector`` (chunk text at
                     weight A, document title and heading path at weight B, written by the
                     same INSERT as the chunk, since the title lives in ``documents``; kept
-                    in the row, ``STORAGE MAIN``); ``ON DELETE CASCADE`` from documents
-                    and ``tsv_length`` (BM25's document length, generated from ``tsv``)
+                    in the row, ``STORAGE MAIN``) and ``tsv_length`` (BM25's document
+                    length, generated from ``tsv``); ``ON DELETE CASCADE`` from documents
     term_stats      lexeme → number of chunks whose ``tsv`` holds it (BM25's idf)
     corpus_stats    one row: number of chunks and the sum of their ``tsv_length`` (N, avgdl)
+    english_words   the text-search configuration of ``tsv`` (``TS_CONFIG``)
     indexes         ``chunks_embedding_hnsw`` (HNSW, ``vector_cosine_ops``), ``chunks_tsv``
                     (GIN), ``documents_groups`` (GIN), ``documents_tenant``, chunks(doc_id, idx)
 
 ``term_stats`` and ``corpus_stats`` change in the transaction of each upsert and delete
 (``postgres.stats``), so a search sees statistics that agree with the chunks it ranks.
 
-Versions: 1 documents, chunks, meta and the indexes; 2 the BM25 statistics (built from the
-stored chunks when a version-1 index is opened for writing; the generated column rewrites
-the chunks table once).
+Versions: 1 documents, chunks, meta and the indexes; 2 the BM25 statistics and the
+configuration without stop words (built from the stored chunks when a version-1 index is
+opened for writing: ``tsv`` is computed again and the chunks table rewritten).
 
 Migrations: ``MIGRATIONS[v]`` turns version ``v - 1`` into ``v``. Opening a store applies
 the missing ones in one transaction under an advisory lock (two processes opening a new
