@@ -138,6 +138,9 @@ def test_scores_equal_the_sqlite_stores_bm25_when_the_words_are_tokenised_alike(
         "heart",
         "lung",
         "bone",
+        "il-6",
+        "2.5",
+        "mg/kg",
     ]
     docs = {
         f"d{i}": [" ".join(rng.choices(vocabulary, k=rng.randint(3, 40))) for _ in range(3)]
@@ -151,7 +154,8 @@ def test_scores_equal_the_sqlite_stores_bm25_when_the_words_are_tokenised_alike(
         for doc_id, texts in docs.items():
             for store in (sqlite, pg):
                 put(store, doc_id, texts, title=f"Study {doc_id} liver")
-        for question in ["liver", "gene virus", "bone marrow nerve cell", "tumor tumor dose"]:
+        questions = ["liver", "gene virus", "bone marrow nerve cell", "tumor dose", "IL-6 2.5"]
+        for question in questions:
             want = sqlite.search(Query(text=question), 10)
             got = pg.search(Query(text=question), 10)
             assert ids(got) == ids(want), question
@@ -273,7 +277,7 @@ def test_a_version_1_index_is_upgraded_with_statistics_from_its_rows(
     from expertly.store.postgres import schema as pg_schema
 
     texts = {"a": ["alpha beta gamma", "beta delta"], "b": ["gamma gamma epsilon zeta"],
-             "c": ["delta epsilon"]}  # fmt: skip
+             "c": ["delta epsilon", "IL-6 at 3.5 mg/kg (e.g. x_y) — beta's"]}  # fmt: skip
     with monkeypatch.context() as patch:
         patch.setattr(pg_schema, "SCHEMA_VERSION", 1)
         with open_store(server, schema) as old:
@@ -292,7 +296,7 @@ def test_a_version_1_index_is_upgraded_with_statistics_from_its_rows(
         assert store.schema_version == SCHEMA_VERSION == 2
         assert_statistics_recount(server, schema)
         upgraded = [(h.chunk.id, h.scores["sparse"]) for h in
-                    store.search(Query(text="gamma epsilon"), 5)]  # fmt: skip
+                    store.search(Query(text="gamma epsilon mg 5 IL-6"), 5)]  # fmt: skip
         put(store, "d", ["zeta eta"])  # writes go on keeping them
         store.delete("c")
         assert_statistics_recount(server, schema)
@@ -305,7 +309,7 @@ def test_a_version_1_index_is_upgraded_with_statistics_from_its_rows(
             for doc_id, chunk_texts in texts.items():
                 put(store, doc_id, chunk_texts)
             again = [(h.chunk.id, h.scores["sparse"]) for h in
-                     store.search(Query(text="gamma epsilon"), 5)]  # fmt: skip
+                     store.search(Query(text="gamma epsilon mg 5 IL-6"), 5)]  # fmt: skip
         assert upgraded == again and upgraded
     finally:
         with psycopg.connect(server, autocommit=True) as conn:

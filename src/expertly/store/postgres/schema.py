@@ -35,6 +35,7 @@ version is newer than ``SCHEMA_VERSION`` is refused (this expertly does not unde
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable
 from typing import Any
 
@@ -52,6 +53,26 @@ word. BM25 gives a word found in most chunks a weight near zero, and a less comm
 languages are indexed as written (lower-cased). Version 1 used ``english``."""
 
 _STEM_DICTIONARY = "english_stem_words"
+
+_PUNCTUATION = string.punctuation
+_AS_SPACES = str.maketrans(_PUNCTUATION, " " * len(_PUNCTUATION))
+
+
+def index_text(text: str) -> str:
+    """``text`` as ``tsv`` reads it: ASCII punctuation turned into spaces.
+
+    FTS5's unicode61 tokenizer cuts words at every punctuation character, while
+    PostgreSQL's parser keeps ``covid-19`` (besides its parts), ``3.5``, ``-19`` or
+    ``mg/kg`` whole; a question's words (``query_phrases``) are cut as FTS5 cuts them, so
+    without this the two would not meet. ``index_text_sql`` does the same in SQL.
+    """
+    return text.translate(_AS_SPACES)
+
+
+def index_text_sql(expression: str) -> str:
+    """SQL for ``index_text(expression)`` (``translate``, character for character)."""
+    escaped = _PUNCTUATION.replace("'", "''")
+    return f"translate({expression}, '{escaped}', '{' ' * len(_PUNCTUATION)}')"
 
 
 def ts_config(s: str) -> str:
@@ -134,6 +155,7 @@ def _version_2(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
         "coalesce((SELECT string_agg(h.value, ' > ' ORDER BY h.n) FROM"
         " jsonb_array_elements_text(c.heading_path) WITH ORDINALITY AS h(value, n)), '')"
     )
+    context = f"d.title || ' ' || {headings}"  # what upsert indexes at weight B
     return [
         f"LOCK TABLE {s}.chunks IN SHARE MODE",
         f"CREATE TEXT SEARCH DICTIONARY {s}.{_STEM_DICTIONARY}"
@@ -142,8 +164,9 @@ def _version_2(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
         f"ALTER TEXT SEARCH CONFIGURATION {s}.{TS_CONFIG} ALTER MAPPING FOR asciiword,"
         f" asciihword, hword_asciipart, word, hword, hword_part WITH {s}.{_STEM_DICTIONARY}",
         # The stored vectors again, with every word (what upsert writes from now on).
-        f"UPDATE {s}.chunks c SET tsv = setweight(to_tsvector({config}, c.text), 'A')"
-        f" || setweight(to_tsvector({config}, d.title || ' ' || {headings}), 'B')"
+        f"UPDATE {s}.chunks c SET tsv = setweight(to_tsvector({config},"
+        f" {index_text_sql('c.text')}), 'A') || setweight(to_tsvector({config},"
+        f" {index_text_sql(context)}), 'B')"
         f" FROM {s}.documents d WHERE d.id = c.doc_id",
         f"""CREATE OR REPLACE FUNCTION {s}.tsv_length(tsv tsvector) RETURNS integer
             LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS

@@ -49,6 +49,7 @@ from expertly.store.postgres.schema import (
     RESERVED_META,
     connect,
     ensure_schema,
+    index_text,
     quoted,
     redact,
     ts_config,
@@ -177,7 +178,8 @@ class PostgresStore:
             meta = _json(meta, f"Chunk {chunk.id!r}: metadata")
             context = _text(f"{doc.title} {' > '.join(chunk.heading_path)}")
             rows.append((_text(cid), doc_id, idx, _text(text), start, end, headings, page,
-                         tokens, meta, vector, _text(text), context))  # fmt: skip
+                         tokens, meta, vector, index_text(_text(text)),
+                         index_text(context)))  # fmt: skip
         s = self._s
         with self._write() as conn:
             lock_document(conn, self.schema, doc.id)
