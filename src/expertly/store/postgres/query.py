@@ -57,8 +57,9 @@ def tsquery_from(words: list[str]) -> str:
 
     ``words`` are ``query_phrases(text)`` (NFKC, ``\\w+``, each once, at most 64), so no
     quote, backslash, operator or NUL byte is in them; each is quoted, so ``&``, ``!`` and
-    ``<->`` cannot appear and ``not``/``or`` are plain (stop) words. Any word matches (OR),
-    like the SQLite store's BM25.
+    ``<->`` cannot appear and ``not``/``or`` are plain words. Any word matches (OR), like
+    the SQLite store's BM25. A word that ``\\w`` keeps whole but the parser cuts
+    (``x_y``) becomes a phrase (``x <-> y``), as in FTS5.
     """
     return " | ".join(f"'{w}'" for w in words)
 
@@ -190,7 +191,9 @@ def bm25_sql(
     ``corpus_stats``, statistics of the whole index whatever the filter (as FTS5's). A
     query word is stemmed by ``to_tsvector`` like the indexed text; two words with one
     stem count twice (FTS5 sums its phrases). The configuration keeps stop words, so
-    "the" is a term too, with an idf near zero (as in FTS5).
+    "the" is a term too, with an idf near zero (as in FTS5). A word of several lexemes
+    (``x_y``) finds its chunks as a phrase but scores as its lexemes, each with its own
+    idf, where FTS5 counts the phrase's occurrences (rare in questions).
     """
     terms = (
         f"SELECT t.lexeme AS term, count(*)::float8 AS qf FROM unnest(%s::text[]) AS q(word),"
