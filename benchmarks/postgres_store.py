@@ -18,7 +18,7 @@ process; PostgreSQL answers over a Unix socket):
     dense_sqlite        SQLiteStore dense top-10: exact (sqlite-vec, no in-memory copy)
     dense_postgres      PostgresStore dense top-10: HNSW (store.hnsw_ef_search)
     dense_acme_*        the same with Filters(tenant="acme"): 1% of the chunks allowed
-    text_*              full-text top-10 (FTS5 BM25 / tsvector ts_rank)
+    text_*              full-text top-10 (FTS5 BM25 / BM25 over the tsvector statistics)
 
 plus recall@10 of PostgreSQL's dense top-10 against the exact top-10 (numpy), unfiltered
 and filtered, the hits a filtered search returns, and the write rate (one transaction per

@@ -196,8 +196,10 @@ def test_schema_version_is_recorded_once_and_a_newer_one_is_refused(
     open_store(server, schema).close()
     open_store(server, schema).close()  # idempotent: nothing applied twice
     with psycopg.connect(server, autocommit=True) as conn:
-        versions = conn.execute(f"SELECT version FROM {schema}.schema_version").fetchall()
-        assert versions == [(SCHEMA_VERSION,)]
+        versions = conn.execute(
+            f"SELECT version FROM {schema}.schema_version ORDER BY 1"
+        ).fetchall()
+        assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
         conn.execute(f"INSERT INTO {schema}.schema_version (version) VALUES (%s)",
                      (SCHEMA_VERSION + 1,))  # fmt: skip
     with pytest.raises(StoreError, match="newer than this expertly understands"):
@@ -213,18 +215,19 @@ def test_a_pending_migration_is_applied_once_when_the_store_opens(
         doc, chunks = make_doc("d", ["kept through the upgrade"])
         store.upsert(doc, chunks, unit_vectors(1, DIM, 0))
 
-    def version_2(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
+    def next_version(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
         return [f"ALTER TABLE {s}.documents ADD COLUMN language text"]
 
-    monkeypatch.setattr(pg_schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(pg_schema.MIGRATIONS, 2, version_2)
+    new = SCHEMA_VERSION + 1
+    monkeypatch.setattr(pg_schema, "SCHEMA_VERSION", new)
+    monkeypatch.setitem(pg_schema.MIGRATIONS, new, next_version)
     for _ in range(2):
         with open_store(server, schema) as store:
-            assert store.schema_version == 2
+            assert store.schema_version == new
             assert ids(store.search(Query(text="upgrade"), 5)) == ["d#0"]
     with psycopg.connect(server) as conn:
         versions = conn.execute(f"SELECT version FROM {schema}.schema_version ORDER BY 1")
-        assert versions.fetchall() == [(1,), (2,)]
+        assert versions.fetchall() == [(v,) for v in range(1, new + 1)]
         conn.execute(f"SELECT language FROM {schema}.documents").fetchall()
 
 
@@ -237,7 +240,7 @@ def test_stores_opened_at_once_on_a_new_schema_create_it_once(server: str, schem
         store.close()
     with psycopg.connect(server) as conn:
         rows = conn.execute(f"SELECT version FROM {schema}.schema_version").fetchall()
-    assert rows == [(SCHEMA_VERSION,)]
+    assert rows == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
 
 
 def test_another_embedder_is_refused(server: str, schema: str) -> None:
@@ -371,7 +374,8 @@ def test_the_registry_builds_it_from_settings(server: str, schema: str, tmp_path
     settings = StoreSettings(backend="postgres", url=server, schema=schema)
     store = create_store(settings, root=tmp_path, dim=DIM, embedder="e")
     with store:  # type: ignore[attr-defined]
-        assert isinstance(store, PostgresStore) and store.stats()["schema_version"] == 1
+        assert isinstance(store, PostgresStore)
+        assert store.stats()["schema_version"] == SCHEMA_VERSION
     assert repr(store).startswith("PostgresStore(") and schema in repr(store)
 
 

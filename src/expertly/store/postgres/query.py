@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from expertly.store.postgres.schema import CONTEXT_WEIGHT, TEXT_WEIGHT, TS_CONFIG
-from expertly.store.sqlite.query import query_phrases
+from expertly.store.postgres.schema import CONTEXT_WEIGHT, TEXT_WEIGHT, ts_config
 from expertly.store.sqlite.rows import plain
+from expertly.store.sqlite.sparse import K1, B
 from expertly.types import Filters
 
 MAX_EF_SEARCH = 1000
@@ -27,20 +27,41 @@ CHUNK_SELECT = (
 )
 """The columns ``expertly.store.sqlite.rows.chunk_from_row`` reads, jsonb given as text."""
 
-_RANK = f"ts_rank('{{0.1, 0.2, {CONTEXT_WEIGHT}, {TEXT_WEIGHT}}}', c.tsv, q.query, 1)"
-"""ts_rank weights are {D, C, B, A}; normalisation 1 divides by 1 + log(chunk length), so
-a long chunk does not win by size alone."""
+_TF = (
+    f"(SELECT sum(CASE WHEN w = 'A' THEN {TEXT_WEIGHT!r}::float8"
+    f" ELSE {CONTEXT_WEIGHT!r}::float8 END)"
+    " FROM unnest(u.weights) AS w)"
+)
+"""BM25's term frequency of one lexeme in one chunk: its occurrences, each weighted by
+where it stands (A: the chunk text, B: the title or headings), like FTS5's column weights."""
 
 
-def tsquery_text(text: str) -> str:
+def _matched(tsv: str, lexemes: str) -> str:
+    """SQL for the part of ``tsv`` that holds the lexemes ``lexemes`` (a text[]), weights kept.
+
+    Built from tsvector functions (``setweight`` marks the query's lexemes with weight C,
+    ``ts_filter`` keeps the marked positions), one pass for the chunk text (A) and one for
+    the title and headings (B): reading only these few entries is three times faster than
+    unnesting the whole tsvector of every candidate and filtering the rows.
+    """
+    parts = [
+        f"setweight(ts_filter(setweight(ts_filter({tsv}, '{{{w}}}'), 'c', {lexemes}),"
+        f" '{{c}}'), '{w}')"
+        for w in ("a", "b")
+    ]
+    return " || ".join(parts)
+
+
+def tsquery_from(words: list[str]) -> str:
     """A ``to_tsquery`` input that can never be a syntax error: ``'w1' | 'w2' | ...``.
 
-    The words are ``query_phrases(text)`` (NFKC, ``\\w+``, each once, at most 64), so no
-    quote, backslash, operator or NUL byte survives; each is quoted, so ``&``, ``!`` and
-    ``<->`` cannot appear and ``not``/``or`` are plain (stop) words. Any word matches (OR),
-    like the SQLite store's BM25. ``""`` when the text has no word: skip the search.
+    ``words`` are ``query_phrases(text)`` (NFKC, ``\\w+``, each once, at most 64), so no
+    quote, backslash, operator or NUL byte is in them; each is quoted, so ``&``, ``!`` and
+    ``<->`` cannot appear and ``not``/``or`` are plain words. Any word matches (OR), like
+    the SQLite store's BM25. A word that ``\\w`` keeps whole but the parser cuts
+    (``x_y``) becomes a phrase (``x <-> y``), as in FTS5.
     """
-    return " | ".join(f"'{w}'" for w in query_phrases(text))
+    return " | ".join(f"'{w}'" for w in words)
 
 
 def filters_active(filters: Filters) -> bool:
@@ -142,17 +163,65 @@ def dense_sql(
 
 
 def text_search(
-    conn: Any, s: str, tsquery: str, k: int, filter_sql: str, params: list[Any]
+    conn: Any, s: str, words: list[str], k: int, filter_sql: str, params: list[Any]
 ) -> list[tuple[int, float]]:
-    """Full text over ``tsv`` (GIN): (rowid, ts_rank) best first, ties by rowid."""
-    sql = (
-        f"SELECT c.rowid, {_RANK} AS score FROM {s}.chunks c,"
-        f" to_tsquery('{TS_CONFIG}', %s) AS q(query) WHERE c.tsv @@ q.query"
+    """BM25 over ``tsv``: (rowid, positive score) best first, ties by rowid.
+
+    ``words`` are ``query_phrases`` of the question. ``bm25_sql`` builds the statement.
+    """
+    sql, args = bm25_sql(s, words, k, filter_sql, params)
+    return [(int(r), float(v)) for r, v in conn.execute(sql, args)]
+
+
+def bm25_sql(
+    s: str, words: list[str], k: int, filter_sql: str, params: list[Any]
+) -> tuple[str, list[Any]]:
+    """One statement that ranks the chunks matching any of ``words`` by BM25.
+
+    The SQLite store's ranking (FTS5's ``bm25()``, see ``sqlite.sparse``) with its
+    constants and column weights, so that both stores order text matches alike::
+
+        idf = ln((N - n + 0.5) / (n + 0.5)), 1e-6 when <= 0     (n: chunks holding the term)
+        score = sum over the query's terms of
+                idf x f x (k1 + 1) / (f + k1 x (1 - b + b x D / avgdl))
+
+    Candidates come from the GIN index (``tsv @@ to_tsquery(...)``) with the filter in the
+    same WHERE; f is read from each candidate's ``tsv`` (the positions of the term, weighted
+    as ``_TF``), D is ``tsv_length``, n comes from ``term_stats`` and N and avgdl from
+    ``corpus_stats``, statistics of the whole index whatever the filter (as FTS5's). A
+    query word is stemmed by ``to_tsvector`` like the indexed text; two words with one
+    stem count twice (FTS5 sums its phrases). The configuration keeps stop words, so
+    "the" is a term too, with an idf near zero (as in FTS5). A word of several lexemes
+    (``x_y``) finds its chunks as a phrase but scores as its lexemes, each with its own
+    idf, where FTS5 counts the phrase's occurrences (rare in questions).
+    """
+    terms = (
+        f"SELECT t.lexeme AS term, count(*)::float8 AS qf FROM unnest(%s::text[]) AS q(word),"
+        f" unnest(to_tsvector({ts_config(s)}, q.word)) AS t GROUP BY t.lexeme"
     )
+    sql = f"""WITH terms AS MATERIALIZED ({terms}),
+        totals AS MATERIALIZED (
+            SELECT chunks::float8 AS n, tokens::float8 / greatest(chunks, 1) AS avgdl
+            FROM {s}.corpus_stats LIMIT 1
+        ),
+        weights AS MATERIALIZED (
+            SELECT terms.term, terms.qf * CASE WHEN r.idf > 0 THEN r.idf ELSE 1e-6 END AS idf
+            FROM terms JOIN {s}.term_stats st ON st.term = terms.term CROSS JOIN totals,
+            LATERAL (SELECT ln((totals.n - st.chunks::float8 + 0.5) / (st.chunks::float8 + 0.5)))
+            AS r(idf)
+        ),
+        lexemes AS MATERIALIZED (SELECT array_agg(term) AS terms FROM weights)
+        SELECT c.rowid, sum(w.idf * (f.tf * {K1 + 1.0!r}) / (f.tf + {K1!r}
+               * (1 - {B!r} + {B!r} * c.tsv_length::float8 / totals.avgdl))) AS score
+        FROM lexemes, totals, {s}.chunks c
+        CROSS JOIN LATERAL unnest({_matched("c.tsv", "lexemes.terms")}) AS u
+        JOIN weights w ON w.term = u.lexeme
+        CROSS JOIN LATERAL {_TF} AS f(tf)
+        WHERE c.tsv @@ to_tsquery({ts_config(s)}, %s)"""
     if filter_sql:
         sql += f" AND c.doc_id IN ({filter_sql})"
-    sql += " ORDER BY score DESC, c.rowid LIMIT %s"
-    return [(int(r), float(v)) for r, v in conn.execute(sql, [tsquery, *params, k])]
+    sql += " GROUP BY c.rowid ORDER BY score DESC, c.rowid LIMIT %s"
+    return sql, [words, tsquery_from(words), *params, k]
 
 
 def chunk_rows(conn: Any, s: str, rowids: list[int]) -> dict[int, tuple[Any, ...]]:

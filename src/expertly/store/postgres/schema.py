@@ -8,12 +8,23 @@ several workspaces can share a database::
     documents       one row per Document (text included); ``tenant`` and ``groups`` copied
                     out of the metadata (jsonb) for the access filters
     chunks          one row per Chunk: ``rowid`` (bigint identity, never reused), the chunk's
-                    fields, ``embedding vector(dim)`` and ``tsv tsvector`` (chunk text at
+                    fields, ``embedding vector(dim)``, ``tsv tsvector`` (chunk text at
                     weight A, document title and heading path at weight B, written by the
                     same INSERT as the chunk, since the title lives in ``documents``; kept
-                    in the row, ``STORAGE MAIN``); ``ON DELETE CASCADE`` from documents
+                    in the row, ``STORAGE MAIN``) and ``tsv_length`` (BM25's document
+                    length, generated from ``tsv``); ``ON DELETE CASCADE`` from documents
+    term_stats      lexeme → number of chunks whose ``tsv`` holds it (BM25's idf)
+    corpus_stats    one row: number of chunks and the sum of their ``tsv_length`` (N, avgdl)
+    english_words   the text-search configuration of ``tsv`` (``TS_CONFIG``)
     indexes         ``chunks_embedding_hnsw`` (HNSW, ``vector_cosine_ops``), ``chunks_tsv``
                     (GIN), ``documents_groups`` (GIN), ``documents_tenant``, chunks(doc_id, idx)
+
+``term_stats`` and ``corpus_stats`` change in the transaction of each upsert and delete
+(``postgres.stats``), so a search sees statistics that agree with the chunks it ranks.
+
+Versions: 1 documents, chunks, meta and the indexes; 2 the BM25 statistics and the
+configuration without stop words (built from the stored chunks when a version-1 index is
+opened for writing: ``tsv`` is computed again and the chunks table rewritten).
 
 Migrations: ``MIGRATIONS[v]`` turns version ``v - 1`` into ``v``. Opening a store applies
 the missing ones in one transaction under an advisory lock (two processes opening a new
@@ -24,22 +35,55 @@ version is newer than ``SCHEMA_VERSION`` is refused (this expertly does not unde
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable
 from typing import Any
 
 from expertly.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The newest version ``MIGRATIONS`` reaches."""
 
-TS_CONFIG = "english"
-"""PostgreSQL text-search configuration of ``tsv`` and of queries: English stemming and
-stop words, the counterpart of the SQLite store's porter tokenizer. Words of other
-languages are indexed as written (lower-cased)."""
+TS_CONFIG = "english_words"
+"""Text-search configuration of ``tsv`` and of queries (version 2 on), created in the
+store's schema: PostgreSQL's ``english`` with its Snowball stemmer kept and its stop-word
+list left out, the counterpart of the SQLite store's porter tokenizer, which indexes every
+word. BM25 gives a word found in most chunks a weight near zero, and a less common
+"stop word" (between, after, during) the weight it earns, as FTS5 does. Words of other
+languages are indexed as written (lower-cased). Version 1 used ``english``."""
+
+_STEM_DICTIONARY = "english_stem_words"
+
+_PUNCTUATION = string.punctuation
+_AS_SPACES = str.maketrans(_PUNCTUATION, " " * len(_PUNCTUATION))
+
+
+def index_text(text: str) -> str:
+    """``text`` as ``tsv`` reads it: ASCII punctuation turned into spaces.
+
+    FTS5's unicode61 tokenizer cuts words at every punctuation character, while
+    PostgreSQL's parser keeps ``covid-19`` (besides its parts), ``3.5``, ``-19`` or
+    ``mg/kg`` whole; a question's words (``query_phrases``) are cut as FTS5 cuts them, so
+    without this the two would not meet. ``index_text_sql`` does the same in SQL.
+    """
+    return text.translate(_AS_SPACES)
+
+
+def index_text_sql(expression: str) -> str:
+    """SQL for ``index_text(expression)`` (``translate``, character for character)."""
+    escaped = _PUNCTUATION.replace("'", "''")
+    return f"translate({expression}, '{escaped}', '{' ' * len(_PUNCTUATION)}')"
+
+
+def ts_config(s: str) -> str:
+    """SQL for the configuration of the store in schema ``s`` (quoted), as a regconfig."""
+    return f"'{s}.{TS_CONFIG}'::regconfig"
+
 
 TEXT_WEIGHT, CONTEXT_WEIGHT = 1.0, 0.5
-"""``ts_rank`` weights of a match in the chunk's own text (A) and in the title or heading
-path it inherits (B): the SQLite store's BM25 column weights."""
+"""BM25 term-frequency weights of an occurrence in the chunk's own text (tsvector weight A)
+and in the title or heading path it inherits (weight B): the SQLite store's FTS5 column
+weights (``sqlite.schema.BM25_WEIGHTS``)."""
 
 MAX_HNSW_DIM = 2000
 """pgvector indexes ``vector`` columns of at most this many dimensions."""
@@ -96,7 +140,60 @@ def _version_1(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
     ]
 
 
-MIGRATIONS: dict[int, Callable[[str, int, int, int], list[str]]] = {1: _version_1}
+def _version_2(s: str, dim: int, m: int, ef_construction: int) -> list[str]:
+    """BM25's statistics: each chunk's length, and per lexeme the chunks holding it; the
+    text-search configuration without stop words (``TS_CONFIG``), and ``tsv`` rebuilt with it.
+
+    The length is the largest position in ``tsv``: the chunk text's words then the title's
+    and headings' (``||`` shifts the right operand's positions past the left's), as FTS5
+    counts every token of the three columns. PostgreSQL caps positions at
+    16,383, so a longer chunk counts as that long. Built from the stored rows; other
+    writers wait (``SHARE`` lock) until the statistics are committed.
+    """
+    config = ts_config(s)
+    headings = (
+        "coalesce((SELECT string_agg(h.value, ' > ' ORDER BY h.n) FROM"
+        " jsonb_array_elements_text(c.heading_path) WITH ORDINALITY AS h(value, n)), '')"
+    )
+    context = f"d.title || ' ' || {headings}"  # what upsert indexes at weight B
+    return [
+        f"LOCK TABLE {s}.chunks IN SHARE MODE",
+        f"CREATE TEXT SEARCH DICTIONARY {s}.{_STEM_DICTIONARY}"
+        " (TEMPLATE = pg_catalog.snowball, Language = english)",
+        f"CREATE TEXT SEARCH CONFIGURATION {s}.{TS_CONFIG} (COPY = pg_catalog.english)",
+        f"ALTER TEXT SEARCH CONFIGURATION {s}.{TS_CONFIG} ALTER MAPPING FOR asciiword,"
+        f" asciihword, hword_asciipart, word, hword, hword_part WITH {s}.{_STEM_DICTIONARY}",
+        # The stored vectors again, with every word (what upsert writes from now on).
+        f"UPDATE {s}.chunks c SET tsv = setweight(to_tsvector({config},"
+        f" {index_text_sql('c.text')}), 'A') || setweight(to_tsvector({config},"
+        f" {index_text_sql(context)}), 'B')"
+        f" FROM {s}.documents d WHERE d.id = c.doc_id",
+        f"""CREATE OR REPLACE FUNCTION {s}.tsv_length(tsv tsvector) RETURNS integer
+            LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
+            'SELECT coalesce(max(p), 0)::integer FROM unnest(tsv) AS u, unnest(u.positions) AS p'
+        """,
+        f"ALTER TABLE {s}.chunks ADD COLUMN IF NOT EXISTS tsv_length integer NOT NULL"
+        f" GENERATED ALWAYS AS ({s}.tsv_length(tsv)) STORED",
+        f"""CREATE TABLE IF NOT EXISTS {s}.term_stats (
+            term text PRIMARY KEY,
+            chunks bigint NOT NULL  -- > 0: a write deletes the rows it brings to 0
+        )""",
+        f"INSERT INTO {s}.term_stats (term, chunks) SELECT t.term, count(*) FROM {s}.chunks c,"
+        " unnest(tsvector_to_array(c.tsv)) AS t(term) GROUP BY t.term",
+        f"""CREATE TABLE IF NOT EXISTS {s}.corpus_stats (
+            one boolean PRIMARY KEY DEFAULT true CHECK (one),
+            chunks bigint NOT NULL CHECK (chunks >= 0),
+            tokens bigint NOT NULL CHECK (tokens >= 0)
+        )""",
+        f"INSERT INTO {s}.corpus_stats (one, chunks, tokens)"
+        f" SELECT true, count(*), coalesce(sum(tsv_length), 0) FROM {s}.chunks",
+    ]
+
+
+MIGRATIONS: dict[int, Callable[[str, int, int, int], list[str]]] = {
+    1: _version_1,
+    2: _version_2,
+}
 """version → the statements (given schema, dim, hnsw m, ef_construction) that reach it."""
 
 
@@ -178,6 +275,12 @@ def ensure_schema(
             f"The PostgreSQL index (schema {schema}) has schema version {version}, newer than "
             f"this expertly understands ({SCHEMA_VERSION}). Upgrade expertly."
         )
+    if version < SCHEMA_VERSION:  # read-only: this handle may not upgrade it
+        raise StoreError(
+            f"The PostgreSQL index (schema {schema}) has schema version {version}; this "
+            f"expertly needs {SCHEMA_VERSION}, which a writer creates when it opens the index "
+            "(e.g. `expertly ingest <folder>` or `expertly migrate`). Open it once for writing."
+        )
     meta = dict(conn.execute(f"SELECT key, value FROM {q}.meta").fetchall())
     built_with, built_dim = meta.get("embedder", "?"), meta.get("dim", "?")
     if built_with != embedder or built_dim != str(dim):
@@ -251,6 +354,10 @@ def drop_index(url: str, schema: str) -> bool:
         if _version(conn, schema) == 0:
             return False
         conn.execute(
-            f"DROP TABLE IF EXISTS {q}.chunks, {q}.documents, {q}.meta, {q}.schema_version"
+            f"DROP TABLE IF EXISTS {q}.chunks, {q}.documents, {q}.meta, {q}.term_stats,"
+            f" {q}.corpus_stats, {q}.schema_version"
         )
+        conn.execute(f"DROP FUNCTION IF EXISTS {q}.tsv_length(tsvector)")
+        conn.execute(f"DROP TEXT SEARCH CONFIGURATION IF EXISTS {q}.{TS_CONFIG}")
+        conn.execute(f"DROP TEXT SEARCH DICTIONARY IF EXISTS {q}.{_STEM_DICTIONARY}")
         return True

@@ -9,10 +9,12 @@
   approximate, tuned by ``store.hnsw_ef_search``; filters sit in the same statement and
   pgvector's iterative scan keeps a selective filter from returning fewer than k hits
   (``postgres.query.knn``). Scores are cosine similarities, as the SQLite store's.
-* Text search is PostgreSQL's full text (``tsvector`` + GIN, English configuration,
-  ``ts_rank`` with the chunk text weighted above the title and headings): any query word
-  matches; the ranking is term-frequency based, without BM25's inverse document
-  frequency, which fusion by rank (the retriever's default) does not need.
+* Text search is PostgreSQL's full text (``tsvector`` + GIN, English configuration)
+  ranked by BM25 with the SQLite store's formula, constants and column weights (the
+  chunk text above the title and headings): any query word matches; the statistics it
+  needs (chunk lengths, chunks per lexeme, totals) change in the transaction of each
+  write (``postgres.stats``), and the ranking is one SQL statement
+  (``postgres.query.bm25_sql``).
 * Input checks and row conversions are the SQLite store's (``sqlite.rows``), so both
   backends accept and refuse the same documents. PostgreSQL text cannot hold NUL
   characters: in texts they are stored as U+FFFD (one character for one, so chunk spans
@@ -42,16 +44,19 @@ from expertly.store.postgres.query import (
     filters_active,
     knn,
     text_search,
-    tsquery_text,
 )
 from expertly.store.postgres.schema import (
     RESERVED_META,
-    TS_CONFIG,
     connect,
     ensure_schema,
+    index_text,
     quoted,
     redact,
+    ts_config,
 )
+from expertly.store.postgres.stats import apply as apply_stats
+from expertly.store.postgres.stats import lock_document, remove_chunks
+from expertly.store.sqlite.query import query_phrases
 from expertly.store.sqlite.rows import (
     acl_fields,
     check_chunks,
@@ -162,8 +167,6 @@ class PostgresStore:
         indexes, a chunk id stored for another document, or metadata that is not JSON
         (or holds NUL characters) with a str ``tenant`` and a list of str ``groups``.
         """
-        import psycopg
-
         matrix = check_vectors(vectors, len(chunks), self.dim)
         check_chunks(doc, chunks)
         metadata_json, tenant, groups = acl_fields(doc)
@@ -175,9 +178,12 @@ class PostgresStore:
             meta = _json(meta, f"Chunk {chunk.id!r}: metadata")
             context = _text(f"{doc.title} {' > '.join(chunk.heading_path)}")
             rows.append((_text(cid), doc_id, idx, _text(text), start, end, headings, page,
-                         tokens, meta, vector, _text(text), context))  # fmt: skip
+                         tokens, meta, vector, index_text(_text(text)),
+                         index_text(context)))  # fmt: skip
         s = self._s
         with self._write() as conn:
+            lock_document(conn, self.schema, doc.id)
+            removed = remove_chunks(conn, s, doc.id)
             conn.execute(f"DELETE FROM {s}.documents WHERE id = %s", (doc.id,))
             conn.execute(
                 f"INSERT INTO {s}.documents (id, source, title, format, content_hash, text,"
@@ -188,43 +194,54 @@ class PostgresStore:
                  None if tenant is None else _text(tenant), [_text(g) for g in groups],
                  time.time()),
             )  # fmt: skip
-            if not rows:
-                return
-            try:
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        f'INSERT INTO {s}.chunks (id, doc_id, idx, text, start, "end",'
-                        " heading_path, page, token_count, metadata, embedding, tsv) VALUES"
-                        " (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s,"
-                        f" setweight(to_tsvector('{TS_CONFIG}', %s), 'A')"
-                        f" || setweight(to_tsvector('{TS_CONFIG}', %s), 'B'))",
-                        rows,
-                    )
-            except psycopg.errors.UniqueViolation as exc:
-                raise ValueError(
-                    f"A chunk id of document {doc.id!r} is already stored for another "
-                    f"document: {exc.diag.message_detail or exc}"
-                ) from exc
+            if rows:
+                self._insert_chunks(conn, doc.id, rows)
+            apply_stats(conn, s, doc.id, removed)
+
+    def _insert_chunks(self, conn: Any, doc_id: str, rows: list[tuple[Any, ...]]) -> None:
+        """INSERT the chunk rows (their ``tsv`` built by the server); a chunk id stored for
+        another document is the caller's ``ValueError``."""
+        import psycopg
+
+        s = self._s
+        try:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    f'INSERT INTO {s}.chunks (id, doc_id, idx, text, start, "end",'
+                    " heading_path, page, token_count, metadata, embedding, tsv) VALUES"
+                    " (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s,"
+                    f" setweight(to_tsvector({ts_config(s)}, %s), 'A')"
+                    f" || setweight(to_tsvector({ts_config(s)}, %s), 'B'))",
+                    rows,
+                )
+        except psycopg.errors.UniqueViolation as exc:
+            raise ValueError(
+                f"A chunk id of document {doc_id!r} is already stored for another "
+                f"document: {exc.diag.message_detail or exc}"
+            ) from exc
 
     def delete(self, doc_id: str) -> bool:
         """Remove a document and its chunks; False if it was not stored."""
         with self._write() as conn:
+            lock_document(conn, self.schema, doc_id)
+            removed = remove_chunks(conn, self._s, doc_id)
             cur = conn.execute(f"DELETE FROM {self._s}.documents WHERE id = %s", (doc_id,))
+            apply_stats(conn, self._s, None, removed)
             return bool(cur.rowcount)
 
     def search(self, query: Query, k: int) -> list[Hit]:
         """Dense KNN (``query.vector``) and/or full text (``query.text``), filters inside.
 
         Both set → the union of the two top-k lists; each hit carries ``ranks``/``scores``
-        for "dense" (cosine similarity) and/or "sparse" (positive ``ts_rank``). ``score`` is
+        for "dense" (cosine similarity) and/or "sparse" (positive BM25). ``score`` is
         the dense similarity when present, else the text score. Order: hits by dense rank,
         then text-only hits by text rank (fusion is the retriever's job).
         """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         vector = None if query.vector is None else check_query_vector(query.vector, self.dim)
-        tsquery = tsquery_text(query.text) if query.text else ""
-        if vector is None and not tsquery:
+        words = query_phrases(query.text) if query.text else []
+        if vector is None and not words:
             return []
         filter_sql, params = (
             document_filter(self._s, query.filters) if filters_active(query.filters) else ("", [])
@@ -234,7 +251,7 @@ class PostgresStore:
             if vector is not None:
                 dense = knn(conn, self._s, vector, k, filter_sql, params,
                             self.settings.hnsw_ef_search)  # fmt: skip
-            sparse = text_search(conn, self._s, tsquery, k, filter_sql, params) if tsquery else []
+            sparse = text_search(conn, self._s, words, k, filter_sql, params) if words else []
             rows = chunk_rows(conn, self._s, [r for r, _ in dense] + [r for r, _ in sparse])
         return merge(dense, sparse, rows)
 
