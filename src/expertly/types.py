@@ -111,6 +111,16 @@ class Filters:
             return cls()
         return cls(tenant=principal.tenant, groups=principal.groups)
 
+    @property
+    def active(self) -> bool:
+        """True when these filters restrict anything (else a store adds no condition)."""
+        return (
+            self.tenant is not None
+            or self.groups is not None
+            or self.doc_ids is not None
+            or bool(self.metadata)
+        )
+
 
 @dataclass(frozen=True)
 class Query:

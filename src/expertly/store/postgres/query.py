@@ -64,16 +64,6 @@ def tsquery_from(words: list[str]) -> str:
     return " | ".join(f"'{w}'" for w in words)
 
 
-def filters_active(filters: Filters) -> bool:
-    """True when ``filters`` restricts anything (else the search adds no condition)."""
-    return (
-        filters.tenant is not None
-        or filters.groups is not None
-        or filters.doc_ids is not None
-        or bool(filters.metadata)
-    )
-
-
 def document_filter(s: str, filters: Filters) -> tuple[str, list[Any]]:
     """``SELECT d.id FROM documents d WHERE ...`` for the documents ``filters`` lets through.
 

@@ -41,7 +41,6 @@ from expertly.store.postgres.query import (
     CHUNK_SELECT,
     chunk_rows,
     document_filter,
-    filters_active,
     knn,
     text_search,
 )
@@ -244,7 +243,7 @@ class PostgresStore:
         if vector is None and not words:
             return []
         filter_sql, params = (
-            document_filter(self._s, query.filters) if filters_active(query.filters) else ("", [])
+            document_filter(self._s, query.filters) if query.filters.active else ("", [])
         )
         with self._read() as conn:
             dense = []

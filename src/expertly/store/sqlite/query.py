@@ -58,16 +58,6 @@ def fts_query(text: str) -> str:
     return " OR ".join(f'"{w}"' for w in query_phrases(text))
 
 
-def filters_active(filters: Filters) -> bool:
-    """True when ``filters`` restricts anything (else the search skips the filter SQL)."""
-    return (
-        filters.tenant is not None
-        or filters.groups is not None
-        or filters.doc_ids is not None
-        or bool(filters.metadata)
-    )
-
-
 def document_filter(filters: Filters) -> tuple[str, list[Any]]:
     """``SELECT id FROM documents WHERE ...`` for the documents ``filters`` lets through.
 

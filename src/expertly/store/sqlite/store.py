@@ -47,7 +47,6 @@ from expertly.store.sqlite.query import (
     bm25_search,
     chunk_filter,
     chunk_rows,
-    filters_active,
     fts_query,
     knn,
     query_phrases,
@@ -197,9 +196,7 @@ class SQLiteStore:
             None if q.vector is None else check_query_vector(q.vector, self.dim) for q in queries
         ]
         matches = [fts_query(q.text) if q.text else "" for q in queries]
-        filters = [
-            chunk_filter(q.filters) if filters_active(q.filters) else ("", []) for q in queries
-        ]
+        filters = [chunk_filter(q.filters) if q.filters.active else ("", []) for q in queries]
         if all(v is None and not m for v, m in zip(vectors, matches, strict=True)):
             return [[] for _ in queries]
         with self._read() as conn:
