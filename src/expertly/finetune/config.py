@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from expertly.config.checks import _f
+from expertly.config.checks import _choice, _f
 from expertly.errors import ConfigError
 
 METHODS = ("lora", "qlora", "adalora", "prefix", "full")
@@ -121,12 +121,8 @@ class FinetuneSettings:
             raise ConfigError(
                 f"method = {self.method!r} is not valid; choose one of: {', '.join(METHODS)}"
             )
-        for name, valid in (("precision", PRECISIONS), ("optimizer", OPTIMIZERS)):
-            if getattr(self, name) not in valid:
-                raise ConfigError(
-                    f"{name} = {getattr(self, name)!r} is not valid; choose one of: "
-                    f"{', '.join(valid)}"
-                )
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.packing and self.method == "prefix":
             raise ConfigError(
                 "packing does not work with method prefix (its virtual tokens enter as a "
