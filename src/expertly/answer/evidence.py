@@ -219,7 +219,7 @@ def _share(wanted: set[str], vocabulary: set[str], slack: float = 0.0) -> float:
     if not total:
         return 1.0
     known = weight({w for w in wanted if _known(w, vocabulary)})
-    return min(1.0, (known + min(slack, total - known)) / total)
+    return (known + min(slack, total - known)) / total
 
 
 def _bare(sentence: str) -> str:
