@@ -104,9 +104,9 @@ def test_env_values_are_converted_to_the_field_types() -> None:
 
 
 def test_from_dict_names_the_key() -> None:
-    with pytest.raises(ConfigError, match=re.escape("store.ivf_probe = 'x': expected a whole")):
-        Settings.from_dict({"store": {"ivf_probe": "x"}})
-    assert Settings.from_dict({"store": {"ivf_probe": "4"}}).store.ivf_probe == 4
+    with pytest.raises(ConfigError, match=re.escape("store.hnsw_m = 'x': expected a whole")):
+        Settings.from_dict({"store": {"hnsw_m": "x"}})
+    assert Settings.from_dict({"store": {"hnsw_m": "4"}}).store.hnsw_m == 4
 
 
 def test_default_config_text_round_trips(tmp_path: Path) -> None:

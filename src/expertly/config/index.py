@@ -100,25 +100,28 @@ class StoreSettings:
             ``vector_cache``.
         vector_index: how dense search reads the in-memory copy. ``exact`` scores every
             vector (about 12 ms per query at 100k x 384 on one core, linear in the index);
-            ``ivf`` (``sqlite.ivf``) groups the vectors into ``ivf_lists`` k-means lists
-            and scores only the ``ivf_probe`` lists nearest the query: faster on large
-            indexes, approximate. At 100k chunks, 16 of 316 lists: dense 2.61 vs 12.34 ms,
-            hybrid 20.94 vs 41.19 ms, recall@10 against exact 0.946 (dense) and 0.963
-            (hybrid); 8 lists 0.878 / 0.928, 32 lists 0.984 / 0.984 (``benchmarks/query.py``,
-            docs/benchmarks.md). The lists are trained (2.4 s at 100k) when the copy is
-            first read, and again when it has grown or shrunk twofold. It needs the copy, so
-            not with ``vector_cache = off``; below ``ivf_min_chunks`` it searches exactly.
+            ``hnsw`` (``sqlite.hnsw``) walks an HNSW graph (hnswlib, ``pip install
+            'expertly[fast]'``) over the copy: approximate, sub-millisecond at 100k with
+            recall@10 against exact of 1.0 on clustered vectors (docs/scaling.md). The graph
+            is built on the first search that needs it (about a minute at 100k on 2 cores),
+            saved beside the index file (``<path>.hnsw``, atomically, with a checksummed
+            header) and loaded by later handles, which bring it up to date or rebuild it
+            when it is missing, torn or outdated; the SQLite file stays the only truth. It
+            needs the copy, so not with ``vector_cache = off``; below ``hnsw_min_chunks``
+            it searches exactly. A filter allowing under 20% of the chunks is always
+            searched exactly over its chunks.
         url: the PostgreSQL database of ``backend = postgres`` (``postgresql://user:password@
             host:5432/db`` or libpq's ``host=... dbname=...``); ``EXPERTLY_STORE__URL`` keeps a
             password out of ``expertly.toml``. The ``vector`` extension must be installable
             there (or installed already).
         schema: the PostgreSQL schema that holds the index's tables, so that several
             workspaces can share one database (each its own schema).
-        hnsw_m, hnsw_ef_construction: pgvector's HNSW build parameters (links per node,
-            candidate list while building); they apply when the index is created.
-        hnsw_ef_search: candidate list of each HNSW search (``SET LOCAL hnsw.ef_search``):
-            higher = better recall, slower. A search for more than this many hits raises it
-            to k (at most 1000).
+        hnsw_m, hnsw_ef_construction: HNSW build parameters (links per node, candidate
+            list while building) of pgvector's index and of ``vector_index = hnsw``; they
+            apply when the index is built (a saved graph built with others is rebuilt).
+        hnsw_ef_search: candidate list of each HNSW search (pgvector's ``SET LOCAL
+            hnsw.ef_search``, hnswlib's ``ef``): higher = better recall, slower. A search
+            for more than this many hits raises it to k (at most 1000 on PostgreSQL).
     """
 
     backend: str = _f(
@@ -148,19 +151,14 @@ class StoreSettings:
     )
     vector_index: str = _f(
         "exact",
-        "Dense search over the in-memory vector copy: exact (every vector scored) | ivf "
-        "(approximate: only the vectors of the ivf_probe k-means lists nearest the query; "
-        "needs vector_cache = auto or on)",
+        "Dense search over the in-memory vector copy: exact (every vector scored) | hnsw "
+        "(approximate: an HNSW graph saved beside the index file as <path>.hnsw, rebuilt "
+        "from the file when missing or outdated; needs vector_cache = auto or on and "
+        "pip install 'expertly[fast]')",
     )
-    ivf_lists: int = _f(0, "k-means lists of vector_index = ivf; 0 = about sqrt(chunks)")
-    ivf_probe: int = _f(
-        16,
-        "Lists each query searches with vector_index = ivf: more = higher recall and slower; "
-        ">= ivf_lists = exact",
-    )
-    ivf_min_chunks: int = _f(
+    hnsw_min_chunks: int = _f(
         50_000,
-        "Chunks below which vector_index = ivf searches exactly (small indexes gain nothing)",
+        "Chunks below which vector_index = hnsw searches exactly (exact costs ~6 ms there)",
     )
     url: str = _f(
         "",
@@ -173,14 +171,16 @@ class StoreSettings:
         "PostgreSQL schema holding the index's tables (backend = postgres); one per workspace "
         "sharing a database",
     )
-    hnsw_m: int = _f(16, "pgvector HNSW links per node (2-100), used when the index is created")
+    hnsw_m: int = _f(
+        16, "HNSW links per node (2-100) of pgvector and vector_index = hnsw, used when built"
+    )
     hnsw_ef_construction: int = _f(
-        64, "pgvector HNSW candidate list while building (>= 2 x hnsw_m, <= 1000)"
+        64, "HNSW candidate list while building (>= 2 x hnsw_m, <= 1000)"
     )
     hnsw_ef_search: int = _f(
         100,
-        "pgvector HNSW candidate list per search (1-1000): higher = better recall, slower; "
-        "raised to k for a search of more hits",
+        "HNSW candidate list per search (1-1000): higher = better recall, slower; raised "
+        "to k for a search of more hits",
     )
 
     def __post_init__(self) -> None:
@@ -190,15 +190,17 @@ class StoreSettings:
         _choice("store.sparse_cache", self.sparse_cache, ("auto", "on", "off"))
         if self.sparse_cache_min_chunks < 0:
             raise ConfigError("store.sparse_cache_min_chunks must be >= 0")
-        _choice("store.vector_index", self.vector_index, ("exact", "ivf"))
-        if self.ivf_lists < 0:
-            raise ConfigError("store.ivf_lists must be >= 0 (0 = about sqrt(chunks))")
-        _positive("store.ivf_probe", self.ivf_probe)
-        if self.ivf_min_chunks < 0:
-            raise ConfigError("store.ivf_min_chunks must be >= 0")
-        if self.vector_index == "ivf" and self.vector_cache == "off":
+        if self.vector_index == "ivf":
             raise ConfigError(
-                "store.vector_index = ivf searches the in-memory copy of the vectors, but "
+                "store.vector_index = 'ivf' was replaced by 'hnsw' (higher recall at the same "
+                "speed): set store.vector_index = hnsw and drop the store.ivf_* settings"
+            )
+        _choice("store.vector_index", self.vector_index, ("exact", "hnsw"))
+        if self.hnsw_min_chunks < 0:
+            raise ConfigError("store.hnsw_min_chunks must be >= 0")
+        if self.vector_index == "hnsw" and self.vector_cache == "off":
+            raise ConfigError(
+                "store.vector_index = hnsw searches the in-memory copy of the vectors, but "
                 "store.vector_cache = off: set store.vector_cache = auto or on, or "
                 "store.vector_index = exact"
             )

@@ -3,8 +3,9 @@
 ``store`` holds ``SQLiteStore`` (transactions, search, the protocol methods); the other
 modules are its parts: ``schema`` (opening and versioning the file), ``txn`` (read and write
 transactions), ``rows`` (row <-> dataclass conversion and input checks), ``query`` (SQL for
-filters, KNN and BM25), ``copies`` with ``vectors``, ``sparse`` and ``ivf`` (the optional
-in-memory copies that a long-lived handle searches instead of SQL).
+filters, KNN and BM25), ``copies`` with ``vectors``, ``sparse`` (the optional in-memory
+copies that a long-lived handle searches instead of SQL) and ``hnsw`` with ``hnsw_file``
+(an approximate graph over the vector copy, saved beside the file).
 """
 
 from expertly.store.sqlite.store import SQLiteStore

@@ -8,21 +8,22 @@ setting's minimum number of chunks, so a one-shot search never pays for reading 
 while a server, a chat or an evaluation reads it once. A copy in use is synced first
 thing in the search's read transaction; the handle's own commits mark both stale.
 
-Dense search over the vector copy is exact, or with ``StoreSettings.vector_index = ivf``
-approximate through an IVF index over the copy (``sqlite.ivf``) once the copy holds
-``ivf_min_chunks``; below that the exact scan answers.
+Dense search over the vector copy is exact, or with ``StoreSettings.vector_index = hnsw``
+approximate through an HNSW graph over the copy, saved beside the file (``sqlite.hnsw``),
+once the copy holds ``hnsw_min_chunks``; below that the exact scan answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import apsw
 import numpy as np
 
 from expertly.config import StoreSettings
-from expertly.store.sqlite.ivf import IVFIndex
+from expertly.store.sqlite.hnsw import HNSWIndex
 from expertly.store.sqlite.sparse import SparseCache
 from expertly.store.sqlite.vectors import ScoredRows, VectorCache
 
@@ -32,17 +33,27 @@ class MemoryCopies:
 
     Args:
         dim: vector size.
-        settings: ``vector_cache``, ``sparse_cache`` and their ``*_min_chunks``.
+        settings: ``vector_cache``, ``sparse_cache`` and their ``*_min_chunks``,
+            ``vector_index`` and its ``hnsw_*``.
+        path: the SQLite file (the HNSW graph is saved beside it).
         vectors_possible: False for a read-only handle on a version-1 file (it has no
             ``chunk_vectors`` table to read the vectors from).
     """
 
-    def __init__(self, dim: int, settings: StoreSettings, *, vectors_possible: bool) -> None:
+    def __init__(
+        self, dim: int, settings: StoreSettings, *, path: Path, vectors_possible: bool
+    ) -> None:
         self.vectors = VectorCache(dim)
         self.sparse = SparseCache()
-        self.ivf = (
-            IVFIndex(lists=settings.ivf_lists, probe=settings.ivf_probe)
-            if settings.vector_index == "ivf"
+        self.hnsw = (
+            HNSWIndex(
+                path,
+                dim=dim,
+                m=settings.hnsw_m,
+                ef_construction=settings.hnsw_ef_construction,
+                ef_search=settings.hnsw_ef_search,
+            )
+            if settings.vector_index == "hnsw" and vectors_possible
             else None
         )
         self._settings = settings
@@ -50,6 +61,11 @@ class MemoryCopies:
         self._dense_searches = 0
         self._sparse_searches = 0
         self._chunk_count: tuple[int, int] | None = None  # (data_version, count) for "auto"
+
+    def close(self) -> None:
+        """The handle closes: save the HNSW graph if it changed since its last save."""
+        if self.hnsw is not None:
+            self.hnsw.close()
 
     def invalidate(self) -> None:
         """The handle committed a write: both copies sync on their next use."""
@@ -72,10 +88,10 @@ class MemoryCopies:
     def search_vectors(
         self, queries: np.ndarray, k: int, allowed: Sequence[np.ndarray | None]
     ) -> list[ScoredRows]:
-        """Dense top-k from the (synced) vector copy: through the IVF index when one is
-        configured and the copy holds ``ivf_min_chunks``, else the exact scan."""
-        if self.ivf is not None and len(self.vectors) >= self._settings.ivf_min_chunks:
-            return self.ivf.search(self.vectors, queries, k, allowed)
+        """Dense top-k from the (synced) vector copy: through the HNSW graph when one is
+        configured and the copy holds ``hnsw_min_chunks``, else the exact scan."""
+        if self.hnsw is not None and len(self.vectors) >= self._settings.hnsw_min_chunks:
+            return self.hnsw.search(self.vectors, queries, k, allowed)
         return self.vectors.search(queries, k, allowed)
 
     def use_sparse(self, conn: apsw.Connection) -> bool:

@@ -18,8 +18,9 @@
   repeatedly (``StoreSettings.vector_cache``), one numpy matrix product over an in-memory
   copy of the vectors that each search first brings up to date with the file
   (``sqlite.vectors``). ``search_many`` scores a batch of query vectors in one product.
-  For large indexes, ``StoreSettings.vector_index = ivf`` searches that copy approximately
-  instead, through k-means lists (``sqlite.ivf``); its recall is measured against exact.
+  For large indexes, ``StoreSettings.vector_index = hnsw`` searches that copy approximately
+  instead, through an HNSW graph saved beside the file (``sqlite.hnsw``); its recall is
+  measured against exact.
 * BM25 likewise: FTS5's ``bm25()`` in SQL, or (``StoreSettings.sparse_cache``) numpy over
   an in-memory copy of the postings with FTS5's own tokens and formula
   (``sqlite.sparse``): the same scores and ranking.
@@ -85,7 +86,7 @@ class SQLiteStore:
         read_only: open for searching only (e.g. a search server beside an ingest);
             it still sees every transaction the writer commits.
         settings: ``vector_cache``, ``sparse_cache`` and their ``*_min_chunks``,
-            ``vector_index`` and its ``ivf_*`` (the rest is the workspace's business); the
+            ``vector_index`` and its ``hnsw_*`` (the rest is the workspace's business); the
             defaults when None.
     """
 
@@ -117,7 +118,9 @@ class SQLiteStore:
         self._conn: apsw.Connection | None = conn
         # A read-only handle on a version-1 file has no chunk_vectors table: sqlite-vec only.
         self._cache_possible = int(meta["schema_version"]) >= 2
-        self._copies = MemoryCopies(self.dim, self.settings, vectors_possible=self._cache_possible)
+        self._copies = MemoryCopies(
+            self.dim, self.settings, path=self.path, vectors_possible=self._cache_possible
+        )
         self._vectors, self._sparse = self._copies.vectors, self._copies.sparse
 
     # ----------------------------------------------------------------- Store protocol
@@ -317,9 +320,11 @@ class SQLiteStore:
             )
 
     def close(self) -> None:
-        """Close the connection (idempotent); the handle cannot be used afterwards."""
+        """Close the connection (idempotent); the handle cannot be used afterwards. An HNSW
+        graph that changed since it was last saved is saved first."""
         with self._lock:
             if self._conn is not None:
+                self._copies.close()
                 self._conn.close()
                 self._conn = None
 

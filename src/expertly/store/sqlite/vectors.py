@@ -20,8 +20,8 @@ snapshot as the BM25 list and the chunk rows:
 Nothing is written to disk, so a crash (even ``kill -9``) cannot leave the copy and the
 file disagreeing. Memory: 4 bytes x dim per chunk (154 MB at 100k x 384).
 
-For indexes where even one product over every row is too slow, ``sqlite.ivf`` keeps an
-approximate index (k-means lists) over this copy; it follows the copy through ``changes``.
+For indexes where even one product over every row is too slow, ``sqlite.hnsw`` keeps an
+approximate index (an HNSW graph) over this copy; it follows the copy through ``changes``.
 """
 
 from __future__ import annotations
@@ -155,7 +155,7 @@ class VectorCache:
 def best_rows(scores: np.ndarray, rowids: np.ndarray, k: int) -> ScoredRows:
     """The ``k`` best (rowid, score), best first; ties by rowid; -inf scores never.
 
-    Shared by the exact scan and the IVF index (``sqlite.ivf``), so both order alike."""
+    Shared by the exact scan and the HNSW index (``sqlite.hnsw``), so both order alike."""
     n = int(scores.size)
     if n == 0:
         return []
