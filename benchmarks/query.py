@@ -22,22 +22,23 @@ Measured per query, interleaved, in one run, one thread:
     hybrid_cache       the same with the vector copy and FTS5
     hybrid_all_cache   the same with both copies (what a server, chat or evaluation gets
                        by default, from a handle's second search)
-    dense_ivf<P>       store dense top-k through the IVF index over the vector copy
-                       (store.vector_index = ivf), probing P lists, for each P of --probes
-    hybrid_ivf<P>      Retriever.search end to end with the IVF index and the postings copy
+    dense_hnsw<E>      store dense top-k through the HNSW graph over the vector copy
+                       (store.vector_index = hnsw), candidate list E, for each E of --ef-search
+    hybrid_hnsw<E>     Retriever.search end to end with the HNSW graph and the postings copy
 
 plus recall@10 of the copy's dense top-10 against sqlite-vec's and the agreement of the
 postings copy's BM25 top-10 with FTS5's (both copies are exact, so these check it), the
 time to read each copy into memory, the time a search takes to sync the postings copy
 after one document was added (and removed) through the handle, and the batch path
-(``search_many`` with every query vector at once, per query). For the IVF index: the time
-to train it (k-means and the assignment of every vector, after the copy is read), and for
-each probe count the recall@10 of its dense top-10 against the exact copy's and of the
-hybrid top-10 against the exact hybrid's (both copies), for the same queries, and the batch
-path, and the time of the first IVF search (third probe count of four) after one document
-is added or removed, beside the same for the exact copy (``dense_cache_sync_after_*``: the
-copy's own sync, which the IVF search pays too). One trained index serves every probe
-count (``IVFIndex.probe`` is set between searches; their order turns from query to query).
+(``search_many`` with every query vector at once, per query). For the HNSW graph: the time
+to build it (after the copy is read; a graph saved beside the index by an earlier run is
+loaded instead), and for each candidate list the recall@10 of its dense top-10 against
+the exact copy's and of the hybrid top-10 against the exact hybrid's (both copies), for
+the same queries, and the batch path, and the time of the first HNSW search (the second
+candidate list) after one document is added or removed, beside the same for the exact
+copy (``dense_cache_sync_after_*``: the copy's own sync, which the HNSW search pays too).
+One graph serves every candidate list (``HNSWIndex.ef_search`` is set between searches;
+their order turns from query to query).
 Targets: hybrid p50 <= 20 ms at 5k, <= 50 ms at 100k.
 """
 
@@ -62,7 +63,7 @@ from expertly.types import Chunk, Document, Query
 from expertly.workspace import Workspace
 
 POOL = 4000
-PROBES = (4, 8, 16, 32)
+EF_SEARCH = (40, 100, 200)
 TARGETS_MS = {5000: 20.0, 100_000: 50.0}
 
 
@@ -114,7 +115,7 @@ def open_store(
     path: Path, dim: int, name: str, vectors: str, postings: str, index: str = "exact"
 ) -> SQLiteStore:
     settings = StoreSettings(
-        vector_cache=vectors, sparse_cache=postings, vector_index=index, ivf_min_chunks=0
+        vector_cache=vectors, sparse_cache=postings, vector_index=index, hnsw_min_chunks=0
     )
     return SQLiteStore(path, dim=dim, embedder=name, settings=settings)
 
@@ -130,7 +131,7 @@ def sync_after_change(
     """Median milliseconds of the first search after one document is added through
     ``store``, and after it is removed again (the index ends as it began). The default
     query is text that matches nothing, so the time is the postings copy's sync plus an
-    empty search; a dense ``probe`` on the IVF store times the vector copy's sync, the
+    empty search; a dense ``probe`` on the HNSW store times the vector copy's sync, the
     lists following it and one approximate search."""
     text = "Parental leave policy 999999: sixteen weeks in all, running from the first day."
     doc = Document(id="sync-probe.md", text=text, source="/bench/sync-probe.md",
@@ -164,7 +165,7 @@ def measure(
     exact = open_store(path, dim, name, "off", "off")
     cached = open_store(path, dim, name, "on", "off")
     all_cached = open_store(path, dim, name, "on", "on")
-    approx = open_store(path, dim, name, "on", "on", index="ivf")
+    approx = open_store(path, dim, name, "on", "on", index="hnsw")
     try:
         chunks = int(exact.stats()["chunks"])
         warm = model.embed(["warm up"], kind="query")[0]  # loads the model
@@ -176,22 +177,23 @@ def measure(
         sparse_load_s = time.perf_counter() - t
         postings = all_cached._sparse.postings()
         sparse_mb = all_cached._sparse.nbytes() / 1e6
-        approx.search(Query(text="warm up", vector=warm), 1)  # reads both copies, trains
-        index = approx._copies.ivf
+        # Reads both copies, builds (or loads) the graph.
+        approx.search(Query(text="warm up", vector=warm), 1)
+        index = approx._copies.hnsw
         assert index is not None
         r_exact = Retriever(exact, model, settings)
         r_cached = Retriever(cached, model, settings)
         r_all = Retriever(all_cached, model, settings)
-        r_ivf = Retriever(approx, model, settings)
-        for r in (r_exact, r_cached, r_all, r_ivf):
+        r_hnsw = Retriever(approx, model, settings)
+        for r in (r_exact, r_cached, r_all, r_hnsw):
             r.search("warm up")
         keys = ("embed", "dense_sqlite_vec", "dense_cache", "sparse", "sparse_cache")
         keys += ("hybrid_sqlite_vec", "hybrid_cache", "hybrid_all_cache")
-        keys += tuple(f"{kind}_ivf{p}" for kind in ("dense", "hybrid") for p in probes)
+        keys += tuple(f"{kind}_hnsw{p}" for kind in ("dense", "hybrid") for p in probes)
         times: dict[str, list[float]] = {key: [] for key in keys}
         recalls, vectors, agree, same_order = [], [], [], []
-        ivf_recall: dict[str, list[float]] = {
-            f"{kind}_ivf{p}": [] for kind in ("dense", "hybrid") for p in probes
+        hnsw_recall: dict[str, list[float]] = {
+            f"{kind}_hnsw{p}": [] for kind in ("dense", "hybrid") for p in probes
         }
         for q in qs:
             t = time.perf_counter()
@@ -205,13 +207,13 @@ def measure(
                 times[key].append(time.perf_counter() - t)
                 found[key] = [h.chunk.id for h in hits[:10]]
             recalls.append(overlap_at_10(found["dense_cache"], found["dense_sqlite_vec"]))
-            turn = len(vectors) % len(probes)  # rotated: no probe count always runs first
+            turn = len(vectors) % len(probes)  # rotated: no candidate list always runs first
             for p in probes[turn:] + probes[:turn]:
-                index.probe = p
+                index.ef_search = p
                 t = time.perf_counter()
                 hits = approx.search(Query(vector=vec), k)
-                times[f"dense_ivf{p}"].append(time.perf_counter() - t)
-                ivf_recall[f"dense_ivf{p}"].append(
+                times[f"dense_hnsw{p}"].append(time.perf_counter() - t)
+                hnsw_recall[f"dense_hnsw{p}"].append(
                     overlap_at_10([h.chunk.id for h in hits], found["dense_cache"])
                 )
             ranked = {}
@@ -225,33 +227,33 @@ def measure(
             fused = {}
             peers = [("hybrid_sqlite_vec", r_exact, 0), ("hybrid_cache", r_cached, 0)]
             peers += [("hybrid_all_cache", r_all, 0)]
-            peers += [(f"hybrid_ivf{p}", r_ivf, p) for p in probes[turn:] + probes[:turn]]
+            peers += [(f"hybrid_hnsw{p}", r_hnsw, p) for p in probes[turn:] + probes[:turn]]
             for key, retriever, p in peers:
                 if p:
-                    index.probe = p
+                    index.ef_search = p
                 t = time.perf_counter()
                 result = retriever.search(q, k=10)
                 times[key].append(time.perf_counter() - t)
                 fused[key] = [h.chunk.id for h in result.hits]
             for p in probes:
-                key = f"hybrid_ivf{p}"
-                ivf_recall[key].append(overlap_at_10(fused[key], fused["hybrid_all_cache"]))
+                key = f"hybrid_hnsw{p}"
+                hnsw_recall[key].append(overlap_at_10(fused[key], fused["hybrid_all_cache"]))
         batch = [Query(vector=v) for v in vectors]
         batch_s = []
         for _ in range(3):
             t = time.perf_counter()
             cached.search_many(batch, k)
             batch_s.append(time.perf_counter() - t)
-        ivf_batch = {}
+        hnsw_batch = {}
         for p in probes:
-            index.probe = p
+            index.ef_search = p
             t = time.perf_counter()
             approx.search_many(batch, k)
-            ivf_batch[p] = (time.perf_counter() - t) / len(qs)
+            hnsw_batch[p] = (time.perf_counter() - t) / len(qs)
         sync = sync_after_change(all_cached, dim)
         sync |= sync_after_change(cached, dim, probe=Query(vector=warm), name="dense_cache")
-        index.probe = probes[len(probes) // 2]  # 16 of 4 8 16 32
-        sync |= sync_after_change(approx, dim, probe=Query(vector=warm), name="ivf")
+        index.ef_search = probes[len(probes) // 2]
+        sync |= sync_after_change(approx, dim, probe=Query(vector=warm), name="hnsw")
     finally:
         exact.close()
         cached.close()
@@ -286,22 +288,23 @@ def measure(
             pct(times["sparse"], 0.5) / pct(times["sparse_cache"], 0.5), 1
         ),
         "hybrid_p50_over_embed_floor": round(hybrid_p50 / (floor * 1000), 2),
-        "ivf": {
-            "lists": int(index.list_sizes().size),
-            "list_rows_min_max": [int(index.list_sizes().min()), int(index.list_sizes().max())],
-            "train_seconds": round(index.train_seconds, 2),
-            "probes": {
+        "hnsw": {
+            "m": index.m,
+            "ef_construction": index.ef_construction,
+            "loaded_from_disk": index.loaded_from_disk,
+            "build_seconds": round(index.build_seconds, 2),
+            "ef_search": {
                 str(p): {
                     "dense_recall_at_10_vs_exact": round(
-                        float(np.mean(ivf_recall[f"dense_ivf{p}"])), 4
+                        float(np.mean(hnsw_recall[f"dense_hnsw{p}"])), 4
                     ),
                     "hybrid_recall_at_10_vs_exact": round(
-                        float(np.mean(ivf_recall[f"hybrid_ivf{p}"])), 4
+                        float(np.mean(hnsw_recall[f"hybrid_hnsw{p}"])), 4
                     ),
                     "dense_speedup_over_cache_p50": round(
-                        pct(times["dense_cache"], 0.5) / pct(times[f"dense_ivf{p}"], 0.5), 1
+                        pct(times["dense_cache"], 0.5) / pct(times[f"dense_hnsw{p}"], 0.5), 1
                     ),
-                    "dense_batch_ms_per_query": round(ivf_batch[p] * 1000, 2),
+                    "dense_batch_ms_per_query": round(hnsw_batch[p] * 1000, 2),
                 }
                 for p in probes
             },
@@ -319,7 +322,7 @@ def main() -> None:
         "--threads", type=int, default=0, help="torch and BLAS threads; 0 = expertly's defaults"
     )
     parser.add_argument(
-        "--probes", type=int, nargs="+", default=list(PROBES), help="IVF lists probed per query"
+        "--ef-search", type=int, nargs="+", default=list(EF_SEARCH), help="HNSW candidate lists"
     )
     parser.add_argument(
         "--index-dir", type=Path, default=Path(tempfile.gettempdir()) / "expertly-bench-query"
@@ -343,7 +346,7 @@ def main() -> None:
     for n in args.chunks:
         path = args.index_dir / f"index-{n}.sqlite"
         build_s = build(path, n, pool, vectors, ws.embedder.dim, name)
-        result = measure(path, ws, qs, name, tuple(args.probes))
+        result = measure(path, ws, qs, name, tuple(args.ef_search))
         result["build_seconds"] = round(build_s, 1) if build_s else "reused"
         result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(result, indent=2), flush=True)
@@ -354,8 +357,8 @@ def main() -> None:
         "command": "python benchmarks/query.py --chunks "
         + " ".join(map(str, args.chunks))
         + f" --queries {args.queries} --threads {args.threads}"
-        + " --probes "
-        + " ".join(map(str, args.probes)),
+        + " --ef-search "
+        + " ".join(map(str, args.ef_search)),
         "embedder": name,
         "sizes": sizes,
     }

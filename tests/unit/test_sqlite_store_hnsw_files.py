@@ -17,7 +17,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from expertly.store.sqlite import SQLiteStore, hnsw_file
@@ -148,7 +147,6 @@ def test_a_folder_that_cannot_be_written_is_logged_and_search_goes_on(
 
 _SAVER = """
 import os, sys, time
-import numpy as np
 from pathlib import Path
 from expertly.store.sqlite import SQLiteStore, hnsw_file
 from expertly.types import Query

@@ -264,9 +264,7 @@ class HNSWIndex:
                 results[i] = answer
         return results
 
-    def _walk(
-        self, unit: np.ndarray, k: int, permitted: Any = None
-    ) -> list[np.ndarray | None]:
+    def _walk(self, unit: np.ndarray, k: int, permitted: Any = None) -> list[np.ndarray | None]:
         """The graph's k labels per query; None where it found fewer than k (the caller
         then searches exactly)."""
         self._graph.set_ef(max(self.ef_search, k))
