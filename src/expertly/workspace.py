@@ -416,7 +416,8 @@ class Workspace:
     # ------------------------------------------------------------------------ closing
 
     def reset_index(self) -> None:
-        """Delete the index (used by ``ingest --reindex``): its files, or its tables in
+        """Delete the index (used by ``ingest --reindex``): its files (the saved HNSW graph
+        of ``store.vector_index = hnsw`` included), or its tables in
         PostgreSQL (``store.backend = postgres``); caches and models are kept."""
         self._close_index()
         if self.settings.store.backend == "postgres":
@@ -424,7 +425,7 @@ class Workspace:
 
             drop_index(self.settings.store)
             return
-        for suffix in ("", "-wal", "-shm", "-journal"):
+        for suffix in ("", "-wal", "-shm", "-journal", ".hnsw", ".hnsw.meta"):
             Path(f"{self.index_path}{suffix}").unlink(missing_ok=True)
 
     def _close_index(self) -> None:
