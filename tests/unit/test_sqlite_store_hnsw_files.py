@@ -103,7 +103,9 @@ def test_a_graph_of_another_file_is_rebuilt(saved: Path, tmp_path: Path) -> None
     "damage",
     ["truncated graph", "garbage graph", "garbage header", "torn rowids", "no header"],
 )
-def test_an_unreadable_graph_is_rebuilt(saved: Path, damage: str) -> None:
+def test_an_unreadable_graph_is_rebuilt(
+    saved: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
     graph_file, meta_file = hnsw_file.paths(saved)
     if damage == "truncated graph":
         graph_file.write_bytes(graph_file.read_bytes()[: graph_file.stat().st_size // 2])
@@ -115,8 +117,11 @@ def test_an_unreadable_graph_is_rebuilt(saved: Path, damage: str) -> None:
         meta_file.write_bytes(meta_file.read_bytes()[:-8])
     else:
         meta_file.unlink()
-    value, builds, loaded = recall(saved)
+    with caplog.at_level(logging.INFO, logger="expertly.store.sqlite.hnsw"):
+        value, builds, loaded = recall(saved)
     assert value >= 0.95 and builds == 1 and not loaded
+    (record,) = [r for r in caplog.records if "building the HNSW index" in r.message]
+    assert record.levelno == (logging.INFO if damage == "no header" else logging.WARNING)
     assert hnsw_file.read(saved)[0].count == 3000  # the rebuilt graph was saved
 
 

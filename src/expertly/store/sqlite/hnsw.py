@@ -112,7 +112,8 @@ class HNSWIndex:
             try:
                 self._load(cache)
             except UnusableIndex as e:
-                log.info("building the HNSW index of %s: %s", self.store_path, e)
+                level = logging.INFO if e.missing else logging.WARNING
+                log.log(level, "building the HNSW index of %s: %s", self.store_path, e)
                 self._build(cache)
         else:
             self._follow(cache)

@@ -42,7 +42,11 @@ class UnusableIndex(Exception):
     """The saved index is missing, unreadable or does not fit the SQLite file: rebuild it.
 
     Internal to the SQLite store: it never reaches the user, who sees a rebuilt index (and
-    a log line with the reason)."""
+    a log line with the reason). ``missing`` tells a first build from a rejected file."""
+
+    def __init__(self, reason: str, *, missing: bool = False) -> None:
+        super().__init__(reason)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,12 @@ def read(store_path: Path) -> tuple[Header, np.ndarray]:
     """
     graph, meta = paths(store_path)
     if not meta.is_file() or not graph.is_file():
-        raise UnusableIndex(f"no saved index ({graph.name} and {meta.name})")
-    data = meta.read_bytes()
+        raise UnusableIndex(f"no saved index ({graph.name} and {meta.name})", missing=True)
+    try:
+        data = meta.read_bytes()
+        size, crc = graph.stat().st_size, crc32_file(graph)
+    except OSError as e:  # e.g. no permission to read: rebuilt, and the log says why
+        raise UnusableIndex(f"cannot read it ({e})") from e
     line, _, raw = data.partition(b"\n")
     try:
         fields = json.loads(line)
@@ -134,7 +142,7 @@ def read(store_path: Path) -> tuple[Header, np.ndarray]:
         raise UnusableIndex(f"{meta.name} has format {header.format}, expected {FORMAT}")
     if zlib.crc32(raw) != header.rowids_crc32 or len(raw) != 8 * header.count:
         raise UnusableIndex(f"{meta.name} is torn (its rowids do not match their checksum)")
-    if graph.stat().st_size != header.index_bytes or crc32_file(graph) != header.index_crc32:
+    if size != header.index_bytes or crc != header.index_crc32:
         raise UnusableIndex(f"{graph.name} does not match the checksum of {meta.name}")
     return header, np.frombuffer(raw, dtype="<i8").astype(np.int64)
 
