@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,9 +90,12 @@ def test_a_prompt_ending_with_the_pad_token_is_generated_alone(
     )
     batched: list[int] = []
     decode = llm._batch_generator
-    monkeypatch.setattr(
-        llm, "_batch_generator", lambda rows, *a: batched.append(len(rows)) or decode(rows, *a)
-    )
+
+    def counted(rows: list[list[int]], *args: Any) -> Any:
+        batched.append(len(rows))
+        return decode(rows, *args)
+
+    monkeypatch.setattr(llm, "_batch_generator", counted)
     out = llm.generate_batch(CHATS, max_tokens=4)
     assert sorted(batched) == [1, len(CHATS) - 1]  # CHATS[0] alone, the others together
     assert [c.prompt_tokens for c in out][1:] == [llm.count_tokens(c) for c in CHATS[1:]]
