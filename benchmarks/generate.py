@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/generate.py [--rounds 3] [--threads 0] [--agreement-tokens 160]
         [--out benchmarks/results/generate.json]
     make bench-llamacpp [BENCH_ARGS="--rounds 3"]    # the same, with llama.cpp among them
+    .venv/bin/python benchmarks/generate.py --unequal-only [--rounds 2]   # onnx batches only
 
 Candidates, all on the packaged SmolLM2-135M-Instruct GGUF (Q4_1) and its one converted copy:
 transformers fp32 (the GGUF dequantised; the reference), the onnx backend (ONNX Runtime GenAI)
@@ -20,9 +21,12 @@ prefill the RAG route uses):
 - **decode tokens/s**: 128 further new tokens, forced (end-of-sequence ignored), greedy, over
   the seconds they took beyond the first token;
 
-each at batch 1 and batch 8 (eight copies of the prompt: no padding, which ONNX Runtime
-GenAI does not reproduce exactly; llama.cpp decodes the eight as eight sequences of one
-context, through llama-cpp-python's low-level API, greedy = argmax as in transformers).
+each at batch 1 and batch 8 (eight copies of the prompt, so no padding; llama.cpp decodes the
+eight as eight sequences of one context, through llama-cpp-python's low-level API, greedy =
+argmax as in transformers). **Unequal prompts** (``onnx_unequal``; ``--unequal-only`` runs
+just these): onnx fp32's own ``generate`` one chat at a time against its right-padded
+``generate_batch`` on eight RAG prompts of 120–540 tokens: prefill, decode tokens/s,
+throughput, and how many batch replies equal the one-by-one ones.
 **Peak RSS** of each candidate is measured in a child process of its own (load, then one
 batch-1 run), since a process's peak covers everything it ever loaded. **Agreement**: each
 candidate's greedy reply (through the backend's own ``generate``; llama.cpp: the same prompt
@@ -472,7 +476,12 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, default=None, help="model cache (default: a temp dir)"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/generate.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default benchmarks/results/generate.json (--unequal-only: generate_unequal.json)",
+    )
     parser.add_argument(
         "--unequal-only",
         action="store_true",
@@ -483,6 +492,8 @@ def main() -> None:
     if args.child:
         measure_one(args.child, str(args.cache), args.threads)
         return
+    name = "generate_unequal.json" if args.unequal_only else "generate.json"
+    args.out = args.out or ROOT / "benchmarks/results" / name
     if args.unequal_only:
         unequal_only(args)
         return

@@ -11,12 +11,12 @@ own model builder, from the transformers directory (the GGUF conversion of
 chat template and exact token counts are the transformers ones (a ``TransformersLLM``
 that never loads its weights), so prompts and counts are identical across backends.
 
-Batches (``BatchGenerating``): several chats are decoded together, one row each, with the
-prompts padded on the *right* with the pad token. ONNX Runtime GenAI 0.18 masks a row's
-trailing pad tokens, and its attention keeps each row's own length and positions, so a row's
-greedy reply is the one it gets alone (measured: 15 of 15 RAG prompts of 116–492 tokens,
-96 tokens each, identical). Left padding, the usual layout, is *not* exact here: the padded
-rows got other tokens from the first one on. See ``expertly.generate.ort_batch``.
+Batches (``BatchGenerating``, ``expertly.generate.ort_batch``): chats are decoded together,
+one row each, their prompts padded on the *right* with the pad token, which ONNX Runtime
+GenAI 0.18 masks while each row keeps its own length and positions: a row's greedy reply is
+the one it gets alone (15 of 15 RAG prompts of 116–492 tokens identical; left padding is not
+exact here). A batch of 8 unequal RAG prompts gave 1.36× the tokens/s of one at a time
+(decoding 2.1×; its prefill costs the longest prompt times 8): docs/benchmarks.md.
 
 What it cannot do: run a PEFT adapter (merge it first: ``expertly finetune export``, then
 point ``llm.model`` at the export).
@@ -199,11 +199,11 @@ class OnnxLLM:
         longest = max(len(e) for e in encoded)
         ids = self._prompt(messages, longest)
         if longest == 1:
-            first = _log_softmax(self._generator(ids, 1, 0.0).get_logits()[0, -1])
+            first = _log_softmax(self._batch_generator([ids], 1, 0.0).get_logits()[0, -1])
             return [float(first[e[0]]) for e in encoded]
         out = []
         for choice in encoded:
-            gen = self._generator(ids, len(choice), 0.0)
+            gen = self._batch_generator([ids], len(choice), 0.0)
             total = 0.0
             for i, token in enumerate(choice):
                 if i:
@@ -247,7 +247,7 @@ class OnnxLLM:
         """New text as tokens arrive, recording them in ``run``; ends at EOS, at a stop string
         (checked on the whole reply so far, so one spanning pieces counts) or at
         ``max_tokens``. A token that completes only part of a character waits for the next."""
-        gen = self._generator(ids, max_tokens, temperature)
+        gen = self._batch_generator([ids], max_tokens, temperature)
         stops, shown = [s for s in stop if s], ""
         while not gen.is_done() and len(run.new) < max_tokens:
             gen.generate_next_token()
@@ -266,13 +266,9 @@ class OnnxLLM:
         if text.startswith(shown) and text != shown:
             yield text[len(shown) :]
 
-    def _generator(self, ids: list[int], max_tokens: int, temperature: float) -> Any:
-        """A generator that has read the prompt, set for ``max_tokens`` new tokens."""
-        return self._batch_generator([ids], max_tokens, temperature)
-
     def _batch_generator(self, rows: list[list[int]], max_tokens: int, temperature: float) -> Any:
-        """A generator that has read one prompt per row, right-padded with the pad token
-        (which the runtime masks), set for ``max_tokens`` new tokens in every row."""
+        """A generator that has read one prompt per row (right-padded with the pad token,
+        which the runtime masks), set for ``max_tokens`` new tokens in every row."""
         import onnxruntime_genai as og
 
         model = self._load()
