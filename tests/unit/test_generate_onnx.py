@@ -181,7 +181,7 @@ def _scripted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tokens: list[int]
     monkeypatch.setattr(llm, "_prompt", lambda messages, max_tokens: [9, 9, 9])
     monkeypatch.setattr(llm, "_decode", decode)
     monkeypatch.setattr(
-        llm, "_generator", lambda ids, max_tokens, t: _FakeGenerator(tokens, max_tokens)
+        llm, "_batch_generator", lambda rows, max_tokens, t: _FakeGenerator(tokens, max_tokens)
     )
     return llm
 
