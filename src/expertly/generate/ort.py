@@ -99,7 +99,7 @@ class OnnxLLM:
         self._lock = threading.Lock()
         self._model: Any = None
         self._eos: set[int] = set()
-        self._pad = 0
+        self._pad: int | None = None  # the runtime's pad token (masked when trailing)
         self.converted = False
         self.load_seconds = 0.0
 
@@ -281,7 +281,8 @@ class OnnxLLM:
             options.update(do_sample=False)
         params.set_search_options(**options)
         gen = og.Generator(model, params)
-        gen.append_tokens(_array([ids + [self._pad] * (width - len(ids)) for ids in rows]))
+        pad = [] if self._pad is None else [self._pad]  # rows of unequal length need one
+        gen.append_tokens(_array([ids + pad * (width - len(ids)) for ids in rows]))
         return gen
 
     def _prompt(self, messages: Sequence[Message], max_tokens: int) -> list[int]:
@@ -313,7 +314,8 @@ class OnnxLLM:
                 genai = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
                 eos = genai["model"]["eos_token_id"]
                 self._eos = set(eos) if isinstance(eos, list) else {int(eos)}
-                self._pad = int(genai["model"].get("pad_token_id", min(self._eos)))
+                pad = genai["model"].get("pad_token_id")  # without it: no batches (ort_batch)
+                self._pad = None if pad is None else int(pad)
                 self.load_seconds = time.perf_counter() - started
             return self._model
 

@@ -11,7 +11,8 @@ identical, token for token. Left padding, the layout transformers needs, is not 
 
 Only *trailing* pad tokens are masked, so a prompt that itself ends with the pad token
 cannot share a batch: such a chat (none that the chat template makes: it ends with the
-assistant turn's opening) is generated alone, as are all chats of a batch of one.
+assistant turn's opening) is generated alone, as are all chats of a batch of one, and all
+chats of a model whose ``genai_config.json`` names no pad token.
 
 Rows finish on their own — at an end-of-sequence token, at a stop string, or at
 ``max_tokens`` — and their tokens are counted as they arrive, so counts are exact. A finished
@@ -40,7 +41,8 @@ def generate_batch(
     the others (see the module docstring) one by one with ``generate``."""
     prompts = [llm._prompt(chat, max_tokens) for chat in chats]  # every window checked first
     llm._load()  # reads the pad token
-    together = [i for i, ids in enumerate(prompts) if ids[-1] != llm._pad]
+    pad = llm._pad  # None: the model's config names no pad token, so every chat goes alone
+    together = [i for i, ids in enumerate(prompts) if pad is not None and ids[-1] != pad]
     out: dict[int, Completion] = {}
     if len(together) < 2:
         together = []
