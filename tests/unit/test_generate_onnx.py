@@ -278,3 +278,7 @@ def test_batch_rows_end_on_their_own_and_count_exactly(
     ]
     assert [c.prompt_tokens for c in out] == [2, 3, 1, 2]
     assert llm.generate_batch([], max_tokens=4) == []
+    seen.clear()
+    llm._pad = None  # a config without a pad token: every chat alone
+    llm.generate_batch(chats[:3], max_tokens=4)
+    assert seen == [[[9, 9]], [[9, 9, 9]], [[9]]]
