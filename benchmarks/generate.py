@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/generate.py [--rounds 3] [--threads 0] [--agreement-tokens 160]
         [--out benchmarks/results/generate.json]
     make bench-llamacpp [BENCH_ARGS="--rounds 3"]    # the same, with llama.cpp among them
+    .venv/bin/python benchmarks/generate.py --unequal-only [--rounds 2]   # onnx batches only
 
 Candidates, all on the packaged SmolLM2-135M-Instruct GGUF (Q4_1) and its one converted copy:
 transformers fp32 (the GGUF dequantised; the reference), the onnx backend (ONNX Runtime GenAI)
@@ -20,9 +21,12 @@ prefill the RAG route uses):
 - **decode tokens/s**: 128 further new tokens, forced (end-of-sequence ignored), greedy, over
   the seconds they took beyond the first token;
 
-each at batch 1 and batch 8 (eight copies of the prompt: no padding, which ONNX Runtime
-GenAI does not reproduce exactly; llama.cpp decodes the eight as eight sequences of one
-context, through llama-cpp-python's low-level API, greedy = argmax as in transformers).
+each at batch 1 and batch 8 (eight copies of the prompt, so no padding; llama.cpp decodes the
+eight as eight sequences of one context, through llama-cpp-python's low-level API, greedy =
+argmax as in transformers). **Unequal prompts** (``onnx_unequal``; ``--unequal-only`` runs
+just these): onnx fp32's own ``generate`` one chat at a time against its right-padded
+``generate_batch`` on eight RAG prompts of 120–540 tokens: prefill, decode tokens/s,
+throughput, and how many batch replies equal the one-by-one ones.
 **Peak RSS** of each candidate is measured in a child process of its own (load, then one
 batch-1 run), since a process's peak covers everything it ever loaded. **Agreement**: each
 candidate's greedy reply (through the backend's own ``generate``; llama.cpp: the same prompt
@@ -63,13 +67,17 @@ BATCHES = (1, 8)
 Timer = Callable[[int, int], float]  # (batch, new tokens) -> seconds; forced greedy decoding
 
 
-def rag_chat(llm: LLM, target: int = PROMPT_TOKENS) -> list[Message]:
+QUESTION = "How many days of paid parental leave does the non-birth parent get?"
+UNEQUAL_TOKENS = (120, 180, 240, 300, 360, 420, 480, 540)  # the rows of the unequal batch
+
+
+def rag_chat(llm: LLM, target: int = PROMPT_TOKENS, question: str = QUESTION) -> list[Message]:
     """A RAG prompt of about ``target`` tokens: numbered passages of the sample corpus."""
     texts = [
         p.read_text(encoding="utf-8") for p in sorted((ROOT / "examples/corpus").rglob("*.md"))
     ]
     words = " ".join(" ".join(texts).split()).split(" ")
-    question = "Question: How many days of paid parental leave does the non-birth parent get?"
+    question = f"Question: {question}"
     system = Message("system", "Answer the question using only the sources. Cite them like [1].")
 
     def chat(n: int) -> list[Message]:
@@ -290,8 +298,7 @@ def agreement(
 ) -> dict[str, Any]:
     """Greedy replies to the example questions, each backend against transformers (llama.cpp:
     the same prompt ids as transformers, greedy until its end-of-sequence ids)."""
-    lines = (ROOT / "examples/questions.jsonl").read_text(encoding="utf-8").splitlines()
-    questions = [json.loads(line)["question"] for line in lines if line.strip()]
+    questions = example_questions()
     reference = backends["transformers-fp32"]
     assert isinstance(reference, TransformersLLM)
     tok = reference._tokenizer()
@@ -326,6 +333,92 @@ def agreement(
             "mean_common_prefix_tokens": round(statistics.mean(common), 1),
         }
     return out
+
+
+def example_questions() -> list[str]:
+    lines = (ROOT / "examples/questions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["question"] for line in lines if line.strip()]
+
+
+def onnx_unequal(llm: ort.OnnxLLM, rounds: int) -> dict[str, Any]:
+    """The backend's own ``generate`` one chat at a time against its ``generate_batch`` on
+    eight RAG prompts of unequal lengths (UNEQUAL_TOKENS, one example question each), greedy,
+    up to DECODE_TOKENS + 1 new tokens, ending at end-of-sequence as in use. Per round and
+    mode: the seconds for 1 new token per chat (the prefill) and for the whole replies;
+    median of the rounds. Decode tokens/s = tokens after the first / (whole - prefill);
+    throughput = all new tokens / whole. ``identical``: batch replies equal to one by one."""
+    chats = [
+        rag_chat(llm, target, q)
+        for target, q in zip(UNEQUAL_TOKENS, example_questions(), strict=False)
+    ]
+    new = DECODE_TOKENS + 1
+    times: dict[str, list[tuple[float, float]]] = {"batch_1": [], "batch_8": []}
+    replies: dict[str, list[Any]] = {}
+    for _ in range(rounds):
+        for mode in times:
+
+            def run(tokens: int, mode: str = mode) -> tuple[float, list[Any]]:
+                started = time.perf_counter()
+                if mode == "batch_8":
+                    out = llm.generate_batch(chats, max_tokens=tokens)
+                else:
+                    out = [llm.generate(chat, max_tokens=tokens) for chat in chats]
+                return time.perf_counter() - started, out
+
+            first, _ = run(1)
+            whole, replies[mode] = run(new)
+            times[mode].append((first, whole))
+    out: dict[str, Any] = {
+        "prompt_tokens": [llm.count_tokens(chat) for chat in chats],
+        "max_new_tokens": new,
+    }
+    for mode, pairs in times.items():
+        first = statistics.median(p[0] for p in pairs)
+        whole = statistics.median(p[1] for p in pairs)
+        made = sum(c.completion_tokens for c in replies[mode])
+        out[mode] = {
+            "prefill_s": round(first, 3),
+            "whole_s": round(whole, 3),
+            "new_tokens": made,
+            "decode_tokens_per_s": round((made - len(chats)) / max(whole - first, 1e-9), 1),
+            "throughput_tokens_per_s": round(made / whole, 1),
+        }
+    out["identical"] = sum(
+        a == b for a, b in zip(replies["batch_8"], replies["batch_1"], strict=True)
+    )
+    out["throughput_batch_8_vs_1"] = round(
+        out["batch_8"]["throughput_tokens_per_s"] / out["batch_1"]["throughput_tokens_per_s"], 2
+    )
+    return out
+
+
+def unequal_only(args: argparse.Namespace) -> None:
+    """Only the onnx fp32 unequal-prompt batch rows (``--unequal-only``), into ``--out``."""
+    load_start = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        llm = ort.OnnxLLM(cache_dir=args.cache or Path(tmp), threads=args.threads)
+        warmup = llm.warmup()
+        llm.generate_batch([[Message("user", "Hi")]] * 2, max_tokens=2)
+        rows = onnx_unequal(llm, args.rounds)
+    result = {
+        "benchmark": "generate --unequal-only",
+        "candidate": "onnx-fp32",
+        "warmup_s": round(warmup, 1),
+        "rounds": args.rounds,
+        "threads": args.threads or "library default",
+        "onnx_unequal_batches": rows,
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "load_avg_at_start": [round(x, 2) for x in load_start],
+            "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+        },
+        "command": "python benchmarks/generate.py " + " ".join(sys.argv[1:]),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
 
 
 def peak_rss_child(name: str, cache: Path, threads: int) -> float:
@@ -383,11 +476,26 @@ def main() -> None:
     parser.add_argument(
         "--cache", type=Path, default=None, help="model cache (default: a temp dir)"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/generate.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default benchmarks/results/generate.json (--unequal-only: generate_unequal.json)",
+    )
+    parser.add_argument(
+        "--unequal-only",
+        action="store_true",
+        help="only onnx fp32 on 8 RAG prompts of unequal lengths, one by one and as a batch",
+    )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)  # see peak_rss_child
     args = parser.parse_args()
     if args.child:
         measure_one(args.child, str(args.cache), args.threads)
+        return
+    name = "generate_unequal.json" if args.unequal_only else "generate.json"
+    args.out = args.out or ROOT / "benchmarks/results" / name
+    if args.unequal_only:
+        unequal_only(args)
         return
 
     load_start = os.getloadavg()
@@ -416,6 +524,8 @@ def main() -> None:
             run(1, 2)
         rows = speed(timers, len(ids), args.rounds)
         agree = agreement(backends, args.agreement_tokens, llama)
+        fp32 = backends.get("onnx-fp32")
+        unequal = onnx_unequal(fp32, args.rounds) if isinstance(fp32, ort.OnnxLLM) else None
         for name in backends:
             rows[name]["peak_rss_mib"] = peak_rss_child(name, cache, args.threads)
             rows[name]["warmup_s_first_use"] = conversions.get(name)
@@ -440,6 +550,7 @@ def main() -> None:
         "threads": args.threads or "library default",
         "candidates": rows,
         "agreement_with_transformers": agree,
+        "onnx_unequal_batches": unequal,
         "machine": {
             "platform": platform.platform(),
             "python": platform.python_version(),

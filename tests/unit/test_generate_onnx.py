@@ -20,6 +20,7 @@ from expertly.generate import models, ort, registry
 from expertly.generate.local import TransformersLLM
 from expertly.generate.models import resolve_model
 from expertly.generate.registry import create_llm
+from expertly.types import Message
 
 
 def _model_dir(tmp_path: Path, name: str = "my-model") -> Path:
@@ -181,7 +182,7 @@ def _scripted(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tokens: list[int]
     monkeypatch.setattr(llm, "_prompt", lambda messages, max_tokens: [9, 9, 9])
     monkeypatch.setattr(llm, "_decode", decode)
     monkeypatch.setattr(
-        llm, "_generator", lambda ids, max_tokens, t: _FakeGenerator(tokens, max_tokens)
+        llm, "_batch_generator", lambda rows, max_tokens, t: _FakeGenerator(tokens, max_tokens)
     )
     return llm
 
@@ -227,3 +228,57 @@ def test_half_a_character_waits_for_its_second_token(
     # Cut off by max_tokens after half the character: shown as decoded, as generate has it.
     assert "".join(llm.stream(chat, max_tokens=2)) == llm.generate(chat, max_tokens=2).text
     assert llm.generate(chat, max_tokens=2).text == "Red\ufffd"
+
+
+class _FakeBatch:
+    """Stands in for a batched ``onnxruntime_genai.Generator``: one scripted row per prompt
+    (a row that ran out repeats EOS, as the runtime pads a finished row)."""
+
+    def __init__(self, scripts: list[list[int]], max_tokens: int) -> None:
+        self.scripts, self.left, self.step = scripts, max_tokens, -1
+
+    def is_done(self) -> bool:
+        return self.left == 0
+
+    def generate_next_token(self) -> None:
+        self.step, self.left = self.step + 1, self.left - 1
+
+    def get_next_tokens(self) -> list[int]:
+        return [s[self.step] if self.step < len(s) else EOS for s in self.scripts]
+
+
+def test_batch_rows_end_on_their_own_and_count_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per row: EOS ends it, a stop string ends it, else ``max_tokens``; a prompt ending
+    with the pad token (only trailing pads are masked) is generated alone."""
+    llm = _scripted(monkeypatch, tmp_path, [1, 2, 3, 7, EOS])  # what a lone generate gives
+    llm._pad = 8
+    prompts = {"eos": [9, 9], "stop": [9, 9, 9], "long": [9], "pad": [9, 8]}
+    scripts = {"eos": [1, EOS], "stop": [1, 3, 4, 7], "long": [1, 3, 7, 7, 7, 7]}
+    seen: list[list[list[int]]] = []
+
+    def batch(rows: list[list[int]], max_tokens: int, t: float) -> Any:
+        seen.append(rows)
+        if len(rows) == 1:
+            return _FakeGenerator([1, 2, 3, 7, EOS], max_tokens)
+        return _FakeBatch([scripts[k] for k in prompts if prompts[k] in rows], max_tokens)
+
+    monkeypatch.setattr(llm, "_load", lambda: None)
+    monkeypatch.setattr(llm, "_prompt", lambda chat, max_tokens: prompts[chat[0].content])
+    monkeypatch.setattr(llm, "_batch_generator", batch)
+    chats = [[Message("user", k)] for k in prompts]
+    out = llm.generate_batch(chats, max_tokens=4, stop=[" and"])
+    assert seen == [[[9, 8]], [[9, 9], [9, 9, 9], [9]]]  # the pad-ended prompt alone
+    assert [(c.text, c.completion_tokens, c.finish_reason) for c in out] == [
+        ("Red", 2, "stop"),  # EOS
+        ("Red green", 3, "stop"),  # the stop string, cut
+        ("Red green blue blue", 4, "length"),  # max_tokens
+        ("Red, green blue", 4, "length"),  # alone
+    ]
+    assert [c.prompt_tokens for c in out] == [2, 3, 1, 2]
+    assert llm.generate_batch([], max_tokens=4) == []
+    seen.clear()
+    llm._pad = None  # a config without a pad token: every chat alone
+    llm.generate_batch(chats[:3], max_tokens=4)
+    assert seen == [[[9, 9]], [[9, 9, 9]], [[9]]]
