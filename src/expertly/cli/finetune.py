@@ -97,7 +97,13 @@ def run(
     ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", min=1, help="Examples per step.")
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Examples per step over all processes; each of --processes trains "
+            "batch-size / processes of them.",
+        ),
     ] = None,
     max_seq_len: Annotated[
         int | None,
@@ -170,6 +176,20 @@ def run(
         float | None,
         typer.Option("--max-minutes", help="Stop cleanly after this long (resume later)."),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Data-parallel training processes (one per GPU; on CPU they share the cores).",
+        ),
+    ] = 1,
+    launcher: Annotated[
+        str,
+        typer.Option(
+            help="What starts the --processes: accelerate (accelerate launch) | torchrun.",
+        ),
+    ] = "accelerate",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the run's metrics as JSON.")
     ] = False,
@@ -184,12 +204,19 @@ def run(
     warns when they worsen past finetune limits. torch's CPU threads follow llm.threads
     (EXPERTLY_LLM__THREADS).
 
+    --processes N trains data-parallel (DDP: nccl on GPUs, gloo on CPU): every process holds
+    the model and trains batch-size / N examples of every step, so the effective batch
+    (batch-size x gradient accumulation) and the result are those of one process. Rank 0
+    alone writes the run; an error on any process stops them all. `accelerate launch -m
+    expertly finetune run ...` and `torchrun -m expertly ...` work too. See docs/scaling.md.
+
     \b
     Examples:
       expertly finetune run qa.jsonl --max-steps 200
       expertly finetune run qa.jsonl --method qlora --gradient-checkpointing
       expertly finetune run qa.jsonl --val dev.jsonl --method full --lr 2e-5
       expertly finetune run qa.jsonl --name hr-v1 --resume
+      expertly finetune run qa.jsonl --processes 4 --batch-size 32
       expertly finetune export hr-v1 --merge
     """
     from expertly.finetune.config import FinetuneSettings
@@ -216,6 +243,27 @@ def run(
         auto_batch_size=auto_batch_size or None,
     )
     ws = workspace()
+    if processes > 1:
+        from expertly.finetune.launch import launch
+
+        result = launch(
+            data,
+            settings=settings,
+            runs_dir=ws.root / "runs",
+            models_dir=ws.models_dir,
+            processes=processes,
+            launcher=launcher,
+            base_model=ws.settings.llm.model if base_model is None else base_model,
+            val_path=val,
+            name=name,
+            resume=resume,
+            threads=ws.settings.llm.threads,
+        )
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            _print_summary(result.to_dict())
+        return
     with progress_bar(disable=as_json, loss=True) as bar:
         task = bar.add_task("Loading", total=None, loss="")
 
@@ -265,7 +313,8 @@ def _print_summary(s: dict[str, Any]) -> None:
         packed = f", {s['packed_rows']} packed rows" if s.get("packed_rows") else ""
         console.print(
             f"  {s['precision']['name']} ({s['precision']['reason']}), {s['optimizer']}, "
-            f"batch {s['batch_size']} x {s['grad_accum']} accumulated{packed}"
+            f"batch {s['batch_size']} x {s.get('processes', 1)} processes x "
+            f"{s['grad_accum']} accumulated{packed}"
         )
     if s["total_params"]:
         share = s["trainable_params"] / s["total_params"]

@@ -80,6 +80,8 @@ def build_trainer(
         else:
             extra["group_by_length"] = True
     extra.update(choices.precision.training_arguments())  # bf16 / fp16 autocast flags
+    if choices.precision.device == "cpu":  # else accelerate ignores a CPU process group
+        extra["use_cpu"] = True
     has_val = bool(val)
     args = TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
@@ -109,7 +111,6 @@ def build_trainer(
         dataloader_num_workers=0,
         dataloader_pin_memory=has_cuda(),
         optim=choices.optimizer,
-        use_cpu=choices.precision.device == "cpu",
         ddp_timeout=round(s.dist_timeout_minutes * 60),
         **extra,
     )
