@@ -13,6 +13,7 @@ import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -91,7 +92,7 @@ SETTINGS = FinetuneSettings.preset(
 def test_two_processes_train_like_one(tiny_model: Path, data: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    common = {
+    common: dict[str, Any] = {
         "settings": SETTINGS,
         "models_dir": tmp_path / "models",
         "base_model": str(tiny_model),
