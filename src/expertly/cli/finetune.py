@@ -242,6 +242,14 @@ def run(
         optimizer=optimizer,
         auto_batch_size=auto_batch_size or None,
     )
+    from expertly.finetune.distributed import from_env
+
+    rank, launched, _ = from_env()
+    if processes > 1 and launched > 1:
+        raise ExpertlyError(
+            f"This process is already one of {launched} started by a launcher; drop --processes "
+            "(the launcher's process count is used)"
+        )
     ws = workspace()
     if processes > 1:
         from expertly.finetune.launch import launch
@@ -285,6 +293,8 @@ def run(
             threads=ws.settings.llm.threads,
             on_progress=show,
         )
+    if rank != 0:  # started by accelerate launch / torchrun: rank 0 reports the run
+        return
     summary = result.to_dict()
     if as_json:
         print_json(summary)
