@@ -6,7 +6,7 @@ a run as a standalone model, ``models`` lists them; ``embedder`` and ``reranker`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -23,6 +23,7 @@ from expertly.cli.common import (
     progress_bar,
     workspace,
 )
+from expertly.cli.run_summary import print_run_summary
 from expertly.errors import ExpertlyError
 
 if TYPE_CHECKING:
@@ -270,7 +271,7 @@ def run(
         if as_json:
             print_json(result.to_dict())
         else:
-            _print_summary(result.to_dict())
+            print_run_summary(result.to_dict())
         return
     with progress_bar(disable=as_json, loss=True) as bar:
         task = bar.add_task("Loading", total=None, loss="")
@@ -299,51 +300,7 @@ def run(
     if as_json:
         print_json(summary)
         return
-    _print_summary(summary)
-
-
-def _span(history: list[Any]) -> str:
-    if not history:
-        return "-"
-    return f"{history[0][1]:.3f} → {history[-1][1]:.3f}"
-
-
-def _print_summary(s: dict[str, Any]) -> None:
-    resumed = f" (resumed at step {s['resumed_from_step']})" if s["resumed_from_step"] else ""
-    console.print(
-        f"[bold]{s['method']}[/] run [bold]{s['name']}[/] {s['status']}{resumed}: "
-        f"{s['steps']} steps, {s['train_examples']} train / {s['val_examples']} val examples"
-    )
-    console.print(f"  train loss {_span(s['train_loss'])}   val loss {_span(s['val_loss'])}")
-    console.print(
-        f"  {s['seconds']:.1f} s, {s['seconds_per_step']:.2f} s/step, "
-        f"{s['tokens_per_s']:.0f} tokens/s"
-    )
-    if s.get("precision"):
-        packed = f", {s['packed_rows']} packed rows" if s.get("packed_rows") else ""
-        console.print(
-            f"  {s['precision']['name']} ({s['precision']['reason']}), {s['optimizer']}, "
-            f"batch {s['batch_size']} x {s.get('processes', 1)} processes x "
-            f"{s['grad_accum']} accumulated{packed}"
-        )
-    if s["total_params"]:
-        share = s["trainable_params"] / s["total_params"]
-        console.print(f"  trained {s['trainable_params']:,} of {s['total_params']:,} ({share:.2%})")
-    if s["truncated_examples"]:
-        console.print(f"  [yellow]{s['truncated_examples']} examples were cut to --max-seq-len[/]")
-    check = s.get("forgetting")
-    if check:
-        b, a = check["before"], check["after"]
-        console.print(
-            f"  forgetting check: general perplexity {b['perplexity']:.2f} → {a['perplexity']:.2f}"
-            f" ({check['perplexity_change']:+.1%}), general questions {b['correct']}/"
-            f"{b['questions']} → {a['correct']}/{a['questions']}"
-        )
-    for warning in s.get("warnings", []):
-        console.print(f"  [yellow]warning:[/] {escape(warning)}")
-    console.print(f"  output: {s['output_dir']}")
-    if s.get("loss_plot"):
-        console.print(f"  loss curve: {s['loss_plot']}")
+    print_run_summary(summary)
 
 
 @handle_errors
