@@ -156,3 +156,24 @@ def test_the_launchers_start_this_module_on_n_processes(tmp_path: Any) -> None:
     with pytest.raises(ConfigError, match="choose one of: accelerate, torchrun"):
         launch(spec, settings=FinetuneSettings(), runs_dir=tmp_path, models_dir=tmp_path,
                processes=2, launcher="mpi")  # fmt: skip
+
+
+def test_the_time_limit_callback_stops_all_ranks_at_the_same_step() -> None:
+    """Rank 1's limit is already over, rank 0's is an hour away: both stop after step 1."""
+    from types import SimpleNamespace
+
+    from transformers import TrainerCallback  # noqa: F401  (imported once, not per thread)
+
+    from expertly.finetune.callbacks import time_limit_callback
+
+    def train(w: World) -> tuple[int, list[str]]:
+        stopped: list[str] = []
+        callback = time_limit_callback(60.0 if w.rank == 0 else 1e-9, stopped, w)
+        control = SimpleNamespace(should_training_stop=False, should_save=False)
+        step = 0
+        while not control.should_training_stop and step < 5:
+            step += 1
+            callback.on_step_end(None, SimpleNamespace(global_step=step), control)
+        return step, stopped
+
+    assert on_ranks(2, train) == [(1, ["max_minutes"]), (1, ["max_minutes"])]
