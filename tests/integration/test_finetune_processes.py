@@ -4,7 +4,7 @@ A tiny random-weight Llama with a byte-level tokenizer and a ChatML template is 
 disk once; the same LoRA run (same data, seed and effective batch) trains on one process
 in-process and on two through ``launch`` (accelerate launch, torchrun underneath). The two
 see the same batches, so the training losses agree within 1e-3 and the adapters are close;
-only one run dir and one adapter are written. About 55 s on 2 cores.
+only one run dir and one adapter are written. 25-55 s on 2 cores.
 """
 
 from __future__ import annotations
