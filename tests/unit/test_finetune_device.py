@@ -145,7 +145,8 @@ def test_packed_training_on_cpu_counts_real_tokens(tmp_path: Path, precision: st
     the token count is the real tokens (no padding), the flags reached the Trainer."""
     import math
 
-    from expertly.finetune.trainer import _Choices, _trainer
+    from expertly.finetune.hf_trainer import Choices as _Choices
+    from expertly.finetune.hf_trainer import build_trainer as _trainer
 
     examples = _examples()
     rows = packing.pack(examples, max_len=16)

@@ -127,7 +127,9 @@ def test_speed_options_reach_the_trainer(tmp_path: Path) -> None:
 
     from expertly.finetune.datasets import Encoded
     from expertly.finetune.device import DeviceInfo, choose_precision
-    from expertly.finetune.trainer import _Choices, _rows, _trainer
+    from expertly.finetune.hf_trainer import Choices as _Choices
+    from expertly.finetune.hf_trainer import build_trainer as _trainer
+    from expertly.finetune.hf_trainer import rows as _rows
 
     tiny = LlamaConfig(
         vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1,

@@ -120,7 +120,8 @@ def test_packed_loss_equals_token_weighted_loss_of_examples_alone(attn: str) -> 
 
 
 def test_a_packed_runs_collator_pads_validation_rows_unpacked() -> None:
-    from expertly.finetune.trainer import _collator, _rows
+    from expertly.finetune.hf_trainer import collator as _collator
+    from expertly.finetune.hf_trainer import rows as _rows
 
     collate = _collator(0, packed=True)
     examples = _examples()[:3]

@@ -6,7 +6,7 @@ a run as a standalone model, ``models`` lists them; ``embedder`` and ``reranker`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -23,6 +23,7 @@ from expertly.cli.common import (
     progress_bar,
     workspace,
 )
+from expertly.cli.run_summary import print_run_summary
 from expertly.errors import ExpertlyError
 
 if TYPE_CHECKING:
@@ -97,7 +98,13 @@ def run(
     ] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.")] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", min=1, help="Examples per step.")
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            help="Examples per step over all processes; each of --processes trains "
+            "batch-size / processes of them.",
+        ),
     ] = None,
     max_seq_len: Annotated[
         int | None,
@@ -170,6 +177,20 @@ def run(
         float | None,
         typer.Option("--max-minutes", help="Stop cleanly after this long (resume later)."),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="Data-parallel training processes (one per GPU; on CPU they share the cores).",
+        ),
+    ] = 1,
+    launcher: Annotated[
+        str,
+        typer.Option(
+            help="What starts the --processes: accelerate (accelerate launch) | torchrun.",
+        ),
+    ] = "accelerate",
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the run's metrics as JSON.")
     ] = False,
@@ -184,12 +205,19 @@ def run(
     warns when they worsen past finetune limits. torch's CPU threads follow llm.threads
     (EXPERTLY_LLM__THREADS).
 
+    --processes N trains data-parallel (DDP: nccl on GPUs, gloo on CPU): every process holds
+    the model and trains batch-size / N examples of every step, so the effective batch
+    (batch-size x gradient accumulation) and the result are those of one process. Rank 0
+    alone writes the run; an error on any process stops them all. `accelerate launch -m
+    expertly finetune run ...` and `torchrun -m expertly ...` work too. See docs/scaling.md.
+
     \b
     Examples:
       expertly finetune run qa.jsonl --max-steps 200
       expertly finetune run qa.jsonl --method qlora --gradient-checkpointing
       expertly finetune run qa.jsonl --val dev.jsonl --method full --lr 2e-5
       expertly finetune run qa.jsonl --name hr-v1 --resume
+      expertly finetune run qa.jsonl --processes 4 --batch-size 32
       expertly finetune export hr-v1 --merge
     """
     from expertly.finetune.config import FinetuneSettings
@@ -215,7 +243,36 @@ def run(
         optimizer=optimizer,
         auto_batch_size=auto_batch_size or None,
     )
+    from expertly.finetune.distributed import from_env
+
+    rank, launched, _ = from_env()
+    if processes > 1 and launched > 1:
+        raise ExpertlyError(
+            f"This process is already one of {launched} started by a launcher; drop --processes "
+            "(the launcher's process count is used)"
+        )
     ws = workspace()
+    if processes > 1:
+        from expertly.finetune.launch import launch
+
+        result = launch(
+            data,
+            settings=settings,
+            runs_dir=ws.root / "runs",
+            models_dir=ws.models_dir,
+            processes=processes,
+            launcher=launcher,
+            base_model=ws.settings.llm.model if base_model is None else base_model,
+            val_path=val,
+            name=name,
+            resume=resume,
+            threads=ws.settings.llm.threads,
+        )
+        if as_json:
+            print_json(result.to_dict())
+        else:
+            print_run_summary(result.to_dict())
+        return
     with progress_bar(disable=as_json, loss=True) as bar:
         task = bar.add_task("Loading", total=None, loss="")
 
@@ -237,54 +294,13 @@ def run(
             threads=ws.settings.llm.threads,
             on_progress=show,
         )
+    if rank != 0:  # started by accelerate launch / torchrun: rank 0 reports the run
+        return
     summary = result.to_dict()
     if as_json:
         print_json(summary)
         return
-    _print_summary(summary)
-
-
-def _span(history: list[Any]) -> str:
-    if not history:
-        return "-"
-    return f"{history[0][1]:.3f} → {history[-1][1]:.3f}"
-
-
-def _print_summary(s: dict[str, Any]) -> None:
-    resumed = f" (resumed at step {s['resumed_from_step']})" if s["resumed_from_step"] else ""
-    console.print(
-        f"[bold]{s['method']}[/] run [bold]{s['name']}[/] {s['status']}{resumed}: "
-        f"{s['steps']} steps, {s['train_examples']} train / {s['val_examples']} val examples"
-    )
-    console.print(f"  train loss {_span(s['train_loss'])}   val loss {_span(s['val_loss'])}")
-    console.print(
-        f"  {s['seconds']:.1f} s, {s['seconds_per_step']:.2f} s/step, "
-        f"{s['tokens_per_s']:.0f} tokens/s"
-    )
-    if s.get("precision"):
-        packed = f", {s['packed_rows']} packed rows" if s.get("packed_rows") else ""
-        console.print(
-            f"  {s['precision']['name']} ({s['precision']['reason']}), {s['optimizer']}, "
-            f"batch {s['batch_size']} x {s['grad_accum']} accumulated{packed}"
-        )
-    if s["total_params"]:
-        share = s["trainable_params"] / s["total_params"]
-        console.print(f"  trained {s['trainable_params']:,} of {s['total_params']:,} ({share:.2%})")
-    if s["truncated_examples"]:
-        console.print(f"  [yellow]{s['truncated_examples']} examples were cut to --max-seq-len[/]")
-    check = s.get("forgetting")
-    if check:
-        b, a = check["before"], check["after"]
-        console.print(
-            f"  forgetting check: general perplexity {b['perplexity']:.2f} → {a['perplexity']:.2f}"
-            f" ({check['perplexity_change']:+.1%}), general questions {b['correct']}/"
-            f"{b['questions']} → {a['correct']}/{a['questions']}"
-        )
-    for warning in s.get("warnings", []):
-        console.print(f"  [yellow]warning:[/] {escape(warning)}")
-    console.print(f"  output: {s['output_dir']}")
-    if s.get("loss_plot"):
-        console.print(f"  loss curve: {s['loss_plot']}")
+    print_run_summary(summary)
 
 
 @handle_errors

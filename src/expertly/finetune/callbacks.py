@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from expertly.finetune.distributed import World, any_rank
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -40,19 +42,24 @@ def progress_callback(report: ProgressFn) -> Any:
     return _Progress()
 
 
-def time_limit_callback(max_minutes: float, stopped: list[str]) -> Any:
+def time_limit_callback(max_minutes: float, stopped: list[str], world: World | None = None) -> Any:
     """A callback that ends training cleanly once ``max_minutes`` have passed.
 
     Training stops after the current optimiser step; a checkpoint is saved so ``--resume``
     can continue, and ``"max_minutes"`` is appended to ``stopped`` so the run records why.
+    On several processes (``world``) the ranks' clocks are compared after every step and
+    all stop when the first one's time is up: a rank that stopped alone would leave the
+    others waiting for it in the next gradient exchange.
     """
     from transformers import TrainerCallback
 
     deadline = time.monotonic() + max_minutes * 60
+    ranks = world or World()
 
     class _TimeLimit(TrainerCallback):
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-            if time.monotonic() >= deadline and not control.should_training_stop:
+            late = any_rank(ranks, time.monotonic() >= deadline)  # every rank, every step
+            if late and not control.should_training_stop:
                 control.should_training_stop = True
                 control.should_save = True
                 stopped.append("max_minutes")

@@ -79,13 +79,20 @@ class FinetuneSettings:
             (trying divisors of ``batch_size * grad_accum``, largest first, with one
             forward and backward pass at ``max_seq_len``) and accumulate gradients so that
             the effective batch stays ``batch_size * grad_accum``. No effect on CPU.
+        batch_size: examples per optimiser step and forward pass, over *all* processes: a
+            run on several processes (``--processes``) gives each ``batch_size / processes``
+            of them, so the effective batch ``batch_size * grad_accum`` is the same as on
+            one process and the same settings train the same model.
+        dist_timeout_minutes: on several processes, how long a process waits in a
+            collective (the start, the gradient exchange, rank 0 writing) before it gives
+            up with an error; covers a process that died or hangs.
     """
 
     method: str = _f("lora", "lora | qlora | adalora | prefix | full")
     learning_rate: float = _f(2e-4, "Peak learning rate of AdamW")
     epochs: float = _f(3.0, "Passes over the training data (ignored when max_steps > 0)")
     max_steps: int = _f(0, "Optimiser steps; > 0 overrides epochs")
-    batch_size: int = _f(4, "Examples per forward pass")
+    batch_size: int = _f(4, "Examples per forward pass, over all processes")
     grad_accum: int = _f(1, "Forward passes per optimiser step (effective batch = product)")
     warmup_ratio: float = _f(0.05, "Fraction of the steps spent warming the learning rate up")
     scheduler: str = _f("linear", "Learning-rate schedule after warm-up: linear | cosine")
@@ -115,6 +122,9 @@ class FinetuneSettings:
     precision: str = _f("auto", "auto | fp32 | bf16 | fp16 (auto: bf16/fp16 on CUDA, fp32 on CPU)")
     optimizer: str = _f("auto", "auto | adamw_torch | adamw_torch_fused (auto: fused)")
     auto_batch_size: bool = _f(False, "CUDA: largest micro-batch that fits, same effective batch")
+    dist_timeout_minutes: float = _f(
+        30.0, "Several processes: how long one waits for the others before failing"
+    )
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -137,6 +147,8 @@ class FinetuneSettings:
                 f"scheduler = {self.scheduler!r} is not valid; choose one of: "
                 f"{', '.join(SCHEDULERS)}"
             )
+        if self.dist_timeout_minutes <= 0:
+            raise ConfigError(f"dist_timeout_minutes must be > 0, got {self.dist_timeout_minutes}")
         for name in ("learning_rate", "batch_size", "grad_accum", "max_seq_len", "eval_every"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
