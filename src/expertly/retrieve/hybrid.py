@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,7 +37,7 @@ from expertly.config.threads import blas_threads, threads_for
 from expertly.types import Filters, Hit, Query
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from expertly.embed import Embedder
     from expertly.generate import LLM
@@ -213,24 +213,19 @@ def with_dense(hits: list[Hit], dense: list[Hit]) -> list[Hit]:
     joined: dict[str, Hit] = {}
     for hit in hits:
         if "sparse" in hit.ranks:
-            joined[hit.chunk.id] = replace(
-                hit,
-                score=float(hit.scores["sparse"]),
-                ranks={"sparse": hit.ranks["sparse"]},
-                scores={"sparse": float(hit.scores["sparse"])},
+            sparse = float(hit.scores["sparse"])
+            joined[hit.chunk.id] = _rescored(
+                hit, sparse, {"sparse": sparse}, {"sparse": hit.ranks["sparse"]}
             )
     for hit in dense:
         old = joined.get(hit.chunk.id)
         ranks = {"dense": hit.ranks["dense"]}
         scores = {"dense": float(hit.scores["dense"])}
         if old is None:
-            joined[hit.chunk.id] = replace(hit, ranks=ranks, scores=scores)
+            joined[hit.chunk.id] = _rescored(hit, hit.score, scores, ranks)
         else:
-            joined[hit.chunk.id] = replace(
-                old,
-                score=scores["dense"],
-                ranks={**old.ranks, **ranks},
-                scores={**old.scores, **scores},
+            joined[hit.chunk.id] = _rescored(
+                old, scores["dense"], {**old.scores, **scores}, {**old.ranks, **ranks}
             )
     return list(joined.values())
 
@@ -258,7 +253,7 @@ def fuse(hits: list[Hit], *, rrf_k: int, dense_weight: float, sparse_weight: flo
     fused: list[Hit] = []
     for hit in hits:
         score = sum(w / (rrf_k + hit.ranks[m]) for m, w in weights.items() if m in hit.ranks)
-        fused.append(replace(hit, score=score, scores={**hit.scores, "fused": score}))
+        fused.append(_rescored(hit, score, {**hit.scores, "fused": score}, hit.ranks))
     return _ordered(fused)
 
 
@@ -307,8 +302,18 @@ def convex_fuse(
                 else floor[method]
             )
             score += weights[method] * value
-        fused.append(replace(hit, score=score, scores={**hit.scores, "fused": score}))
+        fused.append(_rescored(hit, score, {**hit.scores, "fused": score}, hit.ranks))
     return _ordered(fused)
+
+
+def _rescored(hit: Hit, score: float, scores: Mapping[str, float], ranks: Mapping[str, int]) -> Hit:
+    """``hit`` with a new score and per-method details. ``Hit(...)`` directly: fusion
+    builds a few hundred hits per query, and ``dataclasses.replace`` (which inspects the
+    fields on every call) was a fifth of a 300-candidate hybrid search's time."""
+    return Hit(
+        chunk=hit.chunk, score=score, source=hit.source, title=hit.title,
+        scores=scores, ranks=ranks,
+    )  # fmt: skip
 
 
 def _normalise(value: float, scale: tuple[float, float], normalization: str) -> float:

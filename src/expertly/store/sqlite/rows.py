@@ -120,8 +120,8 @@ def chunk_from_row(row: Sequence[Any]) -> Chunk:
     cid, doc_id, idx, text, start, end, headings, page, tokens, meta = row
     return Chunk(
         id=cid, doc_id=doc_id, index=int(idx), text=text, start=int(start), end=int(end),
-        heading_path=tuple(json.loads(headings)), page=page, token_count=int(tokens),
-        metadata=json.loads(meta),
+        heading_path=() if headings == "[]" else tuple(json.loads(headings)), page=page,
+        token_count=int(tokens), metadata={} if meta == "{}" else json.loads(meta),
     )  # fmt: skip
 
 
