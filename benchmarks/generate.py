@@ -407,18 +407,10 @@ def unequal_only(args: argparse.Namespace) -> None:
         "rounds": args.rounds,
         "threads": args.threads or "library default",
         "onnx_unequal_batches": rows,
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_avg_at_start": [round(x, 2) for x in load_start],
-            "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": _machine(load_start),
         "command": "python benchmarks/generate.py " + " ".join(sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result, indent=2))
+    _write(result, args.out)
 
 
 def peak_rss_child(name: str, cache: Path, threads: int) -> float:
@@ -551,17 +543,27 @@ def main() -> None:
         "candidates": rows,
         "agreement_with_transformers": agree,
         "onnx_unequal_batches": unequal,
-        "machine": {
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "load_avg_at_start": [round(x, 2) for x in load_start],
-            "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
-        },
+        "machine": _machine(load_start),
         "command": "python benchmarks/generate.py " + " ".join(sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    _write(result, args.out)
+
+
+def _machine(load_start: tuple[float, float, float]) -> dict[str, Any]:
+    """The machine and its load average at the start and the end of the run."""
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "load_avg_at_start": [round(x, 2) for x in load_start],
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def _write(result: dict[str, Any], out: Path) -> None:
+    """Write the JSON result to ``out`` and print it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
 
 
