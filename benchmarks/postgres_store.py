@@ -31,6 +31,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,19 +62,23 @@ def corpus(n_chunks: int, rng: np.random.Generator) -> tuple[np.ndarray, list[st
     return vectors, texts, centres
 
 
-def documents(vectors: np.ndarray, texts: list[str]) -> list[tuple[Document, list[Chunk]]]:
+def documents(
+    texts: list[str], tenant_of: Callable[[int], str] | None = None, *, digits: int = 6
+) -> list[tuple[Document, list[Chunk]]]:
+    """``PER_DOC`` consecutive texts per document; document ``d`` belongs to the tenant
+    ``tenant_of(d)`` (default: ``acme`` for every hundredth, ``other`` for the rest)."""
+    owner = tenant_of or (lambda d: "acme" if d % 100 == 0 else "other")
     docs = []
     for d in range(len(texts) // PER_DOC):
-        doc_id = f"doc{d:06d}"
+        doc_id = f"doc{d:0{digits}d}"
         part = texts[d * PER_DOC : (d + 1) * PER_DOC]
-        tenant = "acme" if d % 100 == 0 else "other"
         chunks, pos = [], 0
         for i, text in enumerate(part):
             chunks.append(Chunk(id=f"{doc_id}#{i}", doc_id=doc_id, index=i, text=text,
                                 start=pos, end=pos + len(text)))  # fmt: skip
             pos += len(text) + 1
         doc = Document(id=doc_id, text=" ".join(part), title=doc_id, content_hash=doc_id,
-                       metadata={"tenant": tenant})  # fmt: skip
+                       metadata={"tenant": owner(d)})  # fmt: skip
         docs.append((doc, chunks))
     return docs
 
@@ -96,7 +101,7 @@ def run(n_chunks: int, n_queries: int, ef_search: int, tmp: Path) -> dict[str, A
 
     rng = np.random.default_rng(0)
     vectors, texts, centres = corpus(n_chunks, rng)
-    docs = documents(vectors, texts)
+    docs = documents(texts)
     n_chunks = len(docs) * PER_DOC
     vectors = vectors[:n_chunks]
     acme_rows = np.array([i for i in range(n_chunks) if (i // PER_DOC) % 100 == 0])

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from postgres_store import DIM, PER_DOC, corpus, pct, recall, write
+from postgres_store import DIM, PER_DOC, corpus, documents, pct, recall, write
 
 from expertly.config import StoreSettings
 from expertly.store.sqlite import SQLiteStore
@@ -52,22 +52,6 @@ TENANTS = {"acme": 0.01, "beta": 0.10}
 
 def tenant_of(d: int) -> str:
     return "acme" if d % 100 == 0 else "beta" if d % 10 == 1 else "other"
-
-
-def documents(texts: list[str]) -> list[tuple[Document, list[Chunk]]]:
-    docs = []
-    for d in range(len(texts) // PER_DOC):
-        doc_id = f"doc{d:07d}"
-        part = texts[d * PER_DOC : (d + 1) * PER_DOC]
-        chunks, pos = [], 0
-        for i, text in enumerate(part):
-            chunks.append(Chunk(id=f"{doc_id}#{i}", doc_id=doc_id, index=i, text=text,
-                                start=pos, end=pos + len(text)))  # fmt: skip
-            pos += len(text) + 1
-        doc = Document(id=doc_id, text=" ".join(part), title=doc_id, content_hash=doc_id,
-                       metadata={"tenant": tenant_of(d)})  # fmt: skip
-        docs.append((doc, chunks))
-    return docs
 
 
 def chunk_id(i: int) -> str:
@@ -129,7 +113,7 @@ def run(
 ) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     vectors, texts, centres = corpus(n_chunks, rng)
-    docs = documents(texts)
+    docs = documents(texts, tenant_of, digits=7)
     vectors = vectors[: len(docs) * PER_DOC]
     labels = rng.integers(0, len(centres), n_queries)
     queries = centres[labels] + 0.6 * rng.standard_normal((n_queries, DIM)).astype(np.float32)
