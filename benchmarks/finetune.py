@@ -64,6 +64,19 @@ def _settings(method: str, args: argparse.Namespace, *, packing: bool = False) -
     )
 
 
+def _lora_config(s: Any) -> Any:
+    """The LoRA preset of settings ``s`` as a PEFT ``LoraConfig``, for the bare loop and TRL."""
+    from peft import LoraConfig
+
+    return LoraConfig(
+        task_type="CAUSAL_LM",
+        r=s.lora_r,
+        lora_alpha=s.lora_alpha,
+        lora_dropout=s.lora_dropout,
+        target_modules="all-linear",
+    )
+
+
 def peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -106,7 +119,7 @@ def worker_bare(args: argparse.Namespace) -> dict[str, Any]:
     import random
 
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from expertly.finetune import datasets
@@ -117,13 +130,7 @@ def worker_bare(args: argparse.Namespace) -> dict[str, Any]:
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     encoded, _ = datasets.encode_all(tok, datasets.load_jsonl(DATA), s.max_seq_len)
     model: Any = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
-    lora = LoraConfig(
-        task_type="CAUSAL_LM",
-        r=s.lora_r,
-        lora_alpha=s.lora_alpha,
-        lora_dropout=s.lora_dropout,
-        target_modules="all-linear",
-    )
+    lora = _lora_config(s)
     model = get_peft_model(model, lora)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
@@ -164,7 +171,6 @@ def worker_trl(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     import trl
     from datasets import Dataset
-    from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from expertly.finetune import datasets
@@ -179,13 +185,7 @@ def worker_trl(args: argparse.Namespace) -> dict[str, Any]:
         {"input_ids": [e.input_ids for e in encoded], "labels": [e.labels for e in encoded]}
     )
     model = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
-    lora = LoraConfig(
-        task_type="CAUSAL_LM",
-        r=s.lora_r,
-        lora_alpha=s.lora_alpha,
-        lora_dropout=s.lora_dropout,
-        target_modules="all-linear",
-    )
+    lora = _lora_config(s)
     config = trl.SFTConfig(
         output_dir=tempfile.mkdtemp(prefix="expertly-bench-trl-"),
         max_steps=s.max_steps,
