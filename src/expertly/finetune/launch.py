@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from expertly.config.checks import _choice
 from expertly.config.threads import threads_for
 from expertly.errors import ConfigError, ExpertlyError
 from expertly.finetune import datasets, distributed
@@ -74,10 +75,7 @@ def launch(
     ``threads`` (0: every core) is shared out: each process gets ``threads / processes``
     CPU threads, so N processes do not oversubscribe the cores.
     """
-    if launcher not in LAUNCHERS:
-        raise ConfigError(
-            f"launcher = {launcher!r} is not valid; choose one of: accelerate, torchrun"
-        )
+    _choice("launcher", launcher, LAUNCHERS)
     if processes < 2:
         raise ConfigError("--processes must be at least 2 for a launcher; leave it out for one")
     distributed.per_process(settings, processes)  # a batch that cannot be split fails here
