@@ -246,8 +246,9 @@ def llama_cpp_timer(llama: LlamaCpp, ids: list[int]) -> Timer:
     return run
 
 
-def candidates(cache: Path, threads: int) -> dict[str, LLM | None]:
-    """Name → backend (None for llama.cpp, measured through its own API)."""
+def candidates(cache: Path, threads: int, only: str = "") -> dict[str, LLM | None]:
+    """Name → backend (None for llama.cpp, measured through its own API); ``only`` (comma
+    separated names) keeps those and the transformers reference."""
     out: dict[str, LLM | None] = {
         "transformers-fp32": TransformersLLM(cache_dir=cache, threads=threads)
     }
@@ -260,6 +261,11 @@ def candidates(cache: Path, threads: int) -> dict[str, LLM | None]:
 
     if importlib.util.find_spec("llama_cpp") is not None:
         out["llama.cpp-gguf"] = None
+    if only:
+        wanted = {"transformers-fp32", *only.split(",")}
+        if unknown := wanted - set(out):
+            raise SystemExit(f"--only: no candidate {sorted(unknown)}; here: {sorted(out)}")
+        out = {name: llm for name, llm in out.items() if name in wanted}
     return out
 
 
@@ -479,6 +485,15 @@ def main() -> None:
         action="store_true",
         help="only onnx fp32 on 8 RAG prompts of unequal lengths, one by one and as a batch",
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated candidates to run beside transformers-fp32 (the reference), "
+        "e.g. onnx-int8,llama.cpp-gguf; default: every one installed",
+    )
+    parser.add_argument(
+        "--no-unequal", action="store_true", help="skip the unequal-prompt batch rows"
+    )
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)  # see peak_rss_child
     args = parser.parse_args()
     if args.child:
@@ -493,7 +508,7 @@ def main() -> None:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp)
-        backends = candidates(cache, args.threads)
+        backends = candidates(cache, args.threads, args.only)
         reference = backends["transformers-fp32"]
         assert isinstance(reference, TransformersLLM)
         chat = rag_chat(reference)
@@ -517,7 +532,9 @@ def main() -> None:
         rows = speed(timers, len(ids), args.rounds)
         agree = agreement(backends, args.agreement_tokens, llama)
         fp32 = backends.get("onnx-fp32")
-        unequal = onnx_unequal(fp32, args.rounds) if isinstance(fp32, ort.OnnxLLM) else None
+        unequal = None
+        if isinstance(fp32, ort.OnnxLLM) and not args.no_unequal:
+            unequal = onnx_unequal(fp32, args.rounds)
         for name in backends:
             rows[name]["peak_rss_mib"] = peak_rss_child(name, cache, args.threads)
             rows[name]["warmup_s_first_use"] = conversions.get(name)

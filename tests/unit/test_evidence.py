@@ -16,7 +16,7 @@ from expertly.answer.evidence import (
     score_units,
     split_units,
 )
-from expertly.answer.rag import ABSTAIN_TEXT, cut_repetition, unsupported_figures
+from expertly.answer.prompt import ABSTAIN_TEXT, cut_repetition, unsupported_figures
 from expertly.config import AnswerSettings
 from expertly.embed.hashing import HashingEmbedder
 from expertly.errors import ConfigError

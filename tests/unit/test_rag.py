@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from expertly.answer.citations import cited_numbers, resolve
-from expertly.answer.rag import ABSTAIN_TEXT
+from expertly.answer.prompt import ABSTAIN_TEXT
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.retrieve import fuse, keyword_query
 from expertly.types import Chunk, Hit, Message
@@ -135,6 +135,6 @@ def test_answer_with_a_figure_no_source_contains_is_withheld(tmp_path: Path) -> 
 
 
 def test_figures_are_normalised() -> None:
-    from expertly.answer.rag import figures
+    from expertly.answer.evidence import figures
 
     assert figures("EUR 1,700.00 and 949.50, code E42, v2.1") == {"1700", "949.5", "42", "2.1"}

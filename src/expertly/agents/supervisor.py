@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from expertly.answer.citations import MARKER
-from expertly.answer.rag import figures, is_abstention
+from expertly.answer.evidence import figures
+from expertly.answer.prompt import is_abstention
 from expertly.types import Completion, Message
 
 if TYPE_CHECKING:

@@ -14,7 +14,6 @@ and each stage in the trace.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -22,14 +21,23 @@ from typing import TYPE_CHECKING, Any
 
 from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
-from expertly.answer.citations import MARKER, resolve
+from expertly.answer.citations import resolve
 from expertly.answer.evidence import (
     Unit,
     best_unit,
     check_support,
     extractive_answer,
-    figures,
     score_units,
+)
+from expertly.answer.prompt import (
+    ABSTAIN_TEXT,
+    SHORT_SYSTEM_PROMPT,
+    STOP,
+    SYSTEM_PROMPT,
+    build_messages,
+    cut_repetition,
+    is_abstention,
+    unsupported_figures,
 )
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import BatchGenerating, Prefilling
@@ -50,82 +58,6 @@ if TYPE_CHECKING:
     from expertly.generate import LLM
     from expertly.retrieve import Retriever
     from expertly.retrieve.multihop import MultiHopRetriever
-
-ABSTAIN_TEXT = "The documents do not say."
-STOP = ("\n\n",)  # the answer ends at its first blank line
-
-SYSTEM_PROMPT = (
-    "You are a careful assistant for a company's documents. Answer the question using only "
-    "the numbered sources. Quote the exact figures, names and codes from the sources. After "
-    "each fact, cite its source number in square brackets, like [1]. Keep the answer short. "
-    f"If the sources do not contain the answer, reply exactly: {ABSTAIN_TEXT}"
-)
-
-# Small local models follow a short instruction plus an answer opening ("prefill") far better:
-# measured with SmolLM2-135M, the long prompt above made it cite almost never and abstain on
-# answerable questions; this one with the prefill cited and answered most of them.
-SHORT_SYSTEM_PROMPT = (
-    "Answer the question using the sources. Quote exact figures and names. "
-    "Cite the source number in square brackets, like [1]."
-)
-
-_ABSTAIN_PATTERNS = re.compile(
-    r"(documents?|sources?) (do|does) not (say|contain|mention|provide)|"
-    r"not (mentioned|provided|stated) in the (documents?|sources?)",
-    re.IGNORECASE,
-)
-
-
-def format_source(number: int, hit: Hit) -> str:
-    """One numbered source as the model sees it: title, location, then the chunk text."""
-    chunk = hit.chunk
-    where = [hit.title or chunk.doc_id]
-    if chunk.heading_path:
-        where.append(" > ".join(chunk.heading_path))
-    if chunk.page is not None:
-        where.append(f"page {chunk.page}")
-    return f"[{number}] ({'; '.join(where)})\n{chunk.text.strip()}"
-
-
-def build_messages(
-    question: str, hits: Sequence[Hit], system: str, prefill: str = ""
-) -> list[Message]:
-    """System prompt, the numbered sources and the question, and the answer's opening words."""
-    sources = "\n\n".join(format_source(i, h) for i, h in enumerate(hits, start=1))
-    user = f"Sources:\n\n{sources}\n\nQuestion: {question}"
-    messages = [Message("system", system), Message("user", user)]
-    if prefill:
-        messages.append(Message("assistant", prefill))
-    return messages
-
-
-def unsupported_figures(answer: str, hits: Sequence[Hit]) -> list[str]:
-    """Numbers the answer states that none of its sources contains (citation markers aside).
-    A figure only the question gives counts too: "you may accept a gift worth 80 euros" is
-    what a small model says when the source's limit is 50."""
-    stated = figures(MARKER.sub(" ", answer))
-    known: set[str] = set()
-    for hit in hits:
-        known |= figures(hit.chunk.text) | figures(hit.title)
-    return sorted(stated - known)
-
-
-def is_abstention(text: str) -> bool:
-    return bool(_ABSTAIN_PATTERNS.search(text))
-
-
-def cut_repetition(text: str) -> str:
-    """``text`` up to the first sentence that repeats an earlier one (small models loop)."""
-    seen: set[str] = set()
-    for match in _SENTENCE_END.finditer(text):
-        sentence = " ".join(MARKER.sub(" ", match.group(0)).split()).lower()
-        if sentence and sentence in seen:
-            return text[: match.start()].rstrip()
-        seen.add(sentence)
-    return text
-
-
-_SENTENCE_END = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
 
 
 @dataclass

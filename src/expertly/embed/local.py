@@ -143,9 +143,11 @@ class SentenceTransformerEmbedder:
         every module to eval mode, sorting by length, batching), which is ~10 % of a
         one-query encoding on a CPU. The model is in eval mode since ``load``."""
         import torch
-        from sentence_transformers.util import batch_to_device
 
-        features = batch_to_device(model.preprocess(batch), model.device)
+        features = {
+            name: value.to(model.device) if isinstance(value, torch.Tensor) else value
+            for name, value in model.preprocess(batch).items()
+        }
         with torch.inference_mode():
             vectors = model(features)["sentence_embedding"]
             vectors = torch.nn.functional.normalize(vectors.float(), p=2, dim=1)
