@@ -2,8 +2,9 @@
 
 ``store`` holds ``PostgresStore`` (transactions, search, the protocol methods); ``schema``
 creates and migrates the tables and checks the embedder; ``query`` builds the SQL of a
-search (filters, HNSW KNN, ranked full text). Needs the ``[postgres]`` extra (psycopg 3,
-pgvector).
+search (filters, HNSW KNN, ranked full text); ``pruning`` picks the words whose chunks
+BM25 must score; ``stats`` keeps BM25's statistics. Needs the ``[postgres]`` extra
+(psycopg 3, pgvector).
 """
 
 from __future__ import annotations

@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from expertly.store.postgres import pruning
 from expertly.store.postgres.schema import CONTEXT_WEIGHT, TEXT_WEIGHT, ts_config
 from expertly.store.sqlite.rows import plain
 from expertly.store.sqlite.sparse import K1, B
@@ -157,16 +159,57 @@ def text_search(
 ) -> list[tuple[int, float]]:
     """BM25 over ``tsv``: (rowid, positive score) best first, ties by rowid.
 
-    ``words`` are ``query_phrases`` of the question. ``bm25_sql`` builds the statement.
+    ``words`` are ``query_phrases`` of the question; ``rank_text`` runs the statements.
     """
-    sql, args = bm25_sql(s, words, k, filter_sql, params)
+    return rank_text(conn, s, words, k, filter_sql, params).rows
+
+
+@dataclass(frozen=True)
+class TextRanking:
+    """``rank_text``'s answer and how it was found."""
+
+    rows: list[tuple[int, float]]
+    """(rowid, positive BM25 score) best first, ties by rowid."""
+    runs: int
+    """Ranking statements run: one per pruned plan tried, plus the full one if reached."""
+    plan: str
+    """The plan whose run gave ``rows`` (``pruning.Plan.name``), or ``full``."""
+
+
+def rank_text(
+    conn: Any, s: str, words: list[str], k: int, filter_sql: str, params: list[Any]
+) -> TextRanking:
+    """The full statement's top k (``bm25_sql``), found from fewer candidates when it can be.
+
+    One statement reads the words' statistics, then each of ``pruning.plans`` runs with
+    candidates from its words only (every candidate still scored with all of them) and is
+    kept if its check holds (k rows, the k-th scoring above what any chunk left out could);
+    else the full statement runs, as it always did. Same rows, scores and order either way.
+    """
+    terms, chunks, total = pruning.read_terms(conn, s, words)
+    tried = pruning.plans(terms, chunks, total, k)
+    for runs, plan in enumerate(tried, start=1):
+        rows = _ranked(conn, *bm25_sql(s, words, k, filter_sql, params, plan.words))
+        if plan.holds(rows, k):
+            return TextRanking(rows=rows, runs=runs, plan=plan.name)
+    rows = _ranked(conn, *bm25_sql(s, words, k, filter_sql, params))
+    return TextRanking(rows=rows, runs=len(tried) + 1, plan="full")
+
+
+def _ranked(conn: Any, sql: str, args: list[Any]) -> list[tuple[int, float]]:
     return [(int(r), float(v)) for r, v in conn.execute(sql, args)]
 
 
 def bm25_sql(
-    s: str, words: list[str], k: int, filter_sql: str, params: list[Any]
+    s: str,
+    words: list[str],
+    k: int,
+    filter_sql: str,
+    params: list[Any],
+    candidates: list[str] | None = None,
 ) -> tuple[str, list[Any]]:
-    """One statement that ranks the chunks matching any of ``words`` by BM25.
+    """One statement that ranks the chunks matching any of ``candidates`` by BM25 over all
+    of ``words`` (``candidates`` None: ``words``, the full statement).
 
     The SQLite store's ranking (FTS5's ``bm25()``, see ``sqlite.sparse``) with its
     constants and column weights, so that both stores order text matches alike::
@@ -175,15 +218,19 @@ def bm25_sql(
         score = sum over the query's terms of
                 idf x f x (k1 + 1) / (f + k1 x (1 - b + b x D / avgdl))
 
-    Candidates come from the GIN index (``tsv @@ to_tsquery(...)``) with the filter in the
-    same WHERE; f is read from each candidate's ``tsv`` (the positions of the term, weighted
-    as ``_TF``), D is ``tsv_length``, n comes from ``term_stats`` and N and avgdl from
-    ``corpus_stats``, statistics of the whole index whatever the filter (as FTS5's). A
-    query word is stemmed by ``to_tsvector`` like the indexed text; two words with one
-    stem count twice (FTS5 sums its phrases). The configuration keeps stop words, so
-    "the" is a term too, with an idf near zero (as in FTS5). A word of several lexemes
+    Candidates come from the GIN index (``tsv @@ to_tsquery(...)`` of ``candidates``) with
+    the filter in the same WHERE; f is read from each candidate's ``tsv`` (the positions of
+    the term, weighted as ``_TF``), D is ``tsv_length``, n comes from ``term_stats`` and N
+    and avgdl from ``corpus_stats``, statistics of the whole index whatever the filter (as
+    FTS5's). A query word is stemmed by ``to_tsvector`` like the indexed text; two words
+    with one stem count twice (FTS5 sums its phrases). The configuration keeps stop words,
+    so "the" is a term too, with an idf near zero (as in FTS5). A word of several lexemes
     (``x_y``) finds its chunks as a phrase but scores as its lexemes, each with its own
     idf, where FTS5 counts the phrase's occurrences (rare in questions).
+
+    Fewer ``candidates`` than ``words`` make a pruned run: a chunk holding only the other
+    words is never scored, so its result is the full one's only when ``pruning.Plan.holds``
+    says so (``rank_text`` checks, and runs the full statement otherwise).
     """
     terms = (
         f"SELECT t.lexeme AS term, count(*)::float8 AS qf FROM unnest(%s::text[]) AS q(word),"
@@ -211,7 +258,8 @@ def bm25_sql(
     if filter_sql:
         sql += f" AND c.doc_id IN ({filter_sql})"
     sql += " GROUP BY c.rowid ORDER BY score DESC, c.rowid LIMIT %s"
-    return sql, [words, tsquery_from(words), *params, k]
+    selecting = words if candidates is None else candidates
+    return sql, [words, tsquery_from(selecting), *params, k]
 
 
 def chunk_rows(conn: Any, s: str, rowids: list[int]) -> dict[int, tuple[Any, ...]]:

@@ -13,8 +13,8 @@
   ranked by BM25 with the SQLite store's formula, constants and column weights (the
   chunk text above the title and headings): any query word matches; the statistics it
   needs (chunk lengths, chunks per lexeme, totals) change in the transaction of each
-  write (``postgres.stats``), and the ranking is one SQL statement
-  (``postgres.query.bm25_sql``).
+  write (``postgres.stats``); the ranking skips chunks holding only common words when
+  that cannot change the top k (``postgres.query.rank_text``, ``postgres.pruning``).
 * Input checks and row conversions are the SQLite store's (``sqlite.rows``), so both
   backends accept and refuse the same documents. PostgreSQL text cannot hold NUL
   characters: in texts they are stored as U+FFFD (one character for one, so chunk spans
