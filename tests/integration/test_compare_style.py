@@ -1,16 +1,16 @@
 """Known-answer scenario (b), style, on the real models: answers must follow a fixed template
-("Answer: ...\\nSource: <document>"). A short LoRA run on examples/style teaches it (as in
-test_finetune_style); ``expertly compare`` on held-out style questions with that template as
-their ``pattern`` shows the fine-tuned route's template adherence above rag's, per route in
-compare.json and report.html.
+("Answer: ...\\nSource: <document>"). A short LoRA run on examples/style teaches it (the run
+test_finetune_style checks); ``expertly compare`` on held-out style questions with that
+template as their ``pattern`` shows the fine-tuned route's template adherence above rag's,
+per route in compare.json and report.html.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from expertly.cli.main import app
-from expertly.finetune.config import FinetuneSettings
-from expertly.finetune.trainer import run_finetune
+from expertly.finetune.result import RunResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,9 +48,12 @@ def invoke(ws: Path, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def compared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Path]]:
-    """The questions' documents ingested, a style LoRA trained on examples/style/train.jsonl
-    (12 steps, no validation: ~1-3 minutes on 2 CPU cores), and rag vs finetuned compared."""
+def compared(
+    tmp_path_factory: pytest.TempPathFactory, style_run: RunResult
+) -> Iterator[tuple[dict[str, Any], Path]]:
+    """The questions' documents ingested, the style LoRA trained on examples/style/train.jsonl
+    (conftest's ``style_run``: 12 steps, ~1-3 minutes on 2 CPU cores, shared with
+    test_finetune_style) put in the workspace's runs, and rag vs finetuned compared."""
     import torch
 
     threads = torch.get_num_threads()
@@ -62,24 +64,8 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[st
     rows = rows[:QUESTIONS]
     documents = sorted({r["metadata"]["doc_id"] for r in rows})
     invoke(ws, "ingest", *(str(CORPUS / d) for d in documents))  # what the questions ask about
-    settings = FinetuneSettings.preset(
-        "lora",
-        max_steps=12,
-        learning_rate=3e-3,
-        batch_size=8,
-        max_seq_len=128,
-        eval_every=12,
-        val_fraction=0,
-        forgetting_check=False,
-    )
-    run = run_finetune(
-        STYLE / "train.jsonl",
-        settings=settings,
-        runs_dir=ws / "runs",
-        models_dir=Path(os.environ["EXPERTLY_LLM__CACHE_DIR"]),
-        name="style",
-    )
-    print({"train_loss": run.train_loss, "seconds": run.seconds})
+    shutil.copytree(style_run.run_dir, ws / "runs" / "style")  # the workspace's own run
+    print({"train_loss": style_run.train_loss, "seconds": style_run.seconds})
     questions = base / "style.jsonl"
     questions.write_text(
         "".join(

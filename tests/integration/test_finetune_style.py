@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from expertly.finetune.config import FinetuneSettings
-from expertly.finetune.trainer import run_finetune
+from expertly.finetune.result import RunResult
 from expertly.generate import models
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -34,13 +33,17 @@ FORMAT = re.compile(r"^Answer: \S.*\nSource: \S+", re.DOTALL)
 
 
 @pytest.fixture(scope="module")
-def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The packaged GGUF converted once; one torch thread (the machine may be shared)."""
+def base_dir(shared_model_cache: Path) -> Iterator[Path]:
+    """The packaged GGUF as converted in the session's model cache (converted there if no
+    test has yet); one torch thread (the machine may be shared)."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield models.convert_gguf(models.resolve_model(""), tmp_path_factory.mktemp("models"))
+    source = models.resolve_model("")
+    yield models.ready_dir(source, shared_model_cache) or models.convert_gguf(
+        source, shared_model_cache
+    )
     torch.set_num_threads(threads)
 
 
@@ -76,28 +79,13 @@ def test_style_dataset_is_valid_and_split_by_document() -> None:
     assert not {r["metadata"]["doc_id"] for r in train} & {r["metadata"]["doc_id"] for r in val}
 
 
-def test_short_lora_run_teaches_the_answer_format(base_dir: Path, tmp_path: Path) -> None:
+def test_short_lora_run_teaches_the_answer_format(base_dir: Path, style_run: RunResult) -> None:
+    """The run is conftest's ``style_run`` (12 steps, lr 3e-3, batch 8, 128 tokens, validated
+    on val.jsonl), shared with test_compare_style."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    settings = FinetuneSettings.preset(
-        "lora",
-        max_steps=12,
-        learning_rate=3e-3,
-        batch_size=8,
-        max_seq_len=128,
-        eval_every=12,
-        early_stopping_patience=0,
-    )
-    result = run_finetune(
-        STYLE / "train.jsonl",
-        settings=settings,
-        runs_dir=tmp_path / "runs",
-        models_dir=tmp_path / "unused",
-        base_model=str(base_dir),
-        val_path=STYLE / "val.jsonl",
-        name="style",
-    )
+    result = style_run
     assert result.val_loss[-1][1] < result.val_loss[0][1], result.val_loss
 
     questions = held_out_questions(4)

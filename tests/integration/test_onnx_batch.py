@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from expertly.generate import BatchGenerating, ort
-from expertly.types import Message
+from expertly.types import Completion, Message
 from tests.integration.test_local_llm_batch import CHATS, TOKENS
 
 pytestmark = pytest.mark.integration
@@ -29,9 +29,10 @@ if not ort.available():
 SOURCES = "\n\n".join(
     f"[{i}] The Lyon office has {10 * i} desks on floor {i}; badges are renewed every "
     f"{i + 2} years and visitors sign in at reception desk {i}."
-    for i in range(1, 9)
+    for i in range(1, 5)
 )
-# A RAG-like prompt several times longer than the others, with the RAG route's prefill.
+# A RAG-like prompt several times longer than the others (186 tokens against 32-86), with the
+# RAG route's prefill. Four sources, not more: every row of the batch is padded to its length.
 RAG = [
     Message("system", "Answer the question using the sources. Cite them like [1]."),
     Message("user", f"Sources:\n\n{SOURCES}\n\nQuestion: How many desks are on floor 3?"),
@@ -46,10 +47,19 @@ def llm(shared_model_cache: Path) -> ort.OnnxLLM:
     return model
 
 
-def test_greedy_batch_of_unequal_prompts_equals_one_by_one(llm: ort.OnnxLLM) -> None:
+@pytest.fixture(scope="module")
+def one_by_one(llm: ort.OnnxLLM) -> list[Completion]:
+    """Greedy ``generate`` of CHATS and RAG, one chat at a time: what each batch row must give
+    (computed once; greedy generation is deterministic, test_local_llm.py checks it)."""
+    return [llm.generate(chat, max_tokens=TOKENS) for chat in [*CHATS, RAG]]
+
+
+def test_greedy_batch_of_unequal_prompts_equals_one_by_one(
+    llm: ort.OnnxLLM, one_by_one: list[Completion]
+) -> None:
     assert isinstance(llm, BatchGenerating)
     chats = [*CHATS, RAG]
-    single = [llm.generate(chat, max_tokens=TOKENS) for chat in chats]
+    single = one_by_one
     batch = llm.generate_batch(chats, max_tokens=TOKENS)
     assert batch == single  # text, prompt and completion tokens, finish reason, model
     assert [c.prompt_tokens for c in batch] == [llm.count_tokens(chat) for chat in chats]
@@ -61,8 +71,10 @@ def test_greedy_batch_of_unequal_prompts_equals_one_by_one(llm: ort.OnnxLLM) -> 
     assert llm.generate_batch(chats[:1], max_tokens=TOKENS) == single[:1]
 
 
-def test_each_row_stops_at_its_own_stop_string_or_eos(llm: ort.OnnxLLM) -> None:
-    free = llm.generate(CHATS[1], max_tokens=TOKENS).text
+def test_each_row_stops_at_its_own_stop_string_or_eos(
+    llm: ort.OnnxLLM, one_by_one: list[Completion]
+) -> None:
+    free = one_by_one[1].text
     word = free.split()[len(free.split()) // 2]  # a word in the middle of row 1's reply
     stop = [f" {word}"]
     single = [llm.generate(chat, max_tokens=TOKENS, stop=stop) for chat in CHATS]
@@ -75,7 +87,7 @@ def test_each_row_stops_at_its_own_stop_string_or_eos(llm: ort.OnnxLLM) -> None:
     assert [c.completion_tokens for c in short] == [3, 3]
     ended = [Message("user", "Reply with the single word: yes")]
     done = llm.generate_batch([ended, CHATS[2]], max_tokens=TOKENS)
-    assert done == [llm.generate(c, max_tokens=TOKENS) for c in (ended, CHATS[2])]
+    assert done == [llm.generate(ended, max_tokens=TOKENS), one_by_one[2]]
 
 
 def test_a_prompt_ending_with_the_pad_token_is_generated_alone(
