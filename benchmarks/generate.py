@@ -24,9 +24,9 @@ prefill the RAG route uses):
 each at batch 1 and batch 8 (eight copies of the prompt, so no padding; llama.cpp decodes the
 eight as eight sequences of one context, through llama-cpp-python's low-level API, greedy =
 argmax as in transformers). **Unequal prompts** (``onnx_unequal``; ``--unequal-only`` runs
-just these): onnx fp32's own ``generate`` one chat at a time against its right-padded
-``generate_batch`` on eight RAG prompts of 120–540 tokens: prefill, decode tokens/s,
-throughput, and how many batch replies equal the one-by-one ones.
+just these): the onnx backend at its default precision, its own ``generate`` one chat at a
+time against its right-padded ``generate_batch`` on eight RAG prompts of 120–540 tokens:
+prefill, decode tokens/s, throughput, and how many batch replies equal the one-by-one ones.
 **Peak RSS** of each candidate is measured in a child process of its own (load, then one
 batch-1 run), since a process's peak covers everything it ever loaded. **Agreement**: each
 candidate's greedy reply (through the backend's own ``generate``; llama.cpp: the same prompt
@@ -54,6 +54,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from expertly.config import LLMSettings
 from expertly.generate import LLM, models, ort
 from expertly.generate.local import TransformersLLM
 from expertly.types import Message
@@ -63,6 +64,7 @@ PROMPT_TOKENS = 500
 PROMPT_IDS = "generate-prompt-ids.json"  # in the cache, for the llama.cpp child
 DECODE_TOKENS = 128
 BATCHES = (1, 8)
+DEFAULT_PRECISION = LLMSettings().precision  # what llm.backend = auto runs on a CPU
 
 Timer = Callable[[int, int], float]  # (batch, new tokens) -> seconds; forced greedy decoding
 
@@ -399,16 +401,19 @@ def onnx_unequal(llm: ort.OnnxLLM, rounds: int) -> dict[str, Any]:
 
 
 def unequal_only(args: argparse.Namespace) -> None:
-    """Only the onnx fp32 unequal-prompt batch rows (``--unequal-only``), into ``--out``."""
+    """Only the unequal-prompt batch rows (``--unequal-only``, onnx at the default
+    precision), into ``--out``."""
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        llm = ort.OnnxLLM(cache_dir=args.cache or Path(tmp), threads=args.threads)
+        llm = ort.OnnxLLM(
+            cache_dir=args.cache or Path(tmp), threads=args.threads, precision=DEFAULT_PRECISION
+        )
         warmup = llm.warmup()
         llm.generate_batch([[Message("user", "Hi")]] * 2, max_tokens=2)
         rows = onnx_unequal(llm, args.rounds)
     result = {
         "benchmark": "generate --unequal-only",
-        "candidate": "onnx-fp32",
+        "candidate": f"onnx-{DEFAULT_PRECISION}",
         "warmup_s": round(warmup, 1),
         "rounds": args.rounds,
         "threads": args.threads or "library default",
@@ -483,7 +488,8 @@ def main() -> None:
     parser.add_argument(
         "--unequal-only",
         action="store_true",
-        help="only onnx fp32 on 8 RAG prompts of unequal lengths, one by one and as a batch",
+        help="only onnx (default precision) on 8 RAG prompts of unequal lengths, one by one "
+        "and as a batch",
     )
     parser.add_argument(
         "--only",
@@ -531,10 +537,10 @@ def main() -> None:
             run(1, 2)
         rows = speed(timers, len(ids), args.rounds)
         agree = agreement(backends, args.agreement_tokens, llama)
-        fp32 = backends.get("onnx-fp32")
+        default = backends.get(f"onnx-{DEFAULT_PRECISION}")
         unequal = None
-        if isinstance(fp32, ort.OnnxLLM) and not args.no_unequal:
-            unequal = onnx_unequal(fp32, args.rounds)
+        if isinstance(default, ort.OnnxLLM) and not args.no_unequal:
+            unequal = onnx_unequal(default, args.rounds)
         for name in backends:
             rows[name]["peak_rss_mib"] = peak_rss_child(name, cache, args.threads)
             rows[name]["warmup_s_first_use"] = conversions.get(name)

@@ -67,7 +67,8 @@ def _onnx(cache: Path, precision: str) -> ort.OnnxLLM:
 
 @pytest.fixture(scope="module")
 def onnx_llm(cache: Path, transformers_llm: TransformersLLM) -> ort.OnnxLLM:
-    """fp32, the default; built after the transformers copy it converts from exists."""
+    """fp32 (OnnxLLM's own default; the settings' is int8); built after the transformers
+    copy it converts from exists."""
     return _onnx(cache, "fp32")
 
 

@@ -1,6 +1,7 @@
-"""Batched generation of the onnx backend on the real packaged SmolLM2-135M-Instruct: a
-right-padded batch of chats of different lengths gives, row by row, what ``generate`` gives
-one chat at a time (text, token counts, finish reason), stop strings and EOS per row."""
+"""Batched generation of the onnx backend (at the default precision) on the real packaged
+SmolLM2-135M-Instruct: a right-padded batch of chats of different lengths gives, row by row,
+what ``generate`` gives one chat at a time (text, token counts, finish reason), stop strings
+and EOS per row."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from expertly.config import LLMSettings
 from expertly.generate import BatchGenerating, ort
 from expertly.types import Completion, Message
 from tests.integration.test_local_llm_batch import CHATS, TOKENS
@@ -42,7 +44,10 @@ RAG = [
 
 @pytest.fixture(scope="module")
 def llm(shared_model_cache: Path) -> ort.OnnxLLM:
-    model = ort.OnnxLLM(cache_dir=shared_model_cache, threads=1)  # converts once per session
+    # The settings' default precision (int8), the one compare and serve batch with; the
+    # shared cache holds its copy once per session.
+    precision = LLMSettings().precision
+    model = ort.OnnxLLM(cache_dir=shared_model_cache, threads=1, precision=precision)
     model.warmup()
     return model
 

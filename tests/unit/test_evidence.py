@@ -226,3 +226,29 @@ def test_an_extractive_answer_drops_headings_and_cites_before_the_full_stop() ->
     )  # ... not here
     (row,) = _units("sku: A-1; price: 5; unit: piece", "price of A-1?")
     assert extractive_answer(row) == "sku: A-1; price: 5; unit: piece [1]"
+
+
+def test_with_the_support_check_only_the_sentence_with_an_unknown_figure_goes(
+    tmp_path: Path,
+) -> None:
+    reply = "1], the HX-100 costs 149 EUR. It is sold in packs of 12."
+    ws = fake_workspace(tmp_path, replies=[reply], answer=AnswerSettings(fallback="abstain"))
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
+    assert not answer.abstained
+    assert answer.text == "According to source [1], the HX-100 costs 149 EUR."
+    verify = next(s for s in answer.trace if s.name == "verify")
+    assert verify.detail["unsupported_figures"] == ["12"]
+    support = next(s for s in answer.trace if s.name == "support")
+    assert support.detail["dropped"] == ["It is sold in packs of 12."]
+    ws.close()
+    # Without the sentence check the figure withholds the whole answer.
+    ws = fake_workspace(
+        tmp_path / "off",
+        replies=[reply],
+        answer=AnswerSettings(fallback="abstain", support_check=False),
+    )
+    ws.ingestor.ingest([write_corpus(tmp_path / "off" / "docs")])
+    answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
+    assert answer.abstained and answer.text == ABSTAIN_TEXT
+    ws.close()

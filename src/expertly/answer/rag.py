@@ -271,11 +271,13 @@ class RagAnswerer:
         abstained = is_abstention(raw) or not raw
         citations: list[Citation] = []
         unsupported = unsupported_figures(raw, p.used) if self.settings.verify_figures else []
+        sentence_check = self.settings.support_check and bool(p.units)
         if unsupported and not abstained:
             trace.append(TraceStep("verify", {"unsupported_figures": unsupported, "draft": raw}))
-            abstained = True
-            raw = ABSTAIN_TEXT
-        if not abstained and self.settings.support_check and p.units:
+            if not sentence_check:  # else the support check drops just those sentences
+                abstained = True
+                raw = ABSTAIN_TEXT
+        if not abstained and sentence_check:
             support = check_support(raw, p.question, p.units)
             if support.dropped:
                 trace.append(TraceStep("support", {"dropped": list(support.dropped), "draft": raw}))
