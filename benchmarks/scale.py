@@ -108,9 +108,12 @@ def measure(
     }
 
 
-def run(
-    n_chunks: int, n_queries: int, efs: list[int], postgres: bool, min_chunks: int, tmp: Path
-) -> dict[str, Any]:
+def workload(
+    n_chunks: int, n_queries: int
+) -> tuple[np.ndarray, list[Document], np.ndarray, list[str]]:
+    """The synthetic index and its questions, the same for every seed-0 run: chunk vectors,
+    documents (tenant rule ``tenant_of``), query vectors near the clusters' centres, and
+    three Zipf-drawn words per question (common words included, as in real questions)."""
     rng = np.random.default_rng(0)
     vectors, texts, centres = corpus(n_chunks, rng)
     docs = documents(texts, tenant_of, digits=7)
@@ -119,7 +122,13 @@ def run(
     queries = centres[labels] + 0.6 * rng.standard_normal((n_queries, DIM)).astype(np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     words = rng.zipf(1.3, (n_queries, 3)) % 20_000
-    query_texts = [" ".join(f"w{w}" for w in row) for row in words]
+    return vectors, docs, queries, [" ".join(f"w{w}" for w in row) for row in words]
+
+
+def run(
+    n_chunks: int, n_queries: int, efs: list[int], postgres: bool, min_chunks: int, tmp: Path
+) -> dict[str, Any]:
+    vectors, docs, queries, query_texts = workload(n_chunks, n_queries)
     path = tmp / f"scale-{n_chunks}.sqlite"
     result: dict[str, Any] = {"chunks": len(vectors), "documents": len(docs)}
     exact_settings = StoreSettings(vector_cache="on", sparse_cache="on")
