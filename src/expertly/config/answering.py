@@ -21,7 +21,7 @@ class LLMSettings:
             ``onnx`` (local, CPU, ONNX Runtime GenAI; faster, see docs/models.md), ``openai``
             (Ollama, vLLM, OpenAI, any OpenAI-compatible ``/chat/completions`` endpoint) or
             ``scripted`` (tests).
-        precision: the onnx backend's weights. ``int8`` (the default) decodes ~2.5x as fast
+        precision: the onnx backend's weights. ``int8`` (the default) decodes ~2x as fast
             as ``fp32`` and faster than llama.cpp on the packaged 4-bit file, and chose the
             same PubMedQA verdict as fp32 on 94 of 100 development questions; ``fp32`` gives
             the greedy tokens transformers gives; ``int4`` is faster still but answers
@@ -52,7 +52,7 @@ class LLMSettings:
     )
     precision: str = _f(
         "int8",
-        "int8 | fp32 | int4: the onnx backend's weights (int8: ~2.5x fp32's decoding speed; "
+        "int8 | fp32 | int4: the onnx backend's weights (int8: ~2x fp32's decoding speed; "
         "fp32: transformers' exact tokens; int4: fastest, answers differ)",
     )
     base_url: str = _f(
