@@ -40,10 +40,7 @@ def base_dir(shared_model_cache: Path) -> Iterator[Path]:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    source = models.resolve_model("")
-    yield models.ready_dir(source, shared_model_cache) or models.convert_gguf(
-        source, shared_model_cache
-    )
+    yield models.hf_dir(models.resolve_model(""), shared_model_cache)
     torch.set_num_threads(threads)
 
 

@@ -56,7 +56,7 @@ def run_config(run_dir: Path) -> dict[str, Any]:
 def base_folder(base_model: str, models_dir: Path) -> Path:
     """The base model's HF directory (a GGUF base is converted once into ``models_dir``)."""
     source = models.resolve_model(base_model)
-    return models.ready_dir(source, models_dir) or models.convert_gguf(source, models_dir)
+    return models.hf_dir(source, models_dir)
 
 
 def export_merged(run_dir: Path, out: Path, *, models_dir: Path) -> ExportResult:

@@ -116,10 +116,8 @@ def run_finetune(
     optimizer = device.choose_optimizer(settings.optimizer, hardware)
     config["precision"], config["optimizer"] = precision.to_dict(), optimizer
     source = models.resolve_model(base_model)
-    folder = on_main(  # a GGUF base is converted once, by rank 0
-        world,
-        lambda: models.ready_dir(source, models_dir) or models.convert_gguf(source, models_dir),
-    )
+    # a GGUF base is converted once, by rank 0
+    folder = on_main(world, lambda: models.hf_dir(source, models_dir))
 
     def encode() -> tuple[Any, list[datasets.Encoded], int, list[datasets.Encoded]]:
         tok = _tokenizer(folder)

@@ -107,6 +107,12 @@ def ready_dir(source: ModelSource, cache_dir: Path) -> Path | None:
     return target if (target / MARKER).is_file() else None
 
 
+def hf_dir(source: ModelSource, cache_dir: Path) -> Path:
+    """The HF directory to load from, converting a GGUF source into ``cache_dir`` first if
+    it is not converted yet (once: ``convert_gguf``)."""
+    return ready_dir(source, cache_dir) or convert_gguf(source, cache_dir)
+
+
 def read_context_window(source: ModelSource, cache_dir: Path) -> int:
     """The model's trained context length, read from config.json or the GGUF header."""
     folder = ready_dir(source, cache_dir)

@@ -345,7 +345,7 @@ def convert_onnx(source: models.ModelSource, cache_dir: Path, precision: str) ->
     ``models.build_once`` is: an interrupted build leaves nothing that a later run trusts.
     """
     _need_packages()
-    hf = models.ready_dir(source, cache_dir) or models.convert_gguf(source, cache_dir)
+    hf = models.hf_dir(source, cache_dir)
     _refuse_adapter(hf)
 
     def write(tmp: Path) -> None:
