@@ -138,7 +138,7 @@ class Workspace:
             return self.overrides.embedder
         from expertly.embed.registry import create_embedder
 
-        model = create_embedder(self.settings.embedder)
+        model = create_embedder(self.settings.embedder, models_dir=self.models_dir)
         self._built.append(model)
         return model
 

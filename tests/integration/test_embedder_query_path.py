@@ -26,7 +26,7 @@ TEXTS = [
 
 def test_query_path_equals_encode_with_the_prefix() -> None:
     embedder = SentenceTransformerEmbedder(query_prefix="query: ")
-    model = embedder.load()
+    model = embedder.torch_model()
     for n in range(1, SMALL_BATCH + 2):  # 1..SMALL_BATCH direct, then one through encode
         texts = (TEXTS * 2)[:n]
         got = embedder.embed(texts, kind="query")

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from expertly import builds
 from expertly.config import LLMSettings
 from expertly.endpoints import RetryPolicy
 from expertly.errors import ConfigError, LLMError, ModelNotFoundError
@@ -222,7 +223,7 @@ def test_conversion_removes_only_stale_temp_dirs(
     stale, running = cache / f".{slug}.tmp-dead", cache / f".{slug}.tmp-busy"
     for folder in (stale, running):
         folder.mkdir(parents=True)
-    old = time.time() - models.STALE_TMP_S - 60
+    old = time.time() - builds.STALE_TMP_S - 60
     os.utime(stale, (old, old))
     monkeypatch.setattr(models, "load_gguf_model", lambda p: _FakeSaver("config.json"))
     convert_gguf(source, cache, tokenizer=_FakeSaver("tokenizer.json"))

@@ -59,6 +59,11 @@ class EmbedderSettings:
         "torch CPU threads (local backend); 0 = measured default: 1 for a query (with BLAS on "
         "1 thread, SciFact search p95 130 -> 30 ms on 2 cores), every core for a batch",
     )
+    runtime: str = _f(
+        "auto",
+        "auto | onnx | torch: what runs a local model's queries; auto = an ONNX Runtime copy "
+        "(exported once into llm.cache_dir, same vectors) when onnxruntime is installed",
+    )
 
     def __post_init__(self) -> None:
         _positive("embedder.batch_size", self.batch_size)
@@ -67,6 +72,7 @@ class EmbedderSettings:
         _positive("embedder.dim", self.dim)
         _positive("embedder.timeout_s", self.timeout_s)
         _choice("embedder.encoding_format", self.encoding_format, ("float", "base64"))
+        _choice("embedder.runtime", self.runtime, ("auto", "onnx", "torch"))
         _retries("embedder", self.retries, self.retry_backoff_s, self.retry_max_wait_s)
 
 

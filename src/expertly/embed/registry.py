@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 Factory = Callable[[EmbedderSettings], Embedder]
 
 
-def _local(s: EmbedderSettings) -> Embedder:
+def _local(s: EmbedderSettings, models_dir: Path | None = None) -> Embedder:
     from expertly.embed.local import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(
@@ -27,6 +27,8 @@ def _local(s: EmbedderSettings) -> Embedder:
         query_prefix=s.query_prefix,
         passage_prefix=s.passage_prefix,
         threads=s.threads,
+        runtime=s.runtime,
+        cache_dir=models_dir,
     )
 
 
@@ -84,8 +86,16 @@ def register_embedder(name: str, factory: Factory) -> None:
     _BACKENDS[name] = factory
 
 
-def create_embedder(settings: EmbedderSettings, *, cache_path: Path | None = None) -> Embedder:
+def create_embedder(
+    settings: EmbedderSettings,
+    *,
+    cache_path: Path | None = None,
+    models_dir: Path | None = None,
+) -> Embedder:
     """The embedder named by ``settings.backend``, wrapped in the vector cache when enabled.
+
+    ``models_dir`` is where a local model's converted copy is kept (``llm.cache_dir``,
+    default ``<workspace>/models``); without it a local model runs on torch only.
 
     A name no ``register_embedder`` call added is looked up among the ``expertly.embedders``
     entry points of installed packages (``expertly.plugins``)."""
@@ -96,7 +106,7 @@ def create_embedder(settings: EmbedderSettings, *, cache_path: Path | None = Non
             valid = valid_names(_BACKENDS, EMBEDDERS)
             raise ConfigError(f"embedder.backend = {settings.backend!r} is unknown; valid: {valid}")
         register_embedder(settings.backend, factory)
-    embedder = factory(settings)
+    embedder = _local(settings, models_dir) if factory is _local else factory(settings)
     if settings.cache and cache_path is not None:
         from expertly.embed.cache import CachedEmbedder, EmbeddingCache
 

