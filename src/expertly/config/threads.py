@@ -14,6 +14,13 @@ one process, interleaved, on the reference machine (2 cores):
   over the slightly faster 2 x 1 because torch's workers stall on a busy core (see
   ``generate``) and OpenBLAS's did too (1.40x slower with 2 BLAS threads at load 7), while
   the idle gain of a second torch thread is 1.3 ms (query alone: 13.9 -> 12.6 ms);
+- ``query_onnx``: embedding a query through the encoder's ONNX Runtime copy (the default
+  where onnxruntime is installed, ``expertly.embed.onnx``): **every core, workers not
+  spinning** (``spin=False`` in ``ort_session_options``). 200 SciFact queries, MiniLM, 2
+  cores, p50 / p95 ms: idle 1 thread 6.7 / 10.1, 2 spinning 4.0 / 5.8, 2 not spinning
+  5.1 / 8.3; one core busy with another process 7.1 / 10.7, 9.0 / 18.5, 5.4 / 8.7; both
+  cores busy 9.2 / 22.7, 14.8 / 22.6, 7.8 / 15.4. Spinning workers win only on an idle
+  machine; workers that sleep win in all three;
 - ``batch``: embedding many passages (ingest): **every core** (64 passages: 3.5 s against
   5.2 s with 1 thread);
 - ``generate``: decoding with transformers: **1 thread** (per token after a 300-token
@@ -54,13 +61,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-Operation = Literal["query", "batch", "generate", "generate_onnx", "train", "search"]
+Operation = Literal["query", "query_onnx", "batch", "generate", "generate_onnx", "train", "search"]
 
 ALL = 0
 """In ``POLICY``: every core this process may run on."""
 
 POLICY: dict[str, int] = {
     "query": 1,
+    "query_onnx": ALL,
     "batch": ALL,
     "generate": 1,
     "generate_onnx": ALL,

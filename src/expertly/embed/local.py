@@ -62,8 +62,9 @@ class SentenceTransformerEmbedder:
     """Local sentence-transformers model; vectors are L2-normalised float32.
 
     ``threads`` (``embedder.threads``): CPU threads for every encoding; 0 = expertly's
-    measured default (``expertly.config.threads``): 1 thread for a query (up to
-    ``SMALL_BATCH`` texts), every core for a batch. Set in the encoding thread only.
+    measured default (``expertly.config.threads``): for a query (up to ``SMALL_BATCH``
+    texts) every core through ONNX Runtime, or 1 through torch; every core for a batch.
+    torch's count is set in the encoding thread only.
 
     ``runtime`` (``embedder.runtime``) runs queries through ONNX Runtime (``onnx``) or torch
     (``torch``); ``auto`` takes ONNX Runtime when it is installed, the model's layout is
@@ -139,7 +140,7 @@ class SentenceTransformerEmbedder:
         """Get ready to embed a query now rather than in the first timed search: the ONNX
         copy's session where queries take it (exported first if missing), else the torch
         model; one tiny encoding is run. Returns what embeds queries."""
-        encoder = self._onnx(threads_for("query", self.threads))
+        encoder = self._onnx(threads_for("query_onnx", self.threads))
         if encoder is None:
             return self.torch_model()
         encoder.encode(["warm up"])
@@ -148,7 +149,8 @@ class SentenceTransformerEmbedder:
     @property
     def runtime_used(self) -> str:
         """``onnx`` or ``torch``: what embeds queries (resolving ``auto``, exporting if needed)."""
-        return "onnx" if self._onnx(threads_for("query", self.threads)) is not None else "torch"
+        query = threads_for("query_onnx", self.threads)
+        return "onnx" if self._onnx(query) is not None else "torch"
 
     @property
     def max_seq_length(self) -> int:
@@ -163,10 +165,10 @@ class SentenceTransformerEmbedder:
         prefix = self.prefixes[kind]
         batch = [prefix + t for t in texts] if prefix else list(texts)
         small = len(batch) <= SMALL_BATCH
-        threads = threads_for("query" if small else "batch", self.threads)
-        encoder = self._onnx(threads) if small else None
+        encoder = self._onnx(threads_for("query_onnx", self.threads)) if small else None
         if encoder is not None:
             return encoder.encode(batch)
+        threads = threads_for("query" if small else "batch", self.threads)
         model = self.torch_model()
         with torch_threads(threads):
             if small:

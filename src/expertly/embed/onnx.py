@@ -176,7 +176,9 @@ class OnnxEncoder:
     """Embeds texts through an exported copy (``export``): tokenizers, ONNX Runtime, numpy.
 
     ``threads`` is ONNX Runtime's intra-op count for this session (fixed when it is made);
-    a session may be run from several threads at once.
+    its workers sleep between runs instead of spinning (``expertly.config.threads``,
+    ``query_onnx``: spinning workers slowed a query 1.7x once another process had a core).
+    A session may be run from several threads at once.
     """
 
     def __init__(self, folder: Path, *, threads: int) -> None:
@@ -198,6 +200,7 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
         )

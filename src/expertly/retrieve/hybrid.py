@@ -165,11 +165,12 @@ class Retriever:
             )
             timings["search"] = time.perf_counter() - t0
             if chosen is Mode.HYBRID:
-                hits = fuse_with(hits, self.settings)
                 if self.settings.feedback > 0 and vector is not None and hits:
                     t0 = time.perf_counter()
-                    hits = self._feedback(hits, vector, filters, candidates)
+                    hits = self._feedback(hits, vector, filters, candidates, wanted)
                     timings["feedback"] = time.perf_counter() - t0
+                else:
+                    hits = fuse_with(hits, self.settings, limit=wanted)
         if reranker is not None and hits:
             t0 = time.perf_counter()
             head = hits[: self.settings.rerank_candidates]
@@ -178,28 +179,35 @@ class Retriever:
         return SearchResult(hits=hits[:k], timings=timings)
 
     def _feedback(
-        self, hits: list[Hit], vector: np.ndarray, filters: Filters, candidates: int
+        self, hits: list[Hit], vector: np.ndarray, filters: Filters, candidates: int, limit: int
     ) -> list[Hit]:
         """Pseudo-relevance feedback: search dense again with the query vector moved
-        towards the best fused chunks, then fuse that list with the same BM25 list.
+        towards the best fused chunks, then fuse that list with the same BM25 list; the
+        best ``limit`` fused hits.
 
         The new query is ``unit(q) + feedback * mean(unit(v_1..v_m))`` over the vectors of
         the ``feedback_chunks`` best fused hits (read from the store, not re-embedded). A
         short question finds the passage it points at; that passage's vector carries the
         vocabulary the question lacks. The first fused hit counts, not the first dense
         one: BM25 has already vetted it (a dense-only source lowered nDCG@10 on SciFact
-        dev, docs/evaluation.md).
+        dev, docs/evaluation.md). ``hits`` are the store's, not yet fused: only the order
+        of the first fusion is needed here, so its hits are not built.
         """
-        top = [h.chunk.id for h in hits[: self.settings.feedback_chunks]]
+        first = _candidates(hits)
+        scores = _fused_scores(first, self.settings)
+        order = _order(first, scores)
+        top = [first[i][0].chunk.id for i in order[: self.settings.feedback_chunks]]
         stored = self.store.vectors(top)
         found = [_unit(stored[i]) for i in top if i in stored]
         if not found:
-            return hits
+            return _built(first, scores, order[:limit])
         moved = _unit(vector) + self.settings.feedback * np.mean(found, axis=0)
         dense = self.store.search(
             Query(vector=moved.astype(np.float32), filters=filters), candidates
         )
-        return fuse_with(with_dense(hits, dense), self.settings)
+        joined = _joined(hits, dense)
+        scores = _fused_scores(joined, self.settings)
+        return _built(joined, scores, _order(joined, scores)[:limit])
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -207,54 +215,63 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / norm if norm > 0 else vector
 
 
+Candidate = tuple[Hit, "Mapping[str, float]", "Mapping[str, int]"]
+"""A chunk being fused: the hit it came in (chunk, source, title), and the per-method
+scores and ranks it has now. Fusion orders these and builds ``Hit``s only for the ones it
+returns: a 300-candidate hybrid search handles ~500 of them twice."""
+
+
 def with_dense(hits: list[Hit], dense: list[Hit]) -> list[Hit]:
     """``hits``' BM25 side joined with a new dense list: every chunk either found, with
     its sparse rank and score kept and its dense rank and score taken from ``dense``."""
-    joined: dict[str, Hit] = {}
+    return [
+        _rescored(hit, next(iter(scores.values())) if len(scores) == 1 else scores["dense"],
+                  scores, ranks)
+        for hit, scores, ranks in _joined(hits, dense)
+    ]  # fmt: skip
+
+
+def _joined(hits: list[Hit], dense: list[Hit]) -> list[Candidate]:
+    """``with_dense`` as candidates (no ``Hit`` built)."""
+    joined: dict[str, Candidate] = {}
     for hit in hits:
         if "sparse" in hit.ranks:
-            sparse = float(hit.scores["sparse"])
-            joined[hit.chunk.id] = _rescored(
-                hit, sparse, {"sparse": sparse}, {"sparse": hit.ranks["sparse"]}
-            )
+            joined[hit.chunk.id] = (
+                hit, {"sparse": float(hit.scores["sparse"])}, {"sparse": hit.ranks["sparse"]}
+            )  # fmt: skip
     for hit in dense:
         old = joined.get(hit.chunk.id)
         ranks = {"dense": hit.ranks["dense"]}
         scores = {"dense": float(hit.scores["dense"])}
         if old is None:
-            joined[hit.chunk.id] = _rescored(hit, hit.score, scores, ranks)
+            joined[hit.chunk.id] = (hit, scores, ranks)
         else:
-            joined[hit.chunk.id] = _rescored(
-                old, scores["dense"], {**old.scores, **scores}, {**old.ranks, **ranks}
-            )
+            joined[hit.chunk.id] = (old[0], {**old[1], **scores}, {**old[2], **ranks})
     return list(joined.values())
 
 
-def fuse_with(hits: list[Hit], settings: RetrievalSettings) -> list[Hit]:
-    """Fuse ``hits`` as ``settings`` say (``retrieval.fusion``, weights, ``rrf_k``)."""
-    if settings.fusion == "convex":
-        return convex_fuse(
-            hits,
-            dense_weight=settings.dense_weight,
-            sparse_weight=settings.sparse_weight,
-            normalization=settings.normalization,
-        )
-    return fuse(
-        hits,
-        rrf_k=settings.rrf_k,
-        dense_weight=settings.dense_weight,
-        sparse_weight=settings.sparse_weight,
-    )
+def fuse_with(
+    hits: list[Hit], settings: RetrievalSettings, *, limit: int | None = None
+) -> list[Hit]:
+    """Fuse ``hits`` as ``settings`` say (``retrieval.fusion``, weights, ``rrf_k``); the
+    best ``limit`` (all by default)."""
+    candidates = _candidates(hits)
+    scores = _fused_scores(candidates, settings)
+    return _built(candidates, scores, _order(candidates, scores)[:limit])
 
 
-def fuse(hits: list[Hit], *, rrf_k: int, dense_weight: float, sparse_weight: float) -> list[Hit]:
+def fuse(
+    hits: list[Hit],
+    *,
+    rrf_k: int,
+    dense_weight: float,
+    sparse_weight: float,
+    limit: int | None = None,
+) -> list[Hit]:
     """Weighted reciprocal rank fusion of the per-method ranks carried by each hit."""
-    weights = {"dense": dense_weight, "sparse": sparse_weight}
-    fused: list[Hit] = []
-    for hit in hits:
-        score = sum(w / (rrf_k + hit.ranks[m]) for m, w in weights.items() if m in hit.ranks)
-        fused.append(_rescored(hit, score, {**hit.scores, "fused": score}, hit.ranks))
-    return _ordered(fused)
+    candidates = _candidates(hits)
+    scores = _rrf_scores(candidates, rrf_k, {"dense": dense_weight, "sparse": sparse_weight})
+    return _built(candidates, scores, _order(candidates, scores)[:limit])
 
 
 def convex_fuse(
@@ -263,6 +280,7 @@ def convex_fuse(
     dense_weight: float,
     sparse_weight: float,
     normalization: str = "minmax",
+    limit: int | None = None,
 ) -> list[Hit]:
     """Weighted sum of per-method scores normalised over this query's candidates.
 
@@ -271,39 +289,96 @@ def convex_fuse(
     method did not return gets that method's lowest normalised score (one less when all
     its scores are equal, e.g. a single hit), so it never ties with one the method found.
     """
+    candidates = _candidates(hits)
+    weights = {"dense": dense_weight, "sparse": sparse_weight}
+    scores = _convex_scores(candidates, weights, normalization)
+    return _built(candidates, scores, _order(candidates, scores)[:limit])
+
+
+def _candidates(hits: list[Hit]) -> list[Candidate]:
+    return [(hit, hit.scores, hit.ranks) for hit in hits]
+
+
+def _fused_scores(candidates: list[Candidate], settings: RetrievalSettings) -> list[float]:
+    weights = {"dense": settings.dense_weight, "sparse": settings.sparse_weight}
+    if settings.fusion == "convex":
+        return _convex_scores(candidates, weights, settings.normalization)
+    return _rrf_scores(candidates, settings.rrf_k, weights)
+
+
+def _rrf_scores(
+    candidates: list[Candidate], rrf_k: int, weights: Mapping[str, float]
+) -> list[float]:
+    return [
+        sum(w / (rrf_k + ranks[m]) for m, w in weights.items() if m in ranks)
+        for _, _, ranks in candidates
+    ]
+
+
+def _convex_scores(
+    candidates: list[Candidate], weights: Mapping[str, float], normalization: str
+) -> list[float]:
     if normalization not in ("minmax", "zscore"):
         raise ValueError(f"Unknown normalization {normalization!r}; valid: minmax, zscore")
-    weights = {"dense": dense_weight, "sparse": sparse_weight}
-    scales: dict[str, tuple[float, float]] = {}
+    fused = [0.0] * len(candidates)
     for method in METHODS:
-        values = [float(h.scores[method]) for h in hits if method in h.scores]
-        if not values:
+        found = [(i, float(s[method])) for i, (_, s, _) in enumerate(candidates) if method in s]
+        if not found:
             continue
+        values = [v for _, v in found]
         if normalization == "minmax":
             low, spread = min(values), max(values) - min(values)
         else:
             low = sum(values) / len(values)
             spread = (sum((v - low) ** 2 for v in values) / len(values)) ** 0.5
-        scales[method] = (low, spread)
-    # A hit a method did not return ranked below all it did return: it gets that method's
-    # lowest normalised score, or one less when all its scores were equal.
-    floor = {
-        m: _normalise(min(h.scores[m] for h in hits if m in h.scores), s, normalization)
-        - (1.0 if s[1] <= 0 else 0.0)
-        for m, s in scales.items()
-    }
-    fused: list[Hit] = []
-    for hit in hits:
-        score = 0.0
-        for method, (low, spread) in scales.items():
-            value = (
-                _normalise(float(hit.scores[method]), (low, spread), normalization)
-                if method in hit.scores
-                else floor[method]
+        weight = weights[method]
+        if spread <= 0:  # all equal: 1 (minmax) or 0 (zscore); a hit without one, 1 less
+            found_value = 1.0 if normalization == "minmax" else 0.0
+            missing_value = found_value - 1.0
+            for i, _ in found:
+                fused[i] += weight * found_value
+        else:
+            # A hit the method did not return ranked below all it did: the lowest score.
+            missing_value = (min(values) - low) / spread
+            for i, value in found:
+                fused[i] += weight * ((value - low) / spread)
+        if len(found) < len(candidates):
+            seen = {i for i, _ in found}
+            for i in range(len(candidates)):
+                if i not in seen:
+                    fused[i] += weight * missing_value
+    return fused
+
+
+def _order(candidates: list[Candidate], scores: list[float]) -> list[int]:
+    """Indexes, best fused score first; ties go to the better single-method rank, then
+    chunk id. Sorted on the score alone, then each run of equal scores on the rest (one
+    key function per candidate was a third of the fusion's time)."""
+    order = sorted(range(len(scores)), key=scores.__getitem__, reverse=True)
+    start = 0
+    while start < len(order):
+        end, score = start + 1, scores[order[start]]
+        while end < len(order) and scores[order[end]] == score:
+            end += 1
+        if end - start > 1:
+            order[start:end] = sorted(
+                order[start:end],
+                key=lambda i: (
+                    min(candidates[i][2].values(), default=0),
+                    candidates[i][0].chunk.id,
+                ),
             )
-            score += weights[method] * value
-        fused.append(_rescored(hit, score, {**hit.scores, "fused": score}, hit.ranks))
-    return _ordered(fused)
+        start = end
+    return order
+
+
+def _built(candidates: list[Candidate], scores: list[float], order: list[int]) -> list[Hit]:
+    """The hits at ``order``'s indexes, with their fused score."""
+    return [
+        _rescored(hit, scores[i], {**hit_scores, "fused": scores[i]}, ranks)
+        for i in order
+        for hit, hit_scores, ranks in (candidates[i],)
+    ]
 
 
 def _rescored(hit: Hit, score: float, scores: Mapping[str, float], ranks: Mapping[str, int]) -> Hit:
@@ -314,16 +389,3 @@ def _rescored(hit: Hit, score: float, scores: Mapping[str, float], ranks: Mappin
         chunk=hit.chunk, score=score, source=hit.source, title=hit.title,
         scores=scores, ranks=ranks,
     )  # fmt: skip
-
-
-def _normalise(value: float, scale: tuple[float, float], normalization: str) -> float:
-    low, spread = scale
-    if spread <= 0:
-        return 1.0 if normalization == "minmax" else 0.0
-    return (value - low) / spread
-
-
-def _ordered(hits: list[Hit]) -> list[Hit]:
-    """Best fused score first; ties go to the better single-method rank, then chunk id."""
-    hits.sort(key=lambda h: (-h.score, min(h.ranks.values(), default=0), h.chunk.id))
-    return hits

@@ -55,6 +55,7 @@ from expertly.store.sqlite.query import (
 from expertly.store.sqlite.rows import (
     CHUNK_COLUMNS,
     DOC_COLUMNS,
+    ChunkRowCache,
     acl_fields,
     check_chunks,
     check_query_vector,
@@ -62,7 +63,7 @@ from expertly.store.sqlite.rows import (
     chunk_from_row,
     chunk_row,
     doc_info,
-    merge,
+    merge_built,
 )
 from expertly.store.sqlite.schema import (
     RESERVED_META,
@@ -122,6 +123,7 @@ class SQLiteStore:
             self.dim, self.settings, path=self.path, vectors_possible=self._cache_possible
         )
         self._vectors, self._sparse = self._copies.vectors, self._copies.sparse
+        self._chunk_rows = ChunkRowCache(self.settings.chunk_cache)
 
     # ----------------------------------------------------------------- Store protocol
 
@@ -223,8 +225,9 @@ class SQLiteStore:
                         )
                     # A phrase of several tokens needs positions: FTS5 answers it.
                     sparse = bm25_search(conn, match, k, *filters[i]) if found is None else found
-                rows = chunk_rows(conn, [r for r, _ in dense[i]] + [r for r, _ in sparse])
-                results.append(merge(dense[i], sparse, rows))
+                rowids = [r for r, _ in dense[i]] + [r for r, _ in sparse]
+                rows = self._chunk_rows.get(rowids, lambda ids: chunk_rows(conn, ids))
+                results.append(merge_built(dense[i], sparse, rows))
         return results
 
     def documents(self) -> Iterator[DocumentInfo]:

@@ -161,4 +161,5 @@ def best_rows(scores: np.ndarray, rowids: np.ndarray, k: int) -> ScoredRows:
         return []
     part = np.argpartition(-scores, k - 1)[:k] if k < n else np.arange(n)
     order = part[np.lexsort((rowids[part], -scores[part]))]
-    return [(int(rowids[j]), float(scores[j])) for j in order if np.isfinite(scores[j])]
+    order = order[np.isfinite(scores[order])]
+    return list(zip(rowids[order].tolist(), scores[order].tolist(), strict=True))
