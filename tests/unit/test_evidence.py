@@ -252,3 +252,33 @@ def test_with_the_support_check_only_the_sentence_with_an_unknown_figure_goes(
     answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
     assert answer.abstained and answer.text == ABSTAIN_TEXT
     ws.close()
+
+
+def test_a_figure_is_read_off_the_row_the_sentence_is_about() -> None:
+    rows = (
+        "site: Oslo; role: Assembly plant; country: Norway; staff: 64;\n"
+        "site: Turku; role: Paint shop; country: Finland; staff: 17;\n"
+        "site: Riga; role: Paint line; country: Latvia; staff: 35;"
+    )
+    question = "How many staff work at the Turku paint shop?"
+    units = _units(rows, question)
+    right = check_support("The Turku paint shop has a staff of 17 [1].", question, units)
+    assert right.kept and not right.dropped
+    # 35 is in the Riga row, which shares "staff" but not what the sentence is about
+    wrong = check_support("The Turku paint shop has a staff of 35 [1].", question, units)
+    assert wrong.kept == "" and wrong.dropped
+
+
+def test_a_negated_sentence_needs_a_negation_in_its_source() -> None:
+    text = "Refunds are made to the original payment method within 14 days of the return."
+    question = "How are refunds paid?"
+    units = _units(text, question)
+    assert check_support(
+        "Refunds are made to the original payment method [1].", question, units
+    ).kept
+    denied = check_support(
+        "Refunds are not made to the original payment method [1].", question, units
+    )
+    assert denied.kept == "" and denied.dropped
+    negative = _units("Refunds are never paid in cash.", question)
+    assert check_support("Refunds are never paid in cash [1].", question, negative).kept

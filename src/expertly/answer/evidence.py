@@ -17,6 +17,7 @@ question's content words the unit contains, figures and codes counting triple.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -163,6 +164,15 @@ ALL_WORDS_THRESHOLD = 1 / 3
 """Share of *all* the sentence's content words, the question's included, that the unit
 holding its figures must hold too: the row next to the right one, with the wrong price,
 shares little else with the sentence."""
+SUBJECT_MARGIN = 0.25
+"""How much less of a sentence's content words, weighed by rarity among the units, the unit
+holding its figures may share with it than the unit sharing the most: a figure is read off
+the unit the sentence is about. "The Rotterdam centre has 23 employees" shares its rare words
+(Rotterdam, logistics) with Rotterdam's row (21), and only common ones (centre, employees)
+with Gdansk's (23): the 23 came from the wrong row."""
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|nor|neither|nothing|cannot|without)\b|n't\b", re.IGNORECASE
+)
 _FIGURE = re.compile(r"\d(?:[\d,.]*\d)?")
 _ANSWER_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
 _OPENING = re.compile(r"^\s*according to (the )?sources?\s*,?\s*", re.IGNORECASE)
@@ -187,29 +197,58 @@ class Support:
     dropped: tuple[str, ...]  # the sentences no unit supports
 
 
-def _contexts(units: Sequence[Unit]) -> list[tuple[set[str], set[str]]]:
-    """Each unit's figures and word stems. One unit, not a window: with its neighbours, the
-    row next to the right one (the wrong price) would pass as support."""
-    return [(figures(u.text), _stems(u.text)) for u in units]
+Context = tuple[set[str], set[str], str]
+"""A unit as the support check reads it: its figures, its word stems, its text."""
 
 
-def sentence_supported(
-    sentence: str, question: str, contexts: Sequence[tuple[set[str], set[str]]]
-) -> bool:
+def _contexts(units: Sequence[Unit]) -> list[Context]:
+    """Each unit's figures, word stems and text. One unit, not a window: with its
+    neighbours, the row next to the right one (the wrong price) would pass as support."""
+    return [(figures(u.text), _stems(u.text), u.text) for u in units]
+
+
+def sentence_supported(sentence: str, question: str, contexts: Sequence[Context]) -> bool:
     """Whether one unit holds every figure of ``sentence``, at least ``SUPPORT_THRESHOLD``
     of its content words that the question does not give (``FIGURE_SLACK`` forgiven when it
-    states a figure of its own) and ``ALL_WORDS_THRESHOLD`` of all of them."""
+    states a figure of its own), ``ALL_WORDS_THRESHOLD`` of all of them and, when it states
+    a figure, within ``SUBJECT_MARGIN`` of the rarity-weighted most any unit holds; and a
+    negation, when the sentence has one (``not``, ``never``, ``n't``...)."""
     stated, words_needed = _claims(sentence, question)
     if not stated and not words_needed:
         return True  # restates the question: no claim to check
     slack = FIGURE_SLACK if stated - figures(question) else 0.0
     every = {w for w in _stems(_bare(sentence)) if not any(ch.isdigit() for ch in w)}
+    shares = [_share(every, words) for _, words, _ in contexts]
+    # A figure comes from the unit the sentence is about, not a neighbour holding it too:
+    # the sentence's words weighed by how few units hold them (the place name that picks
+    # the row counts, "EUR" and "per" hardly).
+    rarity = {w: math.log((len(contexts) + 1) / (0.5 + _units_with(w, contexts))) for w in every}
+    about_shares = [_rare_share(rarity, words) for _, words, _ in contexts]
+    about = max(about_shares, default=0.0) - SUBJECT_MARGIN if stated else 0.0
+    negated = bool(_NEGATION.search(_bare(sentence)))
     return any(
         stated <= unit_figures
         and _share(words_needed, words, slack) >= SUPPORT_THRESHOLD
-        and _share(every, words) >= ALL_WORDS_THRESHOLD
-        for unit_figures, words in contexts
+        and share >= ALL_WORDS_THRESHOLD
+        and about_share >= about
+        # "is not a refund" is no paraphrase of "refunds are made": a negation needs one
+        and (not negated or bool(_NEGATION.search(text)))
+        for (unit_figures, words, text), share, about_share in zip(
+            contexts, shares, about_shares, strict=True
+        )
     )
+
+
+def _units_with(word: str, contexts: Sequence[Context]) -> int:
+    return sum(1 for _, words, _ in contexts if _known(word, words))
+
+
+def _rare_share(rarity: dict[str, float], vocabulary: set[str]) -> float:
+    """Share of the words' rarity weight that ``vocabulary`` holds (1.0 for no words)."""
+    total = sum(rarity.values())
+    if total <= 0:
+        return 1.0
+    return sum(r for w, r in rarity.items() if _known(w, vocabulary)) / total
 
 
 def _share(wanted: set[str], vocabulary: set[str], slack: float = 0.0) -> float:
