@@ -16,7 +16,12 @@ from expertly.answer.evidence import (
     score_units,
     split_units,
 )
-from expertly.answer.prompt import ABSTAIN_TEXT, cut_repetition, unsupported_figures
+from expertly.answer.prompt import (
+    ABSTAIN_TEXT,
+    cut_repetition,
+    cut_unfinished,
+    unsupported_figures,
+)
 from expertly.config import AnswerSettings
 from expertly.embed.hashing import HashingEmbedder
 from expertly.errors import ConfigError
@@ -282,3 +287,24 @@ def test_a_negated_sentence_needs_a_negation_in_its_source() -> None:
     assert denied.kept == "" and denied.dropped
     negative = _units("Refunds are never paid in cash.", question)
     assert check_support("Refunds are never paid in cash [1].", question, negative).kept
+
+
+def test_a_reply_cut_by_the_token_limit_loses_its_unfinished_sentence() -> None:
+    assert (
+        cut_unfinished("It costs 149 EUR [1]. The limit is set to 500") == "It costs 149 EUR [1]."
+    )
+    assert cut_unfinished("It costs 149 EUR [1]") == "It costs 149 EUR [1]"
+    assert cut_unfinished("Version 2.5 is out! And 3.0 is") == "Version 2.5 is out!"
+    assert cut_unfinished("The limit is set to 500") == ""
+
+
+def test_an_unfinished_last_sentence_is_never_checked_or_kept(tmp_path: Path) -> None:
+    reply = "1], the HX-100 costs 149 EUR. It is sold in packs of 12 " + "word " * 300
+    ws = fake_workspace(tmp_path, replies=[reply], answer=AnswerSettings(fallback="abstain"))
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
+    assert answer.text == "According to source [1], the HX-100 costs 149 EUR."
+    cut = next(s for s in answer.trace if s.name == "unfinished")
+    assert cut.detail["cut"].startswith("It is sold in packs of 12 word")
+    assert not any(s.name == "verify" for s in answer.trace)  # the cut 12 was never a claim
+    ws.close()

@@ -86,3 +86,16 @@ def cut_repetition(text: str) -> str:
 
 
 _SENTENCE_END = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
+_COMPLETE = re.compile(r"(?:[.!?][\"')\]]*|\[\d+(?:\s*[,;]\s*\d+)*\])\s*$")
+
+
+def cut_unfinished(text: str) -> str:
+    """``text`` up to the end of its last finished sentence (a full stop, question or
+    exclamation mark, or a citation marker, ends one): a reply stopped by the token limit
+    ends mid-sentence, and a cut claim cannot be checked ("the limit is set to 500" may
+    have gone on "...0 a day"). ``''`` when no sentence was finished."""
+    end = 0
+    for match in _SENTENCE_END.finditer(text):
+        if _COMPLETE.search(match.group(0)):
+            end = match.end()
+    return text[:end].rstrip()

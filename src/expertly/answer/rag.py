@@ -36,6 +36,7 @@ from expertly.answer.prompt import (
     SYSTEM_PROMPT,
     build_messages,
     cut_repetition,
+    cut_unfinished,
     is_abstention,
     unsupported_figures,
 )
@@ -268,6 +269,11 @@ class RagAnswerer:
         if looped != raw:
             trace.append(TraceStep("repetition", {"cut": raw[len(looped) :].strip()}))
             raw = looped
+        elif completion.finish_reason == "length":
+            finished = cut_unfinished(raw)
+            if finished != raw:
+                trace.append(TraceStep("unfinished", {"cut": raw[len(finished) :].strip()}))
+                raw = finished
         abstained = is_abstention(raw) or not raw
         citations: list[Citation] = []
         unsupported = unsupported_figures(raw, p.used) if self.settings.verify_figures else []
