@@ -239,8 +239,9 @@ def default_batch_size(route: str, device: str) -> int:
     """The batch size that measured fastest for ``route``: 8 for the closed-book routes
     (short prompts: 2.69x the tokens/s of one by one on 2 CPU cores), and for rag/hybrid 8
     on a GPU but 1 on a CPU, where a transformers batch of RAG prompts of several hundred
-    tokens ran at 0.58x the tokens/s of one prompt at a time (docs/benchmarks.md,
-    benchmarks/compare.py; the onnx backend's batches were not measured through compare)."""
+    tokens ran at 0.58x the tokens/s of one prompt at a time, and the onnx backend's (int8)
+    at 1.04x the questions per minute and 0.98x the tokens/s, the same 12 answers: no gain
+    worth padding for (docs/benchmarks.md, benchmarks/compare.py)."""
     if route in ("base", "finetuned"):
         return DEFAULT_BATCH
     from expertly.generate.local import resolve_device
