@@ -89,7 +89,7 @@ def test_a_copy_that_disagrees_with_torch_is_never_kept(
     assert auto.embed(["warranty"], kind="query").shape == (1, 384)  # torch answers
     assert not any((tmp_path / "onnx-embed").iterdir())  # neither a copy nor a temp dir
     forced = SentenceTransformerEmbedder(cache_dir=tmp_path, runtime="onnx")
-    with pytest.raises(ConfigError, match="embedder.runtime = onnx cannot be used"):
+    with pytest.raises(ConfigError, match=r"embedder\.runtime = onnx cannot be used"):
         forced.embed(["warranty"], kind="query")
 
 

@@ -78,5 +78,5 @@ def test_copy_dir_names_model_and_weights(tmp_path: Path) -> None:
 
 def test_runtime_setting_is_checked() -> None:
     assert EmbedderSettings().runtime == "auto"
-    with pytest.raises(ConfigError, match="embedder.runtime"):
+    with pytest.raises(ConfigError, match=r"embedder\.runtime"):
         EmbedderSettings(runtime="tensorrt")
