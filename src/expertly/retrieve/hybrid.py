@@ -225,10 +225,10 @@ def with_dense(hits: list[Hit], dense: list[Hit]) -> list[Hit]:
     """``hits``' BM25 side joined with a new dense list: every chunk either found, with
     its sparse rank and score kept and its dense rank and score taken from ``dense``."""
     return [
-        _rescored(hit, next(iter(scores.values())) if len(scores) == 1 else scores["dense"],
-                  scores, ranks)
+        # the hit's score: its new dense similarity, or its BM25 score when dense lacks it
+        _rescored(hit, scores["dense"] if "dense" in scores else scores["sparse"], scores, ranks)
         for hit, scores, ranks in _joined(hits, dense)
-    ]  # fmt: skip
+    ]
 
 
 def _joined(hits: list[Hit], dense: list[Hit]) -> list[Candidate]:
