@@ -52,6 +52,10 @@ K1 = 1.2
 B = 0.75
 """fts5Bm25Function's constants (fixed in SQLite's source)."""
 
+PRUNE_MIN_POSTINGS = 50_000
+"""Postings a query's phrases must hold together before the rarest-phrases-first search
+(``SparseCache._pruned``) is tried: below it, scoring every row is already cheap."""
+
 MERGE_MIN_POSTINGS = 65_536
 """The second posting list is merged into the main one beyond this many postings (or an
 eighth of the main list, whichever is larger): a merge costs one pass over everything."""
@@ -288,7 +292,7 @@ class SparseCache:
         if not n_rows or k < 1:
             return []
         masked = self._dead_count > 0
-        all_rows, impacts = [], []
+        terms: list[tuple[np.ndarray, np.ndarray, float]] = []  # (positions, f, idf)
         # In phrase order, as fts5Bm25Function sums them; a phrase listed twice counts twice.
         for tokens in query_tokens:
             term = self.vocab.get(tokens[0]) if tokens else None
@@ -296,7 +300,7 @@ class SparseCache:
                 continue  # no row holds it: it adds nothing (0 hits)
             rows = [self._main.term(term), self._delta.term(term)]
             pos = np.concatenate([r for r, _ in rows])
-            freq = np.concatenate([f for _, f in rows]).astype(np.float64)
+            freq = np.concatenate([f for _, f in rows])
             if masked:
                 alive = self.live[pos]
                 pos, freq = pos[alive], freq[alive]
@@ -304,19 +308,67 @@ class SparseCache:
             if not hits:
                 continue
             idf = math.log((n_rows - hits + 0.5) / (hits + 0.5))
-            if idf <= 0.0:
-                idf = 1e-6
-            all_rows.append(pos)
-            impacts.append(idf * ((freq * (K1 + 1.0)) / (freq + self._norm[pos])))
-        if not all_rows:
+            terms.append((pos, freq, idf if idf > 0.0 else 1e-6))
+        if not terms:
             return []
+        if len(terms) > 1 and sum(p.size for p, _, _ in terms) >= PRUNE_MIN_POSTINGS:
+            found = self._pruned(terms, k, allowed)
+            if found is not None:
+                return found
         scores = np.bincount(
-            np.concatenate(all_rows), weights=np.concatenate(impacts), minlength=self.rowids.size
+            np.concatenate([pos for pos, _, _ in terms]),
+            weights=np.concatenate([self._impacts(t) for t in terms]),
+            minlength=self.rowids.size,
         )
         matched = np.flatnonzero(scores)  # every match scores > 0 (idf >= 1e-6, f > 0)
         if allowed is not None:
             matched = matched[np.isin(matched, allowed, assume_unique=True)]
         return _top(matched, scores[matched], self.rowids, k)
+
+    def _impacts(self, term: tuple[np.ndarray, np.ndarray, float]) -> np.ndarray:
+        """One phrase's share of the score of each row holding it, as fts5Bm25Function
+        computes it: ``idf x (f x (k1 + 1)) / (f + k1 x (1 - b + b x D / avgdl))``."""
+        pos, freq, idf = term
+        f = freq.astype(np.float64)
+        return idf * ((f * (K1 + 1.0)) / (f + self._norm[pos]))
+
+    def _pruned(
+        self, terms: list[tuple[np.ndarray, np.ndarray, float]], k: int, allowed: np.ndarray | None
+    ) -> ScoredRows | None:
+        """The top ``k`` scored from the rows of the rarest phrases only, when that is
+        provably the top ``k`` of every row (MaxScore); None when it is not.
+
+        A phrase adds less than ``idf x (k1 + 1)`` to any row (``f / (f + norm) < 1``).
+        Rows holding one of the rarest phrases (the candidates) are scored exactly, every
+        phrase included, each looked up in the sorted positions of the others; a row holding
+        none of them scores less than the sum of the other phrases' bounds. When the k-th
+        best candidate beats that sum, no other row can enter the top ``k``. Otherwise the
+        next rarest phrase joins the candidates' source, until they would be more than a
+        quarter of all the postings read: then the caller scores every row. The sums run in
+        phrase order, so the scores are those of the full computation bit for bit.
+        """
+        bounds = [idf * (K1 + 1.0) for _, _, idf in terms]
+        rarest = sorted(range(len(terms)), key=lambda t: -bounds[t])
+        limit = sum(pos.size for pos, _, _ in terms) // 4
+        for used in range(1, len(terms)):
+            candidates = np.unique(np.concatenate([terms[t][0] for t in rarest[:used]]))
+            if candidates.size > limit:
+                return None
+            if allowed is not None:
+                candidates = candidates[np.isin(candidates, allowed, assume_unique=True)]
+            if candidates.size < k:
+                continue
+            scores = np.zeros(candidates.size, dtype=np.float64)
+            for pos, freq, idf in terms:  # a term's positions ascend (see _Postings)
+                at = np.minimum(np.searchsorted(pos, candidates), pos.size - 1)
+                held = pos[at] == candidates
+                rows, f = candidates[held], freq[at[held]].astype(np.float64)
+                scores[held] += idf * ((f * (K1 + 1.0)) / (f + self._norm[rows]))
+            kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
+            rest = sum(bounds[t] for t in rarest[used:])
+            if kth > rest * (1.0 + 1e-9):
+                return _top(candidates, scores, self.rowids, k)
+        return None
 
 
 def live_rowids(conn: apsw.Connection) -> np.ndarray:
