@@ -321,6 +321,7 @@ def test_rarest_phrases_first_gives_the_full_scoring_bit_for_bit(
             return found
 
         monkeypatch.setattr(sqlite_sparse.SparseCache, "_pruned", counting)
+        monkeypatch.setattr(sqlite_sparse, "PRUNE_COST", 1)  # try it even where it costs more
         with store._read() as conn:
             store._sparse.sync(conn)
             rows = conn.execute(

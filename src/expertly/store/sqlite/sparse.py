@@ -56,6 +56,11 @@ PRUNE_MIN_POSTINGS = 50_000
 """Postings a query's phrases must hold together before the rarest-phrases-first search
 (``SparseCache._pruned``) is tried: below it, scoring every row is already cheap."""
 
+PRUNE_COST = 8
+"""Postings the full scoring reads per candidate the pruned search would score, per phrase,
+at which both cost about the same (a binary search and a gather against a pass; measured
+with benchmarks/sqlite_bm25.py)."""
+
 MERGE_MIN_POSTINGS = 65_536
 """The second posting list is merged into the main one beyond this many postings (or an
 eighth of the main list, whichever is larger): a merge costs one pass over everything."""
@@ -343,17 +348,21 @@ class SparseCache:
         phrase included, each looked up in the sorted positions of the others; a row holding
         none of them scores less than the sum of the other phrases' bounds. When the k-th
         best candidate beats that sum, no other row can enter the top ``k``. Otherwise the
-        next rarest phrase joins the candidates' source, until they would be more than a
-        quarter of all the postings read: then the caller scores every row. The sums run in
+        next rarest phrase joins the candidates' source, until they would cost more than
+        scoring every row (``PRUNE_COST``): then the caller does that. The sums run in
         phrase order, so the scores are those of the full computation bit for bit.
         """
         bounds = [idf * (K1 + 1.0) for _, _, idf in terms]
         rarest = sorted(range(len(terms)), key=lambda t: -bounds[t])
-        limit = sum(pos.size for pos, _, _ in terms) // 4
+        # Each candidate costs a binary search in every phrase's positions: past this many
+        # the full scoring (a pass over every posting) is the cheaper one.
+        limit = sum(pos.size for pos, _, _ in terms) // (PRUNE_COST * len(terms))
+        read = 0
         for used in range(1, len(terms)):
-            candidates = np.unique(np.concatenate([terms[t][0] for t in rarest[:used]]))
-            if candidates.size > limit:
+            read += terms[rarest[used - 1]][0].size
+            if read > limit:
                 return None
+            candidates = np.unique(np.concatenate([terms[t][0] for t in rarest[:used]]))
             if allowed is not None:
                 candidates = candidates[np.isin(candidates, allowed, assume_unique=True)]
             if candidates.size < k:
