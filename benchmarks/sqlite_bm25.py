@@ -82,10 +82,7 @@ def main() -> None:
         "ingest_s": round(ingest_s, 1),
         "copies_read_s": round(load_s, 2),
         "prune_min_postings": shipped,
-        "ms": {
-            name: {"p50": pct(v, 0.5), "p95": pct(v, 0.95)}
-            for name, v in times.items()
-        },
+        "ms": {name: {"p50": pct(v, 0.5), "p95": pct(v, 0.95)} for name, v in times.items()},
         "answered_by_pruned_search": answered,
         "same_rowids_and_scores": same,
         "load_average": os.getloadavg(),
