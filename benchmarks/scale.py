@@ -126,14 +126,24 @@ def workload(
 
 
 def run(
-    n_chunks: int, n_queries: int, efs: list[int], postgres: bool, min_chunks: int, tmp: Path
+    n_chunks: int,
+    n_queries: int,
+    efs: list[int],
+    postgres: bool,
+    min_chunks: int,
+    tmp: Path,
+    hnsw_ef: int = StoreSettings().hnsw_ef_search,
 ) -> dict[str, Any]:
     vectors, docs, queries, query_texts = workload(n_chunks, n_queries)
     path = tmp / f"scale-{n_chunks}.sqlite"
     result: dict[str, Any] = {"chunks": len(vectors), "documents": len(docs)}
     exact_settings = StoreSettings(vector_cache="on", sparse_cache="on")
     hnsw_settings = StoreSettings(
-        vector_cache="on", sparse_cache="on", vector_index="hnsw", hnsw_min_chunks=min_chunks
+        vector_cache="on",
+        sparse_cache="on",
+        vector_index="hnsw",
+        hnsw_min_chunks=min_chunks,
+        hnsw_ef_search=hnsw_ef,
     )
     result["hnsw_settings"] = {
         key: getattr(hnsw_settings, key)
@@ -214,6 +224,12 @@ def main() -> None:
         default=StoreSettings().hnsw_min_chunks,
         help="the setting's default unless a small smoke run needs the graph",
     )
+    parser.add_argument(
+        "--hnsw-ef",
+        type=int,
+        default=StoreSettings().hnsw_ef_search,
+        help="store.hnsw_ef_search of the SQLite graph (the setting's default unless given)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     args = parser.parse_args()
     report: dict[str, Any] = {"load_average_start": os.getloadavg(), "cores": os.cpu_count()}
@@ -229,6 +245,7 @@ def main() -> None:
                     not args.no_postgres,
                     args.hnsw_min_chunks,
                     Path(tmp),
+                    args.hnsw_ef,
                 )
             )
         print(json.dumps(runs[-1], indent=2), flush=True)
