@@ -222,8 +222,9 @@ def sentence_supported(sentence: str, question: str, contexts: Sequence[Context]
     # A figure comes from the unit the sentence is about, not a neighbour holding it too:
     # the sentence's words weighed by how few units hold them (the place name that picks
     # the row counts, "EUR" and "per" hardly).
-    rarity = {w: math.log((len(contexts) + 1) / (0.5 + _units_with(w, contexts))) for w in every}
-    about_shares = [_rare_share(rarity, words) for _, words, _ in contexts]
+    held = [{w for w in every if _known(w, words)} for _, words, _ in contexts]
+    rarity = {w: math.log((len(contexts) + 1) / (0.5 + sum(w in h for h in held))) for w in every}
+    about_shares = [_rare_share(rarity, h) for h in held]
     about = max(about_shares, default=0.0) - SUBJECT_MARGIN if stated else 0.0
     negated = bool(_NEGATION.search(_bare(sentence)))
     return any(
@@ -239,16 +240,13 @@ def sentence_supported(sentence: str, question: str, contexts: Sequence[Context]
     )
 
 
-def _units_with(word: str, contexts: Sequence[Context]) -> int:
-    return sum(1 for _, words, _ in contexts if _known(word, words))
-
-
-def _rare_share(rarity: dict[str, float], vocabulary: set[str]) -> float:
-    """Share of the words' rarity weight that ``vocabulary`` holds (1.0 for no words)."""
+def _rare_share(rarity: dict[str, float], held: set[str]) -> float:
+    """Share of the words' rarity weight that a unit holds (``held``: those of the words it
+    knows); 1.0 for no words."""
     total = sum(rarity.values())
     if total <= 0:
         return 1.0
-    return sum(r for w, r in rarity.items() if _known(w, vocabulary)) / total
+    return sum(r for w, r in rarity.items() if w in held) / total
 
 
 def _share(wanted: set[str], vocabulary: set[str], slack: float = 0.0) -> float:

@@ -371,8 +371,7 @@ class SparseCache:
             for pos, freq, idf in terms:  # a term's positions ascend (see _Postings)
                 at = np.minimum(np.searchsorted(pos, candidates), pos.size - 1)
                 held = pos[at] == candidates
-                rows, f = candidates[held], freq[at[held]].astype(np.float64)
-                scores[held] += idf * ((f * (K1 + 1.0)) / (f + self._norm[rows]))
+                scores[held] += self._impacts((candidates[held], freq[at[held]], idf))
             kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
             rest = sum(bounds[t] for t in rarest[used:])
             if kth > rest * (1.0 + 1e-9):
