@@ -150,8 +150,12 @@ def merge(
 
     ``rows`` maps a rowid to ``CHUNK_COLUMNS`` followed by the document's source and title.
     """
-    built = {rowid: (chunk_from_row(row[:10]), row[10], row[11]) for rowid, row in rows.items()}
-    return merge_built(dense, sparse, built)
+    return merge_built(dense, sparse, {rowid: built(row) for rowid, row in rows.items()})
+
+
+def built(row: Sequence[Any]) -> ChunkRow:
+    """The chunk of a row of ``CHUNK_COLUMNS`` + source and title, with those two."""
+    return chunk_from_row(row[:10]), row[10], row[11]
 
 
 def merge_built(
@@ -221,10 +225,7 @@ class ChunkRowCache:
             else:
                 found[rowid] = held
         if missing:
-            new = {
-                rowid: (chunk_from_row(row[:10]), row[10], row[11])
-                for rowid, row in read(missing).items()
-            }
+            new = {rowid: built(row) for rowid, row in read(missing).items()}
             found.update(new)
             if not self._size:
                 return found
