@@ -289,6 +289,77 @@ def test_a_negated_sentence_needs_a_negation_in_its_source() -> None:
     assert check_support("Refunds are never paid in cash [1].", question, negative).kept
 
 
+def _scored(*texts_and_scores: tuple[str, float]) -> list[Unit]:
+    """Units with a set match to the question (as cosine; coverage 0)."""
+    return [Unit(0, 0, len(t), t, cosine=c) for t, c in texts_and_scores]
+
+
+def test_a_unit_far_below_the_best_match_supports_no_sentence() -> None:
+    question = "What restocking fee is charged on returns?"
+    fee = "We charge a restocking fee of 15 % of the net invoice value."
+    rma = "Returns without an RMA number cannot be accepted by the warehouse."
+    reply = (
+        "The restocking fee is 15 % of the net invoice value [1]. "
+        "Returns without an RMA number cannot be accepted by the warehouse [1]."
+    )
+    # the RMA rule bears on the question almost as much as the fee: both sentences stay
+    near = check_support(reply, question, _scored((fee, 0.9), (rma, 0.5)))
+    assert near.kept == reply and not near.dropped
+    # far below the best match it bears on something else, and supports nothing
+    far = check_support(reply, question, _scored((fee, 0.9), (rma, 0.1)))
+    assert far.kept == "The restocking fee is 15 % of the net invoice value [1]."
+    dropped = "Returns without an RMA number cannot be accepted by the warehouse [1]."
+    assert far.dropped == (dropped,)
+    # the margin is relative: a weak best match still supports the answer
+    weak = check_support(reply, question, _scored((fee, 0.2), (rma, 0.1)))
+    assert weak.kept == reply
+
+
+def test_a_restatement_must_hold_every_word_it_changes() -> None:
+    question = "Is there an API for our measurement data?"
+    api = _scored(
+        ("The Cloud REST API version 2 is available at api.example.com/v2 for all subscriptions.",
+         0.9),
+        ("Each device sends its readings every minute.", 0.8),
+    )  # fmt: skip
+    first = "The Cloud REST API version 2 is available at api.example.com/v2 for all subscriptions."
+    swapped = "The Cloud API version 2 is available at api.example.com/v2 for all devices."
+    support = check_support(f"{first} {swapped}", question, api)
+    # "devices" alone would pass the paraphrase allowance (4 of 5 new words known)
+    assert check_support(swapped, question, api).kept == swapped
+    assert support.kept == first and support.dropped == (swapped,)
+    # a restatement whose change the same unit holds stays
+    again = "The Cloud REST API version 2 is available for all subscriptions at api.example.com/v2."
+    assert check_support(f"{first} {again}", question, api).kept == f"{first} {again}"
+    # two parallel sentences are no restatement of each other
+    plans = _scored(
+        ("The Standard plan includes e-mail support on working days.", 0.9),
+        ("The Priority plan adds phone support around the clock.", 0.9),
+    )
+    parallel = (
+        "The Standard plan includes e-mail support on working days [1]. "
+        "The Priority plan adds phone support around the clock [1]."
+    )
+    assert check_support(parallel, "What support do the plans include?", plans).kept == parallel
+
+
+def test_a_figure_keeps_the_unit_of_measure_its_source_gives_it() -> None:
+    question = "How long can the Cirrus WS-450 Pro run without sun?"
+    row = _scored(("Autonomy without sun | WS-450 Standard 14 days | WS-450 Pro 10 days", 0.9))
+    wrong = "The Cirrus WS-450 Pro can run for 10 minutes without sun."
+    right = "The Cirrus WS-450 Pro can run for 10 days without sun."
+    # "minutes" alone would pass the paraphrase allowance for a sentence with a new figure
+    assert check_support(wrong, question, row).dropped == (wrong,)
+    assert check_support(right, question, row).kept == right
+    # a measure word the unit holds elsewhere, or a figure the unit states bare, passes
+    price = _scored(("Spare battery pack: EUR 949.00 per unit, shipped in 5 days.", 0.9))
+    euros = "The spare battery pack costs 949 EUR."
+    assert check_support(euros, "What does the spare battery pack cost?", price).kept == euros
+    bare = _scored(("warranty_years: 2; product: indoor gateway; price_eur: 89;", 0.9))
+    years = "The indoor gateway has a warranty of 2 years."
+    assert check_support(years, "What is the warranty on the indoor gateway?", bare).kept == years
+
+
 def test_a_reply_cut_by_the_token_limit_loses_its_unfinished_sentence() -> None:
     assert (
         cut_unfinished("It costs 149 EUR [1]. The limit is set to 500") == "It costs 149 EUR [1]."

@@ -6,7 +6,10 @@ writes a sentence none of its sources says. The RAG route therefore checks each 
 the model's reply against the *units* of its sources (a sentence, or a whole line when the
 line is a ``key: value`` record): a sentence is kept only when one unit
 holds every figure it states and most of its other words (those it does not take from the
-question). Sentences that fail are dropped; when none is left the reply is rejected, and the
+question), among the units that bear on the question (``RELEVANCE_MARGIN``); a sentence
+that restates an earlier one must find every word it changes in that unit, and a figure
+must keep the unit's measure ("10 days", not "10 minutes"). Sentences that
+fail are dropped; when none is left the reply is rejected, and the
 route answers with the best-matching unit verbatim when it matches the question well enough
 (``answer.fallback = "extract"``, ``answer.extract_min_score``), and abstains otherwise.
 
@@ -170,23 +173,61 @@ holding its figures may share with it than the unit sharing the most: a figure i
 the unit the sentence is about. "The Rotterdam centre has 23 employees" shares its rare words
 (Rotterdam, logistics) with Rotterdam's row (21), and only common ones (centre, employees)
 with Gdansk's (23): the 23 came from the wrong row."""
+RELEVANCE_MARGIN = 0.5
+"""How far below the best unit's match to the question (``Unit.score``) a unit may be and
+still support a sentence. A unit that far down bears on something else: "Returns without an
+RMA number cannot be accepted" (0.14 against the best unit's 0.91 for a question on the
+restocking fee) let a 135M model write "this is a refundable charge that is not available to
+customers who have returned their products without an RMA number", which blends it with the
+fee. The right answer from a weak unit still passes: 0.40 against 0.80 for the London hotel
+cap of a travel policy."""
+RESTATEMENT_SHARE = 0.8
+"""Share of a sentence's content words (figures included) that an earlier sentence of the
+same reply may hold before the sentence counts as its restatement. A restatement's claim is
+what it changes: "...is available at https://api.example/v2 for all *devices*" after "...for
+all subscriptions" adds one word, and a unit must hold every word it adds, not just most of
+its words (the paraphrase allowance would let the swapped word through)."""
 _NEGATION = re.compile(
     r"\b(?:not|no|never|none|nor|neither|nothing|cannot|without)\b|n't\b", re.IGNORECASE
 )
 _FIGURE = re.compile(r"\d(?:[\d,.]*\d)?")
+_QUANTITY = re.compile(r"(?<![\w.-])(\d(?:[\d,.]*\d)?)[\s-]*(%|[^\W\d_]+)")  # not in "E42"
 _ANSWER_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
 _OPENING = re.compile(r"^\s*according to (the )?sources?\s*,?\s*", re.IGNORECASE)
 
 
 def figures(text: str) -> set[str]:
     """Numbers in ``text``, normalised ("1,700" → "1700", "949.00" → "949")."""
-    found = set()
-    for match in _FIGURE.finditer(text):
-        value = match.group(0).replace(",", "")
-        if "." in value:
-            value = value.rstrip("0").rstrip(".")
-        found.add(value)
+    return {_figure(match.group(0)) for match in _FIGURE.finditer(text)}
+
+
+def _figure(value: str) -> str:
+    value = value.replace(",", "")
+    return value.rstrip("0").rstrip(".") if "." in value else value
+
+
+def quantities(text: str) -> dict[str, set[str]]:
+    """Each figure of ``text`` (normalised as by ``figures``) with the stems of the content
+    words written right after it: its unit of measure ("10 days" → ``{"10": {"day"}}``)."""
+    found: dict[str, set[str]] = {}
+    for match in _QUANTITY.finditer(text):
+        word = match.group(2).lower()
+        if word == "%" or content_words(word):
+            found.setdefault(_figure(match.group(1)), set()).update(_stems(word) or {word})
     return found
+
+
+def _measure_conflict(sentence: str, unit_words: set[str], unit_text: str) -> bool:
+    """Whether ``sentence`` puts a figure with a unit of measure the unit never uses where
+    the unit gives the same figure another one: "runs for 10 *minutes*" against "Autonomy
+    without sun | 14 days | 10 days". A measure word the unit holds anywhere passes ("949
+    EUR" against "EUR 949 per unit"), and so does a figure the unit states bare."""
+    theirs = quantities(unit_text)
+    return any(
+        theirs.get(value)
+        and not any(_known(w, theirs[value]) or _known(w, unit_words) for w in words)
+        for value, words in quantities(_bare(sentence)).items()
+    )
 
 
 @dataclass(frozen=True)
@@ -202,17 +243,26 @@ Context = tuple[set[str], set[str], str]
 
 
 def _contexts(units: Sequence[Unit]) -> list[Context]:
-    """Each unit's figures, word stems and text. One unit, not a window: with its
-    neighbours, the row next to the right one (the wrong price) would pass as support."""
-    return [(figures(u.text), _stems(u.text), u.text) for u in units]
+    """Each unit's figures, word stems and text, for the units within ``RELEVANCE_MARGIN``
+    of the best match to the question. One unit, not a window: with its neighbours, the row
+    next to the right one (the wrong price) would pass as support."""
+    floor = max((u.score for u in units), default=0.0) - RELEVANCE_MARGIN
+    return [(figures(u.text), _stems(u.text), u.text) for u in units if u.score >= floor]
 
 
-def sentence_supported(sentence: str, question: str, contexts: Sequence[Context]) -> bool:
+def sentence_supported(
+    sentence: str,
+    question: str,
+    contexts: Sequence[Context],
+    changed: frozenset[str] = frozenset(),
+) -> bool:
     """Whether one unit holds every figure of ``sentence``, at least ``SUPPORT_THRESHOLD``
     of its content words that the question does not give (``FIGURE_SLACK`` forgiven when it
     states a figure of its own), ``ALL_WORDS_THRESHOLD`` of all of them and, when it states
-    a figure, within ``SUBJECT_MARGIN`` of the rarity-weighted most any unit holds; and a
-    negation, when the sentence has one (``not``, ``never``, ``n't``...)."""
+    a figure, within ``SUBJECT_MARGIN`` of the rarity-weighted most any unit holds; a
+    negation, when the sentence has one (``not``, ``never``, ``n't``...); every word of
+    ``changed`` (what a restatement of an earlier sentence changes, see ``restated``); and
+    each figure with the unit of measure the unit gives it (``_measure_conflict``)."""
     stated, words_needed = _claims(sentence, question)
     if not stated and not words_needed:
         return True  # restates the question: no claim to check
@@ -234,6 +284,8 @@ def sentence_supported(sentence: str, question: str, contexts: Sequence[Context]
         and about_share >= about
         # "is not a refund" is no paraphrase of "refunds are made": a negation needs one
         and (not negated or bool(_NEGATION.search(text)))
+        and all(_known(w, words) for w in changed)
+        and not _measure_conflict(sentence, words, text)
         for (unit_figures, words, text), share, about_share in zip(
             contexts, shares, about_shares, strict=True
         )
@@ -282,6 +334,20 @@ def _claims(sentence: str, question: str) -> tuple[set[str], set[str]]:
     return figures(bare), new
 
 
+def restated(sentence: str, earlier: Sequence[str]) -> frozenset[str]:
+    """The words ``sentence`` changes when it restates one of the ``earlier`` sentences (an
+    earlier one holds at least ``RESTATEMENT_SHARE`` of its content words, figures
+    included): those it adds to the closest one. Empty when it restates none, or adds
+    nothing."""
+    words = _stems(_bare(sentence))
+    if not words:
+        return frozenset()
+    closest = max((_stems(_bare(e)) for e in earlier), key=lambda e: len(words & e), default=None)
+    if closest is None or len(words & closest) < RESTATEMENT_SHARE * len(words):
+        return frozenset()
+    return frozenset(w for w in words - closest if not _known(w, closest))
+
+
 def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
     """Split ``answer`` into sentences and keep those a source unit supports."""
     contexts = _contexts(units)
@@ -292,7 +358,8 @@ def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
         sentence = match.group(0).strip()
         if not sentence:
             continue
-        if sentence_supported(sentence, question, contexts):
+        changed = restated(sentence, kept + dropped)
+        if sentence_supported(sentence, question, contexts, changed):
             kept.append(sentence)
             informative = informative or any(_claims(sentence, question))
         else:

@@ -82,8 +82,8 @@ def test_a_cached_answer_streams_in_pieces(serve: Serve) -> None:
 
 
 def test_a_stop_string_spanning_pieces_cuts_the_stream(serve: Serve) -> None:
-    client = serve(["Employees get 20 weeks [1]. Everyone gets 28 days of vacation."])
-    stop = {"stop": ["[1]. Every"], "temperature": 0.5}  # the words "[1]. " and "Everyone "
+    client = serve(["Employees get 20 weeks [1]. Every employee gets paid parental leave [1]."])
+    stop = {"stop": ["[1]. Every"], "temperature": 0.5}  # the words "[1]. " and "Every "
     whole = client.post("/v1/chat/completions", json=ask(**stop)).json()
     chunks = chunks_of(client.post("/v1/chat/completions", json=ask(stream=True, **stop)).text)
     text = content(chunks)
