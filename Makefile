@@ -116,7 +116,8 @@ TRL_BENCH_ARGS ?= --rounds 1 --steps 10 --batch-size 8 --max-seq-len 128 --no-fu
 $(TRL_STAMP): $(STAMP)
 	rm -rf $(TRL_VENV)
 	$(BIN)/python -m venv --system-site-packages $(TRL_VENV)
-	$(BIN)/python -c "import site; print(site.getsitepackages()[0])" > \
+	# addsitedir, not a bare path: .venv's own .pth files (the editable expertly) must run too
+	$(BIN)/python -c "import site; print(f'import site; site.addsitedir({site.getsitepackages()[0]!r})')" > \
 		"$$($(TRL_VENV)/bin/python -c 'import site; print(site.getsitepackages()[0])')/_expertly_venv.pth"
 	$(TRL_VENV)/bin/pip install --quiet --no-deps trl==$(TRL_VERSION)
 	$(TRL_VENV)/bin/pip install --quiet datasets==$(DATASETS_VERSION)

@@ -21,6 +21,10 @@ sequence length, steps, LoRA configuration and learning rate, with the two SFTCo
 defaults that would change the experiment set to expertly's: ``gradient_checkpointing=False``
 and ``bf16=False`` (fp32). ``expertly-lora-packed`` is expertly with ``packing`` on: its
 steps carry more examples, so compare its tokens/s, not its loss after the same steps.
+``expertly-lora-allhead`` is expertly with ``head_on_labels`` off: the output layer and the
+loss at every position, as the model's own forward computes them (and as the bare loop and
+TRL do); ``expertly-lora-torchdropout`` is expertly with ``fast_dropout`` off (torch's own
+dropout masks, as the bare loop and TRL draw them).
 
 Every measurement runs in its own subprocess, so that peak RSS (``ru_maxrss``) belongs to one
 method. Rounds alternate which side goes first, and the ratio is the median of per-round
@@ -48,12 +52,21 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "examples" / "style" / "train.jsonl"
 
 
-def _settings(method: str, args: argparse.Namespace, *, packing: bool = False) -> Any:
+def _settings(
+    method: str,
+    args: argparse.Namespace,
+    *,
+    packing: bool = False,
+    head_on_labels: bool = True,
+    fast_dropout: bool = True,
+) -> Any:
     from expertly.finetune.config import FinetuneSettings
 
     return FinetuneSettings.preset(
         method,
         packing=packing,
+        head_on_labels=head_on_labels,
+        fast_dropout=fast_dropout,
         max_steps=args.steps,
         batch_size=args.batch_size,
         max_seq_len=args.max_seq_len,
@@ -87,13 +100,19 @@ def _final_loss(losses: list[float]) -> dict[str, float]:
     return {"final_loss": round(losses[-1], 4), "last5_loss_mean": round(sum(tail) / len(tail), 4)}
 
 
-def worker_expertly(args: argparse.Namespace, method: str, packing: bool) -> dict[str, Any]:
+def worker_expertly(args: argparse.Namespace, method: str, variant: str) -> dict[str, Any]:
     from expertly.finetune.trainer import run_finetune
 
     tmp = Path(tempfile.mkdtemp(prefix="expertly-bench-ft-"))
     result = run_finetune(
         DATA,
-        settings=_settings(method, args, packing=packing),
+        settings=_settings(
+            method,
+            args,
+            packing=variant == "packed",
+            head_on_labels=variant != "allhead",
+            fast_dropout=variant != "torchdropout",
+        ),
         runs_dir=tmp / "runs",
         models_dir=tmp / "models",
         base_model=str(args.base),
@@ -272,6 +291,16 @@ def main() -> None:
     )
     parser.add_argument("--no-packing", action="store_true", help="skip expertly-lora-packed")
     parser.add_argument("--no-full", action="store_true", help="skip the full fine-tuning run")
+    parser.add_argument(
+        "--no-allhead",
+        action="store_true",
+        help="skip expertly-lora-allhead (head_on_labels off: logits at every position)",
+    )
+    parser.add_argument(
+        "--no-torchdropout",
+        action="store_true",
+        help="skip expertly-lora-torchdropout (fast_dropout off: torch's dropout masks)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/finetune.json")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -288,8 +317,8 @@ def main() -> None:
         elif args.worker == "trl":
             out = worker_trl(args)
         else:
-            method = args.worker.removeprefix("expertly-").removesuffix("-packed")
-            out = worker_expertly(args, method, packing=args.worker.endswith("-packed"))
+            method, _, variant = args.worker.removeprefix("expertly-").partition("-")
+            out = worker_expertly(args, method, variant)
         print(json.dumps(out))
         return
 
@@ -302,6 +331,8 @@ def main() -> None:
     trl_problem = trl_python_problem(args.trl_python)
     kinds = ["expertly-lora", "bare"]
     kinds += [] if args.no_packing else ["expertly-lora-packed"]
+    kinds += [] if args.no_allhead else ["expertly-lora-allhead"]
+    kinds += [] if args.no_torchdropout else ["expertly-lora-torchdropout"]
     kinds += [] if trl_problem else ["trl"]
     rounds = []
     for r in range(args.rounds):
@@ -322,6 +353,14 @@ def main() -> None:
             )
             if "trl" in tps:
                 ratios["packed_over_trl"] = round(tps["expertly-lora-packed"] / tps["trl"], 3)
+        if "expertly-lora-allhead" in tps:
+            ratios["labels_head_over_all_positions"] = round(
+                tps["expertly-lora"] / tps["expertly-lora-allhead"], 3
+            )
+        if "expertly-lora-torchdropout" in tps:
+            ratios["fast_dropout_over_torch_dropout"] = round(
+                tps["expertly-lora"] / tps["expertly-lora-torchdropout"], 3
+            )
         rounds.append({"order": order, **runs, "ratio": ratios["expertly_over_bare"], **ratios})
     full = None if args.no_full else run_worker("expertly-full", args)
 
@@ -329,7 +368,14 @@ def main() -> None:
     lora_rss = max(x["expertly-lora"]["peak_rss_mib"] for x in rounds)
     medians = {
         name: statistics.median(x[name] for x in rounds)
-        for name in ("expertly_over_bare", "expertly_over_trl", "packed_over_unpacked")
+        for name in (
+            "expertly_over_bare",
+            "expertly_over_trl",
+            "packed_over_unpacked",
+            "packed_over_trl",
+            "labels_head_over_all_positions",
+            "fast_dropout_over_torch_dropout",
+        )
         if name in rounds[0]
     }
     result = {

@@ -1,7 +1,8 @@
 """Dense, hybrid and filtered search at scale: SQLite exact, SQLite + HNSW, PostgreSQL HNSW.
 
     PYTHONPATH=src .venv/bin/python benchmarks/scale.py [--chunks 100000] [--queries 100]
-        [--postgres-ef 40 100] [--no-postgres] [--out benchmarks/results/scale.json]
+        [--postgres-ef 40 100] [--no-postgres] [--hnsw-ef 100 200 400]
+        [--out benchmarks/results/scale.json]
 
 Several ``--chunks`` sizes may be given (one JSON entry each); the store's ingest, build
 and search are measured from scratch for each. Corpus as in ``postgres_store.py``:
@@ -17,6 +18,8 @@ Stores, each with its default settings but the one named:
     sqlite_hnsw    the same file, store.vector_index = hnsw (M, ef_construction, ef_search
                    and hnsw_min_chunks at their defaults); its build is the first search,
                    then a second handle loads the saved graph
+    sqlite_hnsw_ef<E>  the same graph searched with store.hnsw_ef_search = E, for each E
+                   of --hnsw-ef after the first (the first is sqlite_hnsw's)
     postgres_ef<E> PostgresStore (embedded PostgreSQL 18 + pgvector 0.8, Unix socket),
                    store.hnsw_ef_search = E, for each E of --postgres-ef
 
@@ -32,6 +35,7 @@ recorded at the start and end: on a shared machine, compare within one run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import tempfile
@@ -132,7 +136,7 @@ def run(
     postgres: bool,
     min_chunks: int,
     tmp: Path,
-    hnsw_ef: int = StoreSettings().hnsw_ef_search,
+    hnsw_efs: tuple[int, ...] = (StoreSettings().hnsw_ef_search,),
 ) -> dict[str, Any]:
     vectors, docs, queries, query_texts = workload(n_chunks, n_queries)
     path = tmp / f"scale-{n_chunks}.sqlite"
@@ -143,7 +147,7 @@ def run(
         sparse_cache="on",
         vector_index="hnsw",
         hnsw_min_chunks=min_chunks,
-        hnsw_ef_search=hnsw_ef,
+        hnsw_ef_search=hnsw_efs[0],
     )
     result["hnsw_settings"] = {
         key: getattr(hnsw_settings, key)
@@ -175,6 +179,10 @@ def run(
         loaded = stores["sqlite_hnsw"]._copies.hnsw
         assert loaded is not None and loaded.loaded_from_disk and loaded.builds == 0
         result["sqlite_hnsw_reopen_first_search_s"] = round(time.perf_counter() - started, 1)
+        for ef in hnsw_efs[1:]:  # the same saved graph, searched with another ef_search
+            other = dataclasses.replace(hnsw_settings, hnsw_ef_search=ef)
+            stores[f"sqlite_hnsw_ef{ef}"] = SQLiteStore(path, dim=DIM, embedder="bench",
+                                                        settings=other)  # fmt: skip
         if postgres:
             pg = start_postgres(tmp, stores, efs, docs, vectors, result)
         result |= measure(stores, vectors, queries, query_texts)
@@ -227,8 +235,10 @@ def main() -> None:
     parser.add_argument(
         "--hnsw-ef",
         type=int,
-        default=StoreSettings().hnsw_ef_search,
-        help="store.hnsw_ef_search of the SQLite graph (the setting's default unless given)",
+        nargs="+",
+        default=[StoreSettings().hnsw_ef_search],
+        help="store.hnsw_ef_search of the SQLite graph (the setting's default unless given); "
+        "more values search the same graph as sqlite_hnsw_ef<E>",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     args = parser.parse_args()
@@ -245,7 +255,7 @@ def main() -> None:
                     not args.no_postgres,
                     args.hnsw_min_chunks,
                     Path(tmp),
-                    args.hnsw_ef,
+                    tuple(args.hnsw_ef),
                 )
             )
         print(json.dumps(runs[-1], indent=2), flush=True)

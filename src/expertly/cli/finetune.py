@@ -144,6 +144,22 @@ def run(
             help="Pack whole examples into rows of --max-seq-len; no attention across them.",
         ),
     ] = False,
+    head_on_labels: Annotated[
+        bool,
+        typer.Option(
+            "--head-on-labels/--all-positions",
+            help="Output layer and loss only where there is a label (the answer's tokens): "
+            "the same loss, 1.1x tokens/s on a 2-core CPU; --all-positions runs them everywhere.",
+        ),
+    ] = True,
+    fast_dropout: Annotated[
+        bool,
+        typer.Option(
+            "--fast-dropout/--torch-dropout",
+            help="CPU: draw LoRA's dropout masks from numpy's PCG64 (the same distribution, "
+            "1.1x tokens/s on a 2-core CPU); --torch-dropout uses torch's generator.",
+        ),
+    ] = True,
     precision: Annotated[
         str | None,
         typer.Option(
@@ -239,6 +255,8 @@ def run(
         gradient_checkpointing=gradient_checkpointing or None,
         group_by_length=group_by_length or None,
         packing=packing or None,
+        head_on_labels=None if head_on_labels else False,
+        fast_dropout=None if fast_dropout else False,
         precision=precision,
         optimizer=optimizer,
         auto_batch_size=auto_batch_size or None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from expertly.errors import ExpertlyError, MissingDependencyError
-from expertly.finetune import datasets, device, methods, packing
+from expertly.finetune import datasets, device, loss, methods, packing
 from expertly.finetune.callbacks import (
     ProgressFn,
     adalora_callback,
@@ -24,7 +24,7 @@ from expertly.finetune.callbacks import (
 from expertly.finetune.config import FinetuneSettings
 from expertly.finetune.distributed import World
 
-__all__ = ["Choices", "build_trainer", "collator", "has_cuda", "rows"]
+__all__ = ["Choices", "build_trainer", "collator", "has_cuda", "rows", "trainer_class"]
 
 
 @dataclass(frozen=True)
@@ -124,8 +124,8 @@ def build_trainer(
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=s.early_stopping_patience))
     if on_progress is not None:
         callbacks.append(progress_callback(on_progress))
-    trainer_class = packed_trainer_class(Trainer) if choices.packed else Trainer
-    trainer = trainer_class(
+    chosen = trainer_class(Trainer, packed=choices.packed, head_on_labels=s.head_on_labels)
+    trainer = chosen(
         model=model,
         args=args,
         train_dataset=train,
@@ -147,22 +147,40 @@ def rows(encoded: list[datasets.Encoded]) -> list[dict[str, list[int]]]:
     return [{"input_ids": e.input_ids, "labels": e.labels} for e in encoded]
 
 
-def packed_trainer_class(trainer: type) -> type:
-    """A ``Trainer`` subclass that counts the tokens of packed batches.
-
-    Packed batches carry no ``attention_mask`` (see ``packing``), so the ``Trainer``'s own
-    non-padding count would fall back to counting every slot, padding included; this one
-    counts the real tokens from the positions instead.
-    """
-    if not hasattr(trainer, "_track_num_input_tokens"):
+def trainer_class(trainer: type, *, packed: bool, head_on_labels: bool) -> type:
+    """A ``Trainer`` subclass: with ``head_on_labels``, its training loss applies the output
+    layer only at labelled positions (``loss.head_loss``, where ``loss.head_loss_problem``
+    allows: the model's own forward otherwise, and for evaluation, which wants the outputs);
+    with ``packed``, it counts the tokens of packed batches, which carry no
+    ``attention_mask`` (see ``packing``): the ``Trainer``'s own non-padding count would fall
+    back to counting every slot, padding included, so this one counts the real tokens from
+    the positions instead."""
+    if packed and not hasattr(trainer, "_track_num_input_tokens"):
         raise ExpertlyError(
             "packing needs a transformers Trainer with _track_num_input_tokens (transformers "
             "5.x) to count the tokens of packed rows; upgrade transformers or turn packing off"
         )
 
-    class PackedTrainer(trainer):
+    class ExpertlyTrainer(trainer):
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            # on several processes the Trainer scales the loss for DDP's gradient average in
+            # its own compute_loss, and DDP prepares its reduction in the wrapper's forward
+            several = self.args.world_size > 1
+            if not head_on_labels or return_outputs or several or loss.head_loss_problem(model):
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            with self.accelerator.autocast():  # what the prepared model's forward would use
+                return loss.head_loss(
+                    model, inputs, num_items_in_batch if self.model_accepts_loss_kwargs else None
+                )
+
         def _track_num_input_tokens(self, inputs: dict[str, Any]) -> None:
-            if "position_ids" not in inputs or "attention_mask" in inputs:
+            if not packed or "position_ids" not in inputs or "attention_mask" in inputs:
                 super()._track_num_input_tokens(inputs)
                 return
             import torch
@@ -172,7 +190,7 @@ def packed_trainer_class(trainer: type) -> type:
             )
             self.state.num_input_tokens_seen += self.accelerator.gather(count).sum().item()
 
-    return PackedTrainer
+    return ExpertlyTrainer
 
 
 def collator(pad_id: int, *, packed: bool = False) -> Any:

@@ -31,7 +31,7 @@ from typing import Any
 from expertly.config.hub import offline_hub
 from expertly.config.threads import threads_for
 from expertly.errors import MissingDependencyError
-from expertly.finetune import datasets, device, distributed, forgetting, methods, packing
+from expertly.finetune import datasets, device, distributed, forgetting, loss, methods, packing
 from expertly.finetune.callbacks import ProgressFn
 from expertly.finetune.config import FinetuneSettings
 from expertly.finetune.distributed import World, agree, on_main
@@ -133,6 +133,11 @@ def run_finetune(
     device.apply_tf32(precision)
     model = agree(world, lambda: _model(folder, settings, threads, steps, init_adapter))
     notes: list[str] = []
+    if settings.head_on_labels:
+        several = "several processes: DDP synchronises from the model's own forward"
+        why = several if world.size > 1 else loss.head_loss_problem(model)
+        if why:
+            notes.append(f"head_on_labels not used ({why}); logits at every position")
     if settings.auto_batch_size and hardware.kind == "cuda":
         settings = _fit_batch(model, settings, tok, precision, world)
     elif settings.auto_batch_size:
@@ -291,8 +296,14 @@ def _model(
     torch.set_num_threads(threads_for("train", threads))
     torch.manual_seed(settings.seed)
     if init_adapter is not None:
-        return methods.continue_adapter(folder, settings, init_adapter)
-    return methods.build_model(folder, settings, total_steps=total_steps)
+        model = methods.continue_adapter(folder, settings, init_adapter)
+    else:
+        model = methods.build_model(folder, settings, total_steps=total_steps)
+    if settings.fast_dropout:
+        from expertly.finetune.dropout import use_fast_dropout
+
+        use_fast_dropout(model)
+    return model
 
 
 def _fit_batch(
