@@ -342,7 +342,8 @@ def test_nul_characters_are_stored_as_replacement_characters(pg_store: PostgresS
             {"url": "postgresql://h/d", "hnsw_m": 40, "hnsw_ef_construction": 64},
             "at least 2 x store.hnsw_m",
         ),
-        ({"url": "postgresql://h/d", "hnsw_ef_search": 0}, "store.hnsw_ef_search"),
+        ({"url": "postgresql://h/d", "hnsw_ef_search": -1}, "store.hnsw_ef_search"),
+        ({"url": "postgresql://h/d", "hnsw_ef_search": 1001}, "or 0 for auto"),
     ],
 )
 def test_bad_settings_say_what_to_set(fields: dict[str, object], message: str) -> None:

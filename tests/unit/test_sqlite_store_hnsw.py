@@ -20,7 +20,7 @@ import pytest
 from expertly.config import Settings, StoreSettings
 from expertly.errors import ConfigError
 from expertly.store.sqlite import SQLiteStore
-from expertly.store.sqlite.hnsw import EXACT_SHARE, HNSWIndex
+from expertly.store.sqlite.hnsw import EXACT_SHARE, HNSWIndex, auto_ef_search
 from expertly.types import Filters, Query
 from tests.contracts.store_contract import MakeStore, StoreContract, ids, make_doc
 
@@ -244,6 +244,38 @@ def test_settings_are_checked() -> None:
     with pytest.raises(ConfigError, match="has no setting 'ivf_probe'"):
         Settings.from_dict({"store": {"ivf_probe": 16}})
     assert StoreSettings(vector_index="hnsw", vector_cache="auto").vector_index == "hnsw"
+
+
+def test_the_auto_candidate_list_grows_with_the_graph(
+    filled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert StoreSettings().hnsw_ef_search == 0  # auto is the default
+    assert [auto_ef_search(n) for n in (0, 1_000, 250_000, 300_000, 1_000_000, 10**7)] == [
+        100, 100, 100, 120, 400, 1000,
+    ]  # fmt: skip
+
+    class Recording:  # hnswlib's methods are read-only: wrap the graph instead
+        def __init__(self, real: Any) -> None:
+            self.real, self.asked = real, []
+
+        def set_ef(self, ef: int) -> None:
+            self.asked.append(ef)
+            self.real.set_ef(ef)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+    with SQLiteStore(filled, dim=DIM, embedder="t", settings=hnsw()) as store:
+        store.search(Query(vector=clustered(1, seed=9)[0]), 10)  # builds the graph
+        recording = Recording(graph(store)._graph)
+        monkeypatch.setattr(graph(store), "_graph", recording)
+        store.search(Query(vector=clustered(1, seed=10)[0]), 10)
+        store.search(Query(vector=clustered(1, seed=11)[0]), 150)
+        size = recording.element_count
+    assert recording.asked == [auto_ef_search(size), 150]  # raised to k
+    with SQLiteStore(filled, dim=DIM, embedder="t", settings=hnsw(hnsw_ef_search=30)) as fixed:
+        fixed.search(Query(vector=clustered(1, seed=9)[0]), 10)
+        assert graph(fixed).ef_search == 30
 
 
 def test_the_default_is_exact_and_builds_no_index(filled: Path) -> None:

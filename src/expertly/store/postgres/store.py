@@ -38,6 +38,7 @@ import numpy as np
 from expertly.config import StoreSettings
 from expertly.errors import StoreError
 from expertly.store.postgres.query import (
+    AUTO_EF_SEARCH,
     CHUNK_SELECT,
     chunk_rows,
     document_filter,
@@ -249,7 +250,7 @@ class PostgresStore:
             dense = []
             if vector is not None:
                 dense = knn(conn, self._s, vector, k, filter_sql, params,
-                            self.settings.hnsw_ef_search)  # fmt: skip
+                            self.settings.hnsw_ef_search or AUTO_EF_SEARCH)  # fmt: skip
             sparse = text_search(conn, self._s, words, k, filter_sql, params) if words else []
             rows = chunk_rows(conn, self._s, [r for r, _ in dense] + [r for r, _ in sparse])
         return merge(dense, sparse, rows)

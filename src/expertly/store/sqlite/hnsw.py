@@ -72,6 +72,17 @@ def _hnswlib() -> Any:
     return hnswlib
 
 
+AUTO_EF_FLOOR = 100
+AUTO_EF_VECTORS_PER_CANDIDATE = 2500
+
+
+def auto_ef_search(vectors: int) -> int:
+    """``store.hnsw_ef_search = 0``: the candidate list for a graph of ``vectors`` nodes,
+    ``max(100, vectors / 2500)`` up to 1000 (100 to 250k vectors, 400 at 1M: see
+    ``StoreSettings``)."""
+    return min(1000, max(AUTO_EF_FLOOR, -(-vectors // AUTO_EF_VECTORS_PER_CANDIDATE)))
+
+
 class HNSWIndex:
     """An hnswlib graph over one ``VectorCache``; ``search`` keeps it in step with it.
 
@@ -80,7 +91,8 @@ class HNSWIndex:
         dim: vector size.
         m: links per node (hnswlib's M).
         ef_construction: candidate list while inserting.
-        ef_search: candidate list per search (raised to k for larger searches).
+        ef_search: candidate list per search (raised to k for larger searches); 0 picks
+            it from the graph's size (``auto_ef_search``).
     """
 
     def __init__(
@@ -269,7 +281,8 @@ class HNSWIndex:
     def _walk(self, unit: np.ndarray, k: int, permitted: Any = None) -> list[np.ndarray | None]:
         """The graph's k labels per query; None where it found fewer than k (the caller
         then searches exactly)."""
-        self._graph.set_ef(max(self.ef_search, k))
+        ef = self.ef_search or auto_ef_search(int(self._graph.element_count))
+        self._graph.set_ef(max(ef, k))
         threads = 1 if len(unit) == 1 else -1
         try:
             labels, _ = self._graph.knn_query(unit, k=k, num_threads=threads, filter=permitted)
