@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from expertly.config import EmbedderSettings, LLMSettings, RetrievalSettings, Settings
 from expertly.generate.scripted import ScriptedLLM
@@ -44,3 +45,24 @@ def write_corpus(folder: Path) -> Path:
         encoding="utf-8",
     )
     return folder
+
+
+def tiny_llama(attn: str = "sdpa") -> Any:
+    """A 2-layer random-weight Llama (vocabulary 256, seed 0) in eval mode, with the
+    attention implementation ``attn`` ("eager" or "sdpa"): a stand-in for the real model
+    wherever only the architecture's arithmetic matters."""
+    import torch
+    import transformers
+
+    config = transformers.LlamaConfig(
+        vocab_size=256,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
+    config._attn_implementation = attn
+    torch.manual_seed(0)
+    return transformers.LlamaForCausalLM(config).eval()

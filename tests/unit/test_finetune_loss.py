@@ -13,25 +13,11 @@ from expertly.finetune import packing
 from expertly.finetune.datasets import IGNORE, Encoded
 from expertly.finetune.hf_trainer import collator, rows
 from expertly.finetune.loss import head_loss, head_loss_problem
+from tests.unit.helpers import tiny_llama
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 peft = pytest.importorskip("peft")
-
-
-def _tiny_llama(vocab: int = 256) -> Any:
-    config = transformers.LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
-    config._attn_implementation = "sdpa"
-    torch.manual_seed(0)
-    return transformers.LlamaForCausalLM(config)
 
 
 def _examples() -> list[Encoded]:
@@ -77,7 +63,7 @@ def _assert_same(model: Any, batch: dict[str, Any], items: Any = None) -> None:
 
 @pytest.mark.parametrize("adapter", [False, True])
 def test_the_labelled_positions_give_the_models_loss_and_gradients(adapter: bool) -> None:
-    model = _tiny_llama()
+    model = tiny_llama()
     model = _lora(model) if adapter else model
     batch = collator(pad_id=0)(rows(_examples()))  # right-padded, with an attention mask
     assert head_loss_problem(model) is None
@@ -87,7 +73,7 @@ def test_the_labelled_positions_give_the_models_loss_and_gradients(adapter: bool
 
 
 def test_packed_rows_give_the_same_loss_and_gradients() -> None:
-    model = _lora(_tiny_llama())
+    model = _lora(tiny_llama())
     batch = packing.collator(pad_id=0)(packing.rows_for_trainer(packing.pack(_examples(), 40)))
     assert "position_ids" in batch and "attention_mask" not in batch
     _assert_same(model, batch)
@@ -95,7 +81,7 @@ def test_packed_rows_give_the_same_loss_and_gradients() -> None:
 
 def test_where_the_forward_is_more_than_decoder_and_head_it_is_not_used() -> None:
     prefix = peft.get_peft_model(
-        _tiny_llama(), peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4)
+        tiny_llama(), peft.PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4)
     )
     assert "PREFIX_TUNING" in (head_loss_problem(prefix) or "")
     gpt2 = transformers.GPT2LMHeadModel(
@@ -126,7 +112,7 @@ def test_the_trainer_takes_the_labelled_positions_path_when_set(
     cpu = Choices(choose_precision("auto", DeviceInfo("cpu")), "adamw_torch", packed=False)
     s = FinetuneSettings(max_steps=2, batch_size=2, head_on_labels=on, warmup_ratio=0.0)
     trainer = build_trainer(
-        _tiny_llama(), SimpleNamespace(pad_token_id=0), tmp_path, s, rows(_examples()),
+        tiny_llama(), SimpleNamespace(pad_token_id=0), tmp_path, s, rows(_examples()),
         [], [], None, cpu,
     )  # fmt: skip
     trainer.train()

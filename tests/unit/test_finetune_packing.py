@@ -4,12 +4,12 @@ gives alone (tiny random-weight Llama, CPU, eager and SDPA attention)."""
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import pytest
 
 from expertly.finetune import packing
 from expertly.finetune.datasets import IGNORE, Encoded
+from tests.unit.helpers import tiny_llama
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -26,22 +26,6 @@ def _examples(seed: int = 0) -> list[Encoded]:
     rng = random.Random(seed)
     sizes = [(9, 4), (23, 10), (5, 2), (17, 3), (31, 12), (12, 6), (3, 1), (26, 20)]
     return [_example(rng, n, p) for n, p in sizes]
-
-
-def _tiny_llama(attn: str) -> Any:
-    config = transformers.LlamaConfig(
-        vocab_size=256,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
-    config._attn_implementation = attn
-    torch.manual_seed(0)
-    model = transformers.LlamaForCausalLM(config)
-    return model.eval()
 
 
 def test_pack_keeps_every_example_whole_and_fits_rows() -> None:
@@ -79,7 +63,7 @@ def test_collator_pads_without_attention_mask_and_counts_real_tokens() -> None:
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
 def test_packed_logits_equal_each_example_alone(attn: str) -> None:
-    model = _tiny_llama(attn)
+    model = tiny_llama(attn)
     examples = _examples()
     rows = packing.pack(examples, max_len=40)
     batch = packing.collator(pad_id=0)(packing.rows_for_trainer(rows))
@@ -103,7 +87,7 @@ def test_packed_logits_equal_each_example_alone(attn: str) -> None:
 
 @pytest.mark.parametrize("attn", ["eager", "sdpa"])
 def test_packed_loss_equals_token_weighted_loss_of_examples_alone(attn: str) -> None:
-    model = _tiny_llama(attn)
+    model = tiny_llama(attn)
     examples = _examples()
     batch = packing.collator(pad_id=0)(packing.rows_for_trainer(packing.pack(examples, 40)))
     with torch.no_grad():
