@@ -174,10 +174,11 @@ def trainer_class(trainer: type, *, packed: bool, head_on_labels: bool) -> type:
             several = self.args.world_size > 1
             if not head_on_labels or return_outputs or several or loss.head_loss_problem(model):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            # the Trainer's own rule: the accumulated batch's label count only where the
+            # model's forward would take it (else a per-batch mean the Trainer rescales)
+            accepts = getattr(self, "model_accepts_loss_kwargs", False)
             with self.accelerator.autocast():  # what the prepared model's forward would use
-                return loss.head_loss(
-                    model, inputs, num_items_in_batch if self.model_accepts_loss_kwargs else None
-                )
+                return loss.head_loss(model, inputs, num_items_in_batch if accepts else None)
 
         def _track_num_input_tokens(self, inputs: dict[str, Any]) -> None:
             if not packed or "position_ids" not in inputs or "attention_mask" in inputs:
