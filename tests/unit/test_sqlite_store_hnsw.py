@@ -256,7 +256,8 @@ def test_the_auto_candidate_list_grows_with_the_graph(
 
     class Recording:  # hnswlib's methods are read-only: wrap the graph instead
         def __init__(self, real: Any) -> None:
-            self.real, self.asked = real, []
+            self.real = real
+            self.asked: list[int] = []
 
         def set_ef(self, ef: int) -> None:
             self.asked.append(ef)
