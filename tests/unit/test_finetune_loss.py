@@ -88,6 +88,7 @@ def test_where_the_forward_is_more_than_decoder_and_head_it_is_not_used() -> Non
         transformers.GPT2Config(vocab_size=64, n_embd=32, n_layer=1, n_head=2)
     )
     assert "gpt2" in (head_loss_problem(gpt2) or "")
+    assert "several processes" in (head_loss_problem(tiny_llama(), processes=2) or "")
 
 
 @pytest.mark.parametrize("on", [True, False])

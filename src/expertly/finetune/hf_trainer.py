@@ -124,7 +124,8 @@ def build_trainer(
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=s.early_stopping_patience))
     if on_progress is not None:
         callbacks.append(progress_callback(on_progress))
-    chosen = trainer_class(Trainer, packed=choices.packed, head_on_labels=s.head_on_labels)
+    on_labels = s.head_on_labels and not loss.head_loss_problem(model, world.size)
+    chosen = trainer_class(Trainer, packed=choices.packed, head_on_labels=on_labels)
     trainer = chosen(
         model=model,
         args=args,
@@ -148,9 +149,9 @@ def rows(encoded: list[datasets.Encoded]) -> list[dict[str, list[int]]]:
 
 
 def trainer_class(trainer: type, *, packed: bool, head_on_labels: bool) -> type:
-    """A ``Trainer`` subclass: with ``head_on_labels``, its training loss applies the output
-    layer only at labelled positions (``loss.head_loss``, where ``loss.head_loss_problem``
-    allows: the model's own forward otherwise, and for evaluation, which wants the outputs);
+    """A ``Trainer`` subclass: with ``head_on_labels`` (set where ``loss.head_loss_problem``
+    finds none), its training loss applies the output layer only at labelled positions
+    (``loss.head_loss``; evaluation, which wants the outputs, calls the model's forward);
     with ``packed``, it counts the tokens of packed batches, which carry no
     ``attention_mask`` (see ``packing``): the ``Trainer``'s own non-padding count would fall
     back to counting every slot, padding included, so this one counts the real tokens from
@@ -169,10 +170,7 @@ def trainer_class(trainer: type, *, packed: bool, head_on_labels: bool) -> type:
             return_outputs: bool = False,
             num_items_in_batch: Any = None,
         ) -> Any:
-            # on several processes the Trainer scales the loss for DDP's gradient average in
-            # its own compute_loss, and DDP prepares its reduction in the wrapper's forward
-            several = self.args.world_size > 1
-            if not head_on_labels or return_outputs or several or loss.head_loss_problem(model):
+            if not head_on_labels or return_outputs:  # evaluation wants the outputs
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             # the Trainer's own rule: the accumulated batch's label count only where the
             # model's forward would take it (else a per-batch mean the Trainer rescales)

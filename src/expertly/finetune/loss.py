@@ -13,9 +13,9 @@ same gradients (to float rounding), for less work.
 It takes the model apart (decoder, then output layer), so it applies only where that is
 the whole forward: the architectures in ``PLAIN_HEADS`` (no logit soft-capping or scaling
 after the head), fully fine-tuned or under a LoRA-type adapter (prefix tuning feeds the
-decoder a cache, AdaLoRA adds a regulariser to the loss), and not wrapped for several
-processes (DDP synchronises gradients from its own forward). ``head_loss_problem`` says why
-it does not apply, and the trainer then calls the model as usual.
+decoder a cache, AdaLoRA adds a regulariser to the loss), on one process (DDP synchronises
+gradients from its own forward). ``head_loss_problem`` says why it does not apply; the run
+decides once, before training, and then calls the model as usual.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ def causal_lm(model: Any) -> Any:
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
-def head_loss_problem(model: Any) -> str | None:
-    """Why ``head_loss`` cannot stand in for ``model``'s own forward, or None when it can."""
-    import torch
-
-    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
-        return "the model is wrapped for data-parallel training"
+def head_loss_problem(model: Any, processes: int = 1) -> str | None:
+    """Why ``head_loss`` cannot stand in for ``model``'s own forward in a run on
+    ``processes`` processes, or None when it can."""
+    if processes > 1:  # the Trainer scales the loss for DDP's average in its compute_loss,
+        # and DDP prepares its gradient reduction in the wrapper's forward
+        return "several processes: DDP synchronises from the model's own forward"
     config = getattr(model, "peft_config", None)
     if config:
         active = config[getattr(model, "active_adapter", "default")]

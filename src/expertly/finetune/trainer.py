@@ -133,11 +133,9 @@ def run_finetune(
     device.apply_tf32(precision)
     model = agree(world, lambda: _model(folder, settings, threads, steps, init_adapter))
     notes: list[str] = []
-    if settings.head_on_labels:
-        several = "several processes: DDP synchronises from the model's own forward"
-        why = several if world.size > 1 else loss.head_loss_problem(model)
-        if why:
-            notes.append(f"head_on_labels not used ({why}); logits at every position")
+    why = settings.head_on_labels and loss.head_loss_problem(model, world.size)
+    if why:
+        notes.append(f"head_on_labels not used ({why}); logits at every position")
     if settings.auto_batch_size and hardware.kind == "cuda":
         settings = _fit_batch(model, settings, tok, precision, world)
     elif settings.auto_batch_size:

@@ -22,8 +22,6 @@ from expertly.types import Filters
 
 MAX_EF_SEARCH = 1000
 """pgvector's largest ``hnsw.ef_search``."""
-AUTO_EF_SEARCH = 100
-"""``hnsw.ef_search`` for ``store.hnsw_ef_search = 0`` (auto) on PostgreSQL."""
 
 CHUNK_SELECT = (
     'c.id, c.doc_id, c.idx, c.text, c.start, c."end", c.heading_path::text, c.page,'

@@ -38,7 +38,6 @@ import numpy as np
 from expertly.config import StoreSettings
 from expertly.errors import StoreError
 from expertly.store.postgres.query import (
-    AUTO_EF_SEARCH,
     CHUNK_SELECT,
     chunk_rows,
     document_filter,
@@ -56,6 +55,7 @@ from expertly.store.postgres.schema import (
 )
 from expertly.store.postgres.stats import apply as apply_stats
 from expertly.store.postgres.stats import lock_document, remove_chunks
+from expertly.store.sqlite.hnsw import AUTO_EF_FLOOR
 from expertly.store.sqlite.query import query_phrases
 from expertly.store.sqlite.rows import (
     acl_fields,
@@ -250,7 +250,7 @@ class PostgresStore:
             dense = []
             if vector is not None:
                 dense = knn(conn, self._s, vector, k, filter_sql, params,
-                            self.settings.hnsw_ef_search or AUTO_EF_SEARCH)  # fmt: skip
+                            self.settings.hnsw_ef_search or AUTO_EF_FLOOR)  # fmt: skip
             sparse = text_search(conn, self._s, words, k, filter_sql, params) if words else []
             rows = chunk_rows(conn, self._s, [r for r, _ in dense] + [r for r, _ in sparse])
         return merge(dense, sparse, rows)

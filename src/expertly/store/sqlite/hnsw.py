@@ -73,6 +73,7 @@ def _hnswlib() -> Any:
 
 
 AUTO_EF_FLOOR = 100
+"""``store.hnsw_ef_search = 0`` (auto): the smallest candidate list, and PostgreSQL's."""
 AUTO_EF_VECTORS_PER_CANDIDATE = 2500
 
 
