@@ -138,6 +138,25 @@ def build_trainer(
     return trainer
 
 
+def evaluate_before_training(trainer: Any) -> float:
+    """The validation loss before the first step (on every rank: a collective).
+
+    The ``Trainer``'s ``evaluate`` prepares the model with accelerate in evaluation mode,
+    which marks it prepared without wrapping it in ``DistributedDataParallel``; ``train``
+    would then take the mark for its own preparation, never wrap the model, and each
+    process would step on its own half of the batch with no gradient exchanged (measured:
+    gradient norms 0.501 and 0.482 on the two processes at step 1 against 0.485 on one).
+    The mark is therefore taken back, so that ``train`` prepares the model for training.
+    """
+    loss = float(trainer.evaluate()["eval_loss"])
+    model = trainer.model
+    if getattr(model, "_is_accelerate_prepared", False):
+        model._is_accelerate_prepared = False
+        prepared = trainer.accelerator._models
+        prepared[:] = [m for m in prepared if m is not model]
+    return loss
+
+
 def has_cuda() -> bool:
     import torch
 

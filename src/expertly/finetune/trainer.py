@@ -35,7 +35,13 @@ from expertly.finetune import datasets, device, distributed, forgetting, loss, m
 from expertly.finetune.callbacks import ProgressFn
 from expertly.finetune.config import FinetuneSettings
 from expertly.finetune.distributed import World, agree, on_main
-from expertly.finetune.hf_trainer import Choices, build_trainer, has_cuda, rows
+from expertly.finetune.hf_trainer import (
+    Choices,
+    build_trainer,
+    evaluate_before_training,
+    has_cuda,
+    rows,
+)
 from expertly.finetune.result import RunResult, output_name, plot
 from expertly.finetune.rundir import (
     default_run_name,
@@ -165,7 +171,7 @@ def run_finetune(
     )
     initial: list[tuple[int, float]] = []
     if val_enc and checkpoint is None:
-        initial = [(0, float(trainer.evaluate()["eval_loss"]))]  # every rank: a collective
+        initial = [(0, evaluate_before_training(trainer))]  # every rank: a collective
         on_main(
             world,
             lambda: write_json(
