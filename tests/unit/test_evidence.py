@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from expertly.answer.evidence import (
     lexical_coverage,
     score_units,
     split_units,
+    unit_context,
 )
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
@@ -73,6 +75,52 @@ def test_units_are_scored_against_the_question_codes_weighing_most() -> None:
     best = max(units, key=lambda u: u.score)
     assert best.text.startswith("E42") and best.hit == 0
     assert MANUAL.index(best.text) == best.start and best.end == best.start + len(best.text)
+
+
+def test_a_word_only_in_the_units_title_or_headings_counts_half() -> None:
+    question = "manual calibration button"
+    assert lexical_coverage(question, "hold the button") == pytest.approx(1 / 3)
+    assert lexical_coverage(question, "hold the button", "Manual calibration") == pytest.approx(
+        (1 + 0.5 * 2) / 3
+    )
+    # a word the unit holds counts once, whole, even when the context repeats it
+    assert lexical_coverage(question, "button", "button") == pytest.approx(1 / 3)
+    assert unit_context(_headed("x", "CO2 procedure", ("3 Procedure", "Manual"))) == (
+        "CO2 procedure > 3 Procedure > Manual"
+    )
+
+
+def _headed(text: str, title: str, headings: tuple[str, ...] = (), doc: str = "a.pdf") -> Hit:
+    chunk = Chunk(id=f"{doc}#1", doc_id=doc, index=1, text=text, start=0, end=len(text),
+                  heading_path=headings)  # fmt: skip
+    return Hit(chunk=chunk, score=1.0, source=f"/docs/{doc}", title=title)
+
+
+def test_a_step_is_read_under_its_headings() -> None:
+    """A numbered step says little of what it is about; its procedure's title and heading
+    say the rest. Read bare, a sentence of the general manual that repeats the question's
+    topic words outranks it."""
+    question = "How long do I hold the button to start a manual CO2 calibration?"
+    step = _headed(
+        "Step 3 Press and hold the front button for 8 seconds, until the ring turns purple.",
+        "Stratus CO2 calibration procedure",
+        ("3 Manual calibration",),
+        doc="procedure.txt",
+    )
+    manual = _headed(
+        "The CO2 sensor corrects its calibration baseline automatically every week.",
+        "Stratus user manual",
+        ("6 Sensors",),
+        doc="manual.pdf",
+    )
+    units = score_units(question, [manual, step], HashingEmbedder(dim=256))
+    best = max(units, key=lambda u: u.score)
+    assert best.hit == 1 and best.text.startswith("Step 3")
+    # what the context changes: the same two read bare
+    bare = [replace(h, title="", chunk=replace(h.chunk, heading_path=())) for h in (manual, step)]
+    assert (
+        max(score_units(question, bare, HashingEmbedder(dim=256)), key=lambda u: u.score).hit == 0
+    )
 
 
 def _units(text: str, question: str) -> list[Unit]:
@@ -358,6 +406,13 @@ def test_a_figure_keeps_the_unit_of_measure_its_source_gives_it() -> None:
     bare = _scored(("warranty_years: 2; product: indoor gateway; price_eur: 89;", 0.9))
     years = "The indoor gateway has a warranty of 2 years."
     assert check_support(years, "What is the warranty on the indoor gateway?", bare).kept == years
+    # every measure the sentence gives a figure is checked, not just one of them
+    leave = _scored(("Occasion: Volunteering; Paid leave: 2 days per year; Notes: charity", 0.9))
+    question = "Do I get paid time off to do volunteer work?"
+    mixed = "The company gives a 2-week paid leave of 2 days per year for volunteering."
+    assert check_support(mixed, question, leave).dropped == (mixed,)
+    days = "The company gives a paid leave of 2 days per year for volunteering."
+    assert check_support(days, question, leave).kept == days
 
 
 def test_a_reply_cut_by_the_token_limit_loses_its_unfinished_sentence() -> None:

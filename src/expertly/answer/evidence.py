@@ -15,7 +15,13 @@ route answers with the best-matching unit verbatim when it matches the question 
 
 A unit's match to the question is the cosine between the question and the unit (the
 workspace's embedder, query against passage) plus ``LEXICAL_WEIGHT`` times the share of the
-question's content words the unit contains, figures and codes counting triple.
+question's content words the unit contains, figures and codes counting triple. A unit is
+read in its place: its document's title and its chunk's headings (a step of "Manual
+calibration" in the Stratus procedure, a row of the "Accommodation" caps) count for the
+cosine, which is the better of the unit alone and the unit under that context, and for the
+words, a word found only in the context at ``CONTEXT_WEIGHT``. Without the context a table
+row or a numbered step says too little of what it is about, and a sentence that merely
+repeats the question's topic words outranks it.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from expertly.embed import Embedder
 
 LEXICAL_WEIGHT = 0.5
+CONTEXT_WEIGHT = 0.5
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
 _RECORD = re.compile(r"(?:[^;:\n]+:[^;\n]+;){2,}")  # "key: value; key: value; ..." (CSV, JSON)
 MIN_UNIT_WORDS = 4
@@ -101,12 +108,24 @@ def _stems(text: str) -> set[str]:
     return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in content_words(text)}
 
 
-def lexical_coverage(question: str, unit: str) -> float:
+def lexical_coverage(question: str, unit: str, context: str = "") -> float:
     """Share of the question's content words (figures and codes triple, a plural's "s"
-    ignored) found in ``unit``."""
+    ignored) found in ``unit``; a word found only in ``context`` (the unit's title and
+    headings) counts ``CONTEXT_WEIGHT``."""
     wanted = _stems(question)
     total = weight(wanted)
-    return weight(wanted & _stems(unit)) / total if total else 0.0
+    if not total:
+        return 0.0
+    held = wanted & _stems(unit)
+    around = (wanted & _stems(context)) - held if context else set()
+    return (weight(held) + CONTEXT_WEIGHT * weight(around)) / total
+
+
+def unit_context(hit: Hit) -> str:
+    """What a unit of ``hit`` is about beyond its own words: the document's title and the
+    chunk's headings, as "Title > Heading > Subheading"."""
+    parts = [hit.title, *hit.chunk.heading_path]
+    return " > ".join(" ".join(p.split()) for p in parts if p and p.strip())
 
 
 def _is_heading(text: str, hit: Hit) -> bool:
@@ -118,8 +137,8 @@ def _is_heading(text: str, hit: Hit) -> bool:
 
 
 def score_units(question: str, hits: Sequence[Hit], embedder: Embedder) -> list[Unit]:
-    """Every unit of every hit but the bare headings, scored against ``question`` (one
-    embedding batch)."""
+    """Every unit of every hit but the bare headings, scored against ``question`` alone and
+    under its context (``unit_context``), in one embedding batch."""
     units = [
         Unit(i, s, e, hit.chunk.text[s:e])
         for i, hit in enumerate(hits)
@@ -128,13 +147,16 @@ def score_units(question: str, hits: Sequence[Hit], embedder: Embedder) -> list[
     ]
     if not units:
         return []
+    contexts = [unit_context(hits[u.hit]) for u in units]
+    placed = [f"{c}: {u.text}" if c else u.text for u, c in zip(units, contexts, strict=True)]
     q = np.asarray(embedder.embed([question], kind="query")[0], dtype=np.float32)
-    vectors = np.asarray(embedder.embed([u.text for u in units], kind="passage"), np.float32)
+    texts = [u.text for u in units] + placed
+    vectors = np.asarray(embedder.embed(texts, kind="passage"), np.float32)
     norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q) or 1.0)
-    cosines = vectors @ q / np.where(norms == 0, 1.0, norms)
+    cosines = (vectors @ q / np.where(norms == 0, 1.0, norms)).reshape(2, len(units)).max(axis=0)
     return [
-        replace(u, cosine=float(c), coverage=lexical_coverage(question, u.text))
-        for u, c in zip(units, cosines, strict=True)
+        replace(u, cosine=float(c), coverage=lexical_coverage(question, u.text, context))
+        for u, c, context in zip(units, cosines, contexts, strict=True)
     ]
 
 
@@ -220,12 +242,14 @@ def quantities(text: str) -> dict[str, set[str]]:
 def _measure_conflict(sentence: str, unit_words: set[str], unit_text: str) -> bool:
     """Whether ``sentence`` puts a figure with a unit of measure the unit never uses where
     the unit gives the same figure another one: "runs for 10 *minutes*" against "Autonomy
-    without sun | 14 days | 10 days". A measure word the unit holds anywhere passes ("949
-    EUR" against "EUR 949 per unit"), and so does a figure the unit states bare."""
+    without sun | 14 days | 10 days". Each measure the sentence gives the figure is checked:
+    "a 2-*week* leave of 2 days" against "Paid leave: 2 days per year" conflicts, though its
+    second "2 days" is right. A measure word the unit holds anywhere passes ("949 EUR"
+    against "EUR 949 per unit"), and so does a figure the unit states bare."""
     theirs = quantities(unit_text)
     return any(
         theirs.get(value)
-        and not any(_known(w, theirs[value]) or _known(w, unit_words) for w in words)
+        and not all(_known(w, theirs[value]) or _known(w, unit_words) for w in words)
         for value, words in quantities(_bare(sentence)).items()
     )
 

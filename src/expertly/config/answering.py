@@ -223,8 +223,9 @@ class AnswerSettings:
         "documents do not say",
     )
     extract_min_score: float = _f(
-        0.87,
-        "Least match (cosine to the question + 0.5 x the share of the question's words) of the "
+        0.9,
+        "Least match (cosine to the question + 0.5 x the share of the question's words, both "
+        "reading the sentence under its title and headings) of the "
         "source sentence answer.fallback='extract' may answer with. Calibrated for the default "
         "embedder (all-MiniLM-L6-v2): recalibrate it with `expertly compare` for another one",
     )
