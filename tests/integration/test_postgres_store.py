@@ -525,3 +525,68 @@ def report_embedder(ws: Path) -> str:
         return str(workspace.store.stats()["embedder"])
     finally:
         workspace.close()
+
+
+def test_two_ingest_processes_write_to_one_index_at_once(
+    server: str, schema: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two ``expertly ingest`` processes, started together on one workspace whose index is
+    PostgreSQL, each with its own folder: both finish, every document of both is there
+    once, with its chunks, and the full-text statistics equal a recount. Each writes for
+    a few seconds (80 documents, one transaction each), so the two overlap."""
+    per_folder = 80
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.integration.test_postgres_bm25 import assert_statistics_recount
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "expertly.toml").write_text(
+        f'[embedder]\nbackend = "hashing"\ndim = 64\n\n[store]\nbackend = "postgres"\n'
+        f'schema = "{schema}"\n'
+    )
+    folders = []
+    for team in ("sales", "support"):
+        folder = tmp_path / team
+        folder.mkdir()
+        for i in range(per_folder):
+            parts = [f"{team} note {i} part {p}: " + f"{team}word{i} " * 40 for p in range(3)]
+            text = f"# {team} {i}\n\n" + "\n\n".join(parts)
+            (folder / f"{team}-{i:02d}.md").write_text(text)
+        folders.append(folder)
+    env = {**os.environ, "EXPERTLY_STORE__URL": server, "PYTHONPATH": str(Path.cwd() / "src")}
+    command = [sys.executable, "-m", "expertly", "-w", str(ws), "ingest", "--json"]
+    runs = [
+        subprocess.Popen(
+            [*command, str(f)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for f in folders
+    ]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    for run, (_, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, err[-2000:]
+    reports = [json.loads(out) for out, _ in outputs]
+    assert [r["added"] for r in reports] == [per_folder, per_folder], reports
+    chunks = sum(r["chunks_written"] for r in reports)
+    expected = {f"{team}-{i:02d}.md" for team in ("sales", "support") for i in range(per_folder)}
+    with psycopg.connect(server) as conn:
+        ids = {row[0] for row in conn.execute(f"SELECT id FROM {schema}.documents")}
+        assert ids == expected
+        assert conn.execute(f"SELECT count(*) FROM {schema}.chunks").fetchone() == (chunks,)
+        assert conn.execute(
+            f"SELECT count(*) FROM {schema}.chunks c LEFT JOIN {schema}.documents d"
+            " ON d.id = c.doc_id WHERE d.id IS NULL"
+        ).fetchone() == (0,)
+    assert_statistics_recount(server, schema)
+    from typer.testing import CliRunner
+
+    from expertly.cli.main import app
+
+    monkeypatch.setenv("EXPERTLY_STORE__URL", server)
+    for team in ("sales", "support"):
+        result = CliRunner().invoke(app, ["-w", str(ws), "search", f"{team}word7", "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["hits"][0]["doc_id"] == f"{team}-07.md", result.output
