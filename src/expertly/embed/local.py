@@ -76,9 +76,11 @@ class SentenceTransformerEmbedder:
     sentences of an answer's sources that the RAG route scores against the question (10-60
     short texts per question), where torch took 186 ms a question against ONNX's 118 ms, and
     its first call 5.7 s against 0.3 s (loading torch and the model: a one-shot ``expertly
-    ask`` waited for it). Larger batches of passages (ingest) stay on torch, which pads and
-    sorts them in batches of ``batch_size``: the copy took the same time for them (256
-    SciFact abstracts, batches of 64, 2 threads: 24.7 s against 24.4 s).
+    ask`` waited for it). Larger batches (ingest gathers ``ingest.embed_batch`` = 1,024
+    chunks a call; only a small ingest's last call is under ``ONNX_BATCH``) stay on torch,
+    which sorts them by length into batches of ``batch_size``; the copy took the same time
+    for such passages (256 SciFact abstracts, batches of 64, 2 threads: 24.7 s against
+    24.4 s).
     """
 
     def __init__(
