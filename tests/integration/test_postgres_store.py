@@ -532,9 +532,9 @@ def test_two_ingest_processes_write_to_one_index_at_once(
 ) -> None:
     """Two ``expertly ingest`` processes, started together on one workspace whose index is
     PostgreSQL, each with its own folder: both finish, every document of both is there
-    once, with its chunks, and the full-text statistics equal a recount. Each writes for
-    a few seconds (80 documents, one transaction each), so the two overlap."""
-    per_folder = 80
+    once, with its chunks, and the full-text statistics equal a recount. Each writes 400
+    documents, one transaction each, and the write times show that the two overlapped."""
+    per_folder = 400  # about 2 s of writes each: more than the two start-ups differ
     import json
     import os
     import subprocess
@@ -580,6 +580,16 @@ def test_two_ingest_processes_write_to_one_index_at_once(
             f"SELECT count(*) FROM {schema}.chunks c LEFT JOIN {schema}.documents d"
             " ON d.id = c.doc_id WHERE d.id IS NULL"
         ).fetchone() == (0,)
+        spans = {
+            team: (first, last)
+            for team, first, last in conn.execute(
+                f"SELECT split_part(id, '-', 1), min(updated_at), max(updated_at)"
+                f" FROM {schema}.documents GROUP BY 1"
+            ).fetchall()
+        }
+    # the two wrote at the same time: each one's first write came before the other's last
+    (sales_first, sales_last), (support_first, support_last) = spans["sales"], spans["support"]
+    assert sales_first < support_last and support_first < sales_last, spans
     assert_statistics_recount(server, schema)
     from typer.testing import CliRunner
 
