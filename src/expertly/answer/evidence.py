@@ -147,7 +147,8 @@ def score_units(question: str, hits: Sequence[Hit], embedder: Embedder) -> list[
     ]
     if not units:
         return []
-    contexts = [unit_context(hits[u.hit]) for u in units]
+    around = [unit_context(hit) for hit in hits]
+    contexts = [around[u.hit] for u in units]
     placed = [f"{c}: {u.text}" if c else u.text for u, c in zip(units, contexts, strict=True)]
     q = np.asarray(embedder.embed([question], kind="query")[0], dtype=np.float32)
     texts = [u.text for u in units] + placed
