@@ -222,7 +222,8 @@ def test_a_rejected_draft_abstains_when_the_best_sentence_matches_too_little(
     ws = fake_workspace(
         tmp_path,
         replies=["1], the HX-100 costs 1,299 EUR."] * 2,
-        answer=AnswerSettings(extract_min_score=2.0),  # the default fallback, "extract"
+        # the default fallback, "extract"; the price row is a measured match (EUR for "cost")
+        answer=AnswerSettings(extract_min_score=2.0, extract_measured_min_score=1.9),
     )
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
@@ -230,7 +231,8 @@ def test_a_rejected_draft_abstains_when_the_best_sentence_matches_too_little(
     extract = next(s for s in answer.trace if s.name == "extract")
     # the trace says which sentence was too weak, and by how much
     assert extract.detail["answer"] == "" and "149" in extract.detail["best"]
-    assert extract.detail["score"] < extract.detail["min_score"] == 2.0
+    assert extract.detail["score"] < extract.detail["min_score"] == 1.9
+    assert extract.detail["measured"] is True
     ws.close()
     ws = fake_workspace(
         tmp_path / "off",
@@ -434,3 +436,56 @@ def test_an_unfinished_last_sentence_is_never_checked_or_kept(tmp_path: Path) ->
     assert cut.detail["cut"].startswith("It is sold in packs of 12 word")
     assert not any(s.name == "verify" for s in answer.trace)  # the cut 12 was never a claim
     ws.close()
+
+
+def test_a_sentence_opening_with_a_pronoun_stays_with_the_one_before_it() -> None:
+    text = "1. Hold the plate level.\n2. Mark the two holes. They are 83.5 mm apart.\n"
+    units = [text[s:e] for s, e in split_units(text)]
+    assert units == ["1. Hold the plate level.", "2. Mark the two holes. They are 83.5 mm apart."]
+    # not across lines: a new line is a new statement
+    lines = "Mark the two holes.\nThey are 83.5 mm apart."
+    assert [lines[s:e] for s, e in split_units(lines)] == [
+        "Mark the two holes.",
+        "They are 83.5 mm apart.",
+    ]
+
+
+def test_an_extractive_answer_names_the_headings_it_sits_under() -> None:
+    notes = _headed(
+        "New\n\n- Support for WPA2-Enterprise (PEAP-MSCHAPv2) networks.",
+        "Firmware release notes",
+        ("Firmware release notes", "Releases", "3.1.0 - 10 June 2024", "New"),
+    )
+    (unit,) = score_units("WPA2-Enterprise?", [notes], HashingEmbedder(dim=64))
+    assert unit.headings == ("Releases", "3.1.0 - 10 June 2024", "New")
+    assert extractive_answer(unit) == (
+        "3.1.0 - 10 June 2024 > New: Support for WPA2-Enterprise (PEAP-MSCHAPv2) networks [1]."
+    )
+    assert unit_context(notes) == "Firmware release notes > Releases > 3.1.0 - 10 June 2024 > New"
+
+
+def test_a_figure_in_the_unit_of_measure_asked_for_lowers_the_bar(tmp_path: Path) -> None:
+    """answer.extract_measured_min_score: the price row answers "What does it cost?" with
+    a match that a sentence without a price would need more for."""
+    settings = AnswerSettings(extract_min_score=2.0, extract_measured_min_score=0.5)
+    ws = fake_workspace(tmp_path, replies=["1], the HX-100 costs 1,299 EUR."], answer=settings)
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
+    extract = next(s for s in answer.trace if s.name == "extract")
+    assert not answer.abstained and "149" in answer.text
+    assert extract.detail["measured"] is True and extract.detail["min_score"] == 0.5
+    ws.close()
+    # a question naming no measure keeps answer.extract_min_score
+    ws = fake_workspace(tmp_path / "b", replies=["1], the HX-100 is green."], answer=settings)
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answer = ws.answerer().answer("Which humidity sensor is the HX-100?")
+    extract = next(s for s in answer.trace if s.name == "extract")
+    assert answer.abstained and extract.detail["measured"] is False
+    assert extract.detail["min_score"] == 2.0
+    ws.close()
+
+
+def test_an_extractive_answer_drops_the_list_number_after_its_heading() -> None:
+    item = _headed("1. Home office allowance: EUR 600 once.", "Remote work", ("Allowances",))
+    (unit,) = score_units("home office allowance?", [item], HashingEmbedder(dim=64))
+    assert extractive_answer(unit) == "Allowances: Home office allowance: EUR 600 once [1]."

@@ -34,6 +34,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from expertly.answer.answer_type import (
+    about_the_other_group,
+    asks_for_quantity,
+    expected_units,
+    quantities_stated,
+    states_measure,
+    words,
+)
 from expertly.answer.citations import MARKER, content_words, weight
 from expertly.types import Hit
 
@@ -45,6 +53,10 @@ CONTEXT_WEIGHT = 0.5
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
 _RECORD = re.compile(r"(?:[^;:\n]+:[^;\n]+;){2,}")  # "key: value; key: value; ..." (CSV, JSON)
 MIN_UNIT_WORDS = 4
+ANAPHORS = words("it its they them their these those this that he she his her")
+"""First words that make a sentence continue the one before it on its line: "2. Mark the
+two holes. *They* are 83.5 mm apart." is one unit, or the distance would be a fact about
+nothing."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class Unit:
     text: str
     cosine: float = 0.0  # question against unit, by the workspace's embedder
     coverage: float = 0.0  # lexical_coverage of the question by the unit
+    headings: tuple[str, ...] = ()  # the chunk's headings below the document's title
 
     @property
     def score(self) -> float:
@@ -68,7 +81,8 @@ def split_units(text: str) -> list[tuple[int, int]]:
     """Spans of ``text``'s units, in order: each line, cut into sentences unless it is a
     record (``key: value; ...``), which stays whole. A unit of fewer than ``MIN_UNIT_WORDS``
     words joins its neighbour: a short sentence the one before it on its line ("Restart the
-    monitor."), a short line (a heading, a table header) the unit after it."""
+    monitor."), a short line (a heading, a table header) the unit after it. A sentence that
+    opens with a pronoun (``ANAPHORS``) joins the one before it on its line too."""
     spans: list[tuple[int, int, bool]] = []  # (start, end, starts its line)
     offset = 0
     for line in text.splitlines(keepends=True):
@@ -88,8 +102,10 @@ def split_units(text: str) -> list[tuple[int, int]]:
     merged: list[tuple[int, int]] = []
     heading: int | None = None  # start of short lines waiting for the next unit
     for s, e, line_start in spans:
-        short = len(text[s:e].split()) < MIN_UNIT_WORDS
-        if short and not line_start and merged and heading is None:
+        words = text[s:e].split()
+        short = len(words) < MIN_UNIT_WORDS
+        continues = short or words[0].lower() in ANAPHORS
+        if continues and not line_start and merged and heading is None:
             merged[-1] = (merged[-1][0], e)
         elif short and line_start:
             heading = s if heading is None else heading
@@ -124,8 +140,21 @@ def lexical_coverage(question: str, unit: str, context: str = "") -> float:
 def unit_context(hit: Hit) -> str:
     """What a unit of ``hit`` is about beyond its own words: the document's title and the
     chunk's headings, as "Title > Heading > Subheading"."""
-    parts = [hit.title, *hit.chunk.heading_path]
-    return " > ".join(" ".join(p.split()) for p in parts if p and p.strip())
+    title = [" ".join(hit.title.split())] if hit.title.strip() else []
+    return " > ".join([*title, *headings_below_title(hit)])
+
+
+def headings_below_title(hit: Hit) -> list[str]:
+    """The chunk's headings, white space collapsed, without those repeating the document's
+    title or the heading above them (a document's first heading is often its title)."""
+    seen = [" ".join(hit.title.split()).lower()] if hit.title else []
+    out: list[str] = []
+    for heading in hit.chunk.heading_path:
+        norm = " ".join(heading.split())
+        if norm and norm.lower() not in seen:
+            out.append(norm)
+            seen.append(norm.lower())
+    return out
 
 
 def _is_heading(text: str, hit: Hit) -> bool:
@@ -155,26 +184,70 @@ def score_units(question: str, hits: Sequence[Hit], embedder: Embedder) -> list[
     vectors = np.asarray(embedder.embed(texts, kind="passage"), np.float32)
     norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q) or 1.0)
     cosines = (vectors @ q / np.where(norms == 0, 1.0, norms)).reshape(2, len(units)).max(axis=0)
+    headed = [tuple(headings_below_title(hit)) for hit in hits]
     return [
-        replace(u, cosine=float(c), coverage=lexical_coverage(question, u.text, context))
+        replace(
+            u,
+            cosine=float(c),
+            coverage=lexical_coverage(question, u.text, context),
+            headings=headed[u.hit],
+        )
         for u, c, context in zip(units, cosines, contexts, strict=True)
     ]
 
 
+HEADINGS_SHOWN = 2
+"""How many of a unit's innermost headings an extractive answer names before the sentence:
+"3.1.0 - 10 June 2024 > New: Support for WPA2-Enterprise networks [1]." says which release
+the line belongs to, which the line alone does not."""
+_BULLET = re.compile(r"^(?:[-*\u2022]|\d{1,2}[.)])\s+")
+"""A bullet or a list number opening an extracted line: dropped, as "1." after a heading
+would read as a sentence of its own."""
+
+
 def extractive_answer(unit: Unit) -> str:
-    """``unit`` as an answer: its text on one line without the headings it carries, cited
-    as source ``unit.hit + 1`` (the marker before the closing full stop)."""
+    """``unit`` as an answer: its text on one line, after its innermost headings
+    (``HEADINGS_SHOWN``) instead of the heading lines it carries, cited as source
+    ``unit.hit + 1`` (the marker before the closing full stop)."""
     lines = [line.strip() for line in unit.text.splitlines() if line.strip()]
     while len(lines) > 1 and len(lines[0].split()) < MIN_UNIT_WORDS:
         lines.pop(0)
-    text = " ".join(" ".join(lines).split())
+    text = _BULLET.sub("", " ".join(" ".join(lines).split()))
+    headings = [h for h in unit.headings[-HEADINGS_SHOWN:] if h.lower() not in text.lower()]
+    if headings:
+        text = f"{' > '.join(headings)}: {text}"
     body = text.rstrip(".!?")
     return f"{body} [{unit.hit + 1}]{text[len(body) :]}"
 
 
-def best_unit(units: Sequence[Unit]) -> Unit | None:
-    """The highest-scoring unit, or None when there is none."""
+def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
+    """The highest-scoring unit, or None when there is none. When ``question`` asks for a
+    quantity (``asks_for_quantity``), the best of those stating one it does not give, in
+    their text or headings, and in the unit of measure it asks for when it names one
+    (``expected_units``): "Do not tighten the bolts fully yet." answers no "What torque
+    ...?", however close its words, nor a price row "What is the altitude...?". A unit
+    about the group the question sets itself apart from (``about_the_other_group``) is
+    never the answer."""
+    units = [u for u in units if not about_the_other_group(u.text, question)]
+    if question and asks_for_quantity(question):
+        units = [u for u in units if quantities_stated(_read(u), question)]
+        wanted = expected_units(question)
+        if wanted:
+            units = [u for u in units if states_measure(_read(u), wanted)]
     return max(units, key=lambda u: u.score) if units else None
+
+
+def measured(unit: Unit, question: str) -> bool:
+    """Whether ``unit`` gives a figure in the unit of measure ``question`` asks for (a
+    price in a currency for "What does X cost?"): evidence, beyond its words, that it
+    answers."""
+    wanted = expected_units(question) if asks_for_quantity(question) else frozenset()
+    return bool(wanted) and states_measure(_read(unit), wanted)
+
+
+def _read(unit: Unit) -> str:
+    """A unit's text after its headings: a release's version is in its heading."""
+    return "\n".join((*unit.headings, unit.text))
 
 
 SUPPORT_THRESHOLD = 0.6
@@ -374,21 +447,31 @@ def restated(sentence: str, earlier: Sequence[str]) -> frozenset[str]:
 
 
 def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
-    """Split ``answer`` into sentences and keep those a source unit supports."""
+    """Split ``answer`` into sentences and keep those a source unit supports and that do not
+    speak of the group the question sets apart (``about_the_other_group``). Nothing is kept
+    (every sentence is dropped) when no kept sentence states a claim, or, for a question
+    asking for a quantity (``asks_for_quantity``), when none states a quantity the question
+    does not give."""
     contexts = _contexts(units)
+    wants_quantity = asks_for_quantity(question)
     kept: list[str] = []
     dropped: list[str] = []
     informative = False
-    for match in _ANSWER_SENTENCE.finditer(answer):
-        sentence = match.group(0).strip()
-        if not sentence:
-            continue
+    for sentence in _sentences(answer):
         changed = restated(sentence, kept + dropped)
-        if sentence_supported(sentence, question, contexts, changed):
+        if about_the_other_group(_bare(sentence), question):
+            dropped.append(sentence)
+        elif sentence_supported(sentence, question, contexts, changed):
             kept.append(sentence)
-            informative = informative or any(_claims(sentence, question))
+            claims = _claims(sentence, question)
+            answers = quantities_stated(_bare(sentence), question) if wants_quantity else True
+            informative = informative or (any(claims) and bool(answers))
         else:
             dropped.append(sentence)
     if not informative:
-        return Support("", tuple(dropped))
+        return Support("", tuple(_sentences(answer)))
     return Support(answer if not dropped else " ".join(kept), tuple(dropped))
+
+
+def _sentences(text: str) -> list[str]:
+    return [m.group(0).strip() for m in _ANSWER_SENTENCE.finditer(text) if m.group(0).strip()]

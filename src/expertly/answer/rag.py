@@ -27,6 +27,7 @@ from expertly.answer.evidence import (
     best_unit,
     check_support,
     extractive_answer,
+    measured,
     score_units,
 )
 from expertly.answer.prompt import (
@@ -292,9 +293,13 @@ class RagAnswerer:
             else:
                 raw = support.kept
         if abstained and self.settings.fallback == "extract":
-            unit = best_unit(p.units)
+            unit = best_unit(p.units, p.question)
             if unit is not None:
-                strong = unit.score >= self.settings.extract_min_score
+                typed = measured(unit, p.question)
+                floor = self.settings.extract_min_score
+                if typed:  # a relaxation: never above extract_min_score
+                    floor = min(floor, self.settings.extract_measured_min_score)
+                strong = unit.score >= floor
                 extracted = extractive_answer(unit)
                 trace.append(
                     TraceStep(
@@ -304,7 +309,8 @@ class RagAnswerer:
                             "answer": extracted if strong else "",
                             "best": extracted,
                             "score": round(unit.score, 4),
-                            "min_score": self.settings.extract_min_score,
+                            "min_score": floor,
+                            "measured": typed,
                             "cosine": round(unit.cosine, 4),
                             "coverage": round(unit.coverage, 4),
                         },

@@ -229,13 +229,22 @@ class AnswerSettings:
         "source sentence answer.fallback='extract' may answer with. Calibrated for the default "
         "embedder (all-MiniLM-L6-v2): recalibrate it with `expertly compare` for another one",
     )
+    extract_measured_min_score: float = _f(
+        0.8,
+        "answer.extract_min_score for a source sentence that gives a figure in the unit of "
+        "measure the question asks for (a currency for 'What does it cost?', a length for "
+        "'How far apart?', a duration for 'How long?'): the kind of figure is evidence of its "
+        "own (used when below answer.extract_min_score). Questions asking for a figure are "
+        "answered only from sentences holding one",
+    )
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.extract_min_score <= 2.0:
-            raise ConfigError(
-                f"answer.extract_min_score must be between 0 and 2 (cosine + 0.5 x coverage), "
-                f"got {self.extract_min_score}"
-            )
+        for name in ("extract_min_score", "extract_measured_min_score"):
+            if not 0.0 <= getattr(self, name) <= 2.0:
+                raise ConfigError(
+                    f"answer.{name} must be between 0 and 2 (cosine + 0.5 x coverage), "
+                    f"got {getattr(self, name)}"
+                )
         _choice("answer.fallback", self.fallback, ("extract", "abstain"))
 
 

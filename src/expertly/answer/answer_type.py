@@ -1,0 +1,186 @@
+"""What a question asks for: a quantity or anything, and about which group.
+
+"How long do I hold the button?" is answered by a duration, "What does a pack of filters
+cost?" by a price. A reply to such a question that states no quantity answers something
+else ("This is a standard operating temperature range for LoRaWAN devices."), and a source
+sentence without one cannot be the answer ("Do not tighten the bolts fully yet." for "What
+torque should the U-bolts be tightened to?"). The RAG route uses this to reject a reply
+that gives no quantity and to pick, when it answers from a source sentence, one that holds
+a quantity the question does not already give.
+
+A question about "the non-birth parent" asks about the group the documents set apart from
+"the birth parent": a sentence on the birth parent, however well it matches the question's
+other words, answers for the wrong people (``about_the_other_group``).
+
+The tests are deliberately narrow (a question form or a measure noun, listed below; the
+prefix "non-"), so that a question they do not recognise is answered as before.
+"""
+
+from __future__ import annotations
+
+import re
+
+_HOW = re.compile(
+    r"\bhow\s+(?:much|many|long|far|often|old|big|large|heavy|high|tall|wide|fast|soon|"
+    r"early|late|frequently)\b",
+    re.IGNORECASE,
+)
+_WHAT = re.compile(r"\b(?:what|which)\b(?P<rest>[^?.!]*)", re.IGNORECASE)
+
+
+def words(text: str) -> frozenset[str]:
+    """The white-space separated words of ``text``: word lists written as prose."""
+    return frozenset(text.split())
+
+
+MEASURE_NOUNS = words(
+    """
+    price prices cost costs fee fees charge charges amount sum budget allowance discount
+    discounts rate rates percentage share number count quantity total
+    length width height depth size weight mass distance diameter altitude torque voltage
+    current power capacity temperature humidity pressure speed frequency range
+    duration period time date year month day hour deadline age version port
+    """
+)
+"""Nouns of a ``what``/``which`` question that ask for a figure ("What torque...", "Which
+firmware version...", "What is the list price..."). Kept to measures and dates: "What
+class..." or "Which plan..." is answered by a name."""
+_NUMBER_WORDS = words(
+    """
+    one two three four five six seven eight nine ten eleven twelve thirteen fourteen
+    fifteen sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy
+    eighty ninety hundred thousand million dozen half once twice daily weekly monthly
+    yearly annually hourly
+    """
+)
+_DIGITS = re.compile(r"\d(?:[\d,.:]*\d)?")
+_WORD = re.compile(r"[^\W\d_]+")
+_ENUMERATION = re.compile(
+    r"^\s*(?:(?:step\s+\d+|\d+[.)])\s+(?=[^\W\d_])|\d+(?:\.\d+)+\s+(?=(?-i:[A-Z])))",
+    re.IGNORECASE | re.MULTILINE,
+)
+"""A list or section number opening a line ("4. Fit the bolts", "Step 3 Press", "4.2
+Mounting", but not "3.2 kg"): a position, not a quantity."""
+
+
+def asks_for_quantity(question: str) -> bool:
+    """Whether ``question`` asks for a figure: "how much/many/long/far/often...", or a
+    ``what``/``which`` question about a measure ("What torque...", "Which version...",
+    "What is the price of...")."""
+    if _HOW.search(question):
+        return True
+    match = _WHAT.search(question)
+    if match is None:
+        return False
+    words = [w.lower() for w in _WORD.findall(match.group("rest"))][:6]
+    return any(w in MEASURE_NOUNS or (w[:-1] in MEASURE_NOUNS and w.endswith("s")) for w in words)
+
+
+def quantities_stated(text: str, question: str = "") -> set[str]:
+    """The figures ("83.5", "07:00") and number words ("two", "weekly") of ``text`` that
+    ``question`` does not give itself: "a pack of 20 filters costs EUR 149" states 149 when
+    the question asked about the pack of 20. A list or section number opening a line is no
+    quantity."""
+    given = set(_DIGITS.findall(question)) | _number_words(question)
+    text = _ENUMERATION.sub("", text)
+    return (set(_DIGITS.findall(text)) | _number_words(text)) - given
+
+
+def _number_words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text) if w.lower() in _NUMBER_WORDS}
+
+
+_NON = re.compile(r"\bnon[-\s]?([^\W\d_]{3,})", re.IGNORECASE)
+
+
+def about_the_other_group(text: str, question: str) -> bool:
+    """Whether ``text`` speaks of X where ``question`` asks about non-X ("the birth parent
+    receives 16 weeks" for "What does the non-birth parent get?"): it names X and never
+    non-X."""
+    for match in _NON.finditer(question):
+        word = match.group(1).lower()
+        named = re.search(rf"\b{re.escape(word)}\b", text, re.IGNORECASE)
+        if named and not any(m.group(1).lower() == word for m in _NON.finditer(text)):
+            return True
+    return False
+
+
+MEASURE_UNITS: dict[str, frozenset[str]] = {
+    kind: words(units)
+    for kind, units in {
+        "money": "eur euro euros usd chf gbp € $ £ dollar dollars franc francs %",
+        "temperature": "°c °f ° celsius fahrenheit degrees",
+        "length": "mm cm m km ft feet inch inches metre metres meter meters",
+        "duration": "s sec second seconds min minute minutes h hour hours day days week weeks "
+        "month months year years",
+        "mass": "g kg gram grams kilogram kilograms lb lbs",
+        "torque": "nm",
+        "voltage": "v volt volts",
+        "charge": "mah ah wh kwh",
+        "loudness": "db dba decibel decibels",
+    }.items()
+}
+"""Units of measure by kind. A question that asks for a kind of measure is answered by a
+figure in one of its units: an altitude in metres, a price in a currency (or a percentage:
+a fee may be one)."""
+_KIND_WORDS = {
+    word: kind
+    for kind, named in {
+        "money": "price prices cost costs fee fees money allowance revenue salary spend",
+        "temperature": "temperature",
+        "length": "altitude elevation distance diameter far apart",
+        "duration": "duration period",
+        "mass": "weight heavy",
+        "torque": "torque",
+        "voltage": "voltage",
+        "loudness": "loud",
+    }.items()
+    for word in named.split()
+}
+"""Question words that name the kind of measure asked for. Ambiguous ones stay out:
+"length" is a password's characters as often as metres, "capacity" a count of devices as
+often as mAh."""
+_IN_UNIT = re.compile(r"\bin\s+([^\W\d_]+|°\s?[CF])\b", re.IGNORECASE)
+_MEASURED = re.compile(
+    r"(?:(?P<pre>EUR|USD|CHF|GBP|€|\$|£)\s?)?\d(?:[\d,.]*\d)?\s?"
+    r"(?P<post>°\s?[CF]|%|€|\$|£|[^\W\d_]+)?(?:[\s-]+(?P<next>[^\W\d_]+))?",
+    re.IGNORECASE,
+)
+
+
+def expected_units(question: str) -> frozenset[str]:
+    """The units of measure an answer to ``question`` must use (lower case), or an empty
+    set when it names no kind of measure: "... in mAh?" asks for mAh, "What is the
+    maximum operating altitude...?" for a length, "How long...?" for a duration or a
+    length."""
+    for match in _IN_UNIT.finditer(question):
+        unit = match.group(1).lower().replace(" ", "")
+        for units in MEASURE_UNITS.values():
+            if unit in units and len(unit) > 1:
+                return units
+    if re.search(r"\bhow\s+long\b", question, re.IGNORECASE):
+        return MEASURE_UNITS["duration"] | MEASURE_UNITS["length"]
+    for word in _WORD.findall(question):
+        kind = _KIND_WORDS.get(word.lower())
+        if kind:
+            return MEASURE_UNITS[kind]
+    return frozenset()
+
+
+_KEYED = re.compile(r"([^\W\d][\w ]*?)\s*[:=]\s*[-+]?\d")
+
+
+def states_measure(text: str, units: frozenset[str]) -> bool:
+    """Whether ``text`` gives a figure in one of ``units``: "EUR 600", "83.5 mm", "60 °C",
+    "5 business days" (the unit may follow one other word), or a record's value whose key
+    names the unit ("price_eur: 149", "lead_time_days: 10")."""
+    for match in _MEASURED.finditer(_ENUMERATION.sub("", text)):
+        found = (match.group(g) for g in ("pre", "post", "next"))
+        if any(f and f.lower().replace(" ", "") in units for f in found):
+            return True
+    return any(
+        part in units
+        for key in _KEYED.findall(text)
+        for part in re.split(r"[_\W]+", key.lower())
+        if len(part) > 1
+    )

@@ -1,0 +1,170 @@
+"""Questions that ask for a quantity, and what the RAG route does with them
+(answer/answer_type.py, answer/evidence.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from expertly.answer.answer_type import (
+    MEASURE_UNITS,
+    about_the_other_group,
+    asks_for_quantity,
+    expected_units,
+    quantities_stated,
+    states_measure,
+)
+from expertly.answer.evidence import best_unit, check_support, measured, score_units
+from expertly.embed.hashing import HashingEmbedder
+from expertly.types import Chunk, Hit
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How long do I hold the button?",
+        "How many days of leave do I get?",
+        "how much does the gateway cost",
+        "What torque should the U-bolts be tightened to?",
+        "Which firmware version added WPA2-Enterprise?",
+        "What is the operating temperature range of the gateway?",
+        "What are the support hours on the Priority plan?",
+    ],
+)
+def test_questions_asking_for_a_figure(question: str) -> None:
+    assert asks_for_quantity(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What does error E42 mean?",
+        "Which plan includes phone support?",
+        "How is salary data classified?",
+        "Do I get paid time off for volunteering?",
+        "What class of data is a customer list?",
+        "Since when is the company certified?",
+    ],
+)
+def test_questions_asking_for_something_else(question: str) -> None:
+    assert not asks_for_quantity(question)
+
+
+def test_quantities_stated_leave_out_those_of_the_question_and_count_number_words() -> None:
+    question = "What does a pack of 20 filters cost?"
+    assert quantities_stated("A pack of 20 filters costs EUR 149.00.", question) == {"149.00"}
+    assert quantities_stated("A pack of 20 filters is sold by the unit.", question) == set()
+    assert quantities_stated("They are replaced twice a year.", "How often?") == {"twice"}
+    assert quantities_stated("Open 07:00-20:00 CET", "") == {"07:00", "20:00"}
+
+
+def _hit(text: str, headings: tuple[str, ...] = (), title: str = "Guide") -> Hit:
+    chunk = Chunk(id="g#1", doc_id="guide.docx", index=1, text=text, start=0, end=len(text),
+                  heading_path=headings)  # fmt: skip
+    return Hit(chunk=chunk, score=1.0, source="/docs/guide.docx", title=title)
+
+
+def test_a_reply_without_a_quantity_does_not_answer_a_question_asking_for_one() -> None:
+    question = "What is the operating temperature range of the outdoor gateway?"
+    text = "The outdoor gateway is a standard LoRaWAN gateway for outdoor use on masts."
+    units = score_units(question, [_hit(text)], HashingEmbedder(dim=64))
+    reply = "The outdoor gateway is a standard LoRaWAN gateway for outdoor use."
+    support = check_support(reply, question, units)
+    assert support.kept == "" and support.dropped == (reply,)
+    # the same reply to a question that asks for no quantity is kept
+    assert check_support(reply, "Where is the outdoor gateway used?", units).kept == reply
+
+
+def test_the_extracted_unit_holds_a_quantity_when_the_question_asks_for_one() -> None:
+    question = "What torque should the U-bolts be tightened to?"
+    text = (
+        "4. Fit the U-bolts. Do not tighten the U-bolts fully yet.\n5. Tighten the U-bolts to 8 Nm."
+    )
+    units = score_units(question, [_hit(text)], HashingEmbedder(dim=64))
+    best = best_unit(units, question)
+    assert best is not None and best.text == "5. Tighten the U-bolts to 8 Nm."
+    # a figure in the unit's headings counts: the release a line of release notes is under
+    notes = _hit("New\n\n- Support for WPA2-Enterprise networks.", ("3.1.0 - 10 June 2024", "New"))
+    question = "Which firmware version added WPA2-Enterprise?"
+    (line,) = score_units(question, [notes], HashingEmbedder(dim=64))
+    assert best_unit([line], question) == line
+    assert best_unit([line], question + " Which plan?") == line
+    (bare,) = score_units(question, [_hit("- Support for WPA2-Enterprise networks.")],
+                          HashingEmbedder(dim=64))  # fmt: skip
+    assert best_unit([bare], question) is None
+
+
+def test_list_and_section_numbers_are_no_quantities() -> None:
+    assert quantities_stated("4. Fit the U-bolts.\nStep 3 Press the button.\n4.2 Mounting") == set()
+    assert quantities_stated("20 minutes later\n3.1.0 - 10 June") == {"20", "3.1.0", "10"}
+
+
+def test_a_question_on_non_x_is_not_answered_by_a_sentence_on_x() -> None:
+    question = "How many days of paid parental leave does the non-birth parent get?"
+    assert about_the_other_group("The birth parent receives 16 weeks.", question)
+    assert not about_the_other_group("The non-birth parent receives 20 days.", question)
+    assert not about_the_other_group("The other parent receives 20 days.", question)
+    assert not about_the_other_group("The birth parent receives 16 weeks.", "Who gets leave?")
+    text = (
+        "Birth parent\n\nThe birth parent receives 16 weeks of parental leave at full pay.\n"
+        "Other parent\n\nThe other parent receives 20 working days of parental leave."
+    )
+    units = score_units(question, [_hit(text)], HashingEmbedder(dim=64))
+    best = best_unit(units, question)
+    assert best is not None and "20 working days" in best.text
+    reply = "According to source [1], the birth parent receives 16 weeks of parental leave."
+    support = check_support(reply, question, units)
+    assert support.kept == "" and support.dropped == (reply,)
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("What is the battery capacity of the station in mAh?", "charge"),
+        ("What is the maximum operating altitude of the gateway?", "length"),
+        ("How far apart do I drill the two holes?", "length"),
+        ("How much money do I get for my home office?", "money"),
+        ("What does express delivery cost?", "money"),
+        ("What notice period do I have to give?", "duration"),
+        ("How loud is the fan, in decibels?", "loudness"),
+    ],
+)
+def test_the_unit_of_measure_a_question_asks_for(question: str, kind: str) -> None:
+    assert expected_units(question) == MEASURE_UNITS[kind]
+
+
+def test_questions_naming_no_measure_expect_none() -> None:
+    for question in (
+        "How many employees work in Rotterdam?",
+        "What is the minimum length of a password?",  # characters as often as metres
+        "Which phone number do I call?",
+        "Do I work in Germany?",
+    ):
+        assert expected_units(question) == frozenset(), question
+    assert expected_units("How long do I hold it?") >= {"seconds", "mm"}
+
+
+def test_a_measure_is_a_figure_with_its_unit_before_or_after_it_or_in_a_records_key() -> None:
+    money, length = MEASURE_UNITS["money"], MEASURE_UNITS["length"]
+    assert states_measure("a one-off payment of EUR 600 towards a desk", money)
+    assert states_measure("a restocking fee of 15% of the net value", money)
+    assert states_measure("sku: HX-100; price_eur: 149", money)
+    assert states_measure("They are 83.5 mm apart.", length)
+    assert states_measure("within 5 business days", MEASURE_UNITS["duration"])
+    assert states_measure("from -20 to 60 °C", MEASURE_UNITS["temperature"])
+    assert not states_measure("an eight-channel gateway for the EU868 band", length)
+    assert not states_measure("sku: HX-100; price_eur: 149", length)
+    assert not states_measure("4.2 Mounting\n3. Drill the holes.", length)
+
+
+def test_no_unit_without_the_measure_asked_for_is_extracted() -> None:
+    question = "What is the maximum operating altitude of the gateway?"
+    text = (
+        "The gateway is an eight-channel LoRaWAN gateway for the EU868 band.\n"
+        "sku: GW-8; product: gateway; list_price_eur: 689.00; warranty_years: 2"
+    )
+    units = score_units(question, [_hit(text)], HashingEmbedder(dim=64))
+    assert len(units) == 2 and best_unit(units, question) is None
+    assert not measured(units[0], question)
+    price = "What does the gateway cost?"
+    best = best_unit(score_units(price, [_hit(text)], HashingEmbedder(dim=64)), price)
+    assert best is not None and "689.00" in best.text and measured(best, price)
