@@ -13,7 +13,7 @@ from expertly.answer.answer_type import (
     quantities_stated,
     states_measure,
 )
-from expertly.answer.evidence import best_unit, check_support, measured, score_units
+from expertly.answer.evidence import best_unit, check_support, gives_figure, score_units
 from expertly.embed.hashing import HashingEmbedder
 from expertly.types import Chunk, Hit
 
@@ -164,7 +164,7 @@ def test_no_unit_without_the_measure_asked_for_is_extracted() -> None:
     )
     units = score_units(question, [_hit(text)], HashingEmbedder(dim=64))
     assert len(units) == 2 and best_unit(units, question) is None
-    assert not measured(units[0], question)
+    assert not gives_figure(units[0], question)
     price = "What does the gateway cost?"
     best = best_unit(score_units(price, [_hit(text)], HashingEmbedder(dim=64)), price)
-    assert best is not None and "689.00" in best.text and measured(best, price)
+    assert best is not None and "689.00" in best.text and gives_figure(best, price)

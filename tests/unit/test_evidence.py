@@ -223,7 +223,7 @@ def test_a_rejected_draft_abstains_when_the_best_sentence_matches_too_little(
         tmp_path,
         replies=["1], the HX-100 costs 1,299 EUR."] * 2,
         # the default fallback, "extract"; the price row is a measured match (EUR for "cost")
-        answer=AnswerSettings(extract_min_score=2.0, extract_measured_min_score=1.9),
+        answer=AnswerSettings(extract_min_score=2.0, extract_figure_min_score=1.9),
     )
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
@@ -232,7 +232,7 @@ def test_a_rejected_draft_abstains_when_the_best_sentence_matches_too_little(
     # the trace says which sentence was too weak, and by how much
     assert extract.detail["answer"] == "" and "149" in extract.detail["best"]
     assert extract.detail["score"] < extract.detail["min_score"] == 1.9
-    assert extract.detail["measured"] is True
+    assert extract.detail["figure"] is True
     ws.close()
     ws = fake_workspace(
         tmp_path / "off",
@@ -465,22 +465,22 @@ def test_an_extractive_answer_names_the_headings_it_sits_under() -> None:
 
 
 def test_a_figure_in_the_unit_of_measure_asked_for_lowers_the_bar(tmp_path: Path) -> None:
-    """answer.extract_measured_min_score: the price row answers "What does it cost?" with
+    """answer.extract_figure_min_score: the price row answers "What does it cost?" with
     a match that a sentence without a price would need more for."""
-    settings = AnswerSettings(extract_min_score=2.0, extract_measured_min_score=0.5)
+    settings = AnswerSettings(extract_min_score=2.0, extract_figure_min_score=0.5)
     ws = fake_workspace(tmp_path, replies=["1], the HX-100 costs 1,299 EUR."], answer=settings)
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
     extract = next(s for s in answer.trace if s.name == "extract")
     assert not answer.abstained and "149" in answer.text
-    assert extract.detail["measured"] is True and extract.detail["min_score"] == 0.5
+    assert extract.detail["figure"] is True and extract.detail["min_score"] == 0.5
     ws.close()
-    # a question naming no measure keeps answer.extract_min_score
+    # a question asking for no figure keeps answer.extract_min_score
     ws = fake_workspace(tmp_path / "b", replies=["1], the HX-100 is green."], answer=settings)
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
-    answer = ws.answerer().answer("Which humidity sensor is the HX-100?")
+    answer = ws.answerer().answer("Which product is the HX-100?")
     extract = next(s for s in answer.trace if s.name == "extract")
-    assert answer.abstained and extract.detail["measured"] is False
+    assert answer.abstained and extract.detail["figure"] is False
     assert extract.detail["min_score"] == 2.0
     ws.close()
 

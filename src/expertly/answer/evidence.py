@@ -237,12 +237,15 @@ def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
     return max(units, key=lambda u: u.score) if units else None
 
 
-def measured(unit: Unit, question: str) -> bool:
-    """Whether ``unit`` gives a figure in the unit of measure ``question`` asks for (a
-    price in a currency for "What does X cost?"): evidence, beyond its words, that it
-    answers."""
-    wanted = expected_units(question) if asks_for_quantity(question) else frozenset()
-    return bool(wanted) and states_measure(_read(unit), wanted)
+def gives_figure(unit: Unit, question: str) -> bool:
+    """Whether ``question`` asks for a figure (``asks_for_quantity``) and ``unit`` gives one
+    it does not already hold, in the unit of measure it asks for when it names one (a
+    currency for "What does X cost?"): evidence, beyond the words they share, that the
+    unit answers. ``best_unit`` picks only such units for such a question."""
+    if not asks_for_quantity(question) or not quantities_stated(_read(unit), question):
+        return False
+    wanted = expected_units(question)
+    return not wanted or states_measure(_read(unit), wanted)
 
 
 def _read(unit: Unit) -> str:

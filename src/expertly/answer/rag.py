@@ -27,7 +27,7 @@ from expertly.answer.evidence import (
     best_unit,
     check_support,
     extractive_answer,
-    measured,
+    gives_figure,
     score_units,
 )
 from expertly.answer.prompt import (
@@ -295,10 +295,10 @@ class RagAnswerer:
         if abstained and self.settings.fallback == "extract":
             unit = best_unit(p.units, p.question)
             if unit is not None:
-                typed = measured(unit, p.question)
+                figure = gives_figure(unit, p.question)
                 floor = self.settings.extract_min_score
-                if typed:  # a relaxation: never above extract_min_score
-                    floor = min(floor, self.settings.extract_measured_min_score)
+                if figure:  # a relaxation: never above extract_min_score
+                    floor = min(floor, self.settings.extract_figure_min_score)
                 strong = unit.score >= floor
                 extracted = extractive_answer(unit)
                 trace.append(
@@ -310,7 +310,7 @@ class RagAnswerer:
                             "best": extracted,
                             "score": round(unit.score, 4),
                             "min_score": floor,
-                            "measured": typed,
+                            "figure": figure,
                             "cosine": round(unit.cosine, 4),
                             "coverage": round(unit.coverage, 4),
                         },

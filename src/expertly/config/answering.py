@@ -229,17 +229,18 @@ class AnswerSettings:
         "source sentence answer.fallback='extract' may answer with. Calibrated for the default "
         "embedder (all-MiniLM-L6-v2): recalibrate it with `expertly compare` for another one",
     )
-    extract_measured_min_score: float = _f(
+    extract_figure_min_score: float = _f(
         0.8,
-        "answer.extract_min_score for a source sentence that gives a figure in the unit of "
-        "measure the question asks for (a currency for 'What does it cost?', a length for "
-        "'How far apart?', a duration for 'How long?'): the kind of figure is evidence of its "
-        "own (used when below answer.extract_min_score). Questions asking for a figure are "
-        "answered only from sentences holding one",
+        "answer.extract_min_score for a question asking for a figure ('How long...?', "
+        "'What does it cost?') and a source sentence giving one, in the unit of measure asked "
+        "for when the question names one (a currency for a cost, a length for 'How far "
+        "apart?'): the figure is evidence of its own (used when below "
+        "answer.extract_min_score). Such questions are answered only from sentences "
+        "holding a figure",
     )
 
     def __post_init__(self) -> None:
-        for name in ("extract_min_score", "extract_measured_min_score"):
+        for name in ("extract_min_score", "extract_figure_min_score"):
             if not 0.0 <= getattr(self, name) <= 2.0:
                 raise ConfigError(
                     f"answer.{name} must be between 0 and 2 (cosine + 0.5 x coverage), "
