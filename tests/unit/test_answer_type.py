@@ -168,3 +168,8 @@ def test_no_unit_without_the_measure_asked_for_is_extracted() -> None:
     price = "What does the gateway cost?"
     best = best_unit(score_units(price, [_hit(text)], HashingEmbedder(dim=64)), price)
     assert best is not None and "689.00" in best.text and gives_figure(best, price)
+
+
+def test_the_digits_of_a_code_are_no_quantity() -> None:
+    assert quantities_stated("Radio: LoRaWAN EU868, class A; model WS-450; error E42") == set()
+    assert quantities_stated("a 20 W panel, 83.5mm wide, -20 °C") == {"20", "83.5"}

@@ -489,3 +489,21 @@ def test_an_extractive_answer_drops_the_list_number_after_its_heading() -> None:
     item = _headed("1. Home office allowance: EUR 600 once.", "Remote work", ("Allowances",))
     (unit,) = score_units("home office allowance?", [item], HashingEmbedder(dim=64))
     assert extractive_answer(unit) == "Allowances: Home office allowance: EUR 600 once [1]."
+
+
+def test_an_extracted_record_is_cited_once_whole(tmp_path: Path) -> None:
+    """An abbreviation inside an extracted row ("ul. Bursztynowa") ends no sentence: the
+    row keeps the one marker it was extracted with."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "offices.csv").write_text(
+        "office,city,address,phone\nSupport centre,Gdansk,ul. Bursztynowa 5,+48 58 555 07 70\n",
+        encoding="utf-8",
+    )
+    settings = AnswerSettings(extract_min_score=0.0)
+    ws = fake_workspace(tmp_path, replies=["1], call 999."], answer=settings)
+    ws.ingestor.ingest([docs])
+    answer = ws.answerer().answer("What is the phone number of the support centre in Gdansk?")
+    assert not answer.abstained and answer.text.count("[1]") == 1
+    assert "ul. Bursztynowa" in answer.text and len(answer.citations) == 1
+    ws.close()

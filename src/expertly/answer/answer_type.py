@@ -53,7 +53,9 @@ _NUMBER_WORDS = words(
     yearly annually hourly
     """
 )
-_DIGITS = re.compile(r"\d(?:[\d,.:]*\d)?")
+_DIGITS = re.compile(r"(?<!\w)(?<![^\W\d_]-)\d(?:[\d,.:]*\d)?")
+"""A figure, not the digits of a code ("EU868", "WS-450", "E42"): no letter right before
+it, nor a letter and a hyphen. Letters after it may be its unit ("83.5mm")."""
 _WORD = re.compile(r"[^\W\d_]+")
 _ENUMERATION = re.compile(
     r"^\s*(?:(?:step\s+\d+|\d+[.)])\s+(?=[^\W\d_])|\d+(?:\.\d+)+\s+(?=(?-i:[A-Z])))",

@@ -279,6 +279,8 @@ class RagAnswerer:
         citations: list[Citation] = []
         unsupported = unsupported_figures(raw, p.used) if self.settings.verify_figures else []
         sentence_check = self.settings.support_check and bool(p.units)
+        # an extracted unit is cited whole: its "ul." or "e.g." ends no sentence
+        attribute = self.settings.attribute_uncited
         if unsupported and not abstained:
             trace.append(TraceStep("verify", {"unsupported_figures": unsupported, "draft": raw}))
             if not sentence_check:  # else the support check drops just those sentences
@@ -317,13 +319,11 @@ class RagAnswerer:
                     )
                 )
                 if strong:
-                    raw, abstained = extracted, False
+                    raw, abstained, attribute = extracted, False, False
         if abstained:
             text = raw or ABSTAIN_TEXT
         else:
-            text, citations, invalid = resolve(
-                raw, p.used, attribute=self.settings.attribute_uncited
-            )
+            text, citations, invalid = resolve(raw, p.used, attribute=attribute)
             if invalid:
                 trace.append(TraceStep("citations", {"invalid_numbers": invalid}))
         timings["total"] = p.seconds + generate_s + time.perf_counter() - t0
