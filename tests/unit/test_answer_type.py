@@ -13,7 +13,7 @@ from expertly.answer.answer_type import (
     quantities_stated,
     states_measure,
 )
-from expertly.answer.evidence import best_unit, check_support, gives_figure, score_units
+from expertly.answer.evidence import best_unit, check_support, codes, gives_figure, score_units
 from expertly.embed.hashing import HashingEmbedder
 from expertly.types import Chunk, Hit
 
@@ -173,3 +173,30 @@ def test_no_unit_without_the_measure_asked_for_is_extracted() -> None:
 def test_the_digits_of_a_code_are_no_quantity() -> None:
     assert quantities_stated("Radio: LoRaWAN EU868, class A; model WS-450; error E42") == set()
     assert quantities_stated("a 20 W panel, 83.5mm wide, -20 °C") == {"20", "83.5"}
+
+
+def test_no_unit_silent_on_a_code_the_question_names_is_extracted() -> None:
+    """The Stratus manual's transmit power answers nothing about the Cirrus WS-450; a unit
+    names a code through its title and headings too."""
+    question = "What is the maximum transmit power of the Cirrus WS-450's radio?"
+    stratus = _hit("Maximum transmit power: Wi-Fi 18 dBm, LoRaWAN 14 dBm.", (), "Stratus AQ-200")
+    units = score_units(question, [stratus], HashingEmbedder(dim=64))
+    assert best_unit(units, question) is None
+    cirrus = _hit("Maximum transmit power: LoRaWAN 14 dBm.", ("Radio",), "Cirrus WS450 manual")
+    units = score_units(question, [stratus, cirrus], HashingEmbedder(dim=64))
+    best = best_unit(units, question)
+    assert best is not None and best.hit == 1
+    assert codes("E42, CO2 and the WS-450's PM2.5 at 3.1.0") == {"e42", "co2", "ws450", "pm2"}
+
+
+def test_areas_and_how_quickly() -> None:
+    assert expected_units("How many square metres can one monitor cover?") == MEASURE_UNITS["area"]
+    assert states_measure("a room of up to 80 m2", MEASURE_UNITS["area"])
+    assert asks_for_quantity("How quickly should support respond?")
+
+
+def test_a_code_is_named_whatever_its_punctuation() -> None:
+    question = "How long do I hold the button in a manual CO2 calibration?"
+    step = _hit("Step 3 Hold the button for 8 seconds.", (), "stratus-co2-calibration-procedure")
+    (unit,) = score_units(question, [step], HashingEmbedder(dim=64))
+    assert best_unit([unit], question) == unit

@@ -22,7 +22,7 @@ import re
 
 _HOW = re.compile(
     r"\bhow\s+(?:much|many|long|far|often|old|big|large|heavy|high|tall|wide|fast|soon|"
-    r"early|late|frequently)\b",
+    r"early|late|frequently|quickly)\b",
     re.IGNORECASE,
 )
 _WHAT = re.compile(r"\b(?:what|which)\b(?P<rest>[^?.!]*)", re.IGNORECASE)
@@ -113,6 +113,7 @@ MEASURE_UNITS: dict[str, frozenset[str]] = {
         "money": "eur euro euros usd chf gbp € $ £ dollar dollars franc francs %",
         "temperature": "°c °f ° celsius fahrenheit degrees",
         "length": "mm cm m km ft feet inch inches metre metres meter meters",
+        "area": "m2 m² sqm km2 ha hectares",
         "duration": "s sec second seconds min minute minutes h hour hours day days week weeks "
         "month months year years",
         "mass": "g kg gram grams kilogram kilograms lb lbs",
@@ -130,6 +131,7 @@ _KIND_WORDS = {
     for kind, named in {
         "money": "price prices cost costs fee fees money allowance revenue salary spend",
         "temperature": "temperature",
+        "area": "area square",
         "length": "altitude elevation distance diameter far apart",
         "duration": "duration period",
         "mass": "weight heavy",
@@ -145,7 +147,7 @@ often as mAh."""
 _IN_UNIT = re.compile(r"\bin\s+([^\W\d_]+|°\s?[CF])\b", re.IGNORECASE)
 _MEASURED = re.compile(
     r"(?:(?P<pre>EUR|USD|CHF|GBP|€|\$|£)\s?)?\d(?:[\d,.]*\d)?\s?"
-    r"(?P<post>°\s?[CF]|%|€|\$|£|[^\W\d_]+)?(?:[\s-]+(?P<next>[^\W\d_]+))?",
+    r"(?P<post>°\s?[CF]|%|€|\$|£|[^\W\d_]+[23²]?)?(?:[\s-]+(?P<next>[^\W\d_]+))?",
     re.IGNORECASE,
 )
 

@@ -70,6 +70,7 @@ class Unit:
     cosine: float = 0.0  # question against unit, by the workspace's embedder
     coverage: float = 0.0  # lexical_coverage of the question by the unit
     headings: tuple[str, ...] = ()  # the chunk's headings below the document's title
+    title: str = ""  # the document's title
 
     @property
     def score(self) -> float:
@@ -191,6 +192,7 @@ def score_units(question: str, hits: Sequence[Hit], embedder: Embedder) -> list[
             cosine=float(c),
             coverage=lexical_coverage(question, u.text, context),
             headings=headed[u.hit],
+            title=hits[u.hit].title or "",
         )
         for u, c, context in zip(units, cosines, contexts, strict=True)
     ]
@@ -226,9 +228,17 @@ def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
     their text or headings, and in the unit of measure it asks for when it names one
     (``expected_units``): "Do not tighten the bolts fully yet." answers no "What torque
     ...?", however close its words, nor a price row "What is the altitude...?". A unit
-    about the group the question sets itself apart from (``about_the_other_group``) is
-    never the answer."""
-    units = [u for u in units if not about_the_other_group(u.text, question)]
+    about the group the question sets itself apart from (``about_the_other_group``), or
+    that does not name, with its title and headings, every code the question names
+    (``codes``: "WS-450", "E42"), is never the answer: the transmit power in the Stratus
+    manual answers nothing about the Cirrus WS-450."""
+    named = codes(question)
+    units = [
+        u
+        for u in units
+        if not about_the_other_group(u.text, question)
+        and _names(named, " ".join((u.title, *u.headings, u.text)))
+    ]
     if question and asks_for_quantity(question):
         units = [u for u in units if quantities_stated(_read(u), question)]
         wanted = expected_units(question)
@@ -246,6 +256,22 @@ def gives_figure(unit: Unit, question: str) -> bool:
         return False
     wanted = expected_units(question)
     return not wanted or states_measure(_read(unit), wanted)
+
+
+_CODE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[^\W_](?:[\w-]*[^\W_])?")
+
+
+def codes(text: str) -> set[str]:
+    """The identifiers of ``text``: words mixing letters and digits ("WS-450", "E42",
+    "CO2"), lower case, hyphens dropped ("ws450")."""
+    return {m.group(0).replace("-", "").lower() for m in _CODE.finditer(text)}
+
+
+def _names(wanted: set[str], text: str) -> bool:
+    """Whether ``text`` holds every code of ``wanted``, its punctuation and spaces ignored
+    ("stratus-co2-calibration-procedure" names "co2", "WS 450" names "ws450")."""
+    flat = re.sub(r"[\W_]+", "", text.lower())
+    return all(code in flat for code in wanted)
 
 
 def _read(unit: Unit) -> str:
