@@ -200,3 +200,14 @@ def test_a_code_is_named_whatever_its_punctuation() -> None:
     step = _hit("Step 3 Hold the button for 8 seconds.", (), "stratus-co2-calibration-procedure")
     (unit,) = score_units(question, [step], HashingEmbedder(dim=64))
     assert best_unit([unit], question) == unit
+
+
+def test_a_sentence_naming_a_code_needs_a_unit_naming_it() -> None:
+    question = "What is the maximum transmit power of the Cirrus WS-450's LoRaWAN radio?"
+    stratus = _hit("Maximum transmit power: Wi-Fi 18 dBm, LoRaWAN 14 dBm.", (), "Stratus AQ-200")
+    units = score_units(question, [stratus], HashingEmbedder(dim=64))
+    reply = "The maximum transmit power of the Cirrus WS-450's LoRaWAN radio is 14 dBm."
+    assert check_support(reply, question, units).kept == ""
+    cirrus = _hit("Maximum transmit power: LoRaWAN 14 dBm.", (), "Cirrus WS-450 manual")
+    units = score_units(question, [cirrus], HashingEmbedder(dim=64))
+    assert check_support(reply, question, units).kept == reply

@@ -137,4 +137,6 @@ def test_answer_with_a_figure_no_source_contains_is_withheld(tmp_path: Path) -> 
 def test_figures_are_normalised() -> None:
     from expertly.answer.evidence import figures
 
-    assert figures("EUR 1,700.00 and 949.50, code E42, v2.1") == {"1700", "949.5", "42", "2.1"}
+    assert figures("EUR 1,700.00 and 949.50, code E42, v2.1") == {"1700", "949.5"}
+    # the digits of a code are no figure: "2.0" is not held by "CO2"
+    assert figures("the CO2 sensor of the AQ-200, procedure CAL-STR-02") == set()

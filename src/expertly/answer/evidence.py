@@ -315,7 +315,7 @@ its words (the paraphrase allowance would let the swapped word through)."""
 _NEGATION = re.compile(
     r"\b(?:not|no|never|none|nor|neither|nothing|cannot|without)\b|n't\b", re.IGNORECASE
 )
-_FIGURE = re.compile(r"\d(?:[\d,.]*\d)?")
+_FIGURE = re.compile(r"(?<![\w.,])(?<![^\W\d_]-)\d(?:[\d,.]*\d)?")  # not in CO2, AQ-200, v2.1
 _QUANTITY = re.compile(r"(?<![\w.-])(\d(?:[\d,.]*\d)?)[\s-]*(%|[^\W\d_]+)")  # not in "E42"
 _ANSWER_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
 _OPENING = re.compile(r"^\s*according to (the )?sources?\s*,?\s*", re.IGNORECASE)
@@ -365,8 +365,9 @@ class Support:
     dropped: tuple[str, ...]  # the sentences no unit supports
 
 
-Context = tuple[set[str], set[str], str]
-"""A unit as the support check reads it: its figures, its word stems, its text."""
+Context = tuple[set[str], set[str], str, str]
+"""A unit as the support check reads it: its figures, its word stems, its text, and its
+text after its title and headings (where the codes it speaks of may be named)."""
 
 
 def _contexts(units: Sequence[Unit]) -> list[Context]:
@@ -374,7 +375,11 @@ def _contexts(units: Sequence[Unit]) -> list[Context]:
     of the best match to the question. One unit, not a window: with its neighbours, the row
     next to the right one (the wrong price) would pass as support."""
     floor = max((u.score for u in units), default=0.0) - RELEVANCE_MARGIN
-    return [(figures(u.text), _stems(u.text), u.text) for u in units if u.score >= floor]
+    return [
+        (figures(u.text), _stems(u.text), u.text, " ".join((u.title, *u.headings, u.text)))
+        for u in units
+        if u.score >= floor
+    ]
 
 
 def sentence_supported(
@@ -388,22 +393,25 @@ def sentence_supported(
     states a figure of its own), ``ALL_WORDS_THRESHOLD`` of all of them and, when it states
     a figure, within ``SUBJECT_MARGIN`` of the rarity-weighted most any unit holds; a
     negation, when the sentence has one (``not``, ``never``, ``n't``...); every word of
-    ``changed`` (what a restatement of an earlier sentence changes, see ``restated``); and
-    each figure with the unit of measure the unit gives it (``_measure_conflict``)."""
+    ``changed`` (what a restatement of an earlier sentence changes, see ``restated``);
+    each figure with the unit of measure the unit gives it (``_measure_conflict``); and
+    every code it names ("WS-450", "E42"), in the unit or its title and headings: the
+    Stratus manual's "LoRaWAN 14 dBm" says nothing of the Cirrus WS-450's radio."""
     stated, words_needed = _claims(sentence, question)
     if not stated and not words_needed:
         return True  # restates the question: no claim to check
     slack = FIGURE_SLACK if stated - figures(question) else 0.0
     every = {w for w in _stems(_bare(sentence)) if not any(ch.isdigit() for ch in w)}
-    shares = [_share(every, words) for _, words, _ in contexts]
+    shares = [_share(every, words) for _, words, _, _ in contexts]
     # A figure comes from the unit the sentence is about, not a neighbour holding it too:
     # the sentence's words weighed by how few units hold them (the place name that picks
     # the row counts, "EUR" and "per" hardly).
-    held = [{w for w in every if _known(w, words)} for _, words, _ in contexts]
+    held = [{w for w in every if _known(w, words)} for _, words, _, _ in contexts]
     rarity = {w: math.log((len(contexts) + 1) / (0.5 + sum(w in h for h in held))) for w in every}
     about_shares = [_rare_share(rarity, h) for h in held]
     about = max(about_shares, default=0.0) - SUBJECT_MARGIN if stated else 0.0
     negated = bool(_NEGATION.search(_bare(sentence)))
+    named = codes(_bare(sentence))
     return any(
         stated <= unit_figures
         and _share(words_needed, words, slack) >= SUPPORT_THRESHOLD
@@ -413,7 +421,8 @@ def sentence_supported(
         and (not negated or bool(_NEGATION.search(text)))
         and all(_known(w, words) for w in changed)
         and not _measure_conflict(sentence, words, text)
-        for (unit_figures, words, text), share, about_share in zip(
+        and _names(named, placed)
+        for (unit_figures, words, text, placed), share, about_share in zip(
             contexts, shares, about_shares, strict=True
         )
     )
