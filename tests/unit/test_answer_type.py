@@ -211,3 +211,11 @@ def test_a_sentence_naming_a_code_needs_a_unit_naming_it() -> None:
     cirrus = _hit("Maximum transmit power: LoRaWAN 14 dBm.", (), "Cirrus WS-450 manual")
     units = score_units(question, [cirrus], HashingEmbedder(dim=64))
     assert check_support(reply, question, units).kept == reply
+
+
+def test_the_figure_bar_is_checked_like_the_other() -> None:
+    from expertly.config import AnswerSettings
+    from expertly.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="extract_figure_min_score must be between 0 and 2"):
+        AnswerSettings(extract_figure_min_score=2.5)
