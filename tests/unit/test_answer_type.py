@@ -1,5 +1,5 @@
 """Questions that ask for a quantity, and what the RAG route does with them
-(answer/answer_type.py, answer/evidence.py)."""
+(answer/answer_type.py, answer/units.py, answer/evidence.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from expertly.answer.answer_type import (
     quantities_stated,
     states_measure,
 )
-from expertly.answer.evidence import best_unit, check_support, codes, gives_figure, score_units
+from expertly.answer.evidence import check_support
+from expertly.answer.units import best_unit, codes, gives_figure, score_units
 from expertly.embed.hashing import HashingEmbedder
 from expertly.types import Chunk, Hit
 

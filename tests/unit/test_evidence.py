@@ -1,5 +1,5 @@
 """Source units, the per-sentence support check and the extractive fallback of the RAG route
-(answer/evidence.py)."""
+(answer/units.py, answer/evidence.py)."""
 
 from __future__ import annotations
 
@@ -9,20 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from expertly.answer.evidence import (
-    Unit,
-    check_support,
-    extractive_answer,
-    lexical_coverage,
-    score_units,
-    split_units,
-    unit_context,
-)
+from expertly.answer.evidence import check_support
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     cut_repetition,
     cut_unfinished,
     unsupported_figures,
+)
+from expertly.answer.units import (
+    Unit,
+    extractive_answer,
+    lexical_coverage,
+    score_units,
+    split_units,
+    unit_context,
 )
 from expertly.config import AnswerSettings
 from expertly.embed.hashing import HashingEmbedder

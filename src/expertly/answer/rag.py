@@ -22,14 +22,7 @@ from typing import TYPE_CHECKING, Any
 from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
 from expertly.answer.citations import resolve
-from expertly.answer.evidence import (
-    Unit,
-    best_unit,
-    check_support,
-    extractive_answer,
-    gives_figure,
-    score_units,
-)
+from expertly.answer.evidence import check_support
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     SHORT_SYSTEM_PROMPT,
@@ -41,6 +34,7 @@ from expertly.answer.prompt import (
     is_abstention,
     unsupported_figures,
 )
+from expertly.answer.units import Unit, best_unit, extractive_answer, gives_figure, score_units
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import BatchGenerating, Prefilling
 from expertly.generate.budget import fit_items

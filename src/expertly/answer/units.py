@@ -1,0 +1,271 @@
+"""Units: the sentences and table rows of the retrieved chunks, how well each matches the
+question, and which one may answer it verbatim.
+
+A unit's match to the question is the cosine between the question and the unit (the
+workspace's embedder, query against passage) plus ``LEXICAL_WEIGHT`` times the share of the
+question's content words the unit contains, figures and codes counting triple. A unit is
+read in its place: its document's title and its chunk's headings (a step of "Manual
+calibration" in the Stratus procedure, a row of the "Accommodation" caps) count for the
+cosine, which is the better of the unit alone and the unit under that context, and for the
+words, a word found only in the context at ``CONTEXT_WEIGHT``. Without the context a table
+row or a numbered step says too little of what it is about, and a sentence that merely
+repeats the question's topic words outranks it.
+
+When the model's reply is rejected, ``best_unit`` picks the unit the route may answer with
+verbatim (``extractive_answer``, under its innermost headings): never one about the group the
+question sets apart ("non-birth"), never one that does not name the codes the question
+names, and for a question asking for a figure only one giving it (``answer_type``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from expertly.answer.answer_type import (
+    about_the_other_group,
+    asks_for_quantity,
+    expected_units,
+    quantities_stated,
+    states_measure,
+    words,
+)
+from expertly.answer.citations import content_words, weight
+from expertly.types import Hit
+
+if TYPE_CHECKING:
+    from expertly.embed import Embedder
+
+LEXICAL_WEIGHT = 0.5
+CONTEXT_WEIGHT = 0.5
+_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
+_RECORD = re.compile(r"(?:[^;:\n]+:[^;\n]+;){2,}")  # "key: value; key: value; ..." (CSV, JSON)
+MIN_UNIT_WORDS = 4
+ANAPHORS = words("it its they them their these those this that he she his her")
+"""First words that make a sentence continue the one before it on its line: "2. Mark the
+two holes. *They* are 83.5 mm apart." is one unit, or the distance would be a fact about
+nothing."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One sentence or row of a hit's chunk: ``text[start:end]`` of ``hits[hit]``."""
+
+    hit: int
+    start: int
+    end: int
+    text: str
+    cosine: float = 0.0  # question against unit, by the workspace's embedder
+    coverage: float = 0.0  # lexical_coverage of the question by the unit
+    headings: tuple[str, ...] = ()  # the chunk's headings below the document's title
+    title: str = ""  # the document's title
+
+    @property
+    def score(self) -> float:
+        """What units are ranked by: the cosine plus ``LEXICAL_WEIGHT`` times the coverage."""
+        return self.cosine + LEXICAL_WEIGHT * self.coverage
+
+
+def split_units(text: str) -> list[tuple[int, int]]:
+    """Spans of ``text``'s units, in order: each line, cut into sentences unless it is a
+    record (``key: value; ...``), which stays whole. A unit of fewer than ``MIN_UNIT_WORDS``
+    words joins its neighbour: a short sentence the one before it on its line ("Restart the
+    monitor."), a short line (a heading, a table header) the unit after it. A sentence that
+    opens with a pronoun (``ANAPHORS``) joins the one before it on its line too."""
+    spans: list[tuple[int, int, bool]] = []  # (start, end, starts its line)
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped:
+            lead = offset + line.index(stripped[0])
+            if _RECORD.search(stripped + ";"):
+                spans.append((lead, lead + len(stripped), True))
+            else:
+                for n, match in enumerate(_SENTENCE.finditer(stripped)):
+                    piece = match.group(0)
+                    s = lead + match.start() + (len(piece) - len(piece.lstrip()))
+                    e = lead + match.end() - (len(piece) - len(piece.rstrip()))
+                    if e > s:
+                        spans.append((s, e, n == 0))
+        offset += len(line)
+    merged: list[tuple[int, int]] = []
+    heading: int | None = None  # start of short lines waiting for the next unit
+    for s, e, line_start in spans:
+        words = text[s:e].split()
+        short = len(words) < MIN_UNIT_WORDS
+        continues = short or words[0].lower() in ANAPHORS
+        if continues and not line_start and merged and heading is None:
+            merged[-1] = (merged[-1][0], e)
+        elif short and line_start:
+            heading = s if heading is None else heading
+        else:
+            merged.append((heading if heading is not None else s, e))
+            heading = None
+    if heading is not None:
+        if merged:
+            merged[-1] = (merged[-1][0], spans[-1][1])
+        else:
+            merged.append((heading, spans[-1][1]))
+    return merged
+
+
+def stems(text: str) -> set[str]:
+    return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in content_words(text)}
+
+
+def lexical_coverage(question: str, unit: str, context: str = "") -> float:
+    """Share of the question's content words (figures and codes triple, a plural's "s"
+    ignored) found in ``unit``; a word found only in ``context`` (the unit's title and
+    headings) counts ``CONTEXT_WEIGHT``."""
+    wanted = stems(question)
+    total = weight(wanted)
+    if not total:
+        return 0.0
+    held = wanted & stems(unit)
+    around = (wanted & stems(context)) - held if context else set()
+    return (weight(held) + CONTEXT_WEIGHT * weight(around)) / total
+
+
+def unit_context(hit: Hit) -> str:
+    """What a unit of ``hit`` is about beyond its own words: the document's title and the
+    chunk's headings, as "Title > Heading > Subheading"."""
+    title = [" ".join(hit.title.split())] if hit.title.strip() else []
+    return " > ".join([*title, *headings_below_title(hit)])
+
+
+def headings_below_title(hit: Hit) -> list[str]:
+    """The chunk's headings, white space collapsed, without those repeating the document's
+    title or the heading above them (a document's first heading is often its title)."""
+    seen = [" ".join(hit.title.split()).lower()] if hit.title else []
+    out: list[str] = []
+    for heading in hit.chunk.heading_path:
+        norm = " ".join(heading.split())
+        if norm and norm.lower() not in seen:
+            out.append(norm)
+            seen.append(norm.lower())
+    return out
+
+
+def _is_heading(text: str, hit: Hit) -> bool:
+    """Whether ``text`` is only its document's title or one of its chunk's headings: a
+    heading names a topic and answers nothing ("Cirrus WS-450 - Installation Guide"), yet it
+    shares the question's words and would outrank the sentence that answers."""
+    norm = " ".join(text.lower().split())
+    return any(norm == " ".join(h.lower().split()) for h in (hit.title, *hit.chunk.heading_path))
+
+
+def score_units(question: str, hits: Sequence[Hit], embedder: Embedder) -> list[Unit]:
+    """Every unit of every hit but the bare headings, scored against ``question`` alone and
+    under its context (``unit_context``), in one embedding batch."""
+    units = [
+        Unit(i, s, e, hit.chunk.text[s:e])
+        for i, hit in enumerate(hits)
+        for s, e in split_units(hit.chunk.text)
+        if not _is_heading(hit.chunk.text[s:e], hit)
+    ]
+    if not units:
+        return []
+    around = [unit_context(hit) for hit in hits]
+    contexts = [around[u.hit] for u in units]
+    placed = [f"{c}: {u.text}" if c else u.text for u, c in zip(units, contexts, strict=True)]
+    q = np.asarray(embedder.embed([question], kind="query")[0], dtype=np.float32)
+    texts = [u.text for u in units] + placed
+    vectors = np.asarray(embedder.embed(texts, kind="passage"), np.float32)
+    norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q) or 1.0)
+    cosines = (vectors @ q / np.where(norms == 0, 1.0, norms)).reshape(2, len(units)).max(axis=0)
+    headed = [tuple(headings_below_title(hit)) for hit in hits]
+    return [
+        replace(
+            u,
+            cosine=float(c),
+            coverage=lexical_coverage(question, u.text, context),
+            headings=headed[u.hit],
+            title=hits[u.hit].title or "",
+        )
+        for u, c, context in zip(units, cosines, contexts, strict=True)
+    ]
+
+
+HEADINGS_SHOWN = 2
+"""How many of a unit's innermost headings an extractive answer names before the sentence:
+"3.1.0 - 10 June 2024 > New: Support for WPA2-Enterprise networks [1]." says which release
+the line belongs to, which the line alone does not."""
+_BULLET = re.compile(r"^(?:[-*\u2022]|\d{1,2}[.)])\s+")
+"""A bullet or a list number opening an extracted line: dropped, as "1." after a heading
+would read as a sentence of its own."""
+
+
+def extractive_answer(unit: Unit) -> str:
+    """``unit`` as an answer: its text on one line, after its innermost headings
+    (``HEADINGS_SHOWN``) instead of the heading lines it carries, cited as source
+    ``unit.hit + 1`` (the marker before the closing full stop)."""
+    lines = [line.strip() for line in unit.text.splitlines() if line.strip()]
+    while len(lines) > 1 and len(lines[0].split()) < MIN_UNIT_WORDS:
+        lines.pop(0)
+    text = _BULLET.sub("", " ".join(" ".join(lines).split()))
+    headings = [h for h in unit.headings[-HEADINGS_SHOWN:] if h.lower() not in text.lower()]
+    if headings:
+        text = f"{' > '.join(headings)}: {text}"
+    body = text.rstrip(".!?")
+    return f"{body} [{unit.hit + 1}]{text[len(body) :]}"
+
+
+def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
+    """The highest-scoring unit, or None when there is none. When ``question`` asks for a
+    quantity (``asks_for_quantity``), the best of those stating one it does not give, in
+    their text or headings, and in the unit of measure it asks for when it names one
+    (``expected_units``): "Do not tighten the bolts fully yet." answers no "What torque
+    ...?", however close its words, nor a price row "What is the altitude...?". A unit
+    about the group the question sets itself apart from (``about_the_other_group``), or
+    that does not name, with its title and headings, every code the question names
+    (``codes``: "WS-450", "E42"), is never the answer: the transmit power in the Stratus
+    manual answers nothing about the Cirrus WS-450."""
+    named = codes(question)
+    units = [
+        u
+        for u in units
+        if not about_the_other_group(u.text, question)
+        and names_codes(named, " ".join((u.title, *u.headings, u.text)))
+    ]
+    if question and asks_for_quantity(question):
+        units = [u for u in units if quantities_stated(_read(u), question)]
+        wanted = expected_units(question)
+        if wanted:
+            units = [u for u in units if states_measure(_read(u), wanted)]
+    return max(units, key=lambda u: u.score) if units else None
+
+
+def gives_figure(unit: Unit, question: str) -> bool:
+    """Whether ``question`` asks for a figure (``asks_for_quantity``) and ``unit`` gives one
+    it does not already hold, in the unit of measure it asks for when it names one (a
+    currency for "What does X cost?"): evidence, beyond the words they share, that the
+    unit answers. ``best_unit`` picks only such units for such a question."""
+    if not asks_for_quantity(question) or not quantities_stated(_read(unit), question):
+        return False
+    wanted = expected_units(question)
+    return not wanted or states_measure(_read(unit), wanted)
+
+
+_CODE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[^\W_](?:[\w-]*[^\W_])?")
+
+
+def codes(text: str) -> set[str]:
+    """The identifiers of ``text``: words mixing letters and digits ("WS-450", "E42",
+    "CO2"), lower case, hyphens dropped ("ws450")."""
+    return {m.group(0).replace("-", "").lower() for m in _CODE.finditer(text)}
+
+
+def names_codes(wanted: set[str], text: str) -> bool:
+    """Whether ``text`` holds every code of ``wanted``, its punctuation and spaces ignored
+    ("stratus-co2-calibration-procedure" names "co2", "WS 450" names "ws450")."""
+    flat = re.sub(r"[\W_]+", "", text.lower())
+    return all(code in flat for code in wanted)
+
+
+def _read(unit: Unit) -> str:
+    """A unit's text after its headings: a release's version is in its heading."""
+    return "\n".join((*unit.headings, unit.text))
