@@ -192,6 +192,12 @@ def test_a_figure_only_the_question_gives_is_unsupported() -> None:
     assert unsupported_figures("You may accept a gift worth 80 euros [1].", hits) == ["80"]
 
 
+def test_an_invented_code_is_unsupported_whole() -> None:
+    hits = [_hit("E42 Particulate sensor fan stalled. Order the HX-100 fan.")]
+    assert unsupported_figures("E15 means the HX100 fan stalled [1].", hits) == ["e15"]
+    assert unsupported_figures("E42 means the fan stalled [1].", hits) == []
+
+
 def test_a_looping_reply_is_cut_at_the_first_repeated_sentence() -> None:
     text = "The ring turns purple [1]. Hold it 8 s [2]. The ring turns purple [1]. Hold"
     assert cut_repetition(text) == "The ring turns purple [1]. Hold it 8 s [2]."

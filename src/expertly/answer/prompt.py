@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from expertly.answer.citations import MARKER
 from expertly.answer.evidence import figures
+from expertly.answer.units import codes, names_codes
 from expertly.types import Hit, Message
 
 ABSTAIN_TEXT = "The documents do not say."
@@ -60,14 +61,18 @@ def build_messages(
 
 
 def unsupported_figures(answer: str, hits: Sequence[Hit]) -> list[str]:
-    """Numbers the answer states that none of its sources contains (citation markers aside).
-    A figure only the question gives counts too: "you may accept a gift worth 80 euros" is
-    what a small model says when the source's limit is 50."""
-    stated = figures(MARKER.sub(" ", answer))
+    """Numbers and codes the answer states that none of its sources contains (citation
+    markers aside). A figure only the question gives counts too: "you may accept a gift
+    worth 80 euros" is what a small model says when the source's limit is 50. A code ("E15",
+    "HX-200") is checked whole, lower case without hyphens, not by its digits."""
+    bare = MARKER.sub(" ", answer)
+    stated = figures(bare)
     known: set[str] = set()
     for hit in hits:
         known |= figures(hit.chunk.text) | figures(hit.title)
-    return sorted(stated - known)
+    sources = " ".join(" ".join((h.title, *h.chunk.heading_path, h.chunk.text)) for h in hits)
+    invented = sorted(c for c in codes(bare) if not names_codes({c}, sources))
+    return sorted(stated - known) + invented
 
 
 def is_abstention(text: str) -> bool:
