@@ -74,8 +74,8 @@ def asks_for_quantity(question: str) -> bool:
     match = _WHAT.search(question)
     if match is None:
         return False
-    words = [w.lower() for w in _WORD.findall(match.group("rest"))][:6]
-    return any(w in MEASURE_NOUNS or (w[:-1] in MEASURE_NOUNS and w.endswith("s")) for w in words)
+    nouns = [w.lower() for w in _WORD.findall(match.group("rest"))][:6]
+    return any(w in MEASURE_NOUNS or (w[:-1] in MEASURE_NOUNS and w.endswith("s")) for w in nouns)
 
 
 def quantities_stated(text: str, question: str = "") -> set[str]:

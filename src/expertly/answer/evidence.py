@@ -124,11 +124,7 @@ def _contexts(units: Sequence[Unit]) -> list[Context]:
     of the best match to the question. One unit, not a window: with its neighbours, the row
     next to the right one (the wrong price) would pass as support."""
     floor = max((u.score for u in units), default=0.0) - RELEVANCE_MARGIN
-    return [
-        (figures(u.text), stems(u.text), u.text, " ".join((u.title, *u.headings, u.text)))
-        for u in units
-        if u.score >= floor
-    ]
+    return [(figures(u.text), stems(u.text), u.text, u.in_place) for u in units if u.score >= floor]
 
 
 def sentence_supported(

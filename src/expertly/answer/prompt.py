@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from expertly.answer.citations import MARKER
 from expertly.answer.evidence import figures
-from expertly.answer.units import codes, names_codes
+from expertly.answer.units import codes, missing_codes
 from expertly.types import Hit, Message
 
 ABSTAIN_TEXT = "The documents do not say."
@@ -71,8 +71,7 @@ def unsupported_figures(answer: str, hits: Sequence[Hit]) -> list[str]:
     for hit in hits:
         known |= figures(hit.chunk.text) | figures(hit.title)
     sources = " ".join(" ".join((h.title, *h.chunk.heading_path, h.chunk.text)) for h in hits)
-    invented = sorted(c for c in codes(bare) if not names_codes({c}, sources))
-    return sorted(stated - known) + invented
+    return sorted(stated - known) + sorted(missing_codes(codes(bare), sources))
 
 
 def is_abstention(text: str) -> bool:

@@ -273,7 +273,6 @@ class RagAnswerer:
         citations: list[Citation] = []
         unsupported = unsupported_figures(raw, p.used) if self.settings.verify_figures else []
         sentence_check = self.settings.support_check and bool(p.units)
-        # an extracted unit is cited whole: its "ul." or "e.g." ends no sentence
         attribute = self.settings.attribute_uncited
         if unsupported and not abstained:
             trace.append(TraceStep("verify", {"unsupported_figures": unsupported, "draft": raw}))
@@ -312,7 +311,7 @@ class RagAnswerer:
                         },
                     )
                 )
-                if strong:
+                if strong:  # cited whole: its "ul." or "e.g." ends no sentence to attribute
                     raw, abstained, attribute = extracted, False, False
         if abstained:
             text = raw or ABSTAIN_TEXT

@@ -65,6 +65,12 @@ class Unit:
     title: str = ""  # the document's title
 
     @property
+    def in_place(self) -> str:
+        """The unit after its document's title and its headings: where the codes it speaks
+        of may be named."""
+        return " ".join((self.title, *self.headings, self.text))
+
+    @property
     def score(self) -> float:
         """What units are ranked by: the cosine plus ``LEXICAL_WEIGHT`` times the coverage."""
         return self.cosine + LEXICAL_WEIGHT * self.coverage
@@ -228,8 +234,7 @@ def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
     units = [
         u
         for u in units
-        if not about_the_other_group(u.text, question)
-        and names_codes(named, " ".join((u.title, *u.headings, u.text)))
+        if not about_the_other_group(u.text, question) and names_codes(named, u.in_place)
     ]
     if question and asks_for_quantity(question):
         units = [u for u in units if quantities_stated(_read(u), question)]
@@ -259,11 +264,16 @@ def codes(text: str) -> set[str]:
     return {m.group(0).replace("-", "").lower() for m in _CODE.finditer(text)}
 
 
-def names_codes(wanted: set[str], text: str) -> bool:
-    """Whether ``text`` holds every code of ``wanted``, its punctuation and spaces ignored
-    ("stratus-co2-calibration-procedure" names "co2", "WS 450" names "ws450")."""
+def missing_codes(wanted: set[str], text: str) -> set[str]:
+    """The codes of ``wanted`` that ``text`` does not hold, its punctuation and spaces
+    ignored ("stratus-co2-calibration-procedure" holds "co2", "WS 450" holds "ws450")."""
     flat = re.sub(r"[\W_]+", "", text.lower())
-    return all(code in flat for code in wanted)
+    return {code for code in wanted if code not in flat}
+
+
+def names_codes(wanted: set[str], text: str) -> bool:
+    """Whether ``text`` holds every code of ``wanted`` (``missing_codes``)."""
+    return not missing_codes(wanted, text)
 
 
 def _read(unit: Unit) -> str:
