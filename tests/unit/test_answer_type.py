@@ -55,7 +55,8 @@ def test_quantities_stated_leave_out_those_of_the_question_and_count_number_word
     assert quantities_stated("A pack of 20 filters costs EUR 149.00.", question) == {"149.00"}
     assert quantities_stated("A pack of 20 filters is sold by the unit.", question) == set()
     assert quantities_stated("They are replaced twice a year.", "How often?") == {"twice"}
-    assert quantities_stated("Open 07:00-20:00 CET", "") == {"07:00", "20:00"}
+    assert quantities_stated("Open 07:00-20:00 CET", "") == {"07", "00", "20"}
+    assert quantities_stated("Needs firmware v2.1 and a CO2 sensor.", "") == set()  # codes
 
 
 def _hit(text: str, headings: tuple[str, ...] = (), title: str = "Guide") -> Hit:
@@ -127,6 +128,8 @@ def test_a_question_on_non_x_is_not_answered_by_a_sentence_on_x() -> None:
         ("What does express delivery cost?", "money"),
         ("What notice period do I have to give?", "duration"),
         ("How loud is the fan, in decibels?", "loudness"),
+        ("How many years does the sensor last?", "duration"),
+        ("How many kg can the mast carry?", "mass"),
     ],
 )
 def test_the_unit_of_measure_a_question_asks_for(question: str, kind: str) -> None:
@@ -220,3 +223,19 @@ def test_the_figure_bar_is_checked_like_the_other() -> None:
 
     with pytest.raises(ConfigError, match="extract_figure_min_score must be between 0 and 2"):
         AnswerSettings(extract_figure_min_score=2.5)
+
+
+def test_a_reply_restating_the_question_or_announcing_nothing_is_no_answer() -> None:
+    question = (
+        "Since the clocks went back, the 24-hour trend page just shows an empty chart. "
+        "Which firmware fixes it?"
+    )
+    text = "Fixed: The 24-hour trend page showed an empty chart after a daylight saving change."
+    units = score_units(question, [_hit(text, ("3.1.4",))], HashingEmbedder(dim=64))
+    restated = "According to source [1], the 24-hour trend page was just empty."
+    assert check_support(restated, question, units).kept == ""  # its only figure is asked
+    announced = "According to source [1], the fix is:"
+    support = check_support(announced, question, units)
+    assert support.kept == "" and support.dropped == (announced,)
+    told = "The 24-hour trend page showed an empty chart after a daylight saving change [1]."
+    assert check_support(told, question, units).kept == told  # "daylight saving" is new

@@ -53,9 +53,10 @@ _NUMBER_WORDS = words(
     yearly annually hourly
     """
 )
-_DIGITS = re.compile(r"(?<!\w)(?<![^\W\d_]-)\d(?:[\d,.:]*\d)?")
-"""A figure, not the digits of a code ("EU868", "WS-450", "E42"): no letter right before
-it, nor a letter and a hyphen. Letters after it may be its unit ("83.5mm")."""
+FIGURE = re.compile(r"(?<![\w.,])(?<![^\W\d_]-)\d(?:[\d,.]*\d)?")
+"""A figure, not the digits of a code ("EU868", "WS-450", "E42", "CO2", "v2.1"): no letter,
+digit, point or comma right before it, nor a letter and a hyphen. Letters after it may be
+its unit ("83.5mm"). The support check (``evidence``) reads figures with it too."""
 _WORD = re.compile(r"[^\W\d_]+")
 _ENUMERATION = re.compile(
     r"^\s*(?:(?:step\s+\d+|\d+[.)])\s+(?=[^\W\d_])|\d+(?:\.\d+)+\s+(?=(?-i:[A-Z])))",
@@ -83,9 +84,9 @@ def quantities_stated(text: str, question: str = "") -> set[str]:
     ``question`` does not give itself: "a pack of 20 filters costs EUR 149" states 149 when
     the question asked about the pack of 20. A list or section number opening a line is no
     quantity."""
-    given = set(_DIGITS.findall(question)) | _number_words(question)
+    given = set(FIGURE.findall(question)) | _number_words(question)
     text = _ENUMERATION.sub("", text)
-    return (set(_DIGITS.findall(text)) | _number_words(text)) - given
+    return (set(FIGURE.findall(text)) | _number_words(text)) - given
 
 
 def _number_words(text: str) -> set[str]:
@@ -144,7 +145,10 @@ _KIND_WORDS = {
 """Question words that name the kind of measure asked for. Ambiguous ones stay out:
 "length" is a password's characters as often as metres, "capacity" a count of devices as
 often as mAh."""
-_IN_UNIT = re.compile(r"\bin\s+([^\W\d_]+|°\s?[CF])\b", re.IGNORECASE)
+_IN_UNIT = re.compile(
+    r"\b(?:in|how\s+many|how\s+much)\s+([^\W\d_]+|°\s?[CF])\b", re.IGNORECASE
+)
+"""A question naming its unit of measure: "... in mAh?", "How many years...?"."""
 _MEASURED = re.compile(
     r"(?:(?P<pre>EUR|USD|CHF|GBP|€|\$|£)\s?)?\d(?:[\d,.]*\d)?\s?"
     r"(?P<post>°\s?[CF]|%|€|\$|£|[^\W\d_]+[23²]?)?(?:[\s-]+(?P<next>[^\W\d_]+))?",
@@ -154,9 +158,9 @@ _MEASURED = re.compile(
 
 def expected_units(question: str) -> frozenset[str]:
     """The units of measure an answer to ``question`` must use (lower case), or an empty
-    set when it names no kind of measure: "... in mAh?" asks for mAh, "What is the
-    maximum operating altitude...?" for a length, "How long...?" for a duration or a
-    length."""
+    set when it names no kind of measure: "... in mAh?" asks for mAh, "How many years...?"
+    for a duration, "What is the maximum operating altitude...?" for a length, "How
+    long...?" for a duration or a length."""
     for match in _IN_UNIT.finditer(question):
         unit = match.group(1).lower().replace(" ", "")
         for units in MEASURE_UNITS.values():

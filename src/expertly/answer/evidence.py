@@ -24,7 +24,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from expertly.answer.answer_type import about_the_other_group, asks_for_quantity, quantities_stated
+from expertly.answer.answer_type import (
+    FIGURE,
+    about_the_other_group,
+    asks_for_quantity,
+    quantities_stated,
+)
 from expertly.answer.citations import MARKER, content_words, weight
 from expertly.answer.units import Unit, codes, names_codes, stems
 
@@ -64,7 +69,6 @@ its words (the paraphrase allowance would let the swapped word through)."""
 _NEGATION = re.compile(
     r"\b(?:not|no|never|none|nor|neither|nothing|cannot|without)\b|n't\b", re.IGNORECASE
 )
-_FIGURE = re.compile(r"(?<![\w.,])(?<![^\W\d_]-)\d(?:[\d,.]*\d)?")  # not in CO2, AQ-200, v2.1
 _QUANTITY = re.compile(r"(?<![\w.-])(\d(?:[\d,.]*\d)?)[\s-]*(%|[^\W\d_]+)")  # not in "E42"
 _ANSWER_SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
 _OPENING = re.compile(r"^\s*according to (the )?sources?\s*,?\s*", re.IGNORECASE)
@@ -72,7 +76,7 @@ _OPENING = re.compile(r"^\s*according to (the )?sources?\s*,?\s*", re.IGNORECASE
 
 def figures(text: str) -> set[str]:
     """Numbers in ``text``, normalised ("1,700" → "1700", "949.00" → "949")."""
-    return {_figure(match.group(0)) for match in _FIGURE.finditer(text)}
+    return {_figure(match.group(0)) for match in FIGURE.finditer(text)}
 
 
 def _figure(value: str) -> str:
@@ -234,7 +238,10 @@ def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
     speak of the group the question sets apart (``about_the_other_group``). Nothing is kept
     (every sentence is dropped) when no kept sentence states a claim, or, for a question
     asking for a quantity (``asks_for_quantity``), when none states a quantity the question
-    does not give."""
+    does not give. A claim is a word or a figure the question does not give: "the 24-hour
+    trend page was empty" restates "...the 24-hour trend page shows an empty chart" and
+    answers nothing. A sentence that announces what follows and stops ("the error code
+    is:") is dropped."""
     contexts = _contexts(units)
     wants_quantity = asks_for_quantity(question)
     kept: list[str] = []
@@ -242,18 +249,25 @@ def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
     informative = False
     for sentence in _sentences(answer):
         changed = restated(sentence, kept + dropped)
-        if about_the_other_group(_bare(sentence), question):
+        if about_the_other_group(_bare(sentence), question) or _announces(sentence):
             dropped.append(sentence)
         elif sentence_supported(sentence, question, contexts, changed):
             kept.append(sentence)
-            claims = _claims(sentence, question)
+            stated, new = _claims(sentence, question)
+            claims = bool(stated - figures(question)) or bool(new)
             answers = quantities_stated(_bare(sentence), question) if wants_quantity else True
-            informative = informative or (any(claims) and bool(answers))
+            informative = informative or (claims and bool(answers))
         else:
             dropped.append(sentence)
     if not informative:
         return Support("", tuple(_sentences(answer)))
     return Support(answer if not dropped else " ".join(kept), tuple(dropped))
+
+
+def _announces(sentence: str) -> bool:
+    """Whether ``sentence`` ends on a colon: it announces what follows, which is not there
+    (the model stopped, or what it listed is a sentence of its own, checked as such)."""
+    return _bare(sentence).rstrip().endswith(":")
 
 
 def _sentences(text: str) -> list[str]:

@@ -237,10 +237,7 @@ def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
         if not about_the_other_group(u.text, question) and names_codes(named, u.in_place)
     ]
     if question and asks_for_quantity(question):
-        units = [u for u in units if quantities_stated(_read(u), question)]
-        wanted = expected_units(question)
-        if wanted:
-            units = [u for u in units if states_measure(_read(u), wanted)]
+        units = [u for u in units if gives_figure(u, question)]
     return max(units, key=lambda u: u.score) if units else None
 
 
