@@ -1,7 +1,7 @@
 """Answer quality of the RAG route on the sample corpus's labelled questions.
 
     .venv/bin/python benchmarks/rag_examples.py [--k 3] [--questions FILE]
-        [--out benchmarks/results/rag_examples.json]
+        [--corpus FOLDER] [--out benchmarks/results/rag_examples.json]
 
 For each question of examples/questions.jsonl: is the gold source among the retrieved
 chunks (retrieval hit), does the answer contain every `must_contain` string (correct), does
@@ -10,7 +10,9 @@ The peer in the same run is closed-book: the same model without retrieval, so th
 shows what retrieval adds. These are the project's own example questions, not a benchmark
 of general quality. ``examples/questions.jsonl`` is the development set (choose settings on
 it); ``examples/questions_heldout.jsonl`` asks about other facts of the same corpus and is the
-set to report a chosen setting on.
+set to report a chosen setting on. ``--corpus examples/corpus-utility --questions
+examples/questions_utility.jsonl`` asks about a second corpus of another trade (a water
+utility), written apart from the answering code.
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def main() -> None:
         default=ROOT / "examples" / "questions.jsonl",
         help="labelled questions (default: the development set, examples/questions.jsonl)",
     )
+    parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=ROOT / "examples" / "corpus",
+        help="folder the questions' sources are relative to (default: examples/corpus)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/rag_examples.json"))
     args = parser.parse_args()
 
@@ -49,7 +57,7 @@ def main() -> None:
         settings.retrieval = RetrievalSettings(**{**settings.retrieval.__dict__, "k": args.k})
     settings.cache.answers = False  # every answer generated: cached ones would time nothing
     ws = Workspace(args.workspace or Path(tempfile.mkdtemp()) / "ws", settings)
-    ws.ingestor.ingest([ROOT / "examples" / "corpus"])
+    ws.ingestor.ingest([args.corpus])
     answerer = ws.answerer()
     ws.embedder.load()  # type: ignore[attr-defined]
     getattr(ws.llm, "warmup", lambda: None)()
@@ -91,6 +99,7 @@ def main() -> None:
     summary = {
         "benchmark": "rag_examples",
         "questions": str(args.questions),
+        "corpus": str(args.corpus),
         "model": ws.llm.name,
         "k": ws.settings.retrieval.k,
         "answerable": len(answerable),

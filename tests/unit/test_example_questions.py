@@ -1,8 +1,9 @@
-"""The sample question sets stay true to the sample corpus.
+"""The sample question sets stay true to their corpus.
 
-``examples/questions.jsonl`` (development) and ``examples/questions_heldout.jsonl``
-(reporting) must each be answerable from the document they name, and must not ask about the
-same facts, or a figure reported on the held-out set would be measured on what was tuned.
+``examples/questions.jsonl`` (development), the held-out sets on the same corpus and
+``examples/questions_utility.jsonl`` on a second corpus (``examples/corpus-utility``) must
+each be answerable from the document they name, and no two sets of a corpus may ask about
+the same fact, or a figure reported on a held-out set would be measured on what was tuned.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ import pytest
 from expertly.ingest.loaders import load_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-SETS = ("questions.jsonl", "questions_heldout.jsonl")
+SETS = {  # question set: (its corpus, its factual questions)
+    "questions.jsonl": ("corpus", 13),
+    "questions_heldout.jsonl": ("corpus", 13),
+    "questions_heldout2.jsonl": ("corpus", 12),
+    "questions_heldout3.jsonl": ("corpus", 12),
+    "questions_heldout4.jsonl": ("corpus", 12),
+    "questions_heldout5.jsonl": ("corpus", 12),
+    "questions_utility.jsonl": ("corpus-utility", 12),
+}
 
 
 def rows(name: str) -> list[dict[str, Any]]:
@@ -29,30 +38,35 @@ def flat(text: str) -> str:
     return re.sub(r"\s+", " ", text).lower()
 
 
+def test_every_question_set_is_listed() -> None:
+    assert {p.name for p in EXAMPLES.glob("questions*.jsonl")} == set(SETS)
+
+
 @pytest.mark.parametrize("name", SETS)
 def test_every_factual_answer_is_stated_in_its_source(name: str) -> None:
+    corpus, factual = SETS[name]
     checked = 0
     for row in rows(name):
         if row["kind"] == "unanswerable":
             assert row["source"] is None and row["answer"] is None, row["id"]
             continue
-        source = EXAMPLES / "corpus" / str(row["source"])
+        source = EXAMPLES / corpus / str(row["source"])
         text = flat(load_file(source, doc_id=row["source"]).text)
         for needle in row["must_contain"]:
             assert flat(str(needle)) in text, (row["id"], needle, row["source"])
         checked += 1
-    assert checked == 13
+    assert checked == factual
 
 
-def test_the_two_sets_ask_different_questions_with_unique_ids() -> None:
-    dev, held = rows(SETS[0]), rows(SETS[1])
-    ids = [r["id"] for r in dev + held]
-    assert len(ids) == len(set(ids)) == 30
-    dev_facts: set[tuple[Any, tuple[str, ...]]] = {
-        (r["source"], tuple(r["must_contain"])) for r in dev
-    }
-    for r in held:
-        if r["kind"] == "unanswerable":
-            continue
-        assert (r["source"], tuple(r["must_contain"])) not in dev_facts, r["id"]
-        assert r["question"] not in {d["question"] for d in dev}
+def test_the_sets_ask_different_questions_with_unique_ids() -> None:
+    everything = [(SETS[name][0], r) for name in SETS for r in rows(name)]
+    ids = [r["id"] for _, r in everything]
+    assert len(ids) == len(set(ids))
+    questions = [r["question"] for _, r in everything]
+    assert len(questions) == len(set(questions))
+    facts = [
+        (corpus, r["source"], tuple(r["must_contain"]))
+        for corpus, r in everything
+        if r["kind"] != "unanswerable"
+    ]
+    assert len(facts) == len(set(facts))
