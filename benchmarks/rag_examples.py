@@ -6,6 +6,8 @@
 For each question of examples/questions.jsonl: is the gold source among the retrieved
 chunks (retrieval hit), does the answer contain every `must_contain` string (correct), does
 it cite the gold source (cited), and for questions the corpus cannot answer, did it abstain.
+When it abstains on an answerable question: does one of the closest passages it points to
+(``Answer.leads``) hold the answer.
 The peer in the same run is closed-book: the same model without retrieval, so the ratio
 shows what retrieval adds. These are the project's own example questions, not a benchmark
 of general quality. ``examples/questions.jsonl`` is the development set (choose settings on
@@ -84,6 +86,13 @@ def main() -> None:
                 "closed_book_correct": bool(gold)
                 and all(m.lower() in closed.lower() for m in row["must_contain"]),
                 "cited_gold": bool(gold) and any(c.doc_id == gold for c in answer.citations),
+                # an abstention's closest passages (Answer.leads) hold the answer
+                "lead_holds_answer": bool(gold)
+                and answer.abstained
+                and any(
+                    all(m.lower() in c.quote.lower() for m in row["must_contain"])
+                    for c in answer.leads
+                ),
                 "citation_methods": sorted({c.method for c in answer.citations}),
                 "answerable": bool(gold),
                 "seconds": round(seconds, 2),
@@ -112,6 +121,7 @@ def main() -> None:
         ),
         "cited_gold_rate": round(sum(r["cited_gold"] for r in answerable) / len(answerable), 3),
         "false_abstentions": sum(r["abstained"] for r in answerable),
+        "false_abstentions_answered_by_a_lead": sum(r["lead_holds_answer"] for r in answerable),
         "unanswerable": len(unanswerable),
         "abstained_on_unanswerable": sum(r["abstained"] for r in unanswerable),
         "median_seconds": round(statistics.median(r["seconds"] for r in results), 2),

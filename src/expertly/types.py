@@ -226,6 +226,8 @@ class Answer:
     tokens, time, cost) ran out and the text is the best supported answer so far.
     ``reason`` says why: which route the router chose and why, or which budget ran out.
     ``rewrites`` are the search queries actually run when the question was rewritten.
+    ``leads`` are, when the answerer abstained although retrieval found relevant text, the
+    source sentences that came closest to answering: where to read on, never an answer.
     """
 
     question: str
@@ -242,3 +244,4 @@ class Answer:
     incomplete: bool = False
     reason: str = ""
     rewrites: tuple[str, ...] = ()
+    leads: tuple[Citation, ...] = ()

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
@@ -171,10 +171,16 @@ def in_process_server(tmp_path: Path) -> Iterator[str]:
 
     from expertly.server.app import create_app
     from expertly.server.settings import ServerSettings
+    from expertly.types import Message
     from tests.unit.helpers import fake_workspace
 
     answer = f"The badge office opens at 9 [1]. {HOSTILE}"
-    ws = fake_workspace(tmp_path, (answer,))
+
+    def reply(messages: Sequence[Message]) -> str:  # the documents say nothing of parking
+        asked = any("parking" in m.content for m in messages if m.role == "user")
+        return "The documents do not say." if asked else answer
+
+    ws = fake_workspace(tmp_path, reply)
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "badges.md").write_text(f"# Badges\n\nThe badge office opens at 9. {HOSTILE}\n")
@@ -227,6 +233,18 @@ def test_markup_stays_text_and_the_report_runs_nothing(tmp_path: Path) -> None:
         expect(page.locator("#passage-quote")).to_contain_text(HOSTILE)
         page.get_by_role("button", name="Show the document's chunks").click()
         expect(page.locator("#chunks")).to_contain_text(HOSTILE)
+        page.keyboard.press("Escape")
+
+        # an abstention points to the closest passage, which opens like a citation
+        page.get_by_label("Question").fill("How much does parking at the badge office cost?")
+        page.get_by_role("button", name="Ask", exact=True).click()
+        abstained = page.locator("#answers .answer").first
+        expect(abstained).to_have_attribute("data-state", "done")
+        expect(abstained.locator(".meta-line")).to_contain_text("do not hold the answer")
+        expect(abstained.locator(".leads")).to_contain_text("Closest passages")
+        expect(abstained.locator(".leads q")).to_contain_text(HOSTILE)
+        abstained.locator(".leads button.cite").first.click()
+        expect(page.locator("#passage-quote")).to_contain_text("The badge office opens at 9")
         page.keyboard.press("Escape")
         assert page.locator("main img, main script, dialog img, dialog script").count() == 0
         assert page.evaluate("window.pwned") is None

@@ -27,6 +27,7 @@ def test_answer_json_round_trip() -> None:
         incomplete=True,
         reason="max steps",
         rewrites=("q1", "q2"),
+        leads=(Citation(2, "e", "e#1", "/e", 5, 9, 0.4, quote="closest sentence"),),
     )
     assert answer_from_json(answer_to_json(answer)) == answer
 

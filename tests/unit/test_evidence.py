@@ -19,12 +19,13 @@ from expertly.answer.prompt import (
 from expertly.answer.units import (
     Unit,
     extractive_answer,
+    lead_units,
     lexical_coverage,
     score_units,
     split_units,
     unit_context,
 )
-from expertly.config import AnswerSettings
+from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.embed.hashing import HashingEmbedder
 from expertly.errors import ConfigError
 from expertly.types import Chunk, Hit
@@ -239,6 +240,11 @@ def test_a_rejected_draft_abstains_when_the_best_sentence_matches_too_little(
     assert extract.detail["answer"] == "" and "149" in extract.detail["best"]
     assert extract.detail["score"] < extract.detail["min_score"] == 1.9
     assert extract.detail["figure"] is True
+    # ... and the abstention points to where to read on, the price row first
+    lead = answer.leads[0]
+    assert lead.doc_id == "prices.csv" and "HX-100" in lead.quote and "149" in lead.quote
+    assert lead.number == 1 + [h.chunk.id for h in answer.hits].index(lead.chunk_id)
+    assert len(answer.leads) == 1  # no other unit names the HX-100
     ws.close()
     ws = fake_workspace(
         tmp_path / "off",
@@ -513,3 +519,30 @@ def test_an_extracted_record_is_cited_once_whole(tmp_path: Path) -> None:
     assert not answer.abstained and answer.text.count("[1]") == 1
     assert "ul. Bursztynowa" in answer.text and len(answer.citations) == 1
     ws.close()
+
+
+def test_leads_only_come_with_an_abstention_over_relevant_sources(tmp_path: Path) -> None:
+    ws = fake_workspace(tmp_path, replies=["1], employees get 20 weeks of paid parental leave."])
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answered = ws.answerer().answer("How many weeks of paid parental leave do employees get?")
+    assert not answered.abstained and answered.leads == ()
+    ws.close()
+    strict = fake_workspace(tmp_path / "strict", retrieval=RetrievalSettings(min_relevance=0.99))
+    strict.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    nothing = strict.answerer().answer("Who painted the Mona Lisa?")
+    assert nothing.abstained and nothing.leads == ()  # retrieval found nothing relevant
+    strict.close()
+
+
+def test_leads_speak_of_the_codes_asked_about_and_say_a_sentence_once() -> None:
+    text = "The TX-200 costs EUR 89.\nThe TX-200 costs EUR 89.\nThe HX-100 costs EUR 149."
+    units = _units(text, "Is the HX-100 waterproof?")
+    assert [u.text for u in lead_units(units, "Is the HX-100 waterproof?")] == [
+        "The HX-100 costs EUR 149."
+    ]
+    leads = lead_units(units, "What do the loggers cost?")
+    assert sorted(u.text for u in leads) == [
+        "The HX-100 costs EUR 149.",
+        "The TX-200 costs EUR 89.",
+    ]
+    assert leads[0].score >= leads[1].score

@@ -145,9 +145,7 @@ _KIND_WORDS = {
 """Question words that name the kind of measure asked for. Ambiguous ones stay out:
 "length" is a password's characters as often as metres, "capacity" a count of devices as
 often as mAh."""
-_IN_UNIT = re.compile(
-    r"\b(?:in|how\s+many|how\s+much)\s+([^\W\d_]+|°\s?[CF])\b", re.IGNORECASE
-)
+_IN_UNIT = re.compile(r"\b(?:in|how\s+many|how\s+much)\s+([^\W\d_]+|°\s?[CF])\b", re.IGNORECASE)
 """A question naming its unit of measure: "... in mAh?", "How many years...?"."""
 _MEASURED = re.compile(
     r"(?:(?P<pre>EUR|USD|CHF|GBP|€|\$|£)\s?)?\d(?:[\d,.]*\d)?\s?"

@@ -59,6 +59,7 @@ def answer_from_json(text: str) -> Answer:
         incomplete=data.get("incomplete", False),
         reason=data.get("reason", ""),
         rewrites=tuple(data.get("rewrites", ())),
+        leads=tuple(_citation(c) for c in data.get("leads", ())),
     )
 
 

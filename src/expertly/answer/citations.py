@@ -78,6 +78,25 @@ def _citation(number: int, hit: Hit, answer: str, method: str) -> Citation:
     )
 
 
+def quote_citation(number: int, hit: Hit, start: int, end: int) -> Citation:
+    """A citation of ``hit`` as source ``number`` quoting ``hit.chunk.text[start:end]``
+    (white space collapsed): a sentence the answerer points to without having written it."""
+    chunk = hit.chunk
+    return Citation(
+        number=number,
+        doc_id=chunk.doc_id,
+        chunk_id=chunk.id,
+        source=hit.source,
+        start=chunk.start,
+        end=chunk.end,
+        score=hit.score,
+        title=hit.title,
+        page=chunk.page,
+        heading_path=chunk.heading_path,
+        quote=" ".join(chunk.text[start:end].split()),
+    )
+
+
 def resolve(
     text: str, hits: Sequence[Hit], *, attribute: bool
 ) -> tuple[str, list[Citation], list[int]]:

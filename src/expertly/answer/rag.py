@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
-from expertly.answer.citations import resolve
+from expertly.answer.citations import quote_citation, resolve
 from expertly.answer.evidence import check_support
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
@@ -34,7 +34,7 @@ from expertly.answer.prompt import (
     is_abstention,
     unsupported_figures,
 )
-from expertly.answer.units import Unit, best_unit, extractive_answer, gives_figure, score_units
+from expertly.answer.units import Extraction, Unit, extraction, lead_units, score_units
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import BatchGenerating, Prefilling
 from expertly.generate.budget import fit_items
@@ -288,33 +288,23 @@ class RagAnswerer:
             else:
                 raw = support.kept
         if abstained and self.settings.fallback == "extract":
-            unit = best_unit(p.units, p.question)
-            if unit is not None:
-                figure = gives_figure(unit, p.question)
-                floor = self.settings.extract_min_score
-                if figure:  # a relaxation: never above extract_min_score
-                    floor = min(floor, self.settings.extract_figure_min_score)
-                strong = unit.score >= floor
-                extracted = extractive_answer(unit)
-                trace.append(
-                    TraceStep(
-                        "extract",
-                        {
-                            "draft": raw,
-                            "answer": extracted if strong else "",
-                            "best": extracted,
-                            "score": round(unit.score, 4),
-                            "min_score": floor,
-                            "figure": figure,
-                            "cosine": round(unit.cosine, 4),
-                            "coverage": round(unit.coverage, 4),
-                        },
-                    )
-                )
-                if strong:  # cited whole: its "ul." or "e.g." ends no sentence to attribute
-                    raw, abstained, attribute = extracted, False, False
+            found = extraction(
+                p.units,
+                p.question,
+                self.settings.extract_min_score,
+                self.settings.extract_figure_min_score,
+            )
+            if found is not None:
+                trace.append(TraceStep("extract", _extract_detail(found, raw)))
+                if found.strong:  # cited whole: its "ul." or "e.g." ends no sentence to cite
+                    raw, abstained, attribute = found.text, False, False
+        leads: tuple[Citation, ...] = ()
         if abstained:
             text = raw or ABSTAIN_TEXT
+            leads = tuple(
+                quote_citation(u.hit + 1, p.used[u.hit], u.start, u.end)
+                for u in lead_units(p.units, p.question)
+            )
         else:
             text, citations, invalid = resolve(raw, p.used, attribute=attribute)
             if invalid:
@@ -333,6 +323,7 @@ class RagAnswerer:
             route=self.route,
             model=self.llm.name,
             rewrites=p.rewrites,
+            leads=leads,
         )
 
     def choose(
@@ -426,3 +417,19 @@ class RagAnswerer:
                 f"{self.retrieval.min_relevance}"
             )
         return ""
+
+
+def _extract_detail(found: Extraction, draft: str) -> dict[str, Any]:
+    """The trace of the extractive fallback: the rejected draft, the sentence it could
+    answer with, its match and the bar it had to reach."""
+    unit = found.unit
+    return {
+        "draft": draft,
+        "answer": found.text if found.strong else "",
+        "best": found.text,
+        "score": round(unit.score, 4),
+        "min_score": found.min_score,
+        "figure": found.figure,
+        "cosine": round(unit.cosine, 4),
+        "coverage": round(unit.coverage, 4),
+    }

@@ -230,15 +230,71 @@ def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
     that does not name, with its title and headings, every code the question names
     (``codes``: "WS-450", "E42"), is never the answer: the transmit power in the Stratus
     manual answers nothing about the Cirrus WS-450."""
+    units = _on_topic(units, question)
+    if question and asks_for_quantity(question):
+        units = [u for u in units if gives_figure(u, question)]
+    return max(units, key=lambda u: u.score) if units else None
+
+
+def _on_topic(units: Sequence[Unit], question: str) -> list[Unit]:
+    """The units that speak of what ``question`` speaks of: they name every code it names
+    and are not about the group it sets apart."""
     named = codes(question)
-    units = [
+    return [
         u
         for u in units
         if not about_the_other_group(u.text, question) and names_codes(named, u.in_place)
     ]
-    if question and asks_for_quantity(question):
-        units = [u for u in units if gives_figure(u, question)]
-    return max(units, key=lambda u: u.score) if units else None
+
+
+LEADS = 2
+"""How many source sentences an abstention points to (``lead_units``)."""
+
+
+def lead_units(units: Sequence[Unit], question: str, n: int = LEADS) -> list[Unit]:
+    """The ``n`` best-matching units that speak of what ``question`` speaks of (its codes,
+    its group), best first: where a reader should look when the route could not answer.
+    Units saying the same words twice (a table's header repeated) count once."""
+    seen: set[str] = set()
+    out: list[Unit] = []
+    for u in sorted(_on_topic(units, question), key=lambda u: -u.score):
+        key = " ".join(u.text.lower().split())
+        if key not in seen:
+            seen.add(key)
+            out.append(u)
+        if len(out) == n:
+            break
+    return out
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """The source sentence the route may answer with verbatim when it rejects the model's
+    reply (``extraction``), and the match it needs to."""
+
+    unit: Unit
+    text: str  # extractive_answer(unit)
+    figure: bool  # gives the figure the question asks for (gives_figure)
+    min_score: float
+
+    @property
+    def strong(self) -> bool:
+        """Whether the unit matches the question well enough to answer with."""
+        return self.unit.score >= self.min_score
+
+
+def extraction(
+    units: Sequence[Unit], question: str, min_score: float, figure_min_score: float
+) -> Extraction | None:
+    """The ``best_unit`` as an answer, with the bar it must reach: ``min_score``, or the
+    lower of it and ``figure_min_score`` when it gives the figure the question asks for
+    (a relaxation, never a raise). None when no unit may answer."""
+    unit = best_unit(units, question)
+    if unit is None:
+        return None
+    figure = gives_figure(unit, question)
+    floor = min(min_score, figure_min_score) if figure else min_score
+    return Extraction(unit, extractive_answer(unit), figure, floor)
 
 
 def gives_figure(unit: Unit, question: str) -> bool:

@@ -10,7 +10,7 @@ from rich.panel import Panel
 
 from expertly.cli.common import console, ms
 from expertly.server.wire import hit_dict
-from expertly.types import Answer
+from expertly.types import Answer, Citation
 
 
 def answer_dict(answer: Answer) -> dict[str, Any]:
@@ -25,6 +25,7 @@ def answer_dict(answer: Answer) -> dict[str, Any]:
         "rewrites": list(answer.rewrites),
         "model": answer.model,
         "citations": answer.citations,
+        "leads": answer.leads,
         "hits": [hit_dict(i, h) for i, h in enumerate(answer.hits, 1)],
         "prompts": [[{"role": m.role, "content": m.content} for m in p] for p in answer.prompts],
         "trace": answer.trace,
@@ -52,16 +53,11 @@ def print_answer(answer: Answer, *, show_prompt: bool = False) -> None:
         if step.name.startswith("agent."):
             console.print(f"[dim]{escape(_agent_step_line(step.name, step.detail))}[/]")
     for c in answer.citations:
-        where = [c.doc_id]
-        if c.page is not None:
-            where.append(f"p. {c.page}")
-        if c.heading_path:
-            where.append(" > ".join(c.heading_path))
-        where.append(f"chars {c.start}-{c.end}")
-        tag = "" if c.method == "cited" else " [dim](attributed)[/]"
-        console.print(f"  [bold][{c.number}][/] {escape(', '.join(where))}{tag}")
-        if c.quote:
-            console.print(f'      [italic]"{escape(c.quote[:200])}"[/]')
+        _print_citation(c, "" if c.method == "cited" else " [dim](attributed)[/]")
+    if answer.leads:
+        console.print("[dim]Closest passages (they did not answer it; read on there):[/]")
+        for c in answer.leads:
+            _print_citation(c, "")
     t = answer.timings
     parts = [f"{k} {ms(v)}" for k, v in t.items() if k != "total"]
     usage = answer.usage
@@ -72,6 +68,19 @@ def print_answer(answer: Answer, *, show_prompt: bool = False) -> None:
     console.print(
         f"[dim]{ms(t.get('total', 0.0))} ({', '.join(parts)}){tokens} · {answer.model}[/]"
     )
+
+
+def _print_citation(c: Citation, tag: str) -> None:
+    """One cited source: where it is, then the sentence quoted."""
+    where = [c.doc_id]
+    if c.page is not None:
+        where.append(f"p. {c.page}")
+    if c.heading_path:
+        where.append(" > ".join(c.heading_path))
+    where.append(f"chars {c.start}-{c.end}")
+    console.print(f"  [bold][{c.number}][/] {escape(', '.join(where))}{tag}")
+    if c.quote:
+        console.print(f'      [italic]"{escape(c.quote[:200])}"[/]')
 
 
 def _agent_step_line(name: str, detail: Any) -> str:

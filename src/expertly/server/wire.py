@@ -54,6 +54,7 @@ def extension(answer: Answer, citations: tuple[Citation, ...]) -> dict[str, Any]
         "cached": any(step.name == "cache" for step in answer.trace),
         "model": answer.model,
         "citations": [citation_dict(c) for c in citations],
+        "leads": [citation_dict(c) for c in answer.leads],
         "rewrites": list(answer.rewrites),
         "trace": [
             {"name": s.name, "detail": jsonable(s.detail), "seconds": s.seconds}

@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from expertly.config import EmbedderSettings, LLMSettings, RouterSettings, Settings
+from expertly.config import AnswerSettings, EmbedderSettings, LLMSettings, RouterSettings, Settings
 from expertly.generate.scripted import ScriptedLLM
 from expertly.workspace import Parts, Workspace
+from tests.unit.helpers import fake_workspace, write_corpus
 from tests.unit.server.conftest import ask
 
 Serve = Callable[..., TestClient]
@@ -48,6 +49,21 @@ def test_completion_shape_usage_and_extension(serve: Serve) -> None:
     assert ext["citations"][0]["doc_id"] == "leave.md"
     assert ext["citations"][0]["number"] == 1
     assert [s["name"] for s in ext["trace"]][-1] == "generate"
+
+
+def test_an_abstention_names_the_closest_passages(serve: Serve, tmp_path: Path) -> None:
+    ws = fake_workspace(
+        tmp_path,
+        ("The documents do not say.",),
+        answer=AnswerSettings(extract_min_score=2.0, extract_figure_min_score=1.9),
+    )
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    client = serve(workspace=ws)
+    body = client.post("/v1/chat/completions", json=ask("What does the HX-100 cost?")).json()
+    ext = body["expertly"]
+    assert ext["abstained"] and ext["citations"] == []
+    (lead,) = ext["leads"]
+    assert lead["doc_id"] == "prices.csv" and "149" in lead["quote"] and lead["number"] >= 1
 
 
 def test_request_id_is_echoed_or_made(serve: Serve) -> None:

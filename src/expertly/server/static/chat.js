@@ -58,6 +58,24 @@ function renderAnswer(container, text, citations, openPassage) {
   container.append(text.slice(last));
 }
 
+/** Where to read on when the route could not answer: each lead's quote opens its passage. */
+function renderLeads(item, leads, openPassage) {
+  if (!leads.length) return;
+  const box = element("div", undefined, "leads");
+  box.append(element("p", "Closest passages (they did not answer it; read on there):", "muted"));
+  const list = element("ul");
+  for (const lead of leads) {
+    const button = element("button", `[${lead.number}] ${lead.title || lead.doc_id}`, "cite");
+    button.type = "button";
+    button.addEventListener("click", () => openPassage(lead, button));
+    const entry = element("li");
+    entry.append(button, " ", element("q", lead.quote));
+    list.append(entry);
+  }
+  box.append(list);
+  item.append(box);
+}
+
 function describe(extension, seconds) {
   const parts = [`route ${extension.route}`];
   if (extension.model) parts.push(extension.model);
@@ -85,6 +103,8 @@ export async function ask(list, model, question, openPassage) {
     );
     const citations = extension?.citations ?? [];
     renderAnswer(body, text, citations, openPassage);
+    renderLeads(item, extension?.leads ?? [], openPassage);
+    item.append(meta); // after the leads
     let line = extension ? describe(extension, (performance.now() - started) / 1000) : "";
     if (finishReason === "length") line += " · cut at the token limit";
     meta.textContent = line;
