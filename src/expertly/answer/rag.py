@@ -21,20 +21,16 @@ from typing import TYPE_CHECKING, Any
 
 from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
-from expertly.answer.citations import quote_citation, resolve
-from expertly.answer.evidence import check_support
+from expertly.answer.citations import resolve
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     SHORT_SYSTEM_PROMPT,
     STOP,
     SYSTEM_PROMPT,
     build_messages,
-    cut_repetition,
-    cut_unfinished,
-    is_abstention,
-    unsupported_figures,
 )
-from expertly.answer.units import Extraction, Unit, extraction, lead_units, score_units
+from expertly.answer.review import review
+from expertly.answer.units import Unit, score_units
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import BatchGenerating, Prefilling
 from expertly.generate.budget import fit_items
@@ -243,7 +239,7 @@ class RagAnswerer:
         generate_s: float,
         batch: dict[str, Any],
     ) -> Answer:
-        """The Answer of one reply: abstention check, figure check, citations
+        """The Answer of one reply: reviewed against its sources (``review``), then cited
         (``batch``: how a shared generation was timed)."""
         t0 = time.perf_counter()
         timings, trace = p.timings, p.trace
@@ -260,53 +256,13 @@ class RagAnswerer:
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
         }
-        looped = cut_repetition(raw)
-        if looped != raw:
-            trace.append(TraceStep("repetition", {"cut": raw[len(looped) :].strip()}))
-            raw = looped
-        elif completion.finish_reason == "length":
-            finished = cut_unfinished(raw)
-            if finished != raw:
-                trace.append(TraceStep("unfinished", {"cut": raw[len(finished) :].strip()}))
-                raw = finished
-        abstained = is_abstention(raw) or not raw
+        reviewed = review(
+            raw, completion.finish_reason, p.question, p.used, p.units, self.settings, trace
+        )
         citations: list[Citation] = []
-        unsupported = unsupported_figures(raw, p.used) if self.settings.verify_figures else []
-        sentence_check = self.settings.support_check and bool(p.units)
-        attribute = self.settings.attribute_uncited
-        if unsupported and not abstained:
-            trace.append(TraceStep("verify", {"unsupported_figures": unsupported, "draft": raw}))
-            if not sentence_check:  # else the support check drops just those sentences
-                abstained = True
-                raw = ABSTAIN_TEXT
-        if not abstained and sentence_check:
-            support = check_support(raw, p.question, p.units)
-            if support.dropped:
-                trace.append(TraceStep("support", {"dropped": list(support.dropped), "draft": raw}))
-            if not support.kept:
-                abstained, raw = True, ABSTAIN_TEXT
-            else:
-                raw = support.kept
-        if abstained and self.settings.fallback == "extract":
-            found = extraction(
-                p.units,
-                p.question,
-                self.settings.extract_min_score,
-                self.settings.extract_figure_min_score,
-            )
-            if found is not None:
-                trace.append(TraceStep("extract", _extract_detail(found, raw)))
-                if found.strong:  # cited whole: its "ul." or "e.g." ends no sentence to cite
-                    raw, abstained, attribute = found.text, False, False
-        leads: tuple[Citation, ...] = ()
-        if abstained:
-            text = raw or ABSTAIN_TEXT
-            leads = tuple(
-                quote_citation(u.hit + 1, p.used[u.hit], u.start, u.end)
-                for u in lead_units(p.units, p.question)
-            )
-        else:
-            text, citations, invalid = resolve(raw, p.used, attribute=attribute)
+        text = reviewed.text
+        if not reviewed.abstained:
+            text, citations, invalid = resolve(text, p.used, attribute=reviewed.attribute)
             if invalid:
                 trace.append(TraceStep("citations", {"invalid_numbers": invalid}))
         timings["total"] = p.seconds + generate_s + time.perf_counter() - t0
@@ -319,11 +275,11 @@ class RagAnswerer:
             trace=tuple(trace),
             timings=timings,
             usage=usage,
-            abstained=abstained,
+            abstained=reviewed.abstained,
             route=self.route,
             model=self.llm.name,
             rewrites=p.rewrites,
-            leads=leads,
+            leads=reviewed.leads,
         )
 
     def choose(
@@ -417,19 +373,3 @@ class RagAnswerer:
                 f"{self.retrieval.min_relevance}"
             )
         return ""
-
-
-def _extract_detail(found: Extraction, draft: str) -> dict[str, Any]:
-    """The trace of the extractive fallback: the rejected draft, the sentence it could
-    answer with, its match and the bar it had to reach."""
-    unit = found.unit
-    return {
-        "draft": draft,
-        "answer": found.text if found.strong else "",
-        "best": found.text,
-        "score": round(unit.score, 4),
-        "min_score": found.min_score,
-        "figure": found.figure,
-        "cosine": round(unit.cosine, 4),
-        "coverage": round(unit.coverage, 4),
-    }

@@ -1,0 +1,111 @@
+"""Review: what the RAG route makes of the model's reply before it cites it.
+
+The reply is cut where it starts to loop or, when it ran out of tokens, after its last full
+sentence; a reply that says the sources hold no answer is an abstention. Then it is checked
+against its sources: figures none of them holds (``answer.verify_figures``) and sentences
+no source unit supports (``answer.support_check``, see ``evidence``) are withheld. A reply
+left with nothing falls back to the best-matching source sentence verbatim when it matches
+the question well enough (``answer.fallback = "extract"``, see ``units.extraction``), and
+otherwise the route abstains, pointing to the closest source sentences (``Answer.leads``).
+Each step that changes the reply leaves a trace step saying what it cut and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from expertly.answer.citations import quote_citation
+from expertly.answer.evidence import check_support
+from expertly.answer.prompt import (
+    ABSTAIN_TEXT,
+    cut_repetition,
+    cut_unfinished,
+    is_abstention,
+    unsupported_figures,
+)
+from expertly.answer.units import Extraction, Unit, extraction, lead_units
+from expertly.config import AnswerSettings
+from expertly.types import Citation, Hit, TraceStep
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """A reviewed reply: the text to cite (or the abstention), whether uncited sentences may
+    be attributed to a source (not for a verbatim extract, cited whole), and where an
+    abstention points to."""
+
+    text: str
+    abstained: bool
+    attribute: bool
+    leads: tuple[Citation, ...] = ()
+
+
+def review(
+    raw: str,
+    finish_reason: str,
+    question: str,
+    used: Sequence[Hit],
+    units: Sequence[Unit],
+    settings: AnswerSettings,
+    trace: list[TraceStep],
+) -> Reviewed:
+    """Review the model's reply ``raw`` (prefill included) to ``question`` over the hits
+    ``used`` in the prompt and their scored ``units`` (none when neither the support check
+    nor the extractive fallback is on); steps that change it are appended to ``trace``."""
+    looped = cut_repetition(raw)
+    if looped != raw:
+        trace.append(TraceStep("repetition", {"cut": raw[len(looped) :].strip()}))
+        raw = looped
+    elif finish_reason == "length":
+        finished = cut_unfinished(raw)
+        if finished != raw:
+            trace.append(TraceStep("unfinished", {"cut": raw[len(finished) :].strip()}))
+            raw = finished
+    abstained = is_abstention(raw) or not raw
+    unsupported = unsupported_figures(raw, used) if settings.verify_figures else []
+    sentence_check = settings.support_check and bool(units)
+    attribute = settings.attribute_uncited
+    if unsupported and not abstained:
+        trace.append(TraceStep("verify", {"unsupported_figures": unsupported, "draft": raw}))
+        if not sentence_check:  # else the support check drops just those sentences
+            abstained, raw = True, ABSTAIN_TEXT
+    if not abstained and sentence_check:
+        support = check_support(raw, question, units)
+        if support.dropped:
+            trace.append(TraceStep("support", {"dropped": list(support.dropped), "draft": raw}))
+        if not support.kept:
+            abstained, raw = True, ABSTAIN_TEXT
+        else:
+            raw = support.kept
+    if abstained and settings.fallback == "extract":
+        found = extraction(
+            units, question, settings.extract_min_score, settings.extract_figure_min_score
+        )
+        if found is not None:
+            trace.append(TraceStep("extract", _extract_detail(found, raw)))
+            if found.strong:  # cited whole: its "ul." or "e.g." ends no sentence to attribute
+                return Reviewed(found.text, abstained=False, attribute=False)
+    if not abstained:
+        return Reviewed(raw, abstained=False, attribute=attribute)
+    leads = tuple(
+        quote_citation(u.hit + 1, used[u.hit], u.start, u.end) for u in lead_units(units, question)
+    )
+    return Reviewed(raw or ABSTAIN_TEXT, abstained=True, attribute=attribute, leads=leads)
+
+
+def _extract_detail(found: Extraction, draft: str) -> dict[str, Any]:
+    """The trace of the extractive fallback: the rejected draft, the sentence it could
+    answer with, its match and the bar it had to reach."""
+    unit = found.unit
+    return {
+        "draft": draft,
+        "answer": found.text if found.strong else "",
+        "best": found.text,
+        "score": round(unit.score, 4),
+        "min_score": found.min_score,
+        "figure": found.figure,
+        "cosine": round(unit.cosine, 4),
+        "coverage": round(unit.coverage, 4),
+    }
