@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from expertly.answer.evidence import check_support
+from expertly.answer.evidence import added_clauses, check_support
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     cut_repetition,
@@ -546,3 +546,16 @@ def test_leads_speak_of_the_codes_asked_about_and_say_a_sentence_once() -> None:
         "The TX-200 costs EUR 89.",
     ]
     assert leads[0].score >= leads[1].score
+
+
+def test_an_invented_relative_clause_sinks_its_true_sentence() -> None:
+    question = "Is there staff parking at the Zurich office?"
+    units = _units("In Zurich the reception is on the ground floor of Turbinenweg 7.", question)
+    true = "The reception is on the ground floor of Turbinenweg 7 [1]."
+    assert check_support(true, question, units).kept == true
+    padded = true.replace(" [1].", ", which is in the corner of the car park area [1].")
+    assert added_clauses(padded) == ["which is in the corner of the car park area"]
+    support = check_support(padded, question, units)
+    assert support.kept == "" and support.dropped == (padded,)
+    kept = true.replace(" [1].", ", which is on Turbinenweg [1].")
+    assert check_support(kept, question, units).kept == kept  # a clause its source holds
