@@ -156,13 +156,16 @@ _MEASURED = re.compile(
 
 def expected_units(question: str) -> frozenset[str]:
     """The units of measure an answer to ``question`` must use (lower case), or an empty
-    set when it names no kind of measure: "... in mAh?" asks for mAh, "How many years...?"
-    for a duration, "What is the maximum operating altitude...?" for a length, "How
-    long...?" for a duration or a length."""
+    set when it names no kind of measure: "... in mAh?" asks for a charge (mAh, Ah, Wh),
+    "How many years...?" for years (a figure in days answers another question), "What is
+    the maximum operating altitude...?" for a length, "How long...?" for a duration or a
+    length."""
     for match in _IN_UNIT.finditer(question):
         unit = match.group(1).lower().replace(" ", "")
         for units in MEASURE_UNITS.values():
             if unit in units and len(unit) > 1:
+                if match.group(0).lower().startswith("how"):  # "how many years": years
+                    return frozenset({unit, unit.removesuffix("s"), unit + "s"}) & units
                 return units
     if re.search(r"\bhow\s+long\b", question, re.IGNORECASE):
         return MEASURE_UNITS["duration"] | MEASURE_UNITS["length"]
