@@ -16,7 +16,7 @@ import pytest
 
 from expertly.config import LLMSettings
 from expertly.errors import ConfigError, LLMError, MissingDependencyError
-from expertly.generate import models, ort, registry
+from expertly.generate import models, ort, ort_models, registry
 from expertly.generate.local import TransformersLLM
 from expertly.generate.models import resolve_model
 from expertly.generate.registry import create_llm
@@ -94,12 +94,12 @@ def test_precision_is_checked_and_adapters_are_refused(tmp_path: Path) -> None:
 def test_onnx_copy_is_keyed_by_source_weights_and_precision(tmp_path: Path) -> None:
     folder = _model_dir(tmp_path)
     source, cache = resolve_model(str(folder)), tmp_path / "cache"
-    int8 = ort.onnx_dir(source, cache, "int8")
+    int8 = ort_models.onnx_dir(source, cache, "int8")
     assert int8.parent == cache / "onnx" and int8.name.startswith("my-model-")
-    assert ort.onnx_dir(source, cache, "int4") != int8
-    assert ort.onnx_dir(source, cache, "int8") == int8  # stable
+    assert ort_models.onnx_dir(source, cache, "int4") != int8
+    assert ort_models.onnx_dir(source, cache, "int8") == int8  # stable
     (folder / "model.safetensors").write_bytes(b"re-exported weights")
-    assert ort.onnx_dir(source, cache, "int8") != int8
+    assert ort_models.onnx_dir(source, cache, "int8") != int8
 
 
 def _builder(calls: list[list[str]], *, fail: bool) -> Any:
@@ -119,32 +119,32 @@ def _builder(calls: list[list[str]], *, fail: bool) -> Any:
 def test_onnx_conversion_is_atomic_and_runs_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ort, "_need_packages", lambda: None)
+    monkeypatch.setattr(ort_models, "need_packages", lambda: None)
     source, cache = resolve_model(str(_model_dir(tmp_path))), tmp_path / "cache"
     calls: list[list[str]] = []
-    monkeypatch.setattr(ort.subprocess, "run", _builder(calls, fail=True))
+    monkeypatch.setattr(ort_models.subprocess, "run", _builder(calls, fail=True))
     with pytest.raises(LLMError, match=r"(?s)model builder failed.*out of memory"):
-        ort.convert_onnx(source, cache, "int8")
+        ort_models.convert_onnx(source, cache, "int8")
     assert list((cache / "onnx").iterdir()) == []  # the half-written copy is gone
 
     def interrupted(command: list[str], **kwargs: Any) -> None:
         (Path(command[command.index("-o") + 1]) / "model.onnx").write_bytes(b"half")
         raise KeyboardInterrupt  # Ctrl-C (or a kill) while the builder runs
 
-    monkeypatch.setattr(ort.subprocess, "run", interrupted)
+    monkeypatch.setattr(ort_models.subprocess, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        ort.convert_onnx(source, cache, "int8")
+        ort_models.convert_onnx(source, cache, "int8")
     assert list((cache / "onnx").iterdir()) == []
 
-    monkeypatch.setattr(ort.subprocess, "run", _builder(calls, fail=False))
-    folder = ort.convert_onnx(source, cache, "int8")
-    assert folder == ort.onnx_dir(source, cache, "int8")
+    monkeypatch.setattr(ort_models.subprocess, "run", _builder(calls, fail=False))
+    folder = ort_models.convert_onnx(source, cache, "int8")
+    assert folder == ort_models.onnx_dir(source, cache, "int8")
     assert list((cache / "onnx").iterdir()) == [folder]
     assert {p.name for p in folder.iterdir()} == {"model.onnx", "genai_config.json", models.MARKER}
     marker = json.loads((folder / models.MARKER).read_text())
     assert marker["precision"] == "int8" and marker["from"] == str(source.path)
     assert calls[-1][calls[-1].index("-p") + 1] == "int8"
-    assert ort.convert_onnx(source, cache, "int8") == folder
+    assert ort_models.convert_onnx(source, cache, "int8") == folder
     assert len(calls) == 2  # the finished copy is reused, not rebuilt
 
 

@@ -16,26 +16,24 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
-from expertly.config.hub import offline_hub
 from expertly.config.threads import threads_for, torch_threads
-from expertly.errors import ConfigError, LLMError, MissingDependencyError, ModelNotFoundError
+from expertly.errors import LLMError
 from expertly.generate import models
-from expertly.generate.stops import StopBuffer, cut_at_stop
+from expertly.generate.local_load import (
+    check_adapter,
+    import_torch,
+    load_model,
+    load_tokenizer,
+    resolve_device,
+)
+from expertly.generate.local_stream import stream_reply
+from expertly.generate.replies import finish_reason, stream_text
+from expertly.generate.stops import cut_at_stop
 from expertly.types import Completion, Message
 
-DEFAULT_STREAM_TOKENS = 256  # ``stream`` takes **kw (the protocol), so max_tokens needs a default
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` → cuda if available, else mps if available, else cpu; checks explicit ones."""
-    import torch
-
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if device == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if (device == "cuda" and not cuda) or (device == "mps" and not mps):
-        raise ConfigError(f"llm.device = {device!r} but torch sees no such device; use auto or cpu")
-    return device
+# ``resolve_device`` lives with the loading code (``local_load``); the evaluation's cost
+# model imports it from here.
+__all__ = ["ModelPaths", "TransformersLLM", "resolve_device"]
 
 
 class TransformersLLM:
@@ -67,7 +65,7 @@ class TransformersLLM:
         adapter: str | Path | None = None,
     ) -> None:
         self.source = models.resolve_model(model)
-        self.adapter = _check_adapter(adapter) if adapter else None
+        self.adapter = check_adapter(adapter) if adapter else None
         self.name = self.source.name
         if self.adapter is not None:
             label = (
@@ -134,7 +132,7 @@ class TransformersLLM:
         new = out[0, len(ids) :].tolist()
         text, stopped = cut_at_stop(tok.decode(new, skip_special_tokens=True), stop)
         ended = bool(new) and new[-1] in self._eos_ids()
-        finish = "length" if len(new) >= max_tokens and not (stopped or ended) else "stop"
+        finish = finish_reason(len(new), max_tokens, stopped=stopped, ended=ended)
         return Completion(text, len(ids), len(new), finish, self.name)
 
     def generate_batch(
@@ -163,11 +161,7 @@ class TransformersLLM:
         if not choices:
             return []
         ids = self._prompt_ids(messages)
-        tok = self._tokenizer()
-        encoded = [tok.encode(c, add_special_tokens=False) for c in choices]
-        empty = [c for c, e in zip(choices, encoded, strict=True) if not e]
-        if empty:
-            raise ValueError(f"choices {empty!r} have no tokens")
+        encoded = self._choice_ids(choices)
         self._check_room(len(ids), max(len(e) for e in encoded))
         model, _ = self._load()
         import torch
@@ -189,10 +183,7 @@ class TransformersLLM:
     def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
         """Text pieces as they are produced (keywords as for ``generate``; ``max_tokens``
         defaults to 256). Joined, they equal ``generate(...).text`` for greedy decoding."""
-        kw.setdefault("max_tokens", DEFAULT_STREAM_TOKENS)
-        for item in self.stream_completion(messages, **kw):
-            if isinstance(item, str):
-                yield item
+        return stream_text(self, messages, **kw)
 
     def stream_completion(
         self,
@@ -204,8 +195,11 @@ class TransformersLLM:
     ) -> Iterator[str | Completion]:
         """Text pieces as they are produced, then the Completion ``generate`` would return
         (``CompletionStreaming``): the tokens are counted as the model hands them to the
-        streamer, so usage is exact. Closing the iterator early stops the generation."""
-        return self._stream(messages, max_tokens=max_tokens, temperature=temperature, stop=stop)
+        streamer, so usage is exact. Closing the iterator early stops the generation.
+        See ``expertly.generate.local_stream``."""
+        return stream_reply(
+            self, messages, max_tokens=max_tokens, temperature=temperature, stop=stop
+        )
 
     def warmup(self) -> float:
         """Load (or convert) the model and run one tiny generation, so that one-time costs
@@ -221,66 +215,6 @@ class TransformersLLM:
         return torch_threads(threads_for("generate", self.threads))
 
     # -- internals ----------------------------------------------------------------------
-
-    def _stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int,
-        temperature: float,
-        stop: Sequence[str],
-    ) -> Iterator[str | Completion]:
-        ids = self._prompt_ids(messages)
-        self._check_room(len(ids), max_tokens)
-        model, tok = self._load()
-        import torch
-
-        inputs = self._inputs(ids)
-        streamer = _counting_streamer(tok)
-        cancel = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                with self.cpu_threads(), torch.inference_mode():
-                    model.generate(
-                        **inputs,
-                        generation_config=self._config(max_tokens, temperature),
-                        stopping_criteria=self._criteria(len(ids), stop, cancel),
-                        streamer=streamer,
-                    )
-            except BaseException as exc:  # handed to the consuming thread below
-                errors.append(exc)
-                streamer.end()
-
-        thread = threading.Thread(target=run, name="expertly-generate", daemon=True)
-        thread.start()
-        buffer = StopBuffer(stop)
-        pieces: list[str] = []
-        try:
-            for piece in streamer:
-                out = buffer.feed(piece)
-                if out:
-                    pieces.append(out)
-                    yield out
-                if buffer.stopped:
-                    break
-            thread.join()  # the generation has stopped on its own: its counts are final
-            if errors:
-                raise LLMError(f"{self.name} failed while generating: {errors[0]}") from errors[0]
-            tail = buffer.flush()
-            if tail:
-                pieces.append(tail)
-                yield tail
-        finally:
-            cancel.set()  # a consumer that stops early also stops the generation thread
-            thread.join()
-        new = streamer.new_tokens
-        ended = bool(new) and new[-1] in self._eos_ids()
-        length = len(new) >= max_tokens and not (buffer.stopped or ended)
-        yield Completion(
-            "".join(pieces), len(ids), len(new), "length" if length else "stop", self.name
-        )
 
     def _prompt_ids(self, messages: Sequence[Message]) -> list[int]:
         """The chat as the model sees it, ending with the assistant's turn opened.
@@ -303,6 +237,15 @@ class TransformersLLM:
             raise LLMError(f"{self.name} cannot format this chat: {exc}") from exc
         ids = out["input_ids"] if hasattr(out, "keys") else out  # transformers 5 returns a dict
         return [int(i) for i in ids]
+
+    def _choice_ids(self, choices: Sequence[str]) -> list[list[int]]:
+        """Each choice's token ids as the start of a reply; a choice without any raises."""
+        tok = self._tokenizer()
+        encoded = [tok.encode(c, add_special_tokens=False) for c in choices]
+        empty = [c for c, e in zip(choices, encoded, strict=True) if not e]
+        if empty:
+            raise ValueError(f"choices {empty!r} have no tokens")
+        return encoded
 
     def _check_room(self, prompt_tokens: int, max_tokens: int) -> None:
         """Callers budget first; a prompt that leaves no room for the answer is their bug."""
@@ -361,15 +304,7 @@ class TransformersLLM:
         """The tokenizer alone: from the model directory, or the GGUF file before conversion."""
         with self._lock:
             if self._tok is None:
-                offline_hub()
-                _import_torch()
-                folder = models.ready_dir(self.source, self.cache_dir)
-                if folder is None:
-                    self._tok = models.load_gguf_tokenizer(self.source.path)
-                else:
-                    from transformers import AutoTokenizer
-
-                    self._tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+                self._tok = load_tokenizer(self.source, self.cache_dir)
             return self._tok
 
     def _load(self) -> tuple[Any, Any]:
@@ -378,45 +313,15 @@ class TransformersLLM:
         with self._lock:
             if self._model is None:
                 started = time.perf_counter()
-                torch = _import_torch()
-                from transformers import AutoModelForCausalLM
-
+                import_torch()
                 device = resolve_device(self.device)
                 folder = models.ready_dir(self.source, self.cache_dir)
                 if folder is None:
                     folder = models.convert_gguf(self.source, self.cache_dir, tokenizer=tok)
                     self.converted = True
-                dtype = torch.float32
-                if device == "cuda":
-                    dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-                model: Any = AutoModelForCausalLM.from_pretrained(
-                    folder, dtype=dtype, local_files_only=True
-                )
-                if self.adapter is not None:
-                    model = _with_adapter(model, self.adapter)
-                self._model = model.to(device).eval()
+                self._model = load_model(folder, device, self.adapter)
                 self.load_seconds = time.perf_counter() - started
             return self._model, tok
-
-
-def _counting_streamer(tok: Any) -> Any:
-    """A ``TextIteratorStreamer`` that also keeps the ids of the new tokens it was handed
-    (``new_tokens``), so a streamed reply's token count is the model's own."""
-    from transformers import TextIteratorStreamer
-
-    class _Counting(TextIteratorStreamer):
-        def __init__(self) -> None:
-            super().__init__(tok, skip_prompt=True, skip_special_tokens=True)
-            self.new_tokens: list[int] = []
-            self._prompt_seen = False
-
-        def put(self, value: Any) -> None:
-            if self._prompt_seen:
-                self.new_tokens.extend(int(t) for t in value.reshape(-1).tolist())
-            self._prompt_seen = True
-            super().put(value)
-
-    return _Counting()
 
 
 class ModelPaths(Protocol):
@@ -427,36 +332,3 @@ class ModelPaths(Protocol):
 
     @property
     def adapter(self) -> str | None: ...
-
-
-def _check_adapter(adapter: str | Path) -> Path:
-    path = Path(adapter).expanduser()
-    if not (path / "adapter_config.json").is_file():
-        raise ModelNotFoundError(
-            f"{path} is not a PEFT adapter directory (no adapter_config.json); point at a "
-            "fine-tuning run's adapter/ folder (`expertly finetune models` lists them)"
-        )
-    return path.resolve()
-
-
-def _with_adapter(model: Any, adapter: Path) -> Any:
-    """``model`` with the PEFT adapter applied; LoRA-type adapters are merged in."""
-    try:
-        from peft import PeftModel
-    except ImportError as exc:
-        raise MissingDependencyError("peft", "finetune", "loading a fine-tuned adapter") from exc
-    tuned: Any = PeftModel.from_pretrained(model, adapter)
-    if tuned.peft_config["default"].is_prompt_learning:
-        return tuned  # prefix tuning: virtual tokens, nothing to merge
-    return tuned.merge_and_unload()
-
-
-def _import_torch() -> Any:
-    try:
-        import torch
-        import transformers  # noqa: F401  (checked here so the error names the package)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            exc.name or "torch", purpose="the local transformers LLM backend"
-        ) from exc
-    return torch

@@ -16,7 +16,9 @@ other backends need not offer it. A reply that does not come in time raises
 A server that is busy or failing (429, 5xx) is asked again as ``retry`` says
 (``expertly.endpoints``: backoff, ``Retry-After`` honoured); an error names the URL, the
 server's own message, the attempts made and the setting to check. A prompt the server finds
-too long for the model's window raises ``ContextLengthError``.
+too long for the model's window raises ``ContextLengthError``. That HTTP side, and the
+parsing of the SSE stream, is ``expertly.generate.openai_http``; the tool-call types and
+their parsing are ``expertly.generate.openai_tools``.
 """
 
 from __future__ import annotations
@@ -25,52 +27,32 @@ import json
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from contextlib import closing
 from typing import Any
 
 import httpx
 
-from expertly.endpoints import (
-    RETRY_STATUSES,
-    Outcome,
-    RetryPolicy,
-    attempts_note,
-    send,
-    server_message,
+from expertly.endpoints import RetryPolicy
+from expertly.errors import ContextLengthError, LLMError
+from expertly.generate.openai_http import ChatEndpoint
+from expertly.generate.openai_tools import (
+    ToolCallRequest,
+    ToolCompletion,
+    assistant_message,
+    tool_calls,
 )
-from expertly.errors import ContextLengthError, LLMError, LLMTimeoutError
+from expertly.generate.replies import stream_text
 from expertly.generate.stops import StopBuffer, cut_at_stop
 from expertly.types import Completion, Message
+
+# The tool-call types are re-exported: the agent and the tests import them from here, beside
+# ``generate_with_tools`` that returns them.
+__all__ = ["OpenAICompatLLM", "ToolCallRequest", "ToolCompletion"]
 
 DEFAULT_CONTEXT_WINDOW = 8192
 CHARS_PER_TOKEN = 3  # English averages ~4 characters per token; 3 over-counts on purpose
 MESSAGE_OVERHEAD = 4  # role and separator tokens a chat template adds per message
 REPLY_PRIMING = 3  # the "assistant" header the template appends
-DEFAULT_STREAM_TOKENS = 256
-CONTEXT_ERRORS = ("maximum context length", "context length", "context window", "too long")
-"""Words of the 400 a server answers when the prompt does not fit (vLLM: "This model's
-maximum context length is 2048 tokens. However, you requested ...")."""
-
-
-@dataclass(frozen=True)
-class ToolCallRequest:
-    """One tool call the model asked for. ``arguments`` is None when the model's argument
-    text is not a JSON object (``raw_arguments`` keeps it, so the caller can say why)."""
-
-    id: str
-    name: str
-    arguments: dict[str, Any] | None
-    raw_arguments: str
-
-
-@dataclass(frozen=True)
-class ToolCompletion:
-    """A reply that may call tools: the text part, the calls, and the assistant message as
-    the API expects it back in the next request's history."""
-
-    completion: Completion
-    tool_calls: tuple[ToolCallRequest, ...]
-    message: dict[str, Any]
 
 
 class OpenAICompatLLM:
@@ -95,11 +77,34 @@ class OpenAICompatLLM:
     ) -> None:
         self.name = model
         self.context_window = context_window or DEFAULT_CONTEXT_WINDOW
-        self.url = f"{base_url.rstrip('/')}/chat/completions"
-        self.timeout_s = timeout_s
-        self.retry = retry or RetryPolicy()
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.Client(headers=headers, timeout=timeout_s, transport=transport)
+        self._http = ChatEndpoint(
+            f"{base_url.rstrip('/')}/chat/completions",
+            model=model,
+            api_key=api_key,
+            timeout_s=timeout_s,
+            retry=retry or RetryPolicy(),
+            transport=transport,
+        )
+
+    @property
+    def url(self) -> str:
+        """Where requests go: ``{base_url}/chat/completions``."""
+        return self._http.url
+
+    @property
+    def timeout_s(self) -> float:
+        """Seconds a request may take, unless the caller gives its own."""
+        return self._http.timeout_s
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """How a busy or failing server is asked again."""
+        return self._http.retry
+
+    @property
+    def _client(self) -> httpx.Client:
+        """The endpoint's HTTP client (its headers carry the API key)."""
+        return self._http.client
 
     def count_tokens(self, messages: Sequence[Message]) -> int:
         """An estimate: ceil(chars / 3) + 4 per message + 3; pessimistic, never exact."""
@@ -149,7 +154,7 @@ class OpenAICompatLLM:
     def _complete(
         self, body: dict[str, Any], messages: Sequence[Message], stop: Sequence[str]
     ) -> Completion:
-        response = self._post(body)
+        response = self._http.post(body)
         try:
             data = response.json()
             choice = data["choices"][0]
@@ -157,15 +162,10 @@ class OpenAICompatLLM:
             finish = "length" if choice.get("finish_reason") == "length" else "stop"
             usage = data.get("usage") or {}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise self._malformed(response.text, exc) from exc
+            raise self._http.malformed(response.text, exc) from exc
         text, _ = cut_at_stop(text, stop)
-        return Completion(
-            text,
-            int(usage.get("prompt_tokens") or self.count_tokens(messages)),
-            int(usage.get("completion_tokens") or math.ceil(len(text) / CHARS_PER_TOKEN)),
-            finish,
-            str(data.get("model") or self.name),
-        )
+        model = str(data.get("model") or self.name)
+        return _completion(text, usage, finish, model, self.count_tokens(messages), text)
 
     def generate_with_tools(
         self,
@@ -187,44 +187,27 @@ class OpenAICompatLLM:
         ]
         if tools:
             body["tools"] = [dict(t) for t in tools]
-        response = self._post(body, None if timeout_s is None else max(timeout_s, 0.1))
+        response = self._http.post(body, None if timeout_s is None else max(timeout_s, 0.1))
         try:
             data = response.json()
             message = data["choices"][0]["message"]
             finish = data["choices"][0].get("finish_reason") or "stop"
             text = message.get("content") or ""
-            calls = tuple(_tool_call(c, i) for i, c in enumerate(message.get("tool_calls") or []))
+            calls = tool_calls(message)
             usage = data.get("usage") or {}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise self._malformed(response.text, exc) from exc
+            raise self._http.malformed(response.text, exc) from exc
         finish = "tool_calls" if calls else ("length" if finish == "length" else "stop")
         generated = text + "".join(c.name + c.raw_arguments for c in calls)
-        completion = Completion(
-            text,
-            int(usage.get("prompt_tokens") or self._estimate(body["messages"])),
-            int(usage.get("completion_tokens") or math.ceil(len(generated) / CHARS_PER_TOKEN)),
-            finish,
-            str(data.get("model") or self.name),
-        )
-        echo: dict[str, Any] = {"role": "assistant", "content": text or None}
-        if calls:
-            echo["tool_calls"] = [
-                {
-                    "id": c.id,
-                    "type": "function",
-                    "function": {"name": c.name, "arguments": c.raw_arguments},
-                }
-                for c in calls
-            ]
-        return ToolCompletion(completion, calls, echo)
+        model = str(data.get("model") or self.name)
+        prompt = self._estimate(body["messages"])
+        completion = _completion(text, usage, finish, model, prompt, generated)
+        return ToolCompletion(completion, calls, assistant_message(text, calls))
 
     def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
         """Text pieces from the server's SSE stream (``data:`` lines until ``[DONE]``);
         keywords as for ``generate``, ``max_tokens`` defaults to 256."""
-        kw.setdefault("max_tokens", DEFAULT_STREAM_TOKENS)
-        for item in self.stream_completion(messages, **kw):
-            if isinstance(item, str):
-                yield item
+        return stream_text(self, messages, **kw)
 
     def stream_completion(
         self,
@@ -247,7 +230,7 @@ class OpenAICompatLLM:
         return time.perf_counter() - started
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
     # -- internals ----------------------------------------------------------------------
 
@@ -271,46 +254,27 @@ class OpenAICompatLLM:
         pieces: list[str] = []
         usage: dict[str, Any] = {}
         finish, model = "stop", self.name
-        try:
-            outcome = send(self._client, self._request(body), self.retry, stream=True)
-            response = outcome.response
-            try:
-                self._check(outcome)
-                for line in response.iter_lines():
-                    payload = line[5:].strip() if line.startswith("data:") else ""
-                    if not payload:
-                        continue  # blank separators, ": keep-alive" comments, "event:" lines
-                    if payload == "[DONE]":
-                        break
-                    chunk = self._chunk(payload)
-                    if isinstance(chunk.get("usage"), dict):  # null but in the last chunk
-                        usage = chunk["usage"]
-                    model = str(chunk.get("model") or model)
-                    choices = chunk.get("choices") or []
-                    if choices and choices[0].get("finish_reason") == "length":
-                        finish = "length"
-                    if buffer.stopped:
-                        continue  # read on to the usage chunk; the text is already cut
-                    out = buffer.feed(self._text(choices, payload))
-                    if out:
-                        pieces.append(out)
-                        yield out
-            finally:
-                response.close()
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc) from exc
+        with closing(self._http.events(body)) as chunks:
+            for chunk, payload in chunks:
+                if isinstance(chunk.get("usage"), dict):  # null but in the last chunk
+                    usage = chunk["usage"]
+                model = str(chunk.get("model") or model)
+                choices = chunk.get("choices") or []
+                if choices and choices[0].get("finish_reason") == "length":
+                    finish = "length"
+                if buffer.stopped:
+                    continue  # read on to the usage chunk; the text is already cut
+                out = buffer.feed(self._http.delta_text(choices, payload))
+                if out:
+                    pieces.append(out)
+                    yield out
         tail = buffer.flush()
         if tail:
             pieces.append(tail)
             yield tail
         text = "".join(pieces)
-        yield Completion(
-            text,
-            int(usage.get("prompt_tokens") or self.count_tokens(messages)),
-            int(usage.get("completion_tokens") or math.ceil(len(text) / CHARS_PER_TOKEN)),
-            "stop" if buffer.stopped else finish,
-            model,
-        )
+        finish = "stop" if buffer.stopped else finish
+        yield _completion(text, usage, finish, model, self.count_tokens(messages), text)
 
     def _body(
         self,
@@ -332,109 +296,16 @@ class OpenAICompatLLM:
             body["stop"] = list(stop)
         return body
 
-    def _chunk(self, payload: str) -> dict[str, Any]:
-        """One SSE chunk, parsed; an ``error`` chunk raises."""
-        try:
-            data = json.loads(payload)
-        except ValueError as exc:
-            raise self._malformed(payload, exc) from exc
-        if not isinstance(data, dict):
-            raise self._malformed(payload, TypeError("a chunk must be a JSON object"))
-        if "error" in data:
-            raise LLMError(f"{self.url} reported an error mid-stream: {payload[:300]}")
-        return data
 
-    def _text(self, choices: Any, payload: str) -> str:
-        """The text of one chunk's choices (none: e.g. the last chunk, carrying usage)."""
-        try:
-            if not choices:
-                return ""
-            return str((choices[0].get("delta") or {}).get("content") or "")
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            raise self._malformed(payload, exc) from exc
-
-    def _request(self, body: dict[str, Any], timeout_s: float | None = None) -> httpx.Request:
-        if timeout_s is None:
-            return self._client.build_request("POST", self.url, json=body)
-        return self._client.build_request("POST", self.url, json=body, timeout=timeout_s)
-
-    def _post(self, body: dict[str, Any], timeout_s: float | None = None) -> httpx.Response:
-        """The server's successful reply to ``body`` (retried as ``self.retry`` says; a
-        ``timeout_s`` given by the caller bounds the retries' waits too)."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        try:
-            request = self._request(body, timeout_s)
-            outcome = send(self._client, request, self.retry, deadline=deadline)
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, timeout_s) from exc
-        self._check(outcome)
-        return outcome.response
-
-    def _check(self, outcome: Outcome) -> None:
-        response = outcome.response
-        if response.is_success:
-            return
-        code = response.status_code
-        message = server_message(response)
-        tries = attempts_note(outcome, self.retry, "llm")
-        if code == 400 and any(w in message.lower() for w in CONTEXT_ERRORS):
-            raise ContextLengthError(
-                f"{self.url} answered HTTP 400: {message!r}; the prompt and the answer's "
-                "tokens do not fit the served model's window: set llm.context_window to the "
-                "server's (e.g. vLLM's --max-model-len), or lower llm.max_new_tokens or "
-                "retrieval.k."
-            )
-        hint = (
-            "check the API key (the variable named by llm.api_key_env)"
-            if code in (401, 403)
-            else f"check llm.model = {self.name!r} (GET {self.url.rsplit('/', 2)[0]}/models "
-            "lists what the server serves; a vLLM LoRA adapter is named by --lora-modules) "
-            "and llm.base_url (it usually ends in /v1)"
-            if code == 404
-            else f"the server is overloaded or failing: check its log (and llm.model = "
-            f"{self.name!r}), or raise llm.retries"
-            if code in RETRY_STATUSES
-            else f"check llm.model = {self.name!r} and the server's log"
-        )
-        raise LLMError(f"{self.url} answered HTTP {code}{tries}: {message!r}; {hint}.")
-
-    def _transport_error(self, exc: httpx.HTTPError, timeout_s: float | None = None) -> LLMError:
-        if isinstance(exc, httpx.TimeoutException):
-            return LLMTimeoutError(
-                f"{self.url} did not answer within {timeout_s or self.timeout_s:g} s: check "
-                "that the server is up, or raise llm.timeout_s for slow models."
-            )
-        if isinstance(exc, httpx.ConnectError):
-            return LLMError(
-                f"Cannot connect to {self.url} ({exc}): is the server running? "
-                "Check llm.base_url (EXPERTLY_LLM__BASE_URL)."
-            )
-        return LLMError(f"Request to {self.url} failed ({type(exc).__name__}: {exc}).")
-
-    def _malformed(self, text: str, exc: Exception) -> LLMError:
-        return LLMError(
-            f"{self.url} sent a reply that is not an OpenAI chat completion ({exc}): "
-            f"{text[:300]!r}. Check llm.base_url points at an OpenAI-compatible API."
-        )
-
-
-def _tool_call(raw: Mapping[str, Any], index: int) -> ToolCallRequest:
-    """One entry of ``tool_calls``; arguments arrive as a JSON string (OpenAI, vLLM) or
-    as an object (Ollama)."""
-    function = raw["function"]
-    args = function.get("arguments")
-    if isinstance(args, Mapping):
-        return ToolCallRequest(
-            str(raw.get("id") or f"call_{index}"), function["name"], dict(args), json.dumps(args)
-        )
-    text = args if isinstance(args, str) else ""
-    try:
-        parsed = json.loads(text) if text.strip() else {}
-    except ValueError:
-        parsed = None
-    return ToolCallRequest(
-        str(raw.get("id") or f"call_{index}"),
-        str(function["name"]),
-        parsed if isinstance(parsed, dict) else None,
+def _completion(
+    text: str, usage: Mapping[str, Any], finish: str, model: str, prompt_tokens: int, generated: str
+) -> Completion:
+    """The reply with the server's ``usage``, or where it reports none, the estimates:
+    ``prompt_tokens``, and ``generated`` (the text and any tool calls) by its length."""
+    return Completion(
         text,
+        int(usage.get("prompt_tokens") or prompt_tokens),
+        int(usage.get("completion_tokens") or math.ceil(len(generated) / CHARS_PER_TOKEN)),
+        finish,
+        model,
     )

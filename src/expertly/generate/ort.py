@@ -5,9 +5,8 @@ it decodes several times faster than transformers fp32 (and faster than llama.cp
 figures) in int8 and int4; fp32 keeps every greedy token of transformers.
 
 The model is converted once per workspace (or shared ``llm.cache_dir``) with onnxruntime-genai's
-own model builder, from the transformers directory (the GGUF conversion of
-``expertly.generate.models`` first, when the source is a GGUF file), into
-``<cache_dir>/onnx/<source>-<precision>/``, atomically like that conversion. The tokenizer,
+own model builder into ``<cache_dir>/onnx/<source>-<precision>/``
+(``expertly.generate.ort_models``, which also says what must be installed). The tokenizer,
 chat template and exact token counts are the transformers ones (a ``TransformersLLM``
 that never loads its weights), so prompts and counts are identical across backends.
 
@@ -24,14 +23,8 @@ point ``llm.model`` at the export).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -40,20 +33,27 @@ from pathlib import Path
 from typing import Any
 
 from expertly.config.threads import threads_for
-from expertly.errors import ConfigError, LLMError, MissingDependencyError
+from expertly.errors import ConfigError
 from expertly.generate import models
-from expertly.generate.local import DEFAULT_STREAM_TOKENS, TransformersLLM
+from expertly.generate.local import TransformersLLM
+from expertly.generate.ort_models import (
+    PACKAGES,
+    PRECISIONS,
+    available,
+    convert_onnx,
+    need_packages,
+    onnx_dir,
+    refuse_adapter,
+)
+from expertly.generate.replies import finish_reason, stream_text
 from expertly.generate.stops import StopBuffer, cut_at_stop
 from expertly.types import Completion, Message
 
-PRECISIONS = ("fp32", "int8", "int4")
-PACKAGES = ("onnxruntime_genai", "onnx", "onnx_ir")  # the runtime, and what its builder needs
+# The model copy's names are re-exported: the registry, tests and benchmarks reach them
+# through this module (``ort.available()``, ``ort.PRECISIONS``, ``ort.onnx_dir`` ...).
+__all__ = ["PACKAGES", "PRECISIONS", "OnnxLLM", "available", "convert_onnx", "onnx_dir"]
+
 TOP_K = 50  # transformers' default when sampling, so temperature > 0 behaves alike
-
-
-def available() -> bool:
-    """Whether the runtime and its model builder are installed (``pip install expertly[fast]``)."""
-    return all(importlib.util.find_spec(p) is not None for p in PACKAGES)
 
 
 @dataclass
@@ -87,7 +87,7 @@ class OnnxLLM:
     ) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(f"llm.precision = {precision!r}; valid: {', '.join(PRECISIONS)}")
-        _refuse_adapter(Path(model).expanduser() if model else None)
+        refuse_adapter(Path(model).expanduser() if model else None)
         self._text = TransformersLLM(
             model, cache_dir=Path(cache_dir), context_window=context_window
         )
@@ -157,7 +157,7 @@ class OnnxLLM:
     def stream(self, messages: Sequence[Message], **kw: Any) -> Iterator[str]:
         """Text pieces as they are produced (keywords as for ``generate``; ``max_tokens``
         defaults to 256). Joined, they equal ``generate(...).text`` for greedy decoding."""
-        return self._stream(messages, **kw)
+        return stream_text(self, messages, **kw)
 
     def stream_completion(
         self,
@@ -191,11 +191,7 @@ class OnnxLLM:
         tokens' log-probabilities (one forward pass when every choice is one token)."""
         if not choices:
             return []
-        tok = self._text._tokenizer()
-        encoded = [tok.encode(c, add_special_tokens=False) for c in choices]
-        empty = [c for c, e in zip(choices, encoded, strict=True) if not e]
-        if empty:
-            raise ValueError(f"choices {empty!r} have no tokens")
+        encoded = self._text._choice_ids(choices)
         longest = max(len(e) for e in encoded)
         ids = self._prompt(messages, longest)
         if longest == 1:
@@ -220,26 +216,6 @@ class OnnxLLM:
         return time.perf_counter() - started
 
     # -- internals ----------------------------------------------------------------------
-
-    def _stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int = DEFAULT_STREAM_TOKENS,
-        temperature: float = 0.0,
-        stop: Sequence[str] = (),
-    ) -> Iterator[str]:
-        ids = self._prompt(messages, max_tokens)
-        buffer = StopBuffer(stop)
-        for piece in self._pieces(ids, max_tokens, temperature, stop, _Run([])):
-            out = buffer.feed(piece)
-            if out:
-                yield out
-            if buffer.stopped:
-                return
-        tail = buffer.flush()
-        if tail:
-            yield tail
 
     def _pieces(
         self, ids: list[int], max_tokens: int, temperature: float, stop: Sequence[str], run: _Run
@@ -298,7 +274,7 @@ class OnnxLLM:
         with self._lock:
             if self._model is None:
                 started = time.perf_counter()
-                _need_packages()
+                need_packages()
                 import onnxruntime_genai as og
 
                 folder = onnx_dir(self.source, self.cache_dir, self.precision)
@@ -320,68 +296,9 @@ class OnnxLLM:
             return self._model
 
 
-def onnx_dir(source: models.ModelSource, cache_dir: Path, precision: str) -> Path:
-    """Where the ONNX copy of ``source`` at ``precision`` lives (whether or not it exists).
-
-    Keyed by the source's fingerprint: a GGUF file's conversion slug, or for a model
-    directory its path and its weight files' sizes and modification times (a re-export
-    into the same folder makes a new copy).
-    """
-    if source.kind == "gguf":
-        slug = models.cache_slug(source)
-    else:
-        digest = hashlib.sha256(str(source.path).encode())
-        for weights in [*sorted(source.path.glob("*.safetensors")), source.path / "config.json"]:
-            stat = weights.stat()
-            digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-        slug = f"{source.name}-{digest.hexdigest()[:12]}"
-    return cache_dir / "onnx" / f"{slug}-{precision}"
-
-
-def convert_onnx(source: models.ModelSource, cache_dir: Path, precision: str) -> Path:
-    """Build the ONNX copy of ``source`` once (~20–40 s for SmolLM2-135M); return its dir.
-
-    A GGUF source goes through its transformers conversion first (cached too). Atomic as
-    ``models.build_once`` is: an interrupted build leaves nothing that a later run trusts.
-    """
-    _need_packages()
-    hf = models.hf_dir(source, cache_dir)
-    _refuse_adapter(hf)
-
-    def write(tmp: Path) -> None:
-        # The builder runs in a child process: it needs ~2 GB for a 135M model, prints
-        # progress, and its Python API expects its own CLI's option parsing first.
-        work = tmp / ".build-cache"  # the builder's scratch space, removed before the rename
-        command = [
-            sys.executable, "-m", "onnxruntime_genai.models.builder",
-            "-i", str(hf), "-o", str(tmp), "-p", precision, "-e", "cpu", "-c", str(work),
-            "--extra_options", "hf_token=false",
-        ]  # fmt: skip
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-        shutil.rmtree(work, ignore_errors=True)
-        if done.returncode != 0 or not (tmp / "genai_config.json").is_file():
-            tail = (done.stderr or done.stdout).strip()[-1500:]
-            raise LLMError(f"onnxruntime-genai's model builder failed on {hf}:\n{tail}")
-
-    target = onnx_dir(source, cache_dir, precision)
-    marker = {"source": str(source.path), "from": str(hf), "precision": precision}
-    return models.build_once(target, write, marker)
-
-
-def _refuse_adapter(folder: Path | None) -> None:
-    """A PEFT adapter cannot be converted on its own: it needs its base merged in."""
-    if folder is not None and (folder / "adapter_config.json").is_file():
-        raise LLMError(
-            f"{folder} is a PEFT adapter: the onnx backend cannot apply adapters. Merge it "
-            "into its base (`expertly finetune export RUN --merge`) and point llm.model at "
-            "the export, or use llm.backend = 'transformers'."
-        )
-
-
 def _finish(run: _Run, max_tokens: int) -> str:
     """As ``TransformersLLM`` reports it: "length" only when the budget ran out."""
-    return "length" if len(run.new) >= max_tokens and not (run.stopped or run.ended) else "stop"
+    return finish_reason(len(run.new), max_tokens, stopped=run.stopped, ended=run.ended)
 
 
 def _array(rows: list[list[int]]) -> Any:
@@ -395,11 +312,3 @@ def _log_softmax(logits: Any) -> Any:
 
     top = float(np.max(logits))
     return logits - top - math.log(float(np.sum(np.exp(logits - top))))
-
-
-def _need_packages() -> None:
-    for package in PACKAGES:
-        if importlib.util.find_spec(package) is None:
-            raise MissingDependencyError(
-                package.replace("_", "-"), "fast", "the onnx LLM backend (llm.backend = 'onnx')"
-            )
