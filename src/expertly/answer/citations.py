@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 from expertly.retrieve.hybrid import STOPWORDS
 from expertly.types import Citation, Hit
@@ -60,27 +61,21 @@ def best_sentence(source: str, answer: str) -> tuple[int, int]:
 
 
 def _citation(number: int, hit: Hit, answer: str, method: str) -> Citation:
-    chunk = hit.chunk
-    s, e = best_sentence(chunk.text, answer)
-    return Citation(
-        number=number,
-        doc_id=chunk.doc_id,
-        chunk_id=chunk.id,
-        source=hit.source,
-        start=chunk.start,
-        end=chunk.end,
-        score=hit.score,
-        title=hit.title,
-        page=chunk.page,
-        heading_path=chunk.heading_path,
-        quote=chunk.text[s:e].strip(),
-        method="attributed" if method == "attributed" else "cited",
-    )
+    """Source ``number`` (``hit``) quoted at its sentence sharing most words with
+    ``answer``."""
+    s, e = best_sentence(hit.chunk.text, answer)
+    return quote_citation(number, hit, s, e, "attributed" if method == "attributed" else "cited")
 
 
-def quote_citation(number: int, hit: Hit, start: int, end: int) -> Citation:
+def quote_citation(
+    number: int,
+    hit: Hit,
+    start: int,
+    end: int,
+    method: Literal["cited", "attributed"] = "cited",
+) -> Citation:
     """A citation of ``hit`` as source ``number`` quoting ``hit.chunk.text[start:end]``
-    (white space collapsed): a sentence the answerer points to without having written it."""
+    (white space collapsed: a table row or a heading's line break reads as one line)."""
     chunk = hit.chunk
     return Citation(
         number=number,
@@ -94,6 +89,7 @@ def quote_citation(number: int, hit: Hit, start: int, end: int) -> Citation:
         page=chunk.page,
         heading_path=chunk.heading_path,
         quote=" ".join(chunk.text[start:end].split()),
+        method=method,
     )
 
 
