@@ -241,8 +241,10 @@ def test_a_reply_restating_the_question_or_announcing_nothing_is_no_answer() -> 
 
 def test_how_many_of_a_unit_asks_for_that_unit() -> None:
     assert expected_units("How many years does the sensor last?") == {"year", "years"}
-    assert expected_units("How many kg can the mast carry?") == {"kg"}
+    assert expected_units("How many kg can the mast carry?") == {"kg", "kilogram", "kilograms"}
     assert expected_units("How many days do I have?") == {"day", "days"}
+    assert expected_units("How many minutes does it take?") == {"min", "minute", "minutes"}
+    assert states_measure("Leave it powered for 20 min.", expected_units("How many minutes?"))
     step = "Changed: the baseline correction window was extended from 7 to 8 days."
     assert not states_measure(step, expected_units("How many years does the sensor last?"))
     assert states_measure("a 2-year warranty", expected_units("How many years of warranty?"))

@@ -165,7 +165,7 @@ def expected_units(question: str) -> frozenset[str]:
         for units in MEASURE_UNITS.values():
             if unit in units and len(unit) > 1:
                 if match.group(0).lower().startswith("how"):  # "how many years": years
-                    return frozenset({unit, unit.removesuffix("s"), unit + "s"}) & units
+                    return _same_unit(unit) & units
                 return units
     if re.search(r"\bhow\s+long\b", question, re.IGNORECASE):
         return MEASURE_UNITS["duration"] | MEASURE_UNITS["length"]
@@ -174,6 +174,31 @@ def expected_units(question: str) -> frozenset[str]:
         if kind:
             return MEASURE_UNITS[kind]
     return frozenset()
+
+
+_SAME_UNITS = [
+    words(names)
+    for names in (
+        "s sec second seconds",
+        "min minute minutes",
+        "h hour hours",
+        "m metre metres meter meters",
+        "g gram grams",
+        "kg kilogram kilograms",
+        "lb lbs",
+        "ft feet",
+        "inch inches",
+    )
+]
+"""Names of one unit of measure, where it has more than its singular and plural."""
+
+
+def _same_unit(unit: str) -> frozenset[str]:
+    """``unit``'s names: its singular and plural, and its symbol ("minutes": min)."""
+    for names in _SAME_UNITS:
+        if unit in names:
+            return names
+    return frozenset({unit, unit.removesuffix("s"), unit + "s"})
 
 
 _KEYED = re.compile(r"([^\W\d][\w ]*?)\s*[:=]\s*[-+]?\d")
