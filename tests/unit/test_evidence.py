@@ -23,6 +23,7 @@ from expertly.answer.units import (
     lexical_coverage,
     score_units,
     split_units,
+    unit_body,
     unit_context,
 )
 from expertly.config import AnswerSettings, RetrievalSettings
@@ -293,6 +294,8 @@ def test_an_extractive_answer_drops_headings_and_cites_before_the_full_stop() ->
     )  # ... not here
     (row,) = _units("sku: A-1; price: 5; unit: piece", "price of A-1?")
     assert extractive_answer(row) == "sku: A-1; price: 5; unit: piece [1]"
+    # a lead quotes the same words: the chunk's headings are shown apart from it
+    assert unit_body(unit) == "You may accept gifts up to EUR 50 per gift."
 
 
 def test_with_the_support_check_only_the_sentence_with_an_unknown_figure_goes(

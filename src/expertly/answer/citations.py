@@ -64,18 +64,15 @@ def _citation(number: int, hit: Hit, answer: str, method: str) -> Citation:
     """Source ``number`` (``hit``) quoted at its sentence sharing most words with
     ``answer``."""
     s, e = best_sentence(hit.chunk.text, answer)
-    return quote_citation(number, hit, s, e, "attributed" if method == "attributed" else "cited")
+    kind: Literal["cited", "attributed"] = "attributed" if method == "attributed" else "cited"
+    return quote_citation(number, hit, hit.chunk.text[s:e], kind)
 
 
 def quote_citation(
-    number: int,
-    hit: Hit,
-    start: int,
-    end: int,
-    method: Literal["cited", "attributed"] = "cited",
+    number: int, hit: Hit, quote: str, method: Literal["cited", "attributed"] = "cited"
 ) -> Citation:
-    """A citation of ``hit`` as source ``number`` quoting ``hit.chunk.text[start:end]``
-    (white space collapsed: a table row or a heading's line break reads as one line)."""
+    """A citation of ``hit`` as source ``number`` quoting ``quote``, words of its chunk
+    (white space collapsed: a table row's line breaks read as one line)."""
     chunk = hit.chunk
     return Citation(
         number=number,
@@ -88,7 +85,7 @@ def quote_citation(
         title=hit.title,
         page=chunk.page,
         heading_path=chunk.heading_path,
-        quote=" ".join(chunk.text[start:end].split()),
+        quote=" ".join(quote.split()),
         method=method,
     )
 

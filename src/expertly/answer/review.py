@@ -25,7 +25,7 @@ from expertly.answer.prompt import (
     is_abstention,
     unsupported_figures,
 )
-from expertly.answer.units import Extraction, Unit, extraction, lead_units
+from expertly.answer.units import Extraction, Unit, extraction, lead_units, unit_body
 from expertly.config import AnswerSettings
 from expertly.types import Citation, Hit, TraceStep
 
@@ -90,7 +90,7 @@ def review(
     if not abstained:
         return Reviewed(raw, abstained=False, attribute=attribute)
     leads = tuple(
-        quote_citation(u.hit + 1, used[u.hit], u.start, u.end) for u in lead_units(units, question)
+        quote_citation(u.hit + 1, used[u.hit], unit_body(u)) for u in lead_units(units, question)
     )
     return Reviewed(raw or ABSTAIN_TEXT, abstained=True, attribute=attribute, leads=leads)
 

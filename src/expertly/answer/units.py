@@ -205,14 +205,20 @@ _BULLET = re.compile(r"^(?:[-*\u2022]|\d{1,2}[.)])\s+")
 would read as a sentence of its own."""
 
 
+def unit_body(unit: Unit) -> str:
+    """``unit``'s text on one line without the heading lines it carries (its chunk's
+    headings say them) and without a list number or bullet opening it."""
+    lines = [line.strip() for line in unit.text.splitlines() if line.strip()]
+    while len(lines) > 1 and len(lines[0].split()) < MIN_UNIT_WORDS:
+        lines.pop(0)
+    return _BULLET.sub("", " ".join(" ".join(lines).split()))
+
+
 def extractive_answer(unit: Unit) -> str:
     """``unit`` as an answer: its text on one line, after its innermost headings
     (``HEADINGS_SHOWN``) instead of the heading lines it carries, cited as source
     ``unit.hit + 1`` (the marker before the closing full stop)."""
-    lines = [line.strip() for line in unit.text.splitlines() if line.strip()]
-    while len(lines) > 1 and len(lines[0].split()) < MIN_UNIT_WORDS:
-        lines.pop(0)
-    text = _BULLET.sub("", " ".join(" ".join(lines).split()))
+    text = unit_body(unit)
     headings = [h for h in unit.headings[-HEADINGS_SHOWN:] if h.lower() not in text.lower()]
     if headings:
         text = f"{' > '.join(headings)}: {text}"
