@@ -8,7 +8,7 @@ generator, same seed): chunk texts of Zipf-distributed words, questions of three
 so most questions hold a word that most chunks hold. The index is written once with
 ``SQLiteStore.upsert`` into a temporary folder. Per question, interleaved, one thread, each
 search as the store runs it (``SQLiteStore.search`` with text only, the postings copy in
-use): ``full`` scores every row holding a question word (``sparse.PRUNE_MIN_POSTINGS`` set
+use): ``full`` scores every row holding a question word (``bm25.PRUNE_MIN_POSTINGS`` set
 out of reach), ``pruned`` is the default. Reported: p50 / p95 of each, how many questions
 the pruned search answered (the others fall back to the full one), and that both gave the
 same rowids and scores for every question.
@@ -28,7 +28,7 @@ from scale import workload
 
 from expertly.config import StoreSettings
 from expertly.store.sqlite import SQLiteStore
-from expertly.store.sqlite import sparse as sqlite_sparse
+from expertly.store.sqlite import bm25 as sqlite_bm25
 from expertly.types import Query
 
 
@@ -41,11 +41,11 @@ def main() -> None:
     args = parser.parse_args()
     vectors, docs, _, texts = workload(args.chunks, args.queries)
     settings = StoreSettings(vector_cache="off", sparse_cache="on")
-    shipped = sqlite_sparse.PRUNE_MIN_POSTINGS
+    shipped = sqlite_bm25.PRUNE_MIN_POSTINGS
     answered = 0
-    real = sqlite_sparse.SparseCache._pruned
+    real = sqlite_bm25.Scorer.pruned
 
-    def counting(self: sqlite_sparse.SparseCache, *a: object) -> object:
+    def counting(self: sqlite_bm25.Scorer, *a: object) -> object:
         nonlocal answered
         found = real(self, *a)  # type: ignore[arg-type]
         answered += found is not None
@@ -61,18 +61,18 @@ def main() -> None:
             started = time.perf_counter()
             store.search(Query(text=texts[0]), args.k)
             load_s = time.perf_counter() - started
-            sqlite_sparse.SparseCache._pruned = counting  # type: ignore[method-assign]
+            sqlite_bm25.Scorer.pruned = counting  # type: ignore[method-assign]
             for i, text in enumerate(texts):
                 found = {}
                 for name in ("full", "pruned") if i % 2 else ("pruned", "full"):
-                    sqlite_sparse.PRUNE_MIN_POSTINGS = shipped if name == "pruned" else 10**15
+                    sqlite_bm25.PRUNE_MIN_POSTINGS = shipped if name == "pruned" else 10**15
                     t0 = time.perf_counter()
                     hits = store.search(Query(text=text), args.k)
                     times[name].append(time.perf_counter() - t0)
                     found[name] = [(h.chunk.id, h.score) for h in hits]
                 same += found["full"] == found["pruned"]
             postings = store._sparse.postings()
-    sqlite_sparse.PRUNE_MIN_POSTINGS = shipped
+    sqlite_bm25.PRUNE_MIN_POSTINGS = shipped
     result = {
         "benchmark": "sqlite_bm25",
         "chunks": len(vectors),

@@ -14,7 +14,7 @@ import pytest
 from expertly.config import StoreSettings
 from expertly.errors import ConfigError
 from expertly.store.sqlite import SQLiteStore
-from expertly.store.sqlite import store as store_module
+from expertly.store.sqlite import search as search_module
 from expertly.store.sqlite.rows import ChunkRowCache, merge_built
 from expertly.types import Chunk, Filters, Query
 from tests.contracts.store_contract import make_doc, unit_vectors
@@ -57,13 +57,13 @@ def test_a_second_search_reads_no_row_twice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     read: list[int] = []
-    real = store_module.chunk_rows
+    real = search_module.chunk_rows
 
     def counting(conn: Any, rowids: list[int]) -> dict[int, tuple[Any, ...]]:
         read.extend(rowids)
         return real(conn, rowids)
 
-    monkeypatch.setattr(store_module, "chunk_rows", counting)
+    monkeypatch.setattr(search_module, "chunk_rows", counting)
     with SQLiteStore(tmp_path / "i.sqlite", dim=DIM, embedder="t") as store:
         _put(store, "a.md", [f"leave rule {i}" for i in range(6)], "A", 1)
         first = _search(store, "leave")

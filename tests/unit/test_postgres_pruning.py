@@ -12,7 +12,7 @@ import math
 import pytest
 
 from expertly.store.postgres.pruning import COMMON_WEIGHT, Plan, Term, idf, plans
-from expertly.store.sqlite.sparse import K1
+from expertly.store.sqlite.bm25 import K1
 
 pytestmark = pytest.mark.unit
 

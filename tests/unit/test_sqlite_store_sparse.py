@@ -21,6 +21,7 @@ import pytest
 from expertly.config import StoreSettings
 from expertly.errors import ConfigError
 from expertly.store.sqlite import SQLiteStore
+from expertly.store.sqlite import bm25 as sqlite_bm25
 from expertly.store.sqlite import sparse as sqlite_sparse
 from expertly.store.sqlite.query import bm25_search, chunk_filter, fts_query, query_phrases
 from expertly.types import Filters, Hit, Query
@@ -66,7 +67,7 @@ def pruning(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
     """Every test runs twice: as shipped (these corpora are too small for the
     rarest-phrases-first search) and with that search tried on every query."""
     if request.param == "prune-always":
-        monkeypatch.setattr(sqlite_sparse, "PRUNE_MIN_POSTINGS", 0)
+        monkeypatch.setattr(sqlite_bm25, "PRUNE_MIN_POSTINGS", 0)
 
 
 def _sentence(rng: random.Random, most: int) -> str:
@@ -312,7 +313,7 @@ def test_rarest_phrases_first_gives_the_full_scoring_bit_for_bit(
         for d in range(0, 400, 9):
             store.delete(f"doc{d:03d}")  # masked rows in the copy
         answered = 0
-        real = sqlite_sparse.SparseCache._pruned
+        real = sqlite_bm25.Scorer.pruned
 
         def counting(self: Any, *args: Any) -> Any:
             nonlocal answered
@@ -320,8 +321,8 @@ def test_rarest_phrases_first_gives_the_full_scoring_bit_for_bit(
             answered += found is not None
             return found
 
-        monkeypatch.setattr(sqlite_sparse.SparseCache, "_pruned", counting)
-        monkeypatch.setattr(sqlite_sparse, "PRUNE_COST", 1)  # try it even where it costs more
+        monkeypatch.setattr(sqlite_bm25.Scorer, "pruned", counting)
+        monkeypatch.setattr(sqlite_bm25, "PRUNE_COST", 1)  # try it even where it costs more
         with store._read() as conn:
             store._sparse.sync(conn)
             rows = conn.execute(
@@ -336,9 +337,9 @@ def test_rarest_phrases_first_gives_the_full_scoring_bit_for_bit(
                 phrases = words + words[:1] if rng.random() < 0.2 else words  # a repeated one
                 k = rng.choice([1, 5, 10, 30])
                 for allowed in (None, tenant_b):
-                    monkeypatch.setattr(sqlite_sparse, "PRUNE_MIN_POSTINGS", 0)
+                    monkeypatch.setattr(sqlite_bm25, "PRUNE_MIN_POSTINGS", 0)
                     got = store._sparse.search(conn, phrases, k, allowed)
-                    monkeypatch.setattr(sqlite_sparse, "PRUNE_MIN_POSTINGS", 10**12)
+                    monkeypatch.setattr(sqlite_bm25, "PRUNE_MIN_POSTINGS", 10**12)
                     want = store._sparse.search(conn, phrases, k, allowed)
                     assert got == want, (phrases, k)  # rowids and scores, exactly
         assert answered > 100  # the pruned search really answered most of them

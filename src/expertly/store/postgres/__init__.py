@@ -1,9 +1,10 @@
 """The server store: PostgreSQL with pgvector (HNSW vectors) and full text (tsvector).
 
-``store`` holds ``PostgresStore`` (transactions, search, the protocol methods); ``schema``
-creates and migrates the tables and checks the embedder; ``query`` builds the SQL of a
-search (filters, HNSW KNN, ranked full text); ``pruning`` picks the words whose chunks
-BM25 must score; ``stats`` keeps BM25's statistics. Needs the ``[postgres]`` extra
+``store`` holds ``PostgresStore`` (search, the protocol methods); ``connection`` its one
+connection and transactions; ``writes`` the SQL that replaces or removes a document;
+``schema`` creates and migrates the tables and checks the embedder; ``query`` builds the
+SQL of a search (filters, HNSW KNN, ranked full text); ``pruning`` picks the words whose
+chunks BM25 must score; ``stats`` keeps BM25's statistics. Needs the ``[postgres]`` extra
 (psycopg 3, pgvector).
 """
 

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from expertly.store.postgres.schema import ts_config
-from expertly.store.sqlite.sparse import K1
+from expertly.store.sqlite.bm25 import K1
 
 COMMON_WEIGHT = 1e-6
 """The weight of a term whose idf is <= 0, as in FTS5's ``bm25()``."""

@@ -16,8 +16,8 @@ import numpy as np
 
 from expertly.store.postgres import pruning
 from expertly.store.postgres.schema import CONTEXT_WEIGHT, TEXT_WEIGHT, ts_config
+from expertly.store.sqlite.bm25 import K1, B
 from expertly.store.sqlite.rows import plain
-from expertly.store.sqlite.sparse import K1, B
 from expertly.types import Filters
 
 MAX_EF_SEARCH = 1000

@@ -18,25 +18,32 @@
 * Input checks and row conversions are the SQLite store's (``sqlite.rows``), so both
   backends accept and refuse the same documents. PostgreSQL text cannot hold NUL
   characters: in texts they are stored as U+FFFD (one character for one, so chunk spans
-  stay valid); in metadata they are refused.
+  stay valid); in metadata they are refused (``postgres.writes``, the SQL of a write).
 
 A handle holds one connection and is safe to share between threads (a lock serialises its
-use); a connection broken by a server restart is opened again on the next call.
+use); a connection broken by a server restart is opened again on the next call
+(``postgres.connection``).
 """
 
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from expertly.config import StoreSettings
 from expertly.errors import StoreError
+from expertly.store.handle import (
+    access,
+    check_dim,
+    check_k,
+    check_meta_key,
+    index_stats,
+    read_only_error,
+)
+from expertly.store.postgres.connection import HandleConnection, register_vector
 from expertly.store.postgres.query import (
     CHUNK_SELECT,
     chunk_rows,
@@ -44,17 +51,14 @@ from expertly.store.postgres.query import (
     knn,
     text_search,
 )
-from expertly.store.postgres.schema import (
-    RESERVED_META,
-    connect,
-    ensure_schema,
-    index_text,
-    quoted,
-    redact,
-    ts_config,
+from expertly.store.postgres.schema import RESERVED_META, ensure_schema, quoted, redact
+from expertly.store.postgres.writes import (
+    chunk_values,
+    delete_document,
+    jsonb_text,
+    pg_text,
+    replace_document,
 )
-from expertly.store.postgres.stats import apply as apply_stats
-from expertly.store.postgres.stats import lock_document, remove_chunks
 from expertly.store.sqlite.hnsw import AUTO_EF_FLOOR
 from expertly.store.sqlite.query import query_phrases
 from expertly.store.sqlite.rows import (
@@ -63,7 +67,6 @@ from expertly.store.sqlite.rows import (
     check_query_vector,
     check_vectors,
     chunk_from_row,
-    chunk_row,
     doc_info,
     merge,
 )
@@ -73,29 +76,6 @@ _DOC_SELECT = (
     "d.id, d.source, d.title, d.format, d.content_hash, d.chars, d.updated_at, d.metadata::text"
 )
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-
-
-def _text(value: str) -> str:
-    """``value`` storable as PostgreSQL text: NUL → U+FFFD (same length, spans stay valid)."""
-    return value.replace("\x00", "\ufffd")
-
-
-_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
-"""``\\u0000`` in JSON text, not preceded by an escaped backslash."""
-
-
-def _json(value: str, what: str) -> str:
-    """JSON text for a jsonb column; jsonb cannot hold ``\\u0000``, so it is refused."""
-    if _NUL_ESCAPE.search(value):
-        raise ValueError(f"{what} contains a NUL character, which PostgreSQL cannot store")
-    return value
-
-
-def _register_vector(conn: Any) -> None:
-    """numpy arrays ↔ pgvector's ``vector`` on ``conn`` (the pgvector package's adapter)."""
-    from pgvector.psycopg import register_vector
-
-    register_vector(conn)
 
 
 class PostgresStore:
@@ -120,22 +100,18 @@ class PostgresStore:
         read_only: bool = False,
         settings: StoreSettings | None = None,
     ) -> None:
-        if dim <= 0:
-            raise ValueError(f"dim must be > 0, got {dim}")
+        self.dim = check_dim(dim)
         self.settings = settings or StoreSettings()
         if not _SCHEMA_NAME.fullmatch(self.settings.schema):
             raise ValueError(f"schema {self.settings.schema!r} is not a plain PostgreSQL name")
         self.url = url
         self.schema = self.settings.schema
-        self.dim = int(dim)
         self.embedder = embedder
         self.read_only = read_only
         self._s = quoted(self.schema)
-        self._lock = threading.RLock()
-        self._closed = False
-        self._conn: Any = None
-        with self._lock:
-            conn = self._connection(register=False)
+        self._connection = HandleConnection(url, self.schema)
+        with self._connection.lock:
+            conn = self._connection.get(register=False)
             try:
                 self.schema_version = ensure_schema(
                     conn,
@@ -146,7 +122,7 @@ class PostgresStore:
                     hnsw_m=self.settings.hnsw_m,
                     hnsw_ef_construction=self.settings.hnsw_ef_construction,
                 )
-                _register_vector(conn)
+                register_vector(conn)
             except BaseException as exc:
                 self.close()
                 import psycopg
@@ -170,64 +146,15 @@ class PostgresStore:
         matrix = check_vectors(vectors, len(chunks), self.dim)
         check_chunks(doc, chunks)
         metadata_json, tenant, groups = acl_fields(doc)
-        metadata_json = _json(metadata_json, f"Document {doc.id!r}: metadata")
-        rows = []
-        for chunk, vector in zip(chunks, matrix, strict=True):
-            cid, doc_id, idx, text, start, end, headings, page, tokens, meta = chunk_row(chunk)
-            headings = _json(headings, f"Chunk {chunk.id!r}: heading_path")
-            meta = _json(meta, f"Chunk {chunk.id!r}: metadata")
-            context = _text(f"{doc.title} {' > '.join(chunk.heading_path)}")
-            rows.append((_text(cid), doc_id, idx, _text(text), start, end, headings, page,
-                         tokens, meta, vector, index_text(_text(text)),
-                         index_text(context)))  # fmt: skip
-        s = self._s
+        metadata_json = jsonb_text(metadata_json, f"Document {doc.id!r}: metadata")
+        rows = chunk_values(doc, chunks, matrix)
         with self._write() as conn:
-            lock_document(conn, self.schema, doc.id)
-            removed = remove_chunks(conn, s, doc.id)
-            conn.execute(f"DELETE FROM {s}.documents WHERE id = %s", (doc.id,))
-            conn.execute(
-                f"INSERT INTO {s}.documents (id, source, title, format, content_hash, text,"
-                " chars, metadata, tenant, groups, updated_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s::text[], %s)",
-                (_text(doc.id), _text(doc.source), _text(doc.title), _text(doc.format),
-                 _text(doc.content_hash), _text(doc.text), len(doc.text), metadata_json,
-                 None if tenant is None else _text(tenant), [_text(g) for g in groups],
-                 time.time()),
-            )  # fmt: skip
-            if rows:
-                self._insert_chunks(conn, doc.id, rows)
-            apply_stats(conn, s, doc.id, removed)
-
-    def _insert_chunks(self, conn: Any, doc_id: str, rows: list[tuple[Any, ...]]) -> None:
-        """INSERT the chunk rows (their ``tsv`` built by the server); a chunk id stored for
-        another document is the caller's ``ValueError``."""
-        import psycopg
-
-        s = self._s
-        try:
-            with conn.cursor() as cur:
-                cur.executemany(
-                    f'INSERT INTO {s}.chunks (id, doc_id, idx, text, start, "end",'
-                    " heading_path, page, token_count, metadata, embedding, tsv) VALUES"
-                    " (%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s::jsonb, %s,"
-                    f" setweight(to_tsvector({ts_config(s)}, %s), 'A')"
-                    f" || setweight(to_tsvector({ts_config(s)}, %s), 'B'))",
-                    rows,
-                )
-        except psycopg.errors.UniqueViolation as exc:
-            raise ValueError(
-                f"A chunk id of document {doc_id!r} is already stored for another "
-                f"document: {exc.diag.message_detail or exc}"
-            ) from exc
+            replace_document(conn, self._s, self.schema, doc, (metadata_json, tenant, groups), rows)
 
     def delete(self, doc_id: str) -> bool:
         """Remove a document and its chunks; False if it was not stored."""
         with self._write() as conn:
-            lock_document(conn, self.schema, doc_id)
-            removed = remove_chunks(conn, self._s, doc_id)
-            cur = conn.execute(f"DELETE FROM {self._s}.documents WHERE id = %s", (doc_id,))
-            apply_stats(conn, self._s, None, removed)
-            return bool(cur.rowcount)
+            return delete_document(conn, self._s, self.schema, doc_id)
 
     def search(self, query: Query, k: int) -> list[Hit]:
         """Dense KNN (``query.vector``) and/or full text (``query.text``), filters inside.
@@ -237,8 +164,7 @@ class PostgresStore:
         the dense similarity when present, else the text score. Order: hits by dense rank,
         then text-only hits by text rank (fusion is the retriever's job).
         """
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
+        check_k(k)
         vector = None if query.vector is None else check_query_vector(query.vector, self.dim)
         words = query_phrases(query.text) if query.text else []
         if vector is None and not words:
@@ -311,27 +237,26 @@ class PostgresStore:
                 "  WHERE n.nspname = %s AND c.relkind = 'r')",
                 (self.schema,),
             ).fetchone()
-        return {
-            "documents": int(documents),
-            "chunks": int(chunks),
-            "bytes": int(size),
-            "embedder": self.embedder,
-            "dim": self.dim,
-            "schema_version": self.schema_version,
-        }
+        return index_stats(
+            int(documents),
+            int(chunks),
+            int(size),
+            embedder=self.embedder,
+            dim=self.dim,
+            schema_version=self.schema_version,
+        )
 
     def get_meta(self, key: str) -> str | None:
         """A value of the meta table (e.g. what ingest recorded), or None."""
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT value FROM {self._s}.meta WHERE key = %s", (_text(key),)
+                f"SELECT value FROM {self._s}.meta WHERE key = %s", (pg_text(key),)
             ).fetchone()
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a value in the meta table; the keys that describe the index are refused."""
-        if key in RESERVED_META:
-            raise ValueError(f"meta key {key!r} describes the index and cannot be changed")
+        check_meta_key(key, RESERVED_META)
         if "\x00" in key or "\x00" in str(value):
             raise ValueError(f"meta key {key!r}: PostgreSQL cannot store NUL characters")
         with self._write() as conn:
@@ -343,11 +268,7 @@ class PostgresStore:
 
     def close(self) -> None:
         """Close the connection (idempotent); the handle cannot be used afterwards."""
-        with self._lock:
-            self._closed = True
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        self._connection.close()
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -356,27 +277,15 @@ class PostgresStore:
         self.close()
 
     def __repr__(self) -> str:
-        mode = "read-only" if self.read_only else "read-write"
         return (
             f"PostgresStore({redact(self.url)!r}, schema={self.schema!r}, "
-            f"embedder={self.embedder!r}, dim={self.dim}, {mode})"
+            f"embedder={self.embedder!r}, dim={self.dim}, {access(self.read_only)})"
         )
 
     # ---------------------------------------------------------------------- internals
 
     def _where(self) -> str:
-        return f"the PostgreSQL index at {redact(self.url)} (schema {self.schema})"
-
-    def _connection(self, *, register: bool = True) -> Any:
-        """The open connection, opened again if a server restart broke it. ``register``:
-        teach it pgvector's type (which exists once the schema does)."""
-        if self._closed:
-            raise StoreError(f"The handle on {self._where()} is closed.")
-        if self._conn is None or self._conn.broken or self._conn.closed:
-            self._conn = connect(self.url, self.schema)
-            if register:
-                _register_vector(self._conn)
-        return self._conn
+        return self._connection.where()
 
     def _document_infos(self, where: str, params: Sequence[Any]) -> list[DocumentInfo]:
         s = self._s
@@ -390,24 +299,8 @@ class PostgresStore:
 
     def _write(self) -> Any:
         if self.read_only:
-            raise StoreError(f"{self._where()} was opened read-only; it cannot be changed.")
-        return self._transaction("READ WRITE")
+            raise read_only_error(self._where())
+        return self._connection.transaction("READ WRITE")
 
     def _read(self) -> Any:
-        return self._transaction("REPEATABLE READ, READ ONLY")
-
-    @contextmanager
-    def _transaction(self, mode: str) -> Iterator[Any]:
-        """One transaction under the handle's lock; psycopg errors become ``StoreError``
-        (a chunk id clash is the caller's ``ValueError`` and passes through)."""
-        import psycopg
-
-        with self._lock:
-            try:
-                conn = self._connection()
-                with conn.transaction():
-                    if mode != "READ WRITE":
-                        conn.execute(f"SET TRANSACTION ISOLATION LEVEL {mode}")
-                    yield conn
-            except psycopg.Error as exc:
-                raise StoreError(f"{self._where()} failed: {type(exc).__name__}: {exc}") from exc
+        return self._connection.transaction("REPEATABLE READ, READ ONLY")

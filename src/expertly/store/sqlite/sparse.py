@@ -10,15 +10,8 @@ token count of each chunk: a query of a few terms is then a few array gathers, o
 Nothing is approximated. The tokens are FTS5's own (its tokenizer, called through apsw on
 the same connection, over exactly the three columns ``SQLiteStore.upsert`` indexes), and
 the score is ``fts5Bm25Function`` of SQLite's ``fts5_aux.c`` evaluated in the same order
-of floating-point operations, so scores equal ``bm25_search``'s bit for bit and ties
-break the same way (by rowid)::
-
-    idf(phrase) = log((N - n + 0.5) / (n + 0.5)), 1e-6 when <= 0   (n: rows holding it)
-    f = sum over columns of weight(column) x hits in the column
-    score = sum over the query's phrases of
-            idf x (f x (k1 + 1)) / (f + k1 x (1 - b + b x D / avgdl))
-
-with k1 = 1.2, b = 0.75, D the row's tokens over all columns and avgdl the mean of D.
+of floating-point operations (``sqlite.bm25`` holds the formula and the scoring), so
+scores equal ``bm25_search``'s bit for bit and ties break the same way (by rowid).
 A phrase that is more than one token (``"x_y"`` is ``x`` then ``y``) needs positions,
 which the copy does not keep: ``search`` then returns None and the caller asks FTS5.
 
@@ -36,30 +29,15 @@ Memory: 8 bytes per (term, chunk) pair plus 25 bytes per chunk (32 MB at 100k ch
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import apsw
 import numpy as np
 
+from expertly.store.sqlite.bm25 import ScoredRows, Scorer, Term, idf_of, length_norms
+from expertly.store.sqlite.rowids import live_rowids, positions_of
 from expertly.store.sqlite.schema import BM25_WEIGHTS, FTS_TOKENIZER
-
-ScoredRows = list[tuple[int, float]]
-"""(chunk rowid, positive BM25 score) best first, ties by rowid."""
-
-K1 = 1.2
-B = 0.75
-"""fts5Bm25Function's constants (fixed in SQLite's source)."""
-
-PRUNE_MIN_POSTINGS = 50_000
-"""Postings a query's phrases must hold together before the rarest-phrases-first search
-(``SparseCache._pruned``) is tried: below it, scoring every row is already cheap."""
-
-PRUNE_COST = 8
-"""Postings the full scoring reads per candidate the pruned search would score, per phrase,
-at which both cost about the same (a binary search and a gather against a pass; measured
-with benchmarks/sqlite_bm25.py)."""
 
 MERGE_MIN_POSTINGS = 65_536
 """The second posting list is merged into the main one beyond this many postings (or an
@@ -167,8 +145,7 @@ class SparseCache:
             self._remove(~np.isin(self.rowids, live_rowids(conn), assume_unique=True) & self.live)
         if added:
             self._add(conn, added)
-        # The per-chunk half of the denominator, in fts5Bm25Function's order of operations.
-        self._norm = K1 * (1 - B + B * self.lengths / self._avgdl())
+        self._norm = length_norms(self.lengths, self._avgdl())
         self._version, self._stale, self.loaded = version, False, True
 
     def _avgdl(self) -> float:
@@ -274,11 +251,7 @@ class SparseCache:
 
     def positions(self, allowed: np.ndarray) -> np.ndarray:
         """Positions of the chunk rowids ``allowed`` (sorted; unknown ones dropped)."""
-        if not self.rowids.size or not allowed.size:
-            return np.zeros(0, dtype=np.int64)
-        pos = np.searchsorted(self.rowids, allowed)
-        pos = pos[pos < self.rowids.size]
-        return np.unique(pos[np.isin(self.rowids[pos], allowed)])
+        return positions_of(self.rowids, allowed)
 
     def search(
         self, conn: apsw.Connection, phrases: Sequence[str], k: int, allowed: np.ndarray | None
@@ -297,7 +270,7 @@ class SparseCache:
         if not n_rows or k < 1:
             return []
         masked = self._dead_count > 0
-        terms: list[tuple[np.ndarray, np.ndarray, float]] = []  # (positions, f, idf)
+        terms: list[Term] = []
         # In phrase order, as fts5Bm25Function sums them; a phrase listed twice counts twice.
         for tokens in query_tokens:
             term = self.vocab.get(tokens[0]) if tokens else None
@@ -312,80 +285,10 @@ class SparseCache:
             hits = int(pos.size)
             if not hits:
                 continue
-            idf = math.log((n_rows - hits + 0.5) / (hits + 0.5))
-            terms.append((pos, freq, idf if idf > 0.0 else 1e-6))
+            terms.append((pos, freq, idf_of(n_rows, hits)))
         if not terms:
             return []
-        if len(terms) > 1 and sum(p.size for p, _, _ in terms) >= PRUNE_MIN_POSTINGS:
-            found = self._pruned(terms, k, allowed)
-            if found is not None:
-                return found
-        scores = np.bincount(
-            np.concatenate([pos for pos, _, _ in terms]),
-            weights=np.concatenate([self._impacts(t) for t in terms]),
-            minlength=self.rowids.size,
-        )
-        matched = np.flatnonzero(scores)  # every match scores > 0 (idf >= 1e-6, f > 0)
-        if allowed is not None:
-            matched = matched[np.isin(matched, allowed, assume_unique=True)]
-        return _top(matched, scores[matched], self.rowids, k)
-
-    def _impacts(self, term: tuple[np.ndarray, np.ndarray, float]) -> np.ndarray:
-        """One phrase's share of the score of each row holding it, as fts5Bm25Function
-        computes it: ``idf x (f x (k1 + 1)) / (f + k1 x (1 - b + b x D / avgdl))``."""
-        pos, freq, idf = term
-        f = freq.astype(np.float64)
-        return idf * ((f * (K1 + 1.0)) / (f + self._norm[pos]))
-
-    def _pruned(
-        self, terms: list[tuple[np.ndarray, np.ndarray, float]], k: int, allowed: np.ndarray | None
-    ) -> ScoredRows | None:
-        """The top ``k`` scored from the rows of the rarest phrases only, when that is
-        provably the top ``k`` of every row (MaxScore); None when it is not.
-
-        A phrase adds less than ``idf x (k1 + 1)`` to any row (``f / (f + norm) < 1``).
-        Rows holding one of the rarest phrases (the candidates) are scored exactly, every
-        phrase included, each looked up in the sorted positions of the others; a row holding
-        none of them scores less than the sum of the other phrases' bounds. When the k-th
-        best candidate beats that sum, no other row can enter the top ``k``. Otherwise the
-        next rarest phrase joins the candidates' source, until they would cost more than
-        scoring every row (``PRUNE_COST``): then the caller does that. The sums run in
-        phrase order, so the scores are those of the full computation bit for bit.
-        """
-        bounds = [idf * (K1 + 1.0) for _, _, idf in terms]
-        rarest = sorted(range(len(terms)), key=lambda t: -bounds[t])
-        # Each candidate costs a binary search in every phrase's positions: past this many
-        # the full scoring (a pass over every posting) is the cheaper one.
-        limit = sum(pos.size for pos, _, _ in terms) // (PRUNE_COST * len(terms))
-        read = 0
-        for used in range(1, len(terms)):
-            read += terms[rarest[used - 1]][0].size
-            if read > limit:
-                return None
-            candidates = np.unique(np.concatenate([terms[t][0] for t in rarest[:used]]))
-            if allowed is not None:
-                candidates = candidates[np.isin(candidates, allowed, assume_unique=True)]
-            if candidates.size < k:
-                continue
-            scores = np.zeros(candidates.size, dtype=np.float64)
-            for pos, freq, idf in terms:  # a term's positions ascend (see _Postings)
-                at = np.minimum(np.searchsorted(pos, candidates), pos.size - 1)
-                held = pos[at] == candidates
-                scores[held] += self._impacts((candidates[held], freq[at[held]], idf))
-            kth = scores[np.argpartition(-scores, k - 1)[k - 1]]
-            rest = sum(bounds[t] for t in rarest[used:])
-            if kth > rest * (1.0 + 1e-9):
-                return _top(candidates, scores, self.rowids, k)
-        return None
-
-
-def live_rowids(conn: apsw.Connection) -> np.ndarray:
-    """Every chunk rowid (any order), read as one text parsed in C: 3x faster than a
-    Python row loop at 100k chunks."""
-    joined = conn.execute("SELECT group_concat(rowid, ',') FROM chunks").get
-    if not joined:
-        return np.zeros(0, dtype=np.int64)
-    return np.fromstring(str(joined), dtype=np.int64, sep=",")
+        return Scorer(self._norm, self.rowids).top(terms, k, allowed)
 
 
 def _tokens(tokenizer: Any, text: str, flags: int) -> list[str]:
@@ -394,17 +297,3 @@ def _tokens(tokenizer: Any, text: str, flags: int) -> list[str]:
         text.encode(), flags, None, include_offsets=False, include_colocated=False
     )
     return tokens
-
-
-def _top(positions: np.ndarray, scores: np.ndarray, rowids: np.ndarray, k: int) -> ScoredRows:
-    """The ``k`` best (rowid, score): score descending, ties by rowid as FTS5's
-    ``ORDER BY bm25, rowid LIMIT k`` (``positions`` ascend with rowid)."""
-    n = int(positions.size)
-    if n > k:
-        cut = scores[np.argpartition(-scores, k - 1)[k - 1]]  # the k-th best score
-        better = scores > cut
-        tied = np.flatnonzero(scores == cut)[: k - int(better.sum())]
-        chosen = np.concatenate([np.flatnonzero(better), tied])
-        positions, scores = positions[chosen], scores[chosen]
-    order = np.lexsort((positions, -scores))
-    return [(int(rowids[positions[j]]), float(scores[j])) for j in order]

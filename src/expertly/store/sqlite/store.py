@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -43,27 +42,25 @@ import numpy as np
 
 from expertly.config import StoreSettings
 from expertly.errors import StoreError
-from expertly.store.sqlite.copies import MemoryCopies, allowed_rowids
-from expertly.store.sqlite.query import (
-    bm25_search,
-    chunk_filter,
-    chunk_rows,
-    fts_query,
-    knn,
-    query_phrases,
+from expertly.store.handle import (
+    access,
+    check_dim,
+    check_k,
+    check_meta_key,
+    index_stats,
+    read_only_error,
 )
+from expertly.store.sqlite.copies import MemoryCopies
+from expertly.store.sqlite.files import size_on_disk
 from expertly.store.sqlite.rows import (
     CHUNK_COLUMNS,
     DOC_COLUMNS,
     ChunkRowCache,
     acl_fields,
     check_chunks,
-    check_query_vector,
     check_vectors,
     chunk_from_row,
-    chunk_row,
     doc_info,
-    merge_built,
 )
 from expertly.store.sqlite.schema import (
     RESERVED_META,
@@ -71,8 +68,9 @@ from expertly.store.sqlite.schema import (
     connect,
     ensure_schema,
 )
+from expertly.store.sqlite.search import Batch, search_batch
 from expertly.store.sqlite.txn import Transaction
-from expertly.store.sqlite.vectors import ScoredRows
+from expertly.store.sqlite.writes import delete_rows, insert_document
 from expertly.types import Chunk, Document, DocumentInfo, Hit, Query
 
 
@@ -100,10 +98,8 @@ class SQLiteStore:
         read_only: bool = False,
         settings: StoreSettings | None = None,
     ) -> None:
-        if dim <= 0:
-            raise ValueError(f"dim must be > 0, got {dim}")
+        self.dim = check_dim(dim)
         self.path = Path(path)
-        self.dim = int(dim)
         self.embedder = embedder
         self.read_only = read_only
         self._lock = threading.RLock()
@@ -137,46 +133,15 @@ class SQLiteStore:
         """
         matrix = check_vectors(vectors, len(chunks), self.dim)
         check_chunks(doc, chunks)
-        metadata_json, tenant, groups = acl_fields(doc)
+        acl = acl_fields(doc)
         with self._write() as conn:
-            self._delete_rows(conn, doc.id)
-            conn.execute(
-                "INSERT INTO documents(id, source, title, format, content_hash, text, chars,"
-                " metadata, tenant, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (doc.id, doc.source, doc.title, doc.format, doc.content_hash, doc.text,
-                 len(doc.text), metadata_json, tenant, time.time()),
-            )  # fmt: skip
-            conn.executemany(
-                "INSERT INTO doc_groups(doc_id, grp) VALUES (?, ?)", [(doc.id, g) for g in groups]
-            )
-            for chunk, vector in zip(chunks, matrix, strict=True):
-                try:
-                    rowid = conn.execute(
-                        'INSERT INTO chunks(id, doc_id, idx, text, start, "end", heading_path,'
-                        " page, token_count, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                        " RETURNING rowid",
-                        chunk_row(chunk),
-                    ).get
-                except apsw.ConstraintError as exc:
-                    raise ValueError(
-                        f"Chunk id {chunk.id!r} is already stored for another document"
-                    ) from exc
-                conn.execute(
-                    "INSERT INTO chunks_fts(rowid, text, title, headings) VALUES (?, ?, ?, ?)",
-                    (rowid, chunk.text, doc.title, " > ".join(chunk.heading_path)),
-                )
-                blob = vector.tobytes()
-                conn.execute(
-                    "INSERT INTO chunks_vec(rowid, embedding) VALUES (?, ?)", (rowid, blob)
-                )
-                conn.execute(
-                    "INSERT INTO chunk_vectors(rowid, embedding) VALUES (?, ?)", (rowid, blob)
-                )
+            delete_rows(conn, doc.id)
+            insert_document(conn, doc, chunks, matrix, acl)
 
     def delete(self, doc_id: str) -> bool:
         """Remove a document and everything derived from it; False if it was not stored."""
         with self._write() as conn:
-            return self._delete_rows(conn, doc_id)
+            return delete_rows(conn, doc_id)
 
     def search(self, query: Query, k: int) -> list[Hit]:
         """Dense KNN (``query.vector``) and/or BM25 (``query.text``), filters inside.
@@ -195,61 +160,23 @@ class SQLiteStore:
         come from one matrix product, which is what makes a batch cheaper than a loop.
         A filter's chunk set is read once per query and serves both in-memory copies.
         """
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        vectors = [
-            None if q.vector is None else check_query_vector(q.vector, self.dim) for q in queries
-        ]
-        matches = [fts_query(q.text) if q.text else "" for q in queries]
-        filters = [chunk_filter(q.filters) if q.filters.active else ("", []) for q in queries]
-        if all(v is None and not m for v, m in zip(vectors, matches, strict=True)):
+        check_k(k)
+        batch = Batch.of(queries, self.dim)
+        if batch.empty:
             return [[] for _ in queries]
         with self._read() as conn:
-            # Both copies sync first, before any other read of the transaction.
-            dense_copy = any(v is not None for v in vectors) and self._copies.use_vectors(conn)
-            sparse_copy = any(matches) and self._copies.use_sparse(conn)
-            allowed: dict[int, np.ndarray] = {}  # query index -> rowids its filter lets through
-            dense = self._dense_many(conn, vectors, k, filters, dense_copy, allowed)
-            results = []
-            for i, match in enumerate(matches):
-                sparse = []
-                if match:
-                    found = None
-                    if sparse_copy:
-                        subset = allowed_rowids(conn, filters, i, allowed)
-                        found = self._sparse.search(
-                            conn,
-                            query_phrases(queries[i].text),
-                            k,
-                            None if subset is None else self._sparse.positions(subset),
-                        )
-                    # A phrase of several tokens needs positions: FTS5 answers it.
-                    sparse = bm25_search(conn, match, k, *filters[i]) if found is None else found
-                rowids = [r for r, _ in dense[i]] + [r for r, _ in sparse]
-                rows = self._chunk_rows.get(rowids, lambda ids: chunk_rows(conn, ids))
-                results.append(merge_built(dense[i], sparse, rows))
-        return results
+            return search_batch(conn, batch, k, self._copies, self._chunk_rows)
 
     def documents(self) -> Iterator[DocumentInfo]:
         """Every stored document (without text), ordered by id."""
-        with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT {DOC_COLUMNS}, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.id)"
-                " FROM documents d ORDER BY d.id"
-            ).fetchall()
-        return iter([doc_info(row) for row in rows])
+        return iter(self._document_infos(" ORDER BY d.id", ()))
 
     # ------------------------------------------------------------------------ extras
 
     def get_document(self, doc_id: str) -> DocumentInfo | None:
         """What is stored about ``doc_id`` (no text), or None."""
-        with self._read() as conn:
-            rows = conn.execute(
-                f"SELECT {DOC_COLUMNS}, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.id)"
-                " FROM documents d WHERE d.id = ?",
-                (doc_id,),
-            ).fetchall()
-        return doc_info(rows[0]) if rows else None
+        infos = self._document_infos(" WHERE d.id = ?", (doc_id,))
+        return infos[0] if infos else None
 
     def hashes(self) -> dict[str, str]:
         """doc_id → content_hash of every stored document (drives incremental ingest)."""
@@ -295,15 +222,14 @@ class SQLiteStore:
         with self._read() as conn:
             documents = int(conn.execute("SELECT count(*) FROM documents").get)
             chunks = int(conn.execute("SELECT count(*) FROM chunks").get)
-        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.is_file())
-        return {
-            "documents": documents,
-            "chunks": chunks,
-            "bytes": size,
-            "embedder": self.embedder,
-            "dim": self.dim,
-            "schema_version": SCHEMA_VERSION,
-        }
+        return index_stats(
+            documents,
+            chunks,
+            size_on_disk(self.path),
+            embedder=self.embedder,
+            dim=self.dim,
+            schema_version=SCHEMA_VERSION,
+        )
 
     def get_meta(self, key: str) -> str | None:
         """A value of the meta table (e.g. what ingest recorded), or None."""
@@ -313,8 +239,7 @@ class SQLiteStore:
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a value in the meta table; the keys that describe the index are refused."""
-        if key in RESERVED_META:
-            raise ValueError(f"meta key {key!r} describes the index and cannot be changed")
+        check_meta_key(key, RESERVED_META)
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES (?, ?)"
@@ -338,9 +263,9 @@ class SQLiteStore:
         self.close()
 
     def __repr__(self) -> str:
-        mode = "read-only" if self.read_only else "read-write"
         return (
-            f"SQLiteStore({str(self.path)!r}, embedder={self.embedder!r}, dim={self.dim}, {mode})"
+            f"SQLiteStore({str(self.path)!r}, embedder={self.embedder!r}, dim={self.dim},"
+            f" {access(self.read_only)})"
         )
 
     # ---------------------------------------------------------------------- internals
@@ -350,53 +275,23 @@ class SQLiteStore:
             raise StoreError(f"The index {self.path} is closed.")
         return self._conn
 
+    def _document_infos(self, tail: str, params: Sequence[Any]) -> list[DocumentInfo]:
+        """The documents that ``tail`` (a WHERE or ORDER BY clause) selects, with their
+        chunk counts."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT {DOC_COLUMNS}, (SELECT count(*) FROM chunks c WHERE c.doc_id = d.id)"
+                f" FROM documents d{tail}",
+                params,
+            ).fetchall()
+        return [doc_info(row) for row in rows]
+
     def _write(self) -> Transaction:
         if self.read_only:
-            raise StoreError(f"The index {self.path} was opened read-only; it cannot be changed.")
+            raise read_only_error(f"The index {self.path}")
         return Transaction(
             self._lock, self._conn_or_raise, self.path, "BEGIN IMMEDIATE", self._copies.invalidate
         )
 
     def _read(self) -> Transaction:
         return Transaction(self._lock, self._conn_or_raise, self.path, "BEGIN DEFERRED")
-
-    @staticmethod
-    def _delete_rows(conn: apsw.Connection, doc_id: str) -> bool:
-        rowids = [
-            (r[0],) for r in conn.execute("SELECT rowid FROM chunks WHERE doc_id = ?", (doc_id,))
-        ]
-        conn.executemany("DELETE FROM chunks_fts WHERE rowid = ?", rowids)
-        conn.executemany("DELETE FROM chunks_vec WHERE rowid = ?", rowids)
-        conn.executemany("DELETE FROM chunk_vectors WHERE rowid = ?", rowids)
-        conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
-        conn.execute("DELETE FROM doc_groups WHERE doc_id = ?", (doc_id,))
-        conn.execute("DELETE FROM documents WHERE id = ?", (doc_id,))
-        return conn.changes() > 0
-
-    def _dense_many(
-        self,
-        conn: apsw.Connection,
-        vectors: Sequence[np.ndarray | None],
-        k: int,
-        filters: Sequence[tuple[str, list[Any]]],
-        from_copy: bool,
-        allowed: dict[int, np.ndarray],
-    ) -> list[ScoredRows]:
-        """The dense lists of a batch (``[]`` where a query has no vector)."""
-        wanted = [i for i, v in enumerate(vectors) if v is not None]
-        results: list[ScoredRows] = [[] for _ in vectors]
-        if not wanted:
-            return results
-        if from_copy:
-            subsets = []
-            for i in wanted:
-                subset = allowed_rowids(conn, filters, i, allowed)
-                subsets.append(None if subset is None else self._vectors.positions(subset))
-            matrix = np.stack([vectors[i] for i in wanted])  # type: ignore[misc]
-            found = self._copies.search_vectors(matrix, k, subsets)
-            for i, found_rows in zip(wanted, found, strict=True):
-                results[i] = found_rows
-            return results
-        for i in wanted:
-            results[i] = knn(conn, vectors[i], k, *filters[i])  # type: ignore[arg-type]
-        return results

@@ -32,7 +32,7 @@ from typing import cast
 import apsw
 import numpy as np
 
-from expertly.store.sqlite.sparse import live_rowids
+from expertly.store.sqlite.rowids import live_rowids, positions_of
 
 ScoredRows = list[tuple[int, float]]
 """(chunk rowid, cosine similarity) best first."""
@@ -116,11 +116,7 @@ class VectorCache:
 
     def positions(self, allowed: np.ndarray) -> np.ndarray:
         """Row positions in the matrix of the chunk rowids ``allowed`` (unknown ones dropped)."""
-        if not self.rowids.size or not allowed.size:
-            return np.zeros(0, dtype=np.int64)
-        pos = np.searchsorted(self.rowids, allowed)
-        pos = pos[pos < self.rowids.size]
-        return np.unique(pos[np.isin(self.rowids[pos], allowed, assume_unique=False)])
+        return positions_of(self.rowids, allowed)
 
     def search(
         self, queries: np.ndarray, k: int, allowed: Sequence[np.ndarray | None]

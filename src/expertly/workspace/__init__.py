@@ -8,18 +8,21 @@ converted models.
 Nothing else in expertly builds these parts: the CLI, the server, evaluation and
 benchmarks ask a Workspace for them (``searcher``, ``answerer``, ``llm_with``, ``at``), and
 tests hand it ready-made fakes through ``Parts`` instead of building their own.
+
+``Workspace`` lives here; its helpers are modules of their own: ``layout`` (where a
+workspace keeps things), ``parts`` (the parts handed in, and the models built here),
+``finetuned`` (opening a fine-tuned model, local or served) and ``fingerprint`` (what
+the answer cache keys its entries by).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, replace
-from functools import cached_property, lru_cache
+from dataclasses import replace
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertly.config import (
-    CONFIG_FILE,
     ROUTES,
     RetrievalSettings,
     Settings,
@@ -27,6 +30,10 @@ from expertly.config import (
     default_config_text,
     resolve_workspace,
 )
+from expertly.workspace.finetuned import check_finetuned, open_finetuned
+from expertly.workspace.fingerprint import fingerprint
+from expertly.workspace.layout import Layout
+from expertly.workspace.parts import BuiltModels, Parts, token_counter
 
 if TYPE_CHECKING:
     from expertly.answer import Answerer
@@ -40,28 +47,14 @@ if TYPE_CHECKING:
     from expertly.retrieve.multihop import MultiHopRetriever
     from expertly.store import StoreBackend
 
+__all__ = ["MODES", "Parts", "Workspace", "default_config_text"]
 
 MODES = (*ROUTES, "hybrid", "auto")
 """Answer modes ``expertly ask --mode`` accepts: each route, the hybrid, and the router."""
 
 
-@dataclass(frozen=True)
-class Parts:
-    """Ready-made parts a Workspace uses instead of building them from its settings.
-
-    Tests hand it fakes (``Parts(llm=ScriptedLLM([...]))``); an application can share one
-    loaded model between workspaces. A part given here belongs to the caller: the
-    workspace uses it as it is (an embedder is not wrapped in the vector cache) and never
-    closes it.
-    """
-
-    embedder: Embedder | None = None
-    llm: LLM | None = None
-    store: StoreBackend | None = None
-
-
-class Workspace:
-    """A directory of settings, index and caches, and the objects built from them."""
+class Workspace(Layout):
+    """A directory of settings, index and caches (``Layout``), and the objects built from them."""
 
     def __init__(
         self,
@@ -73,23 +66,7 @@ class Workspace:
         self.root = resolve_workspace(root)
         self.settings = settings or Settings.load(self.root)
         self.overrides = overrides or Parts()
-        self._built: list[object] = []  # models built here, for warmup() and close()
-
-    @property
-    def config_path(self) -> Path:
-        return self.root / CONFIG_FILE
-
-    @property
-    def index_path(self) -> Path:
-        return self.root / self.settings.store.path
-
-    @property
-    def has_index(self) -> bool:
-        """Whether an index may exist to read, found without creating one: the index file
-        of the file store; a database store (``store.backend = postgres``) is asked."""
-        if self.settings.store.backend == "sqlite":
-            return self.index_path.exists()
-        return True
+        self._built = BuiltModels()  # models built here, for warmup() and close()
 
     @property
     def index_location(self) -> str:
@@ -98,23 +75,6 @@ class Workspace:
         if self.settings.store.backend == "sqlite":
             return str(self.index_path)
         return repr(self.store)
-
-    @property
-    def models_dir(self) -> Path:
-        configured = self.settings.llm.cache_dir
-        return Path(configured).expanduser() if configured else self.root / "models"
-
-    @property
-    def exists(self) -> bool:
-        return self.root.is_dir()
-
-    def init(self, *, overwrite: bool = False) -> Path:
-        """Create the directory and a commented ``expertly.toml`` holding every default."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        if self.config_path.exists() and not overwrite:
-            return self.config_path
-        self.config_path.write_text(default_config_text(), encoding="utf-8")
-        return self.config_path
 
     def at(self, root: Path | str) -> Workspace:
         """A workspace at ``root`` with these settings and overrides (but its own store).
@@ -138,9 +98,7 @@ class Workspace:
             return self.overrides.embedder
         from expertly.embed.registry import create_embedder
 
-        model = create_embedder(self.settings.embedder, models_dir=self.models_dir)
-        self._built.append(model)
-        return model
+        return self._built.add(create_embedder(self.settings.embedder, models_dir=self.models_dir))
 
     @cached_property
     def _embedding_cache(self) -> EmbeddingCache:
@@ -178,9 +136,7 @@ class Workspace:
             return self.overrides.llm
         from expertly.generate.registry import create_llm
 
-        llm = create_llm(self.settings.llm, cache_dir=self.models_dir)
-        self._built.append(llm)
-        return llm
+        return self._built.add(create_llm(self.settings.llm, cache_dir=self.models_dir))
 
     def llm_with(self, **changes: Any) -> LLM:
         """A further LLM: the workspace's ``llm`` settings with ``changes`` (e.g. a teacher
@@ -188,29 +144,13 @@ class Workspace:
         from expertly.generate.registry import create_llm
 
         llm = create_llm(replace(self.settings.llm, **changes), cache_dir=self.models_dir)
-        self._built.append(llm)
-        return llm
+        return self._built.add(llm)
 
     @cached_property
     def chunker(self) -> Chunker:
-        from expertly.embed import LocalModel
-        from expertly.errors import ModelNotFoundError
         from expertly.ingest.chunking import Chunker
-        from expertly.ingest.tokens import HFTokenizer, WhitespaceTokenizer
 
-        model = self._embedding_model
-        path = Path(model.path) if isinstance(model, LocalModel) else None
-        # Count with the embedder's own tokenizer; for remote embedders, MiniLM's WordPiece
-        # (when installed) is a far closer estimate than counting words.
-        counter: Any
-        if path is not None and (path / "tokenizer.json").is_file():
-            counter = HFTokenizer.from_dir(path)
-        else:
-            try:
-                counter = HFTokenizer.default()
-            except ModelNotFoundError:
-                counter = WhitespaceTokenizer()
-        return Chunker.from_settings(counter, self.settings.chunking)
+        return Chunker.from_settings(token_counter(self._embedding_model), self.settings.chunking)
 
     @cached_property
     def ingestor(self) -> Ingestor:
@@ -272,16 +212,7 @@ class Workspace:
         several times slower than the next, and timings reported afterwards are then the
         real ones. Parts handed in through ``Parts`` are the caller's to warm.
         """
-        from expertly.embed import LocalModel
-        from expertly.generate import Warmable
-
-        started = time.perf_counter()
-        for part in list(self._built):
-            if isinstance(part, Warmable):
-                part.warmup()
-            elif isinstance(part, LocalModel):
-                part.load()
-        return time.perf_counter() - started
+        return self._built.warm_up()
 
     # ---------------------------------------------------------------------- answerers
 
@@ -336,50 +267,14 @@ class Workspace:
         With ``llm.backend = 'openai'`` the model is served: ``name`` (or ``router.model``)
         is the model id the endpoint serves it under (vLLM: the adapter name of
         ``--lora-modules NAME=PATH``) and is sent as each request's ``model``."""
-        from expertly.errors import ConfigError
-        from expertly.finetune.registry import resolve_model
-        from expertly.generate.registry import LOCAL_BACKENDS
-
         llm = self.settings.llm
         name = name or self.settings.router.model or None
-        if llm.backend == "openai":
-            return self._served_finetuned(name)
-        if llm.backend not in LOCAL_BACKENDS:
-            raise ConfigError(
-                f"Fine-tuned models run locally (llm.backend = 'transformers') or on an "
-                f"OpenAI-compatible endpoint (llm.backend = 'openai'), not with {llm.backend!r}."
-            )
+        check_finetuned(llm, name)
         key = name or ""
         if key not in self._finetuned:
-            from expertly.generate.local import TransformersLLM
-
-            self._finetuned[key] = TransformersLLM.from_ref(
-                resolve_model(self.root, name),
-                cache_dir=self.models_dir,
-                device=llm.device,
-                threads=llm.threads,
-                context_window=llm.context_window,
-            )
-            self._built.append(self._finetuned[key])
+            opened = open_finetuned(self.root, llm, name, models_dir=self.models_dir)
+            self._finetuned[key] = self._built.add(opened)
         return self._finetuned[key]
-
-    def _served_finetuned(self, name: str | None) -> LLM:
-        """The endpoint's model ``name`` (a LoRA adapter vLLM serves, a merged export...)."""
-        from expertly.errors import ConfigError
-        from expertly.generate.registry import create_llm
-
-        if not name:
-            raise ConfigError(
-                "The finetuned and hybrid routes on an endpoint (llm.backend = 'openai') need "
-                "the model id it serves the fine-tuned model under: pass --model NAME or set "
-                "router.model (EXPERTLY_ROUTER__MODEL), e.g. the NAME of vLLM's "
-                "--lora-modules NAME=runs/RUN/adapter."
-            )
-        if name not in self._finetuned:
-            llm = create_llm(replace(self.settings.llm, model=name), cache_dir=self.models_dir)
-            self._finetuned[name] = llm
-            self._built.append(llm)
-        return self._finetuned[name]
 
     def forget_finetuned(self, name: str) -> None:
         """Let go of the loaded fine-tuned model ``name`` (``compare`` loads one retrained
@@ -401,17 +296,7 @@ class Workspace:
     def index_fingerprint(self, settings: Settings | None = None) -> str:
         """Changes whenever a document is added, changed or removed, a setting changes
         (``settings``, default the workspace's), or expertly is upgraded."""
-        import dataclasses
-        import hashlib
-        import json
-
-        digest = hashlib.sha256()
-        for doc_id, content_hash in sorted(self.store.hashes().items()):
-            digest.update(f"{doc_id}\0{content_hash}\n".encode())
-        used = settings or self.settings
-        digest.update(json.dumps(dataclasses.asdict(used), default=str).encode())
-        digest.update(_code_version().encode())  # an upgrade may answer differently
-        return digest.hexdigest()
+        return fingerprint(self.store.hashes(), settings or self.settings)
 
     # ------------------------------------------------------------------------ closing
 
@@ -425,8 +310,9 @@ class Workspace:
 
             drop_index(self.settings.store)
             return
-        for suffix in ("", "-wal", "-shm", "-journal", ".hnsw", ".hnsw.meta"):
-            Path(f"{self.index_path}{suffix}").unlink(missing_ok=True)
+        from expertly.store.sqlite.files import remove_index
+
+        remove_index(self.index_path)
 
     def _close_index(self) -> None:
         """Close the store (unless it was handed in) and drop what was built on it."""
@@ -441,8 +327,6 @@ class Workspace:
     def close(self) -> None:
         """Close the index, the caches and the connections of the models this workspace
         built (an endpoint's HTTP client); anything used again is rebuilt."""
-        from expertly.generate import Closeable
-
         self._close_index()
         answers = self.__dict__.pop("answer_cache", None)
         if answers is not None:
@@ -451,10 +335,7 @@ class Workspace:
         if cache is not None:
             cache.close()
             self.__dict__.pop("embedder", None)
-        for part in self._built:  # rebuilt on next use; answerers built before keep them
-            if isinstance(part, Closeable):
-                part.close()
-        self._built.clear()
+        self._built.close()  # rebuilt on next use; answerers built before keep them
         for name in ("llm", "_finetuned", "_embedding_model", "chunker"):
             self.__dict__.pop(name, None)
 
@@ -463,14 +344,3 @@ class Workspace:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@lru_cache(maxsize=1)
-def _code_version() -> str:
-    """The installed expertly version (read once per process: it scans package metadata)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("expertly")
-    except PackageNotFoundError:  # running from a source tree that was never installed
-        return "source"
