@@ -138,6 +138,15 @@ def test_summary_figures_and_the_report_show_the_same_numbers(ws, tmp_path: Path
     assert "<svg" in html  # matplotlib is installed here
 
 
+def test_an_abstention_keeps_its_leads_in_the_record_and_the_report(ws, tmp_path: Path) -> None:
+    records = run_compare(ws, QUESTIONS[2:3], ["rag"], tmp_path / "out").records
+    (cat,) = records
+    assert cat["abstained"] and cat["citations"] == []
+    assert cat["leads"] and all(lead["quote"] and lead["doc_id"] for lead in cat["leads"])
+    html = render(summarise(QUESTIONS[2:3], records))
+    assert "Closest passages (not an answer)" in html and cat["leads"][0]["quote"][:20] in html
+
+
 def test_hostile_answers_are_escaped(tmp_path: Path) -> None:
     ws = fake_workspace(tmp_path, ["<script>alert(1)</script> 20 weeks"])
     records = run_compare(ws, QUESTIONS[:1], ["base"], tmp_path / "o").records

@@ -26,7 +26,7 @@ from expertly.errors import ExpertlyError
 from expertly.evaluate.questions import Question
 from expertly.generate import Warmable
 from expertly.jsonl import JsonlError, read_lines
-from expertly.types import Answer
+from expertly.types import Answer, Citation
 
 if TYPE_CHECKING:
     from expertly.workspace import Workspace
@@ -104,17 +104,8 @@ def record_of(question: Question, answer: Answer, seconds: float, cpu: float) ->
             1 for s in answer.trace if s.name.startswith("agent.") and s.name != "agent.budget"
         ),
         "model": answer.model,
-        "citations": [
-            {
-                "number": c.number,
-                "doc_id": c.doc_id,
-                "source": c.source,
-                "chunk_id": c.chunk_id,
-                "quote": c.quote,
-                "method": c.method,
-            }
-            for c in answer.citations
-        ],
+        "citations": [_cited(c) for c in answer.citations],
+        "leads": [_cited(c) for c in answer.leads],
         "passages": [h.chunk.text for h in answer.hits] + observations,
         "trace": [
             {"name": s.name, "seconds": round(s.seconds, 4), "detail": _short(s.detail)}
@@ -127,6 +118,18 @@ def record_of(question: Question, answer: Answer, seconds: float, cpu: float) ->
         record["choice_method"] = chose[-1].get("method")
         record["choice_logprobs"] = chose[-1].get("logprobs", {})
     return record
+
+
+def _cited(c: Citation) -> dict[str, Any]:
+    """A citation or a lead as a record keeps it: where it is and what it quotes."""
+    return {
+        "number": c.number,
+        "doc_id": c.doc_id,
+        "source": c.source,
+        "chunk_id": c.chunk_id,
+        "quote": c.quote,
+        "method": c.method,
+    }
 
 
 def _short(detail: Any) -> str:
