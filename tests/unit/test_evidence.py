@@ -530,6 +530,19 @@ def test_leads_only_come_with_an_abstention_over_relevant_sources(tmp_path: Path
     answered = ws.answerer().answer("How many weeks of paid parental leave do employees get?")
     assert not answered.abstained and answered.leads == ()
     ws.close()
+    for settings, wanted in (
+        (AnswerSettings(leads=0, extract_min_score=2.0, extract_figure_min_score=2.0), 0),
+        (AnswerSettings(leads=3, support_check=False, fallback="abstain"), 3),  # no check
+    ):
+        quiet = fake_workspace(
+            tmp_path / f"leads{wanted}", ["The documents do not say."], answer=settings
+        )
+        quiet.ingestor.ingest([write_corpus(tmp_path / "docs")])
+        told = quiet.answerer().answer("How many weeks of paid parental leave do employees get?")
+        assert told.abstained and len(told.leads) == wanted
+        quiet.close()
+    with pytest.raises(ConfigError, match=r"answer\.leads"):
+        AnswerSettings(leads=-1)
     strict = fake_workspace(tmp_path / "strict", retrieval=RetrievalSettings(min_relevance=0.99))
     strict.ingestor.ingest([write_corpus(tmp_path / "docs")])
     nothing = strict.answerer().answer("Who painted the Mona Lisa?")
@@ -540,10 +553,10 @@ def test_leads_only_come_with_an_abstention_over_relevant_sources(tmp_path: Path
 def test_leads_speak_of_the_codes_asked_about_and_say_a_sentence_once() -> None:
     text = "The TX-200 costs EUR 89.\nThe TX-200 costs EUR 89.\nThe HX-100 costs EUR 149."
     units = _units(text, "Is the HX-100 waterproof?")
-    assert [u.text for u in lead_units(units, "Is the HX-100 waterproof?")] == [
+    assert [u.text for u in lead_units(units, "Is the HX-100 waterproof?", 2)] == [
         "The HX-100 costs EUR 149."
     ]
-    leads = lead_units(units, "What do the loggers cost?")
+    leads = lead_units(units, "What do the loggers cost?", 2)
     assert sorted(u.text for u in leads) == [
         "The HX-100 costs EUR 149.",
         "The TX-200 costs EUR 89.",

@@ -63,7 +63,7 @@ class _Prepared:
     trace: list[TraceStep]
     rewrites: tuple[str, ...]
     seconds: float  # spent retrieving and budgeting
-    units: list[Unit]  # scored sentences/rows of ``used`` (none: support check and extract off)
+    units: list[Unit]  # scored sentences/rows of ``used`` (none: no check, extract or lead)
 
 
 class RagAnswerer:
@@ -225,7 +225,8 @@ class RagAnswerer:
         if len(used) < len(hits):
             trace.append(TraceStep("budget", {"kept": len(used), "dropped": len(hits) - len(used)}))
         units: list[Unit] = []
-        if self.settings.support_check or self.settings.fallback == "extract":
+        checks = self.settings.support_check or self.settings.fallback == "extract"
+        if checks or self.settings.leads:
             t0 = time.perf_counter()
             units = score_units(question, used, self.retriever.embedder)
             timings["evidence"] = time.perf_counter() - t0

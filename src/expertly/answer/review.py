@@ -90,7 +90,8 @@ def review(
     if not abstained:
         return Reviewed(raw, abstained=False, attribute=attribute)
     leads = tuple(
-        quote_citation(u.hit + 1, used[u.hit], unit_body(u)) for u in lead_units(units, question)
+        quote_citation(u.hit + 1, used[u.hit], unit_body(u))
+        for u in lead_units(units, question, settings.leads)
     )
     return Reviewed(raw or ABSTAIN_TEXT, abstained=True, attribute=attribute, leads=leads)
 

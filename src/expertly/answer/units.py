@@ -253,16 +253,14 @@ def _on_topic(units: Sequence[Unit], question: str) -> list[Unit]:
     ]
 
 
-LEADS = 2
-"""How many source sentences an abstention points to (``lead_units``)."""
-
-
-def lead_units(units: Sequence[Unit], question: str, n: int = LEADS) -> list[Unit]:
+def lead_units(units: Sequence[Unit], question: str, n: int) -> list[Unit]:
     """The ``n`` best-matching units that speak of what ``question`` speaks of (its codes,
     its group), best first: where a reader should look when the route could not answer.
     Units saying the same words twice (a table's header repeated) count once."""
     seen: set[str] = set()
     out: list[Unit] = []
+    if n <= 0:
+        return out
     for u in sorted(_on_topic(units, question), key=lambda u: -u.score):
         key = " ".join(u.text.lower().split())
         if key not in seen:

@@ -238,8 +238,16 @@ class AnswerSettings:
         "answer.extract_min_score). Such questions are answered only from sentences "
         "holding a figure",
     )
+    leads: int = _f(
+        2,
+        "How many source sentences an abstention names as where to read on when retrieval "
+        "found relevant passages: those matching the question best (and naming its codes), "
+        "shown apart from the answer, never as one; 0 = none",
+    )
 
     def __post_init__(self) -> None:
+        if not 0 <= self.leads <= 20:
+            raise ConfigError(f"answer.leads must be between 0 and 20, got {self.leads}")
         for name in ("extract_min_score", "extract_figure_min_score"):
             if not 0.0 <= getattr(self, name) <= 2.0:
                 raise ConfigError(
