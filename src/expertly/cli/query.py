@@ -185,8 +185,10 @@ def ask(
 ) -> None:
     """Answer a question from the ingested documents, citing its sources as [1], [2].
 
-    When the documents hold nothing relevant it says so instead of guessing. --route picks
-    the route; every answer says which route answered, and with --route auto why.
+    When the documents hold nothing relevant it says so instead of guessing; when they hold
+    relevant passages but no answer it can stand behind, it says so and names the closest
+    source sentences (answer.leads) as where to read on. --route picks the route; every
+    answer says which route answered, and with --route auto why.
 
     \b
     Examples:
