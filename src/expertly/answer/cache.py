@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from expertly.answer import BatchAnswering, stream_answer
+from expertly.databases import switch_to_wal
 from expertly.generate.streaming import word_pieces
 from expertly.types import (
     Answer,
@@ -93,7 +94,7 @@ class AnswerCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
         with self._conn:
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            switch_to_wal(self._conn, 10.0)
             self._conn.execute(
                 "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, answer TEXT NOT NULL,"
                 " created REAL NOT NULL)"

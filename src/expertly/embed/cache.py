@@ -14,6 +14,7 @@ from pathlib import Path
 import apsw
 import numpy as np
 
+from expertly.databases import switch_to_wal
 from expertly.embed import Embedder, Loadable
 from expertly.types import EmbedKind
 
@@ -31,7 +32,7 @@ class EmbeddingCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = apsw.Connection(str(path))
         self._db.setbusytimeout(10_000)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        switch_to_wal(self._db, 10.0)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS vectors (model TEXT, key TEXT, vector BLOB, "
             "PRIMARY KEY (model, key)) WITHOUT ROWID"

@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from expertly.databases import switch_to_wal
+
 STATE_FILE = "server.sqlite"
 BUSY_TIMEOUT_S = 10.0
 _SCHEMA = (
@@ -57,7 +59,7 @@ class SharedState:
         )
         self._lock = threading.Lock()
         with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            switch_to_wal(self._conn, BUSY_TIMEOUT_S)
             # A lost last commit (power cut) loses a job status or a token, nothing more.
             self._conn.execute("PRAGMA synchronous=NORMAL")
             for statement in _SCHEMA:

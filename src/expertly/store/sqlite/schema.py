@@ -26,6 +26,7 @@ from pathlib import Path
 import apsw
 import sqlite_vec
 
+from expertly.databases import switch_to_wal
 from expertly.errors import StoreError
 
 SCHEMA_VERSION = 2
@@ -119,7 +120,7 @@ def connect(path: Path, *, read_only: bool) -> apsw.Connection:
         if not read_only and mode != "wal":
             # WAL: readers in other processes never block the writer and see only
             # committed transactions. The setting is stored in the file.
-            _switch_to_wal(conn)
+            switch_to_wal(conn, BUSY_TIMEOUT_MS / 1000)
         # NORMAL (not FULL) in WAL mode: a commit is durable against the process being
         # killed (kill -9, a crash) because the WAL is in the OS page cache; only a power
         # loss or OS crash can lose the last transactions, and never corrupts the file.
@@ -239,20 +240,3 @@ def _check_meta(meta: dict[str, str], path: Path, *, dim: int, embedder: str) ->
             "cannot be mixed. Re-embed everything with `expertly ingest DIR --rebuild`, restore "
             "the [embedder] settings, or use a new workspace for the new model."
         )
-
-
-def _switch_to_wal(conn: apsw.Connection) -> None:
-    """``PRAGMA journal_mode=WAL``, retried while another handle holds the new file: SQLite
-    reports the switch's lock conflict as "database is locked" at once, without calling the
-    busy handler, so handles opened together on a new file would otherwise fail."""
-    import time
-
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except apsw.BusyError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.01)
