@@ -177,3 +177,20 @@ def test_the_time_limit_callback_stops_all_ranks_at_the_same_step() -> None:
         return step, stopped
 
     assert on_ranks(2, train) == [(1, ["max_minutes"]), (1, ["max_minutes"])]
+
+
+def test_a_crash_after_every_rank_finished_is_a_warning_not_a_failure(tmp_path: Any) -> None:
+    from expertly.errors import ExpertlyError
+    from expertly.finetune.launch import check_ranks
+
+    assert check_ranks(tmp_path, 0, 2) == ""
+    with pytest.raises(ExpertlyError, match="exit code -6"):
+        check_ranks(tmp_path, -6, 2)  # nobody finished: a failure
+    (tmp_path / "done-rank0.txt").write_text("done")
+    with pytest.raises(ExpertlyError, match="exit code -6"):
+        check_ranks(tmp_path, -6, 2)  # rank 1 did not finish
+    (tmp_path / "done-rank1.txt").write_text("done")
+    assert "the run is complete" in check_ranks(tmp_path, -6, 2)  # gloo aborting at exit
+    (tmp_path / "error-rank1.txt").write_text("Training process 1 failed: disk full")
+    with pytest.raises(ExpertlyError, match="disk full"):
+        check_ranks(tmp_path, 1, 2)  # a rank's own error always wins

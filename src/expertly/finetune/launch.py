@@ -106,20 +106,37 @@ def launch(
         spec_path.write_text(json.dumps(asdict(spec)), encoding="utf-8")
         # the processes' output goes to stderr: stdout stays free for --json
         done = subprocess.run(command(launcher, processes, spec_path), stdout=2, check=False)
-        errors = sorted(folder.glob("error-rank*.txt"))
-        if errors:
-            raise ExpertlyError(errors[0].read_text(encoding="utf-8"))
-        if done.returncode != 0:
-            raise ExpertlyError(
-                f"The {processes} training processes failed (exit code {done.returncode}) "
-                "before reporting an error; their output is above"
-            )
+        note = check_ranks(folder, done.returncode, processes)
+        if note:
+            print(note, file=sys.stderr)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     metrics = read_json(runs_dir / chosen / "metrics.json")
     if metrics is None:
         raise ExpertlyError(f"The run ended without writing {runs_dir / chosen / 'metrics.json'}")
     return RunResult.from_dict(metrics)
+
+
+def check_ranks(folder: Path, returncode: int, processes: int) -> str:
+    """What the launcher's exit says of the run: raises the first rank's error, or an
+    error when the processes failed without one; returns a warning ('' if none) when
+    every rank finished its run (``done-rank<N>.txt``) and a process then crashed while
+    shutting down (torch.distributed's gloo threads can abort at exit), as the run is
+    complete."""
+    errors = sorted(folder.glob("error-rank*.txt"))
+    if errors:
+        raise ExpertlyError(errors[0].read_text(encoding="utf-8"))
+    if returncode == 0:
+        return ""
+    if len(list(folder.glob("done-rank*.txt"))) == processes:
+        return (
+            f"warning: the {processes} training processes finished the run, then exited with "
+            f"code {returncode} while shutting down; the run is complete"
+        )
+    raise ExpertlyError(
+        f"The {processes} training processes failed (exit code {returncode}) "
+        "before reporting an error; their output is above"
+    )
 
 
 def command(launcher: str, processes: int, spec: Path) -> list[str]:
@@ -177,6 +194,7 @@ def work(spec_path: Path) -> int:
         )
         print(f"[rank {rank}] {text}", file=sys.stderr)
         return 1
+    (spec_path.parent / f"done-rank{rank}.txt").write_text("done", encoding="utf-8")
     distributed.leave(distributed.World(*distributed.from_env(), distributed.TorchCollective()))
     return 0
 
