@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from expertly.config import EmbedderSettings, LLMSettings, RetrievalSettings, Settings
+from expertly.config import (
+    AnswerSettings,
+    EmbedderSettings,
+    LLMSettings,
+    RetrievalSettings,
+    Settings,
+)
 from expertly.generate.scripted import ScriptedLLM
 from expertly.types import Message
 from expertly.workspace import Parts, Workspace
@@ -20,6 +27,12 @@ def fake_workspace(
     """A Workspace with the hashing embedder (no model) and a scripted LLM."""
     # The hashing embedder's similarities are lower than a real model's: don't abstain on them.
     sections.setdefault("retrieval", RetrievalSettings(min_relevance=0.0))
+    # Nor take an answer for off-topic on them (answer.min_similarity is calibrated for a
+    # real model): a test of that check sets a value other than the default.
+    answer = sections.get("answer", AnswerSettings())
+    assert isinstance(answer, AnswerSettings)
+    if answer.min_similarity == AnswerSettings().min_similarity:
+        sections["answer"] = replace(answer, min_similarity=0.0)
     settings = Settings(
         embedder=EmbedderSettings(backend="hashing", dim=64),
         llm=LLMSettings(backend="scripted"),

@@ -46,6 +46,7 @@ def test_the_documented_example_runs(
     monkeypatch.setenv("EXPERTLY_EMBEDDER__DIM", "64")
     monkeypatch.setenv("EXPERTLY_LLM__BACKEND", "scripted")
     monkeypatch.setenv("EXPERTLY_RETRIEVAL__MIN_RELEVANCE", "0")
+    monkeypatch.setenv("EXPERTLY_ANSWER__MIN_SIMILARITY", "0")
     # answer.extract_min_score is calibrated for the packaged MiniLM; the toy hashing
     # embedder matches the vacation sentence at 0.88 (cosine 0.51 + 0.5 x coverage 0.75)
     monkeypatch.setenv("EXPERTLY_ANSWER__EXTRACT_MIN_SCORE", "0.8")

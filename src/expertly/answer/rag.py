@@ -29,6 +29,7 @@ from expertly.answer.prompt import (
     SYSTEM_PROMPT,
     build_messages,
 )
+from expertly.answer.relevance import answer_similarity
 from expertly.answer.review import review
 from expertly.answer.units import Unit, score_units
 from expertly.config import AnswerSettings, RetrievalSettings
@@ -257,8 +258,16 @@ class RagAnswerer:
             "prompt_tokens": completion.prompt_tokens,
             "completion_tokens": completion.completion_tokens,
         }
+        embedder = self.retriever.embedder
         reviewed = review(
-            raw, completion.finish_reason, p.question, p.used, p.units, self.settings, trace
+            raw,
+            completion.finish_reason,
+            p.question,
+            p.used,
+            p.units,
+            self.settings,
+            trace,
+            lambda text: answer_similarity(p.question, text, embedder),
         )
         citations: list[Citation] = []
         text = reviewed.text

@@ -7,12 +7,15 @@ no source unit supports (``answer.support_check``, see ``evidence``) are withhel
 left with nothing falls back to the best-matching source sentence verbatim when it matches
 the question well enough (``answer.fallback = "extract"``, see ``units.extraction``), and
 otherwise the route abstains, pointing to the closest source sentences (``Answer.leads``).
+An answer, the model's or an extract, that matches the question less than
+``answer.min_similarity`` speaks of something else, however well sourced
+(``relevance``): it is withheld like an unsupported one.
 Each step that changes the reply leaves a trace step saying what it cut and why.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,10 +53,13 @@ def review(
     units: Sequence[Unit],
     settings: AnswerSettings,
     trace: list[TraceStep],
+    similarity: Callable[[str], float] | None = None,
 ) -> Reviewed:
     """Review the model's reply ``raw`` (prefill included) to ``question`` over the hits
     ``used`` in the prompt and their scored ``units`` (none when neither the support check
-    nor the extractive fallback is on); steps that change it are appended to ``trace``."""
+    nor the extractive fallback is on); steps that change it are appended to ``trace``.
+    ``similarity`` scores an answer against the question (see ``relevance``): an answer
+    below ``settings.min_similarity`` does not address it and is withheld."""
     looped = cut_repetition(raw)
     if looped != raw:
         trace.append(TraceStep("repetition", {"cut": raw[len(looped) :].strip()}))
@@ -79,13 +85,16 @@ def review(
             abstained, raw = True, ABSTAIN_TEXT
         else:
             raw = support.kept
+    if not abstained and _off_topic(raw, "draft", similarity, settings, trace):
+        abstained, raw = True, ABSTAIN_TEXT
     if abstained and settings.fallback == "extract":
         found = extraction(
             units, question, settings.extract_min_score, settings.extract_figure_min_score
         )
         if found is not None:
             trace.append(TraceStep("extract", _extract_detail(found, raw)))
-            if found.strong:  # cited whole: its "ul." or "e.g." ends no sentence to attribute
+            # cited whole: its "ul." or "e.g." ends no sentence to attribute
+            if found.strong and not _off_topic(found.text, "extract", similarity, settings, trace):
                 return Reviewed(found.text, abstained=False, attribute=False)
     if not abstained:
         return Reviewed(raw, abstained=False, attribute=attribute)
@@ -94,6 +103,25 @@ def review(
         for u in lead_units(units, question, settings.leads)
     )
     return Reviewed(raw or ABSTAIN_TEXT, abstained=True, attribute=attribute, leads=leads)
+
+
+def _off_topic(
+    text: str,
+    step: str,
+    similarity: Callable[[str], float] | None,
+    settings: AnswerSettings,
+    trace: list[TraceStep],
+) -> bool:
+    """Whether ``text`` (the reply, or the sentence extracted for it: ``step``) matches the
+    question less than ``answer.min_similarity``; if so, a trace step says by how much."""
+    if similarity is None or settings.min_similarity <= 0:
+        return False
+    score = similarity(text)
+    if score >= settings.min_similarity:
+        return False
+    detail = {step: text, "similarity": round(score, 4), "min_similarity": settings.min_similarity}
+    trace.append(TraceStep("off_topic", detail))
+    return True
 
 
 def _extract_detail(found: Extraction, draft: str) -> dict[str, Any]:

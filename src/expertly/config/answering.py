@@ -238,6 +238,13 @@ class AnswerSettings:
         "answer.extract_min_score). Such questions are answered only from sentences "
         "holding a figure",
     )
+    min_similarity: float = _f(
+        0.45,
+        "Least cosine between the question and the answer (its citation markers and "
+        "opening 'According to source [1],' left out) for the answer to be given; below it "
+        "the answer speaks of something else, however well sourced, and the route abstains "
+        "with leads. Calibrated for the default embedder (all-MiniLM-L6-v2); 0 = no check",
+    )
     leads: int = _f(
         2,
         "How many source sentences an abstention names as where to read on when retrieval "
@@ -254,6 +261,11 @@ class AnswerSettings:
                     f"answer.{name} must be between 0 and 2 (cosine + 0.5 x coverage), "
                     f"got {getattr(self, name)}"
                 )
+        if not 0.0 <= self.min_similarity <= 1.0:
+            raise ConfigError(
+                f"answer.min_similarity must be between 0 (no check) and 1 (a cosine), "
+                f"got {self.min_similarity}"
+            )
         _choice("answer.fallback", self.fallback, ("extract", "abstain"))
 
 

@@ -100,6 +100,12 @@ def revision_note(answer: Answer) -> str:
         if step.name == "verify":
             figures = ", ".join(step.detail.get("unsupported_figures", ()))
             return f"withdrawn: the draft states figures none of its sources contains ({figures})"
+        if step.name == "off_topic" and "draft" in step.detail:
+            return (
+                "withdrawn: the draft speaks of something other than the question (match "
+                f"{step.detail['similarity']:.2f}, below answer.min_similarity "
+                f"{step.detail['min_similarity']})"
+            )
     return "withdrawn: the draft was replaced"
 
 
