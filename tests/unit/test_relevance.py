@@ -82,8 +82,9 @@ def test_an_off_topic_reply_without_a_fallback_abstains_with_leads(tmp_path: Pat
     ws.close()
 
 
-def test_an_off_topic_extract_is_withheld_too(tmp_path: Path) -> None:
-    # No unit answers a question on parking; at extract_min_score 0 the best one would be cited.
+def test_an_extract_is_not_checked_again(tmp_path: Path) -> None:
+    # No unit answers a question on parking: at extract_min_score 0 the best one is cited,
+    # as answer.extract_min_score alone decides; only the model's reply was off topic.
     ws = fake_workspace(
         tmp_path,
         replies=[OFF_TOPIC],
@@ -91,9 +92,9 @@ def test_an_off_topic_extract_is_withheld_too(tmp_path: Path) -> None:
     )
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     answer = ws.answerer().answer("Where can visitors park their cars?")
-    assert answer.abstained and answer.text == ABSTAIN_TEXT
-    steps = [s for s in answer.trace if s.name == "off_topic"]
-    assert [next(iter(s.detail)) for s in steps] == ["draft", "extract"]
+    assert not answer.abstained and answer.citations
+    names = [s.name for s in answer.trace]
+    assert names.count("off_topic") == 1 and names.index("off_topic") < names.index("extract")
     ws.close()
 
 

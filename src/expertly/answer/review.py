@@ -7,9 +7,11 @@ no source unit supports (``answer.support_check``, see ``evidence``) are withhel
 left with nothing falls back to the best-matching source sentence verbatim when it matches
 the question well enough (``answer.fallback = "extract"``, see ``units.extraction``), and
 otherwise the route abstains, pointing to the closest source sentences (``Answer.leads``).
-An answer, the model's or an extract, that matches the question less than
-``answer.min_similarity`` speaks of something else, however well sourced
-(``relevance``): it is withheld like an unsupported one.
+A reply that matches the question less than ``answer.min_similarity`` speaks of something
+else, however well sourced (``relevance``): it is withheld like an unsupported one. An
+extract is not checked again: it matched the question under its title and headings to be
+chosen, and a bare table row ("Type of item: Passports; How long we keep it: 7 days")
+matches a question by cosine far less than a sentence saying the same.
 Each step that changes the reply leaves a trace step saying what it cut and why.
 """
 
@@ -85,7 +87,7 @@ def review(
             abstained, raw = True, ABSTAIN_TEXT
         else:
             raw = support.kept
-    if not abstained and _off_topic(raw, "draft", similarity, settings, trace):
+    if not abstained and _off_topic(raw, similarity, settings, trace):
         abstained, raw = True, ABSTAIN_TEXT
     if abstained and settings.fallback == "extract":
         found = extraction(
@@ -93,8 +95,9 @@ def review(
         )
         if found is not None:
             trace.append(TraceStep("extract", _extract_detail(found, raw)))
-            # cited whole: its "ul." or "e.g." ends no sentence to attribute
-            if found.strong and not _off_topic(found.text, "extract", similarity, settings, trace):
+            # cited whole: its "ul." or "e.g." ends no sentence to attribute; its own match
+            # (with its title and headings) is its relevance check
+            if found.strong:
                 return Reviewed(found.text, abstained=False, attribute=False)
     if not abstained:
         return Reviewed(raw, abstained=False, attribute=attribute)
@@ -107,19 +110,22 @@ def review(
 
 def _off_topic(
     text: str,
-    step: str,
     similarity: Callable[[str], float] | None,
     settings: AnswerSettings,
     trace: list[TraceStep],
 ) -> bool:
-    """Whether ``text`` (the reply, or the sentence extracted for it: ``step``) matches the
-    question less than ``answer.min_similarity``; if so, a trace step says by how much."""
+    """Whether the reply ``text`` matches the question less than ``answer.min_similarity``;
+    if so, a trace step says by how much."""
     if similarity is None or settings.min_similarity <= 0:
         return False
     score = similarity(text)
     if score >= settings.min_similarity:
         return False
-    detail = {step: text, "similarity": round(score, 4), "min_similarity": settings.min_similarity}
+    detail = {
+        "draft": text,
+        "similarity": round(score, 4),
+        "min_similarity": settings.min_similarity,
+    }
     trace.append(TraceStep("off_topic", detail))
     return True
 

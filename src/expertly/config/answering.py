@@ -240,10 +240,11 @@ class AnswerSettings:
     )
     min_similarity: float = _f(
         0.45,
-        "Least cosine between the question and the answer (its citation markers and "
-        "opening 'According to source [1],' left out) for the answer to be given; below it "
-        "the answer speaks of something else, however well sourced, and the route abstains "
-        "with leads. Calibrated for the default embedder (all-MiniLM-L6-v2); 0 = no check",
+        "Least cosine between the question and the model's answer (its citation markers "
+        "and opening 'According to source [1],' left out) for the answer to be given; below "
+        "it the answer speaks of something else, however well sourced, and answer.fallback "
+        "decides (an extract has passed answer.extract_min_score instead). Calibrated for "
+        "the default embedder (all-MiniLM-L6-v2); 0 = no check",
     )
     leads: int = _f(
         2,
