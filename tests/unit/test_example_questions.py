@@ -1,7 +1,7 @@
 """The sample question sets stay true to their corpus.
 
 ``examples/questions.jsonl`` (development), the held-out sets on the same corpus and
-``examples/questions_utility.jsonl`` and ``examples/questions_transit.jsonl`` on a second
+``examples/questions_utility.jsonl`` and ``examples/questions_transit*.jsonl`` on a second
 and a third corpus (``examples/corpus-utility``, ``examples/corpus-transit``) must
 each be answerable from the document they name, and no two sets of a corpus may ask about
 the same fact, or a figure reported on a held-out set would be measured on what was tuned.
@@ -28,6 +28,7 @@ SETS = {  # question set: (its corpus, its factual questions)
     "questions_heldout5.jsonl": ("corpus", 12),
     "questions_utility.jsonl": ("corpus-utility", 12),
     "questions_transit.jsonl": ("corpus-transit", 12),
+    "questions_transit2.jsonl": ("corpus-transit", 12),
 }
 
 
