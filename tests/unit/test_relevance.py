@@ -132,3 +132,13 @@ def test_a_streamed_off_topic_draft_says_why_it_is_withdrawn() -> None:
         "withdrawn: the draft speaks of something other than the question (match 0.26, "
         "below answer.min_similarity 0.45)"
     )
+
+
+def test_answers_are_not_written_to_the_passage_cache(tmp_path: Path) -> None:
+    ws = fake_workspace(tmp_path)
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    embedder = ws.embedder
+    sent = embedder.misses  # type: ignore[attr-defined]
+    answer_similarity(QUESTION, "An answer never seen before, about vacation days.", embedder)
+    assert embedder.misses == sent  # type: ignore[attr-defined]
+    ws.close()

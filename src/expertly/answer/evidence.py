@@ -31,6 +31,7 @@ from expertly.answer.answer_type import (
     quantities_stated,
 )
 from expertly.answer.citations import MARKER, content_words, weight
+from expertly.answer.currency import currency_conflict
 from expertly.answer.units import Unit, codes, names_codes, stems
 
 SUPPORT_THRESHOLD = 0.6
@@ -143,7 +144,8 @@ def sentence_supported(
     a figure, within ``SUBJECT_MARGIN`` of the rarity-weighted most any unit holds; a
     negation, when the sentence has one (``not``, ``never``, ``n't``...); every word of
     ``changed`` (what a restatement of an earlier sentence changes, see ``restated``);
-    each figure with the unit of measure the unit gives it (``_measure_conflict``); and
+    each figure with the unit of measure the unit gives it (``_measure_conflict``) and an
+    amount in the unit's currency (``currency.currency_conflict``); and
     every code it names ("WS-450", "E42"), in the unit or its title and headings: the
     Stratus manual's "LoRaWAN 14 dBm" says nothing of the Cirrus WS-450's radio."""
     stated, words_needed = _claims(sentence, question)
@@ -170,6 +172,7 @@ def sentence_supported(
         and (not negated or bool(_NEGATION.search(text)))
         and all(_known(w, words) for w in changed)
         and not _measure_conflict(sentence, words, text)
+        and not currency_conflict(_bare(sentence), text)
         and names_codes(named, placed)
         for (unit_figures, words, text, placed), share, about_share in zip(
             contexts, shares, about_shares, strict=True

@@ -36,12 +36,13 @@ def topic_text(answer: str) -> str:
 
 
 def answer_similarity(question: str, answer: str, embedder: Embedder) -> float:
-    """Cosine between ``question`` (embedded as a query) and ``answer``'s ``topic_text``
-    (as a passage); 0.0 for an answer with no text left."""
+    """Cosine between ``question`` and ``answer``'s ``topic_text``; 0.0 for an answer with
+    no text left. Both are embedded as queries: an answer is no indexed passage, and the
+    embedding cache keeps passages on disk for good (it would fill with answers) but only
+    the last few queries in memory."""
     text = topic_text(answer)
     if not text:
         return 0.0
-    q = np.asarray(embedder.embed([question], kind="query")[0], dtype=np.float32)
-    a = np.asarray(embedder.embed([text], kind="passage")[0], dtype=np.float32)
+    q, a = np.asarray(embedder.embed([question, text], kind="query"), dtype=np.float32)
     norms = float(np.linalg.norm(q) * np.linalg.norm(a))
     return float(q @ a / norms) if norms else 0.0
