@@ -1,9 +1,9 @@
 """The sample question sets stay true to their corpus.
 
 ``examples/questions.jsonl`` (development), the held-out sets on the same corpus and
-``examples/questions_utility.jsonl``, ``examples/questions_transit*.jsonl`` and
-``examples/questions_vet.jsonl`` on three more corpora (``examples/corpus-utility``,
-``examples/corpus-transit``, ``examples/corpus-vet``) must
+``examples/questions_utility.jsonl``, ``examples/questions_transit*.jsonl``,
+``examples/questions_vet.jsonl`` and ``examples/questions_housing*.jsonl`` on four more
+corpora (``examples/corpus-utility``, ``-transit``, ``-vet``, ``-housing``) must
 each be answerable from the document they name, and no two sets of a corpus may ask about
 the same fact, or a figure reported on a held-out set would be measured on what was tuned.
 """
@@ -31,6 +31,8 @@ SETS = {  # question set: (its corpus, its factual questions)
     "questions_transit.jsonl": ("corpus-transit", 12),
     "questions_transit2.jsonl": ("corpus-transit", 12),
     "questions_vet.jsonl": ("corpus-vet", 12),
+    "questions_housing.jsonl": ("corpus-housing", 12),
+    "questions_housing2.jsonl": ("corpus-housing", 12),
 }
 
 
