@@ -54,7 +54,8 @@ def test_rag_and_closed_book_streams_end_with_the_answer(tmp_path: Path) -> None
 
 
 def test_rag_stream_sends_the_prefill_with_the_models_first_words(tmp_path: Path) -> None:
-    ws = fake_workspace(tmp_path, ["  ", REPLY])
+    no_extract = AnswerSettings(extract_min_score=2.0, extract_figure_min_score=2.0)
+    ws = fake_workspace(tmp_path, ["  ", REPLY], answer=no_extract)
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     answerer = ws.answerer("rag", cache=False)
     assert isinstance(answerer, StreamAnswering)

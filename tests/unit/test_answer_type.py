@@ -7,6 +7,8 @@ import pytest
 
 from expertly.answer.answer_type import (
     MEASURE_UNITS,
+    PHONE_NUMBER,
+    TIME_OF_DAY,
     about_the_other_group,
     asks_for_quantity,
     expected_units,
@@ -138,7 +140,7 @@ def test_questions_naming_no_measure_expect_none() -> None:
     for question in (
         "How many employees work in Rotterdam?",
         "What is the minimum length of a password?",  # characters as often as metres
-        "Which phone number do I call?",
+        "Which plan do I call support on?",
         "Do I work in Germany?",
     ):
         assert expected_units(question) == frozenset(), question
@@ -248,3 +250,71 @@ def test_how_many_of_a_unit_asks_for_that_unit() -> None:
     step = "Changed: the baseline correction window was extended from 7 to 8 days."
     assert not states_measure(step, expected_units("How many years does the sensor last?"))
     assert states_measure("a 2-year warranty", expected_units("How many years of warranty?"))
+
+
+@pytest.mark.parametrize(
+    ("question", "wanted"),
+    [
+        ("What time does the Ellstead surgery close on Saturdays?", TIME_OF_DAY),
+        ("When is the Lost Property Office open on Saturdays?", TIME_OF_DAY),
+        ("What are the opening hours of the depot?", TIME_OF_DAY),
+        ("I'm at home. What number do I dial to reach the IT helpdesk?", PHONE_NUMBER),
+        ("What number do I text to get live departures?", PHONE_NUMBER),
+        ("Which phone number do I call?", PHONE_NUMBER),
+    ],
+)
+def test_a_time_of_day_or_a_phone_number(question: str, wanted: str) -> None:
+    """A closing time is not answered by the phone number of the same row, nor a phone
+    number by a price: each is a measure of its own."""
+    assert asks_for_quantity(question)
+    assert expected_units(question) == frozenset({wanted})
+
+
+def test_what_a_time_of_day_and_a_phone_number_look_like() -> None:
+    clock, phone = frozenset({TIME_OF_DAY}), frozenset({PHONE_NUMBER})
+    for text in ("Saturday: 09:00 - 12:30", "we close at 5 pm", "open until 8.30 p.m.", "noon"):
+        assert states_measure(text, clock), text
+    for text in ("Appointments: 01632 960300", "valid_from: 2026-01-01", "within 2 hours"):
+        assert not states_measure(text, clock), text
+    for text in (
+        "Appointments and enquiries: 01632 960300",
+        "+41 44 555 21 00 from outside",
+        "the helpdesk stays on internal extension 2100",
+        "Text the six-digit stop code to 81550 (standard network rate).",
+    ):
+        assert states_measure(text, phone), text
+    for text in ("valid_from: 2026-01-01", "call-out charge GBP 150", "we ring you within 2 hours"):
+        assert not states_measure(text, phone), text
+
+
+def test_a_closing_time_is_not_answered_by_a_phone_number() -> None:
+    question = "What time does the Ellstead surgery close on Saturdays?"
+    contacts = _hit("Clinic: Ellstead Surgery; Address: 2 Mill Row; Phone: 01632 960200")
+    hours = _hit("Day: Saturday; Ellstead: 09:00 - 12:30; Harrowby: 08:00 - 17:00", (), "Hours")
+    units = score_units(question, [contacts, hours], HashingEmbedder(dim=64))
+    best = best_unit(units, question)
+    assert best is not None and best.hit == 1
+    assert not gives_figure(next(u for u in units if u.hit == 0), question)
+
+
+def test_how_quickly_asks_for_a_duration_which_words_may_give() -> None:
+    question = "How quickly is standard software installed after approval?"
+    duration = MEASURE_UNITS["duration"]
+    assert expected_units(question) == duration
+    assert states_measure("It is installed automatically within one hour.", duration)
+    assert not states_measure("Availability target: 99.5 %", duration)
+
+
+def test_a_reply_without_the_measure_asked_for_does_not_answer() -> None:
+    """A closing time is a time of day: "30 minutes before the end of consulting hours"
+    gives a figure, but not the one asked for."""
+    question = "What time does the Ellstead surgery close on Saturdays?"
+    text = (
+        "The Ellstead surgery closes 30 minutes before the end of consulting hours for stock "
+        "checks.\nDay: Saturday; Ellstead: 09:00 - 12:30"
+    )
+    units = score_units(question, [_hit(text)], HashingEmbedder(dim=64))
+    reply = "The Ellstead surgery closes 30 minutes before the end of consulting hours."
+    assert check_support(reply, question, units).kept == ""
+    right = "On Saturdays the Ellstead surgery is open 09:00 - 12:30."
+    assert check_support(right, question, units).kept == right

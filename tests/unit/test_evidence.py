@@ -18,9 +18,11 @@ from expertly.answer.prompt import (
 )
 from expertly.answer.units import (
     Unit,
+    extraction,
     extractive_answer,
     lead_units,
     lexical_coverage,
+    listed_after,
     score_units,
     split_units,
     unit_body,
@@ -575,3 +577,30 @@ def test_an_invented_relative_clause_sinks_its_true_sentence() -> None:
     assert support.kept == "" and support.dropped == (padded,)
     kept = true.replace(" [1].", ", which is on Turbinenweg [1].")
     assert check_support(kept, question, units).kept == kept  # a clause its source holds
+
+
+def test_an_extracted_sentence_ending_on_a_colon_takes_its_list_along() -> None:
+    """ "we will reimburse a taxi home:" answers nothing without the amounts listed below."""
+    text = (
+        "If the last bus of the day is cancelled, we will reimburse a taxi home:\n\n"
+        "- up to EUR 45 per party for a journey ending within Zones A, B or C;\n"
+        "- up to EUR 60 per party for a journey ending in Zone D.\n\n"
+        "Keep the taxi receipt and claim within 14 days."
+    )
+    question = "The last bus was cancelled and I took a taxi home. Can I get the fare back?"
+    units = _units(text, question)
+    head = next(u for u in units if u.text.endswith("home:"))
+    assert [unit_body(u) for u in listed_after(head, units)] == [
+        "up to EUR 45 per party for a journey ending within Zones A, B or C;",
+        "up to EUR 60 per party for a journey ending in Zone D.",
+    ]
+    assert extractive_answer(head, listed_after(head, units)) == (
+        "If the last bus of the day is cancelled, we will reimburse a taxi home: up to EUR 45"
+        " per party for a journey ending within Zones A, B or C; up to EUR 60 per party for a"
+        " journey ending in Zone D [1]."
+    )
+    last = units[-1]
+    assert listed_after(last, units) == []  # no colon, no list
+    best = replace(head, cosine=5.0)  # the head matches best: the fallback answers with it
+    found = extraction([best if u is head else u for u in units], question, 0.9, 0.9)
+    assert found is not None and found.unit == best and "EUR 60 per party" in found.text

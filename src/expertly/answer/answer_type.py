@@ -69,8 +69,8 @@ Mounting", but not "3.2 kg"): a position, not a quantity."""
 def asks_for_quantity(question: str) -> bool:
     """Whether ``question`` asks for a figure: "how much/many/long/far/often...", or a
     ``what``/``which`` question about a measure ("What torque...", "Which version...",
-    "What is the price of...")."""
-    if _HOW.search(question):
+    "What is the price of..."), or when a place opens or closes."""
+    if _HOW.search(question) or _ASKS_TIME.search(question):
         return True
     match = _WHAT.search(question)
     if match is None:
@@ -122,6 +122,7 @@ MEASURE_UNITS: dict[str, frozenset[str]] = {
         "voltage": "v volt volts",
         "charge": "mah ah wh kwh",
         "loudness": "db dba decibel decibels",
+        "text": "character characters char chars digit digits letter letters word words",
     }.items()
 }
 """Units of measure by kind. A question that asks for a kind of measure is answered by a
@@ -148,18 +149,72 @@ often as mAh."""
 _IN_UNIT = re.compile(r"\b(?:in|how\s+many|how\s+much)\s+([^\W\d_]+|°\s?[CF])\b", re.IGNORECASE)
 """A question naming its unit of measure: "... in mAh?", "How many years...?"."""
 _MEASURED = re.compile(
-    r"(?:(?P<pre>EUR|USD|CHF|GBP|€|\$|£)\s?)?\d(?:[\d,.]*\d)?\s?"
+    r"(?:(?P<pre>EUR|USD|CHF|GBP|€|\$|£)\s?)?(?:\d(?:[\d,.]*\d)?|\b(?:"
+    + "|".join(sorted(w for w in _NUMBER_WORDS if not w.endswith("ly") and w != "once"))
+    + r")\b)\s?"
     r"(?P<post>°\s?[CF]|%|€|\$|£|[^\W\d_]+[23²]?)?(?:[\s-]+(?P<next>[^\W\d_]+))?",
     re.IGNORECASE,
 )
+
+
+TIME_OF_DAY = "<time of day>"
+PHONE_NUMBER = "<phone number>"
+"""Pseudo-units of ``expected_units``: a question asking "What time...?" or when a place
+opens or closes is answered by a time of day ("12:30", "5 pm"), one asking "What number do
+I dial...?" by a telephone number, never by another figure of the same row (a phone number
+for a closing time, a price for a phone number)."""
+_ASKS_TIME = re.compile(
+    r"\b(?:what|which)\s+time\b|\b(?:opening|closing)\s+(?:time|hour)s?\b|"
+    r"\bwhen\b[^?.!]*\b(?:open|opens|close|closes|shut|shuts)\b",
+    re.IGNORECASE,
+)
+_ASKS_PHONE = re.compile(
+    r"\b(?:phone|telephone|mobile|contact)\s+number\b|"
+    r"\b(?:what|which)\s+number\b[^?.!]*\b(?:dial|ring|call|phone|text|contact)\b",
+    re.IGNORECASE,
+)
+_HOW_QUICKLY = re.compile(r"\bhow\s+(?:quickly|soon)\b", re.IGNORECASE)
+_CLOCK = re.compile(
+    r"(?<![\d:.])(?:[01]?\d|2[0-3])[:.][0-5]\d(?![\d:])|"
+    r"\b(?:1[0-2]|0?[1-9])(?:[:.][0-5]\d)?\s?(?:am|pm|a\.m\.|p\.m\.)(?!\w)|\b(?:noon|midday|midnight)\b",
+    re.IGNORECASE,
+)
+_PHONE = re.compile(
+    r"(?<![\w.,])\+?\(?\d[\d()]*(?:[ -]\(?\d[\d()]*){1,5}(?![\w.,]*\d)|(?<![\w.,])0\d{6,}"
+)
+
+
+_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_DIALLED = re.compile(
+    r"\b(?:text|sms|dial|ring|call|phone|extension|ext\.?)\b[^.;:]{0,60}?(?<![\w.,])\d{4,}(?![\w.,]*\d)",
+    re.IGNORECASE,
+)
+
+
+def _is_phone(text: str) -> bool:
+    """Whether ``text`` holds a telephone number: 7 or more digits in groups ("01632
+    960999", "+41 44 555 21 00"), or a shorter one named as dialled, texted or an extension
+    ("text your stop code to 81550", "extension 2100")."""
+    if _DIALLED.search(text):
+        return True
+    undated = _ISO_DATE.sub(" ", text)
+    return any(sum(c.isdigit() for c in m.group(0)) >= 7 for m in _PHONE.finditer(undated))
 
 
 def expected_units(question: str) -> frozenset[str]:
     """The units of measure an answer to ``question`` must use (lower case), or an empty
     set when it names no kind of measure: "... in mAh?" asks for a charge (mAh, Ah, Wh),
     "How many years...?" for years (a figure in days answers another question), "What is
-    the maximum operating altitude...?" for a length, "How long...?" for a duration or a
-    length."""
+    the maximum operating altitude...?" for a length, "How long...?" for a duration, a
+    length or a count of characters (a password), "How quickly...?" for a duration, "What
+    time...?" for a time of day (``TIME_OF_DAY``), "What number do I dial...?" for a
+    telephone number (``PHONE_NUMBER``)."""
+    if _ASKS_PHONE.search(question):
+        return frozenset({PHONE_NUMBER})
+    if _ASKS_TIME.search(question):
+        return frozenset({TIME_OF_DAY})
+    if _HOW_QUICKLY.search(question):
+        return MEASURE_UNITS["duration"]
     for match in _IN_UNIT.finditer(question):
         unit = match.group(1).lower().replace(" ", "")
         for units in MEASURE_UNITS.values():
@@ -168,7 +223,7 @@ def expected_units(question: str) -> frozenset[str]:
                     return _same_unit(unit) & units
                 return units
     if re.search(r"\bhow\s+long\b", question, re.IGNORECASE):
-        return MEASURE_UNITS["duration"] | MEASURE_UNITS["length"]
+        return MEASURE_UNITS["duration"] | MEASURE_UNITS["length"] | MEASURE_UNITS["text"]
     for word in _WORD.findall(question):
         kind = _KIND_WORDS.get(word.lower())
         if kind:
@@ -207,7 +262,12 @@ _KEYED = re.compile(r"([^\W\d][\w ]*?)\s*[:=]\s*[-+]?\d")
 def states_measure(text: str, units: frozenset[str]) -> bool:
     """Whether ``text`` gives a figure in one of ``units``: "EUR 600", "83.5 mm", "60 °C",
     "5 business days" (the unit may follow one other word), or a record's value whose key
-    names the unit ("price_eur: 149", "lead_time_days: 10")."""
+    names the unit ("price_eur: 149", "lead_time_days: 10"), or, for the pseudo-units, a
+    time of day ("12:30", "5 pm") or a telephone number."""
+    if TIME_OF_DAY in units and _CLOCK.search(text):
+        return True
+    if PHONE_NUMBER in units and _is_phone(text):
+        return True
     for match in _MEASURED.finditer(_ENUMERATION.sub("", text)):
         found = (match.group(g) for g in ("pre", "post", "next"))
         if any(f and f.lower().replace(" ", "") in units for f in found):

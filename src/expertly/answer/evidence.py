@@ -28,7 +28,9 @@ from expertly.answer.answer_type import (
     FIGURE,
     about_the_other_group,
     asks_for_quantity,
+    expected_units,
     quantities_stated,
+    states_measure,
 )
 from expertly.answer.citations import MARKER, content_words, weight
 from expertly.answer.currency import currency_conflict
@@ -241,13 +243,15 @@ def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
     speak of the group the question sets apart (``about_the_other_group``). Nothing is kept
     (every sentence is dropped) when no kept sentence states a claim, or, for a question
     asking for a quantity (``asks_for_quantity``), when none states a quantity the question
-    does not give. A sentence's added relative clauses (``added_clauses``) must each be
-    supported too. A claim is a word or a figure the question does not give: "the 24-hour
-    trend page was empty" restates "...the 24-hour trend page shows an empty chart" and
-    answers nothing. A sentence that announces what follows and stops ("the error code
-    is:") is dropped."""
+    does not give, in the unit of measure it asks for when it names one (``expected_units``:
+    a time of day for "What time does it close?"). A sentence's added relative clauses
+    (``added_clauses``) must each be supported too. A claim is a word or a figure the
+    question does not give: "the 24-hour trend page was empty" restates "...the 24-hour
+    trend page shows an empty chart" and answers nothing. A sentence that announces what
+    follows and stops ("the error code is:") is dropped."""
     contexts = _contexts(units)
     wants_quantity = asks_for_quantity(question)
+    wanted = expected_units(question) if wants_quantity else frozenset()
     kept: list[str] = []
     dropped: list[str] = []
     informative = False
@@ -261,13 +265,22 @@ def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
             kept.append(sentence)
             stated, new = _claims(sentence, question)
             claims = bool(stated - figures(question)) or bool(new)
-            answers = quantities_stated(_bare(sentence), question) if wants_quantity else True
-            informative = informative or (claims and bool(answers))
+            answers = not wants_quantity or _answers_quantity(_bare(sentence), question, wanted)
+            informative = informative or (claims and answers)
         else:
             dropped.append(sentence)
     if not informative:
         return Support("", tuple(_sentences(answer)))
     return Support(answer if not dropped else " ".join(kept), tuple(dropped))
+
+
+def _answers_quantity(sentence: str, question: str, wanted: frozenset[str]) -> bool:
+    """Whether ``sentence`` gives a quantity ``question`` does not, in one of the units
+    of measure it asks for (``wanted``, any when empty): "closes 30 minutes before the end
+    of consulting hours" is no closing time."""
+    if not quantities_stated(sentence, question):
+        return False
+    return not wanted or states_measure(sentence, wanted)
 
 
 _ADDED_CLAUSE = re.compile(r",\s+(?:which|who|whose|where)\b[^,;]*", re.IGNORECASE)

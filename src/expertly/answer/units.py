@@ -35,6 +35,7 @@ from expertly.answer.answer_type import (
     words,
 )
 from expertly.answer.citations import content_words, weight
+from expertly.answer.weekdays import about_other_days
 from expertly.types import Hit
 
 if TYPE_CHECKING:
@@ -214,16 +215,39 @@ def unit_body(unit: Unit) -> str:
     return _BULLET.sub("", " ".join(" ".join(lines).split()))
 
 
-def extractive_answer(unit: Unit) -> str:
+def extractive_answer(unit: Unit, items: Sequence[Unit] = ()) -> str:
     """``unit`` as an answer: its text on one line, after its innermost headings
-    (``HEADINGS_SHOWN``) instead of the heading lines it carries, cited as source
-    ``unit.hit + 1`` (the marker before the closing full stop)."""
+    (``HEADINGS_SHOWN``) instead of the heading lines it carries, then the list ``items``
+    it announces (``listed_after``), joined by semicolons, cited as source ``unit.hit + 1``
+    (the marker before the closing full stop)."""
     text = unit_body(unit)
+    if items:
+        text = f"{text} " + "; ".join(unit_body(i).rstrip(";,. ") for i in items) + "."
     headings = [h for h in unit.headings[-HEADINGS_SHOWN:] if h.lower() not in text.lower()]
     if headings:
         text = f"{' > '.join(headings)}: {text}"
     body = text.rstrip(".!?")
     return f"{body} [{unit.hit + 1}]{text[len(body) :]}"
+
+
+LIST_ITEMS = 8
+"""How many list items an extracted sentence ending on a colon takes along."""
+
+
+def listed_after(unit: Unit, units: Sequence[Unit]) -> list[Unit]:
+    """The list items (``LIST_ITEMS`` at most) right after ``unit`` in its chunk when it
+    ends on a colon: "we will reimburse a taxi home:" says nothing without "up to EUR 45 per
+    party ..." on the lines below it."""
+    if not unit_body(unit).endswith(":"):
+        return []
+    following = sorted((u for u in units if u.hit == unit.hit and u.start >= unit.end),
+                       key=lambda u: u.start)  # fmt: skip
+    items: list[Unit] = []
+    for u in following:
+        if not _BULLET.match(u.text.lstrip()) or len(items) == LIST_ITEMS:
+            break
+        items.append(u)
+    return items
 
 
 def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
@@ -243,13 +267,17 @@ def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
 
 
 def _on_topic(units: Sequence[Unit], question: str) -> list[Unit]:
-    """The units that speak of what ``question`` speaks of: they name every code it names
-    and are not about the group it sets apart."""
+    """The units that speak of what ``question`` speaks of: they name every code it names,
+    are not about the group it sets apart, and, when it names days of the week, do not
+    speak of other days only (``weekdays.about_other_days``: a Sunday row answers nothing
+    about Saturdays)."""
     named = codes(question)
     return [
         u
         for u in units
-        if not about_the_other_group(u.text, question) and names_codes(named, u.in_place)
+        if not about_the_other_group(u.text, question)
+        and names_codes(named, u.in_place)
+        and not about_other_days(_read(u), question)
     ]
 
 
@@ -290,15 +318,16 @@ class Extraction:
 def extraction(
     units: Sequence[Unit], question: str, min_score: float, figure_min_score: float
 ) -> Extraction | None:
-    """The ``best_unit`` as an answer, with the bar it must reach: ``min_score``, or the
-    lower of it and ``figure_min_score`` when it gives the figure the question asks for
-    (a relaxation, never a raise). None when no unit may answer."""
+    """The ``best_unit`` as an answer (with the list it announces, ``listed_after``), with
+    the bar it must reach: ``min_score``, or the lower of it and ``figure_min_score`` when
+    it gives the figure the question asks for (a relaxation, never a raise). None when no
+    unit may answer."""
     unit = best_unit(units, question)
     if unit is None:
         return None
     figure = gives_figure(unit, question)
     floor = min(min_score, figure_min_score) if figure else min_score
-    return Extraction(unit, extractive_answer(unit), figure, floor)
+    return Extraction(unit, extractive_answer(unit, listed_after(unit, units)), figure, floor)
 
 
 def gives_figure(unit: Unit, question: str) -> bool:
