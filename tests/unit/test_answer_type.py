@@ -16,9 +16,12 @@ from expertly.answer.answer_type import (
     states_measure,
 )
 from expertly.answer.evidence import check_support
+from expertly.answer.review import review
 from expertly.answer.units import best_unit, codes, gives_figure, score_units
+from expertly.config import AnswerSettings
 from expertly.embed.hashing import HashingEmbedder
-from expertly.types import Chunk, Hit
+from expertly.server.streaming import revision_note
+from expertly.types import Answer, Chunk, Hit, TraceStep
 
 
 @pytest.mark.parametrize(
@@ -318,3 +321,36 @@ def test_a_reply_without_the_measure_asked_for_does_not_answer() -> None:
     assert check_support(reply, question, units).kept == ""
     right = "On Saturdays the Ellstead surgery is open 09:00 - 12:30."
     assert check_support(right, question, units).kept == right
+
+
+def test_a_reply_stating_another_figure_than_the_best_source_row_gives_way_to_it() -> None:
+    """The reply passes the support check on the weekday row, but the question asks about
+    Saturdays and the Saturday row, which clears the extraction bar, says 14:00."""
+    question = "When is the Lost Property Office open on Saturdays?"
+    text = (
+        "Days: Monday to Friday; Lost Property Office opening hours: 10:00-18:00\n"
+        "Day: Saturday; Lost Property Office opening hours: 10:00-14:00"
+    )
+    hit = _hit(text, (), "Lost Property Office")
+    units = score_units(question, [hit], HashingEmbedder(dim=64))
+    settings = AnswerSettings(extract_min_score=0.0, extract_figure_min_score=0.0)
+    wrong = "According to source [1], the Lost Property Office is open from 10:00 to 18:00."
+    trace: list[TraceStep] = []
+    out = review(wrong, "stop", question, [hit], units, settings, trace)
+    assert [t.name for t in trace] == ["contradicted"]
+    assert not out.abstained and "10:00-14:00" in out.text and "18:00" not in out.text
+    right = "According to source [1], on Saturdays it is open from 10:00 to 14:00."
+    trace = []
+    out = review(right, "stop", question, [hit], units, settings, trace)
+    assert out.text == right and trace == []
+    strict = AnswerSettings(extract_min_score=2.0, extract_figure_min_score=2.0)
+    out = review(wrong, "stop", question, [hit], units, strict, trace)  # no row clears the bar
+    assert out.text == wrong and trace == []
+
+
+def test_a_streamed_draft_replaced_by_the_row_it_contradicts_says_why() -> None:
+    step = TraceStep("contradicted", {"draft": "open from 10:00 to 18:00", "answer": "14:00"})
+    answer = Answer(
+        "When is it open on Saturdays?", "Day: Saturday; 10:00-14:00 [1]", trace=(step,)
+    )
+    assert "another figure than the source passage" in revision_note(answer)

@@ -201,6 +201,12 @@ def _share(wanted: set[str], vocabulary: set[str], slack: float = 0.0) -> float:
     return (known + min(slack, total - known)) / total
 
 
+def stated_figures(answer: str, question: str) -> set[str]:
+    """The figures ``answer`` states (normalised as by ``figures``) that ``question`` does
+    not give, its citation markers, list numbers and number words aside."""
+    return figures(" ".join(quantities_stated(_bare(answer), question)))
+
+
 def _bare(sentence: str) -> str:
     return _OPENING.sub("", MARKER.sub(" ", sentence))
 

@@ -17,12 +17,14 @@ Each step that changes the reply leaves a trace step saying what it cut and why.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from expertly.answer.answer_type import asks_for_quantity
 from expertly.answer.citations import quote_citation
-from expertly.answer.evidence import check_support
+from expertly.answer.evidence import check_support, figures, stated_figures
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     cut_repetition,
@@ -89,6 +91,11 @@ def review(
             raw = support.kept
     if not abstained and _off_topic(raw, similarity, settings, trace):
         abstained, raw = True, ABSTAIN_TEXT
+    if not abstained and settings.fallback == "extract":
+        found = _contradicted(raw, question, units, settings)
+        if found is not None:
+            trace.append(TraceStep("contradicted", _extract_detail(found, raw)))
+            return Reviewed(found.text, abstained=False, attribute=False)
     if abstained and settings.fallback == "extract":
         found = extraction(
             units, question, settings.extract_min_score, settings.extract_figure_min_score
@@ -106,6 +113,38 @@ def review(
         for u in lead_units(units, question, settings.leads)
     )
     return Reviewed(raw or ABSTAIN_TEXT, abstained=True, attribute=attribute, leads=leads)
+
+
+def _contradicted(
+    raw: str, question: str, units: Sequence[Unit], settings: AnswerSettings
+) -> Extraction | None:
+    """The source unit that answers ``question``'s figure when the reply ``raw`` gives
+    another: a question asking for a figure (``asks_for_quantity``), the best unit giving
+    one clears its bar (``Extraction.strong``), and the reply states a figure that unit
+    does not hold: "the Lost Property Office is open on Saturdays, which is Monday to
+    Friday, from 10:00 to 18:00" passed the support check on the weekday hours, while the
+    Saturday row (10:00-14:00) matched the question best. None when every figure of the
+    reply is the unit's or no unit is strong enough."""
+    if not units or not asks_for_quantity(question):
+        return None
+    found = extraction(
+        units, question, settings.extract_min_score, settings.extract_figure_min_score
+    )
+    if found is None or not found.strong or not found.figure:
+        return None
+    stated = stated_figures(_TIME.sub(" ", raw), question) | (_times(raw) - _times(question))
+    source = " ".join((*found.unit.headings, found.unit.text))
+    if stated <= figures(_TIME.sub(" ", source)) | _times(source):
+        return None
+    return found
+
+
+_TIME = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])")
+"""A time of day: compared whole, as 10:00-18:00 and 10:00-14:00 share "10" and "00"."""
+
+
+def _times(text: str) -> set[str]:
+    return {f"{int(h)}:{m}" for h, m in _TIME.findall(text)}
 
 
 def _off_topic(

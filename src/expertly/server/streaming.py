@@ -106,6 +106,11 @@ def revision_note(answer: Answer) -> str:
                 f"{step.detail['similarity']:.2f}, below answer.min_similarity "
                 f"{step.detail['min_similarity']})"
             )
+        if step.name == "contradicted":
+            return (
+                "withdrawn: the draft gives another figure than the source passage that "
+                "answers the question best"
+            )
     return "withdrawn: the draft was replaced"
 
 
