@@ -112,7 +112,9 @@ def test_an_answer_on_topic_is_kept(tmp_path: Path, bar: float) -> None:
 
 
 def test_the_check_is_off_at_zero_and_its_bar_is_checked(tmp_path: Path) -> None:
-    ws = fake_workspace(tmp_path, replies=[OFF_TOPIC], answer=AnswerSettings(min_similarity=0.0))
+    # no source row may replace it either (it states another figure than the vacation row)
+    off = AnswerSettings(min_similarity=0.0, extract_min_score=2.0, extract_figure_min_score=2.0)
+    ws = fake_workspace(tmp_path, replies=[OFF_TOPIC], answer=off)
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
     answer = ws.answerer().answer(QUESTION)
     assert "parental" in answer.text  # sourced, so given: nothing checks its topic
