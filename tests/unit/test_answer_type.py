@@ -354,3 +354,12 @@ def test_a_streamed_draft_replaced_by_the_row_it_contradicts_says_why() -> None:
         "When is it open on Saturdays?", "Day: Saturday; 10:00-14:00 [1]", trace=(step,)
     )
     assert "another figure than the source passage" in revision_note(answer)
+
+
+def test_limits_thicknesses_fares_deposits_and_rents_are_figures() -> None:
+    question = "What is the minimum wheel flange thickness allowed for a tram in service?"
+    assert asks_for_quantity(question)
+    assert expected_units(question) == MEASURE_UNITS["length"]
+    for question in ("What fare do I pay for zone C?", "What deposit is taken for a hall?"):
+        assert asks_for_quantity(question) and expected_units(question) == MEASURE_UNITS["money"]
+    assert expected_units("Which rent applies to a two-bedroom flat?") == MEASURE_UNITS["money"]

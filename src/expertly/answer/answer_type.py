@@ -36,8 +36,9 @@ def words(text: str) -> frozenset[str]:
 MEASURE_NOUNS = words(
     """
     price prices cost costs fee fees charge charges amount sum budget allowance discount
-    discounts rate rates percentage share number count quantity total
-    length width height depth size weight mass distance diameter altitude torque voltage
+    discounts rate rates percentage share number count quantity total fare fares deposit
+    deposits rent salary wage wages minimum maximum limit limits
+    length width height depth thickness size weight mass distance diameter altitude torque voltage
     current power capacity temperature humidity pressure speed frequency range
     duration period time date year month day hour deadline age version port
     """
@@ -131,10 +132,11 @@ a fee may be one)."""
 _KIND_WORDS = {
     word: kind
     for kind, named in {
-        "money": "price prices cost costs fee fees money allowance revenue salary spend",
+        "money": "price prices cost costs fee fees money allowance revenue salary spend fare "
+        "fares deposit deposits rent wage wages",
         "temperature": "temperature",
         "area": "area square",
-        "length": "altitude elevation distance diameter far apart",
+        "length": "altitude elevation distance diameter far apart thickness thick",
         "duration": "duration period",
         "mass": "weight heavy",
         "torque": "torque",
