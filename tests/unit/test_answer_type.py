@@ -363,3 +363,18 @@ def test_limits_thicknesses_fares_deposits_and_rents_are_figures() -> None:
     for question in ("What fare do I pay for zone C?", "What deposit is taken for a hall?"):
         assert asks_for_quantity(question) and expected_units(question) == MEASURE_UNITS["money"]
     assert expected_units("Which rent applies to a two-bedroom flat?") == MEASURE_UNITS["money"]
+
+
+def test_a_lettered_name_is_a_code_the_answer_must_name() -> None:
+    """The A-exam row answers nothing about the B-exam, though every other word is shared."""
+    assert codes("a B-exam, an X-ray, zones A-B, an e-mail") == {"bexam", "xray"}
+    question = "How often does a tram need a B-exam?"
+    text = (
+        "Exam: A-exam; Interval: 7 days or 3,500 km; Duration: 3 hours\n"
+        "Exam: B-exam; Interval: 28 days or 14,000 km; Duration: 8 hours"
+    )
+    units = score_units(question, [_hit(text)], HashingEmbedder(dim=64))
+    best = best_unit(units, question)
+    assert best is not None and "28 days" in best.text
+    reply = "According to source [1], a tram needs a B-exam every 7 days."
+    assert check_support(reply, question, units).kept == ""  # 7 days is the A-exam's

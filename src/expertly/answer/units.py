@@ -344,10 +344,17 @@ def gives_figure(unit: Unit, question: str) -> bool:
 _CODE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[^\W_](?:[\w-]*[^\W_])?")
 
 
+_LETTER_NAME = re.compile(r"(?<![\w-])[A-Z]-[^\W\d_]{2,}(?![\w-])")
+"""A name made of a capital letter, a hyphen and a word ("B-exam", "A-check", "X-ray"): the
+letter is what sets it apart from its siblings, as the digits of a code do."""
+
+
 def codes(text: str) -> set[str]:
     """The identifiers of ``text``: words mixing letters and digits ("WS-450", "E42",
-    "CO2"), lower case, hyphens dropped ("ws450")."""
-    return {m.group(0).replace("-", "").lower() for m in _CODE.finditer(text)}
+    "CO2") and lettered names ("B-exam"), lower case, hyphens dropped ("ws450",
+    "bexam")."""
+    found = [*_CODE.finditer(text), *_LETTER_NAME.finditer(text)]
+    return {m.group(0).replace("-", "").lower() for m in found}
 
 
 def missing_codes(wanted: set[str], text: str) -> set[str]:
