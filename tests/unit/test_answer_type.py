@@ -378,3 +378,12 @@ def test_a_lettered_name_is_a_code_the_answer_must_name() -> None:
     assert best is not None and "28 days" in best.text
     reply = "According to source [1], a tram needs a B-exam every 7 days."
     assert check_support(reply, question, units).kept == ""  # 7 days is the A-exam's
+
+
+def test_a_price_is_no_time_of_day_and_x_free_asks_no_amount_of_x() -> None:
+    clock = frozenset({TIME_OF_DAY})
+    assert not states_measure("item: Community hall hire; amount_gbp: 15.00; per hour", clock)
+    assert states_measure("open until 10.30am", clock) and states_measure("08:30 - 16:00", clock)
+    question = "Which weeks of the year are rent-free?"
+    assert expected_units(question) == frozenset()  # "rent-free" asks for no rent
+    assert expected_units("How much is the rent for a flat?") == MEASURE_UNITS["money"]

@@ -67,10 +67,15 @@ _ENUMERATION = re.compile(
 Mounting", but not "3.2 kg"): a position, not a quantity."""
 
 
+_WITHOUT = re.compile(r"\b[^\W\d_]+-free\b", re.IGNORECASE)
+""""rent-free", "toll-free", "interest-free": without the thing, no amount of it asked."""
+
+
 def asks_for_quantity(question: str) -> bool:
     """Whether ``question`` asks for a figure: "how much/many/long/far/often...", or a
     ``what``/``which`` question about a measure ("What torque...", "Which version...",
     "What is the price of..."), or when a place opens or closes."""
+    question = _WITHOUT.sub(" ", question)
     if _HOW.search(question) or _ASKS_TIME.search(question):
         return True
     match = _WHAT.search(question)
@@ -177,7 +182,7 @@ _ASKS_PHONE = re.compile(
 )
 _HOW_QUICKLY = re.compile(r"\bhow\s+(?:quickly|soon)\b", re.IGNORECASE)
 _CLOCK = re.compile(
-    r"(?<![\d:.])(?:[01]?\d|2[0-3])[:.][0-5]\d(?![\d:])|"
+    r"(?<![\d:.])(?:[01]?\d|2[0-3]):[0-5]\d(?![\d:])|"
     r"\b(?:1[0-2]|0?[1-9])(?:[:.][0-5]\d)?\s?(?:am|pm|a\.m\.|p\.m\.)(?!\w)|\b(?:noon|midday|midnight)\b",
     re.IGNORECASE,
 )
@@ -211,6 +216,7 @@ def expected_units(question: str) -> frozenset[str]:
     length or a count of characters (a password), "How quickly...?" for a duration, "What
     time...?" for a time of day (``TIME_OF_DAY``), "What number do I dial...?" for a
     telephone number (``PHONE_NUMBER``)."""
+    question = _WITHOUT.sub(" ", question)
     if _ASKS_PHONE.search(question):
         return frozenset({PHONE_NUMBER})
     if _ASKS_TIME.search(question):
