@@ -17,7 +17,7 @@ from expertly.answer.answer_type import (
 )
 from expertly.answer.evidence import check_support
 from expertly.answer.review import review
-from expertly.answer.units import best_unit, codes, gives_figure, score_units
+from expertly.answer.units import Unit, best_unit, codes, gives_figure, score_units
 from expertly.config import AnswerSettings
 from expertly.embed.hashing import HashingEmbedder
 from expertly.server.streaming import revision_note
@@ -70,6 +70,12 @@ def _hit(text: str, headings: tuple[str, ...] = (), title: str = "Guide") -> Hit
     return Hit(chunk=chunk, score=1.0, source="/docs/guide.docx", title=title)
 
 
+def _best(question: str, text: str) -> tuple[list[Unit], Unit | None]:
+    """The units of one hit of ``text`` scored for ``question``, and the one to extract."""
+    units = score_units(question, [_hit(text)], HashingEmbedder(dim=64))
+    return units, best_unit(units, question)
+
+
 def test_a_reply_without_a_quantity_does_not_answer_a_question_asking_for_one() -> None:
     question = "What is the operating temperature range of the outdoor gateway?"
     text = "The outdoor gateway is a standard LoRaWAN gateway for outdoor use on masts."
@@ -115,8 +121,7 @@ def test_a_question_on_non_x_is_not_answered_by_a_sentence_on_x() -> None:
         "Birth parent\n\nThe birth parent receives 16 weeks of parental leave at full pay.\n"
         "Other parent\n\nThe other parent receives 20 working days of parental leave."
     )
-    units = score_units(question, [_hit(text)], HashingEmbedder(dim=64))
-    best = best_unit(units, question)
+    units, best = _best(question, text)
     assert best is not None and "20 working days" in best.text
     reply = "According to source [1], the birth parent receives 16 weeks of parental leave."
     support = check_support(reply, question, units)
@@ -373,8 +378,7 @@ def test_a_lettered_name_is_a_code_the_answer_must_name() -> None:
         "Exam: A-exam; Interval: 7 days or 3,500 km; Duration: 3 hours\n"
         "Exam: B-exam; Interval: 28 days or 14,000 km; Duration: 8 hours"
     )
-    units = score_units(question, [_hit(text)], HashingEmbedder(dim=64))
-    best = best_unit(units, question)
+    units, best = _best(question, text)
     assert best is not None and "28 days" in best.text
     reply = "According to source [1], a tram needs a B-exam every 7 days."
     assert check_support(reply, question, units).kept == ""  # 7 days is the A-exam's
