@@ -170,6 +170,7 @@ def test_free_text_is_mapped_to_the_first_choice_it_names() -> None:
         (Question("a", "Q?", ("20 weeks",)), "It is 20 weeks.", False, 1.0),
         (Question("a", "Q?", ("20 weeks",)), "It is 28 days.", False, 0.0),
         (Question("b", "Q?", ("long reference",), must_contain=("14",)), "14 chars", False, 1.0),
+        (Question("e", "Q?", ("EUR 689",), must_contain=("689",)), "price: 689.00", False, 1.0),
         (Question("c", "Q?", kind="unanswerable"), "The documents do not say.", True, 1.0),
         (Question("c", "Q?", kind="unanswerable"), "It is 7.", False, 0.0),
         (Question("d", "Q?", ("yes",), choices=("yes", "no")), "Yes, it does.", False, 1.0),

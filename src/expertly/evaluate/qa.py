@@ -4,7 +4,9 @@
 Tower." and "eiffel tower" match; ``exact_match`` and ``token_f1`` take the best over the gold
 answers, as the official HotpotQA script does. ``contains`` (the normalised gold appears in
 the normalised prediction) is reported as well, because small models answer in sentences.
-Citation markers like ``[1]`` are removed before scoring.
+Citation markers like ``[1]`` are removed before scoring, and a number's trailing decimal
+zeros and thousands separators before the punctuation goes: "EUR 689.00" holds the "689" a
+question's ``must_contain`` asks for, and "1,700" the "1700".
 """
 
 from __future__ import annotations
@@ -18,10 +20,15 @@ from expertly.answer.citations import MARKER
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = str.maketrans("", "", string.punctuation)
+_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+_ZERO_DECIMALS = re.compile(r"(?<=\d)\.0+(?!\d)|(?<=\d\.\d)(\d*?)0+(?!\d)")
 
 
 def normalise(text: str) -> str:
-    text = MARKER.sub(" ", text).lower().translate(_PUNCT)
+    """Lower case, without citation markers, punctuation, articles and extra spaces; numbers
+    without thousands separators and trailing decimal zeros ("1,700.50" -> "17005")."""
+    text = _ZERO_DECIMALS.sub(lambda m: m.group(1) or "", _THOUSANDS.sub("", MARKER.sub(" ", text)))
+    text = text.lower().translate(_PUNCT)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
