@@ -264,7 +264,6 @@ def test_how_many_of_a_unit_asks_for_that_unit() -> None:
     ("question", "wanted"),
     [
         ("What time does the Ellstead surgery close on Saturdays?", TIME_OF_DAY),
-        ("When is the Lost Property Office open on Saturdays?", TIME_OF_DAY),
         ("What are the opening hours of the depot?", TIME_OF_DAY),
         ("I'm at home. What number do I dial to reach the IT helpdesk?", PHONE_NUMBER),
         ("What number do I text to get live departures?", PHONE_NUMBER),
@@ -391,3 +390,16 @@ def test_a_price_is_no_time_of_day_and_x_free_asks_no_amount_of_x() -> None:
     question = "Which weeks of the year are rent-free?"
     assert expected_units(question) == frozenset()  # "rent-free" asks for no rent
     assert expected_units("How much is the rent for a flat?") == MEASURE_UNITS["money"]
+
+
+def test_when_something_opens_or_closes_is_a_time_a_date_or_a_delay() -> None:
+    """A place opens at a time of day; nominations close on a date or some days before."""
+    question = "When is the Lost Property Office open on Saturdays?"
+    assert asks_for_quantity(question)
+    wanted = expected_units("When do nominations for the Board close?")
+    assert wanted == expected_units(question) and TIME_OF_DAY in wanted
+    assert states_measure("Saturday: 10:00-14:00", wanted)
+    assert states_measure("Nominations close on 14 March.", wanted)
+    assert states_measure("Nominations close 28 days before the AGM.", wanted)
+    assert not states_measure("Call 01632 960999.", wanted)
+    assert not states_measure("A deposit of GBP 150.", wanted)

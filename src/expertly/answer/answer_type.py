@@ -76,7 +76,7 @@ def asks_for_quantity(question: str) -> bool:
     ``what``/``which`` question about a measure ("What torque...", "Which version...",
     "What is the price of..."), or when a place opens or closes."""
     question = _WITHOUT.sub(" ", question)
-    if _HOW.search(question) or _ASKS_TIME.search(question):
+    if _HOW.search(question) or _ASKS_TIME.search(question) or _ASKS_WHEN.search(question):
         return True
     match = _WHAT.search(question)
     if match is None:
@@ -171,8 +171,17 @@ opens or closes is answered by a time of day ("12:30", "5 pm"), one asking "What
 I dial...?" by a telephone number, never by another figure of the same row (a phone number
 for a closing time, a price for a phone number)."""
 _ASKS_TIME = re.compile(
-    r"\b(?:what|which)\s+time\b|\b(?:opening|closing)\s+(?:time|hour)s?\b|"
-    r"\bwhen\b[^?.!]*\b(?:open|opens|close|closes|shut|shuts)\b",
+    r"\b(?:what|which)\s+time\b|\b(?:opening|closing)\s+(?:time|hour)s?\b", re.IGNORECASE
+)
+_ASKS_WHEN = re.compile(r"\bwhen\b[^?.!]*\b(?:open|opens|close|closes|shut|shuts)\b", re.IGNORECASE)
+""""When is ... open / does ... close?": a time of day for a place ("on Saturdays"), a date
+or a delay for a period ("when do nominations close?")."""
+DATE = "<date>"
+_MONTHS = "january february march april may june july august september october november december"
+_DATE = re.compile(
+    r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:" + "|".join(_MONTHS.split()) + r")\b|"
+    r"\b(?:" + "|".join(_MONTHS.split()) + r")\s+\d{1,2}(?:st|nd|rd|th)?\b|"
+    r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b",
     re.IGNORECASE,
 )
 _ASKS_PHONE = re.compile(
@@ -221,6 +230,8 @@ def expected_units(question: str) -> frozenset[str]:
         return frozenset({PHONE_NUMBER})
     if _ASKS_TIME.search(question):
         return frozenset({TIME_OF_DAY})
+    if _ASKS_WHEN.search(question):
+        return frozenset({TIME_OF_DAY, DATE}) | MEASURE_UNITS["duration"]
     if _HOW_QUICKLY.search(question):
         return MEASURE_UNITS["duration"]
     for match in _IN_UNIT.finditer(question):
@@ -273,6 +284,8 @@ def states_measure(text: str, units: frozenset[str]) -> bool:
     names the unit ("price_eur: 149", "lead_time_days: 10"), or, for the pseudo-units, a
     time of day ("12:30", "5 pm") or a telephone number."""
     if TIME_OF_DAY in units and _CLOCK.search(text):
+        return True
+    if DATE in units and _DATE.search(text):
         return True
     if PHONE_NUMBER in units and _is_phone(text):
         return True
