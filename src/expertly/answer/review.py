@@ -11,7 +11,10 @@ A reply that matches the question less than ``answer.min_similarity`` speaks of 
 else, however well sourced (``relevance``): it is withheld like an unsupported one. An
 extract is not checked again: it matched the question under its title and headings to be
 chosen, and a bare table row ("Type of item: Passports; How long we keep it: 7 days")
-matches a question by cosine far less than a sentence saying the same.
+matches a question by cosine far less than a sentence saying the same. A reply to a
+question asking for a figure that states one the best-matching source row does not hold,
+where that row clears its extraction bar, gives way to the row (``_contradicted``): its
+figure came from a neighbouring row the support check accepted.
 Each step that changes the reply leaves a trace step saying what it cut and why.
 """
 
