@@ -35,7 +35,7 @@ from expertly.answer.answer_type import (
     words,
 )
 from expertly.answer.citations import content_words, weight
-from expertly.answer.weekdays import about_other_days
+from expertly.answer.weekdays import days_named, speaks_of_other_days
 from expertly.types import Hit
 
 if TYPE_CHECKING:
@@ -271,13 +271,13 @@ def _on_topic(units: Sequence[Unit], question: str) -> list[Unit]:
     are not about the group it sets apart, and, when it names days of the week, do not
     speak of other days only (``weekdays.about_other_days``: a Sunday row answers nothing
     about Saturdays)."""
-    named = codes(question)
+    named, asked = codes(question), days_named(question)
     return [
         u
         for u in units
         if not about_the_other_group(u.text, question)
         and names_codes(named, u.in_place)
-        and not about_other_days(_read(u), question)
+        and not speaks_of_other_days(_read(u), asked)
     ]
 
 

@@ -64,7 +64,12 @@ def days_named(text: str) -> set[int]:
 def about_other_days(text: str, question: str) -> bool:
     """Whether ``text`` names days of the week and none of those ``question`` names (a
     Sunday row for a question on Saturdays); False when either names no day."""
-    asked = days_named(question)
+    return speaks_of_other_days(text, days_named(question))
+
+
+def speaks_of_other_days(text: str, asked: set[int]) -> bool:
+    """``about_other_days`` for a question whose days (``days_named``) are ``asked``: read
+    once for all the units checked against the same question."""
     if not asked:
         return False
     spoken = days_named(text)
