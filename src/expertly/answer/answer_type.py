@@ -178,10 +178,11 @@ _ASKS_WHEN = re.compile(r"\bwhen\b[^?.!]*\b(?:open|opens|close|closes|shut|shuts
 or a delay for a period ("when do nominations close?")."""
 DATE = "<date>"
 _MONTHS = "january february march april may june july august september october november december"
+_MONTH = "(?:" + _MONTHS.replace(" ", "|") + ")"
+_ISO = r"\b\d{4}-\d{2}-\d{2}\b"
 _DATE = re.compile(
-    r"\b\d{1,2}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:" + "|".join(_MONTHS.split()) + r")\b|"
-    r"\b(?:" + "|".join(_MONTHS.split()) + r")\s+\d{1,2}(?:st|nd|rd|th)?\b|"
-    r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}/\d{1,2}/\d{2,4}\b",
+    rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}\b|"
+    rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b|{_ISO}|\b\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b",
     re.IGNORECASE,
 )
 _ASKS_PHONE = re.compile(
@@ -200,7 +201,7 @@ _PHONE = re.compile(
 )
 
 
-_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_ISO_DATE = re.compile(_ISO)
 _DIALLED = re.compile(
     r"\b(?:text|sms|dial|ring|call|phone|extension|ext\.?)\b[^.;:]{0,60}?(?<![\w.,])\d{4,}(?![\w.,]*\d)",
     re.IGNORECASE,
