@@ -2,8 +2,9 @@
 
 ``examples/questions.jsonl`` (development), the held-out sets on the same corpus and
 ``examples/questions_utility.jsonl``, ``examples/questions_transit*.jsonl``,
-``examples/questions_vet.jsonl`` and ``examples/questions_housing*.jsonl`` on four more
-corpora (``examples/corpus-utility``, ``-transit``, ``-vet``, ``-housing``) must
+``examples/questions_vet.jsonl``, ``examples/questions_housing*.jsonl`` and
+``examples/questions_library*.jsonl`` on five more corpora (``examples/corpus-utility``,
+``-transit``, ``-vet``, ``-housing``, ``-library``) must
 each be answerable from the document they name, and no two sets of a corpus may ask about
 the same fact, or a figure reported on a held-out set would be measured on what was tuned.
 """
@@ -33,6 +34,8 @@ SETS = {  # question set: (its corpus, its factual questions)
     "questions_vet.jsonl": ("corpus-vet", 12),
     "questions_housing.jsonl": ("corpus-housing", 12),
     "questions_housing2.jsonl": ("corpus-housing", 12),
+    "questions_library.jsonl": ("corpus-library", 12),
+    "questions_library2.jsonl": ("corpus-library", 12),
 }
 
 
