@@ -260,6 +260,18 @@ def test_how_many_of_a_unit_asks_for_that_unit() -> None:
     assert states_measure("a 2-year warranty", expected_units("How many years of warranty?"))
 
 
+def test_a_what_question_naming_its_unit_asks_for_a_figure_in_it() -> None:
+    question = "The dishwasher wants the hardness in Clark degrees. What setting do I use?"
+    assert asks_for_quantity(question) and "degrees" in expected_units(question)
+    assert states_measure("Clark degrees: 16.0 °Clark", expected_units(question))
+    assert expected_units("What is the price in US dollars?") >= {"usd", "dollars"}
+    assert expected_units("How many working days does it take?") == {"day", "days"}
+    # A yes/no question naming a currency asks for none, and "in two weeks" says when.
+    assert not asks_for_quantity("Can I pay in euros?")
+    assert not asks_for_quantity("What happens in two weeks?")
+    assert not expected_units("What happens in a week?")
+
+
 @pytest.mark.parametrize(
     ("question", "wanted"),
     [

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from expertly.answer.citations import content_words
 from expertly.answer.evidence import added_clauses, check_support
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
@@ -72,6 +73,23 @@ def test_lexical_coverage_weighs_codes_and_ignores_plurals() -> None:
     )
     assert lexical_coverage("passwords length", "a password") == 0.5
     assert lexical_coverage("the of", "anything") == 0.0
+
+
+def test_a_figure_with_separators_is_one_word_and_ranges_match_however_written() -> None:
+    assert content_words("last bus 22:40, fare 2.10, cap 1,700, 95.00 EUR") == {
+        "last", "bus", "22:40", "fare", "2.1", "cap", "1700", "95", "eur"
+    }  # fmt: skip
+    # Route 22 is not the row of a bus leaving at 22:40.
+    question = "Which depot runs route 22?"
+    assert lexical_coverage(question, "route: 22; depot: Fernholt") > lexical_coverage(
+        question, "route: 18; last: 22:40; depot: Elm Park"
+    )
+    # "Zones A to D" is the "zone: A-D" row, not the "zone: A" one.
+    assert "a-d" in content_words("Zones A to D") & content_words("zone: A-D")
+    assert "a-d" in content_words("bands A\u2013D")
+    assert not {w for w in content_words("10:00-14:00 on 2024-12-02") if "-" in w}
+    # "how much" and "how many" ask; they name nothing a source must hold.
+    assert not content_words("How much? How many?")
 
 
 def test_units_are_scored_against_the_question_codes_weighing_most() -> None:
@@ -258,6 +276,25 @@ def test_a_rejected_draft_abstains_when_the_best_sentence_matches_too_little(
     answer = ws.answerer().answer("What does the HX-100 humidity sensor cost?")
     assert answer.abstained and "extract" not in [s.name for s in answer.trace]
     ws.close()
+
+
+def test_a_unit_alone_naming_the_questions_code_answers_from_the_figure_bar() -> None:
+    question = "The monitor shows E42. What does that mean?"
+    units = score_units(question, [_hit(MANUAL)], HashingEmbedder(dim=256))
+    row = next(u for u in units if u.text.startswith("E42"))
+    units = [replace(u, cosine=0.0, coverage=0.0) for u in units if u is not row]
+    units.append(replace(row, cosine=0.6, coverage=0.4))  # score 0.8
+    found = extraction(units, question, min_score=0.9, figure_min_score=0.7)
+    assert found is not None and found.unit.text.startswith("E42")
+    assert found.code and not found.figure and found.min_score == 0.7 and found.strong
+    # A second unit naming the code (the same row under another heading): nothing is singled
+    # out, and the unit must reach the bar of any other sentence.
+    twin = replace(units[0], text="E42 also appears in the event log.")
+    found = extraction([*units, twin], question, min_score=0.9, figure_min_score=0.7)
+    assert found is not None and not found.code and found.min_score == 0.9 and not found.strong
+    # A question naming no code singles out nothing.
+    plain = extraction(units, "What does a stalled fan mean?", 0.9, 0.7)
+    assert plain is not None and not plain.code
 
 
 def test_the_extract_threshold_is_checked() -> None:
@@ -492,10 +529,10 @@ def test_a_figure_in_the_unit_of_measure_asked_for_lowers_the_bar(tmp_path: Path
     assert not answer.abstained and "149" in answer.text
     assert extract.detail["figure"] is True and extract.detail["min_score"] == 0.5
     ws.close()
-    # a question asking for no figure keeps answer.extract_min_score
+    # a question asking for no figure (nor naming a code) keeps answer.extract_min_score
     ws = fake_workspace(tmp_path / "b", replies=["1], the HX-100 is green."], answer=settings)
     ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
-    answer = ws.answerer().answer("Which product is the HX-100?")
+    answer = ws.answerer().answer("Which product is the sensor for moisture?")
     extract = next(s for s in answer.trace if s.name == "extract")
     assert answer.abstained and extract.detail["figure"] is False
     assert extract.detail["min_score"] == 2.0

@@ -16,11 +16,11 @@ from expertly.server.streaming import revision_note
 from expertly.types import Answer, TraceStep
 from tests.unit.helpers import fake_workspace, write_corpus
 
-QUESTION = "How many vacation days do we get?"
+QUESTION = "How many paid vacation days do we get?"
 ON_TOPIC = "1], everyone gets 28 days of vacation per calendar year."
 # Every word of it is in leave.md: the support check passes it; it answers another question.
 OFF_TOPIC = "1], employees get 20 weeks of paid parental leave."
-# The hashing embedder (dim 64) scores the two replies 0.36 and 0.26 against QUESTION; the
+# The hashing embedder (dim 64) scores the two replies 0.34 and 0.30 against QUESTION; the
 # default bar is calibrated for the packaged MiniLM, so the tests set one for this embedder.
 BAR = 0.3
 

@@ -74,9 +74,13 @@ _WITHOUT = re.compile(r"\b[^\W\d_]+-free\b", re.IGNORECASE)
 def asks_for_quantity(question: str) -> bool:
     """Whether ``question`` asks for a figure: "how much/many/long/far/often...", or a
     ``what``/``which`` question about a measure ("What torque...", "Which version...",
-    "What is the price of..."), or when a place opens or closes."""
+    "What is the price of..."), or when a place opens or closes, or a ``what``/``which``
+    question names the unit of measure of its answer ("... in Clark degrees? What setting
+    should I use?"; "Can I pay in euros?" asks no figure)."""
     question = _WITHOUT.sub(" ", question)
     if _HOW.search(question) or _ASKS_TIME.search(question) or _ASKS_WHEN.search(question):
+        return True
+    if _WHAT.search(question) and _named_units(question):  # "... in Clark degrees?"
         return True
     match = _WHAT.search(question)
     if match is None:
@@ -153,8 +157,16 @@ _KIND_WORDS = {
 """Question words that name the kind of measure asked for. Ambiguous ones stay out:
 "length" is a password's characters as often as metres, "capacity" a count of devices as
 often as mAh."""
-_IN_UNIT = re.compile(r"\b(?:in|how\s+many|how\s+much)\s+([^\W\d_]+|°\s?[CF])\b", re.IGNORECASE)
-"""A question naming its unit of measure: "... in mAh?", "How many years...?"."""
+_IN_UNIT = re.compile(
+    r"\b(?:in|how\s+many|how\s+much)\s+(?:(?P<qualifier>[^\W\d_]+)\s+)?"
+    r"(?P<unit>[^\W\d_]+|°\s?[CF])\b",
+    re.IGNORECASE,
+)
+"""A question naming its unit of measure: "... in mAh?", "How many years...?", "... in
+Clark degrees?" (one qualifying word allowed, not an article or a number: "in two weeks"
+says when, not in what unit; nor a word naming a kind of measure: "square metres" are an
+area, ``_KIND_WORDS``)."""
+_NOT_QUALIFIERS = words("a an the one this that these those my our your their its")
 _MEASURED = re.compile(
     r"(?:(?P<pre>EUR|USD|CHF|GBP|€|\$|£)\s?)?(?:\d(?:[\d,.]*\d)?|\b(?:"
     + "|".join(sorted(w for w in _NUMBER_WORDS if not w.endswith("ly") and w != "once"))
@@ -235,19 +247,33 @@ def expected_units(question: str) -> frozenset[str]:
         return frozenset({TIME_OF_DAY, DATE}) | MEASURE_UNITS["duration"]
     if _HOW_QUICKLY.search(question):
         return MEASURE_UNITS["duration"]
-    for match in _IN_UNIT.finditer(question):
-        unit = match.group(1).lower().replace(" ", "")
-        for units in MEASURE_UNITS.values():
-            if unit in units and len(unit) > 1:
-                if match.group(0).lower().startswith("how"):  # "how many years": years
-                    return _same_unit(unit) & units
-                return units
+    named = _named_units(question)
+    if named:
+        return named
     if re.search(r"\bhow\s+long\b", question, re.IGNORECASE):
         return MEASURE_UNITS["duration"] | MEASURE_UNITS["length"] | MEASURE_UNITS["text"]
     for word in _WORD.findall(question):
         kind = _KIND_WORDS.get(word.lower())
         if kind:
             return MEASURE_UNITS[kind]
+    return frozenset()
+
+
+def _named_units(question: str) -> frozenset[str]:
+    """The units of measure ``question`` names with "in ..." (every unit of that kind:
+    "in Clark degrees" takes a figure in degrees or °C) or "how many/much ..." (that unit
+    only: "how many years" is not answered in days); empty when it names none."""
+    for match in _IN_UNIT.finditer(question):
+        qualifier = (match.group("qualifier") or "").lower()
+        candidates = [qualifier] if qualifier else []  # "how many years of ...": years
+        if not ({qualifier} & (_NUMBER_WORDS | _NOT_QUALIFIERS) or qualifier in _KIND_WORDS):
+            candidates.append(match.group("unit").lower().replace(" ", ""))
+        for unit in candidates:
+            for units in MEASURE_UNITS.values():
+                if unit in units and len(unit) > 1:
+                    if match.group(0).lower().startswith("how"):  # "how many years": years
+                        return _same_unit(unit) & units
+                    return units
     return frozenset()
 
 

@@ -20,7 +20,14 @@ MARKER = re.compile(r"\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 used wherever markers are read or removed (answers, the agent's supervisor, QA metrics)."""
 # A sentence ends at . ! ? followed by white space (so "949.00" and "v2.1" stay whole).
 _SENTENCE = re.compile(r"(?:[^.!?\n]|[.!?](?=\S))+(?:[.!?]+|$)")
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:[.:]\d+)+"
+"""A figure written with separators: "1,700", "949.00", "22:40", "3.2.0"."""
+_WORD = re.compile(rf"{_NUMBER}|[^\W_]+", re.UNICODE)
+_RANGE = re.compile(
+    r"(?<![\w:.,\-\u2013])([A-Z]|\d+)\s*(?:-|\u2013|\bto\b)\s*([A-Z]|\d+)(?![\w:.,\-\u2013])"
+)
+"""A range of single capital letters or whole numbers, "A-D", "A to D", "B–C", "1-3": one
+word "a-d" wherever it is written, so that "Zones A to D" finds the "zone: A-D" row."""
 
 ATTRIBUTION_THRESHOLD = 0.5
 """Share of a sentence's content words that must appear in a source to attribute it."""
@@ -38,10 +45,26 @@ def cited_numbers(text: str) -> list[int]:
 
 
 def content_words(text: str) -> set[str]:
-    """Lower-cased words of ``text`` that are not stop words (one letter ones dropped)."""
-    return {
-        w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS and len(w) > 1
-    }
+    """Lower-cased words of ``text`` that are not stop words (one letter ones dropped). A
+    figure with separators is one word ("22:40", "2.10", not "22", "40", "2", "10"), its
+    thousands commas and a price's trailing zeros dropped ("1,700" is "1700", "95.00" is
+    "95"): a bus leaving at 22:40 says nothing of route 22. A range of letters or whole
+    numbers is a word too, however written (``_RANGE``: "A to D" and "A-D" are "a-d")."""
+    lowered = (m.lower() for m in _WORD.findall(text))
+    found = {_number(w) for w in lowered if w not in STOPWORDS and len(w) > 1}
+    return found | {f"{a}-{b}".lower() for a, b in _RANGE.findall(text)}
+
+
+def _number(word: str) -> str:
+    """``word`` unchanged unless it is a figure with separators (``_NUMBER``): then without
+    thousands commas, and a decimal's trailing zeros dropped ("95.00" → "95", "2.50" →
+    "2.5"; "3.2.0" and "22:40" stay)."""
+    if not word[0].isdigit() or word.isdigit():
+        return word
+    word = word.replace(",", "")
+    if word.count(".") == 1 and ":" not in word:
+        word = word.rstrip("0").rstrip(".")
+    return word
 
 
 def weight(words: set[str]) -> float:

@@ -183,6 +183,7 @@ def _extract_detail(found: Extraction, draft: str) -> dict[str, Any]:
         "score": round(unit.score, 4),
         "min_score": found.min_score,
         "figure": found.figure,
+        "code": found.code,
         "cosine": round(unit.cosine, 4),
         "coverage": round(unit.coverage, 4),
     }

@@ -308,6 +308,7 @@ class Extraction:
     text: str  # extractive_answer(unit)
     figure: bool  # gives the figure the question asks for (gives_figure)
     min_score: float
+    code: bool = False  # the one unit naming the question's codes (singled_out)
 
     @property
     def strong(self) -> bool:
@@ -320,14 +321,30 @@ def extraction(
 ) -> Extraction | None:
     """The ``best_unit`` as an answer (with the list it announces, ``listed_after``), with
     the bar it must reach: ``min_score``, or the lower of it and ``figure_min_score`` when
-    it gives the figure the question asks for (a relaxation, never a raise). None when no
-    unit may answer."""
+    it gives the figure the question asks for or is the one unit naming the codes the
+    question names (``singled_out``): a relaxation, never a raise. None when no unit may
+    answer."""
     unit = best_unit(units, question)
     if unit is None:
         return None
     figure = gives_figure(unit, question)
-    floor = min(min_score, figure_min_score) if figure else min_score
-    return Extraction(unit, extractive_answer(unit, listed_after(unit, units)), figure, floor)
+    code = singled_out(unit, units, question)
+    floor = min(min_score, figure_min_score) if figure or code else min_score
+    text = extractive_answer(unit, listed_after(unit, units))
+    return Extraction(unit, text, figure, floor, code)
+
+
+def singled_out(unit: Unit, units: Sequence[Unit], question: str) -> bool:
+    """Whether ``question`` names codes (``codes``), ``unit``'s own text names them all and
+    no other unit names them, even under its title and headings: "E42" in the row of the
+    error table that explains it, where a code naming a whole product ("AQ-200", under
+    every heading of its manual) singles out nothing. Like a figure, such a code is
+    evidence beyond shared words that the unit is the one asked about."""
+    named = codes(question)
+    if not named or not names_codes(named, unit.text):
+        return False
+    body = unit_body(unit)
+    return not any(names_codes(named, u.in_place) for u in units if unit_body(u) != body)
 
 
 def gives_figure(unit: Unit, question: str) -> bool:

@@ -236,10 +236,13 @@ class AnswerSettings:
         "for when the question names one (a currency for a cost, a length for 'How far "
         "apart?', a time of day for 'What time does it close?', a telephone number for "
         "'What number do I dial?'): the figure is evidence of its own (used when below "
-        "answer.extract_min_score). Such questions are answered only from sentences "
-        "holding such a figure, and a reply stating another figure than such a row that "
-        "reaches this bar gives way to the row. Calibrated for the default embedder on ten "
-        "sample question sets: above the best match of every unanswerable one but one",
+        "answer.extract_min_score). The same bar holds for the one source sentence naming "
+        "a code the question names, where no other retrieved sentence names it (the E42 row "
+        "of an error table for 'What does E42 mean?'). Such questions are answered only "
+        "from sentences holding such a figure, and a reply stating another figure than such "
+        "a row that reaches this bar gives way to the row. Calibrated for the default "
+        "embedder on ten sample question sets: above the best match of every unanswerable "
+        "one but one",
     )
     min_similarity: float = _f(
         0.45,

@@ -64,7 +64,8 @@ class Mode(enum.Enum):
 
 
 # Function words carry no topic: dropping them from the BM25 query keeps "what is the price
-# of X" from matching every chunk that contains "what", "is" and "the".
+# of X" from matching every chunk that contains "what", "is" and "the" ("how much" and "how
+# many" ask, they name nothing).
 _STOPWORD_TEXT = """
     a about above after again against all am an and any are as at be because been before
     being below between both but by can could did do does doing down during each few for
@@ -73,7 +74,7 @@ _STOPWORD_TEXT = """
     other our ours ourselves out over own same she should so some such than that the their
     theirs them themselves then there these they this those through to too under until up
     very was we were what when where which while who whom why will with would you your yours
-    yourself yourselves tell please know
+    yourself yourselves tell please know much many
 """
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _WORD = re.compile(r"\w+", re.UNICODE)

@@ -251,6 +251,9 @@ def test_a_reply_slower_than_the_timeout_is_a_clear_timeout_error(
             llm.generate(CHAT, max_tokens=5)
     assert isinstance(e.value, ExpertlyTimeout)
     assert time.monotonic() - started < 1.2  # it did not wait for the reply, nor retry
+    deadline = time.monotonic() + 2.0  # the server's thread may record the request late
+    while not fake_server.received and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert len(fake_server.received) == 1
 
 
