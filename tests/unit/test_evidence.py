@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from expertly.answer.citations import content_words
-from expertly.answer.evidence import added_clauses, check_support
+from expertly.answer.evidence import added_clauses, check_support, unheard_of
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     cut_repetition,
@@ -32,6 +32,7 @@ from expertly.answer.units import (
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.embed.hashing import HashingEmbedder
 from expertly.errors import ConfigError
+from expertly.server.streaming import revision_note
 from expertly.types import Chunk, Hit
 from tests.unit.helpers import fake_workspace, write_corpus
 
@@ -163,6 +164,34 @@ def test_supported_sentences_are_kept_and_invented_ones_dropped() -> None:
     assert support.dropped == (
         "The monitor then sends an e-mail to the support team every 90 minutes [1].",
     )
+
+
+TIMETABLE = (
+    "Trams run every 10 minutes on weekdays.\n"
+    "The last trams leave Kestrel Central between 23:55 and 00:15 on weekdays.\n"
+    "Night buses N4 and N14 run every 30 minutes on Friday and Saturday nights.\n"
+)
+
+
+def test_a_reply_speaking_of_what_no_source_mentions_is_dropped_whole() -> None:
+    question = "Do the trams run on Christmas Day?"
+    units = _units(TIMETABLE, question)
+    unheard = unheard_of(question, units)
+    assert unheard == {"christmas"}  # "Day" is a measure word, "run" the verb
+    reply = (
+        "According to source [1], the trams do not run on Christmas Day. "
+        "The last trams leave Kestrel Central between 23:55 and 00:15 on weekdays [1]."
+    )
+    support = check_support(reply, question, units, unheard)
+    assert support.kept == "" and len(support.dropped) == 2 and support.unheard == ("christmas",)
+    # Unless told what no document uses, the check reads each sentence alone.
+    assert check_support(reply, question, units).kept.endswith("on weekdays [1].")
+    # Without the word no source holds, the same sentence is checked as any other.
+    question = "When do the last trams leave Kestrel Central on weekdays?"
+    units = _units(TIMETABLE, question)
+    assert not unheard_of(question, units)
+    support = check_support(reply.split(". ", 1)[1], question, units)
+    assert "23:55" in support.kept
 
 
 def test_a_figure_from_another_line_or_only_from_the_question_is_not_support() -> None:
@@ -450,6 +479,7 @@ def test_a_restatement_must_hold_every_word_it_changes() -> None:
 def test_a_figure_keeps_the_unit_of_measure_its_source_gives_it() -> None:
     question = "How long can the Cirrus WS-450 Pro run without sun?"
     row = _scored(("Autonomy without sun | WS-450 Standard 14 days | WS-450 Pro 10 days", 0.9))
+    row = [replace(u, title="Cirrus WS-450 Weather Station") for u in row]  # names "Cirrus"
     wrong = "The Cirrus WS-450 Pro can run for 10 minutes without sun."
     right = "The Cirrus WS-450 Pro can run for 10 days without sun."
     # "minutes" alone would pass the paraphrase allowance for a sentence with a new figure
@@ -641,3 +671,25 @@ def test_an_extracted_sentence_ending_on_a_colon_takes_its_list_along() -> None:
     best = replace(head, cosine=5.0)  # the head matches best: the fallback answers with it
     found = extraction([best if u is head else u for u in units], question, 0.9, 0.9)
     assert found is not None and found.unit == best and "EUR 60 per party" in found.text
+
+
+def test_a_reply_about_what_no_document_mentions_is_withheld(tmp_path: Path) -> None:
+    """End to end: the answerer narrows the question's words that the retrieved passages
+    lack to those no document uses (a BM25 search each), and the reply that speaks of one
+    is dropped whole."""
+    reply = "1], everyone gets 28 days of vacation on Christmas Eve. Vacation is per calendar year."
+    ws = fake_workspace(tmp_path, replies=[reply], answer=AnswerSettings(fallback="abstain"))
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    answerer = ws.answerer()
+    answer = answerer.answer("How many vacation days do we get over the Christmas Eve?")
+    assert answer.abstained
+    support = next(s for s in answer.trace if s.name == "support")
+    assert support.detail["unheard"] == ["christmas"]  # "eve" passes as in "everyone"
+    assert revision_note(answer) == (
+        "withdrawn: the draft speaks of what no document mentions (christmas)"
+    )
+    # A word another document uses stays open to the support check: "passwords" is in
+    # security.txt, which the leave question does not retrieve first.
+    inner = getattr(answerer, "inner", answerer)
+    assert inner._unmentioned({"christmas", "passwords"}, None) == {"christmas"}
+    ws.close()

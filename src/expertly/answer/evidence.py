@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from expertly.answer.answer_type import (
     FIGURE,
+    MEASURE_NOUNS,
     about_the_other_group,
     asks_for_quantity,
     expected_units,
     quantities_stated,
     states_measure,
+    words,
 )
 from expertly.answer.citations import MARKER, content_words, weight
 from expertly.answer.currency import currency_conflict
@@ -119,6 +121,7 @@ class Support:
 
     kept: str  # the supported sentences, in order ('' when none is)
     dropped: tuple[str, ...]  # the sentences no unit supports
+    unheard: tuple[str, ...] = ()  # the question's words a dropped reply used (unheard_of)
 
 
 Context = tuple[set[str], set[str], str, str]
@@ -244,7 +247,9 @@ def restated(sentence: str, earlier: Sequence[str]) -> frozenset[str]:
     return frozenset(w for w in words - closest if not _known(w, closest))
 
 
-def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
+def check_support(
+    answer: str, question: str, units: Sequence[Unit], unheard: Collection[str] = ()
+) -> Support:
     """Split ``answer`` into sentences and keep those a source unit supports and that do not
     speak of the group the question sets apart (``about_the_other_group``). Nothing is kept
     (every sentence is dropped) when no kept sentence states a claim, or, for a question
@@ -254,7 +259,10 @@ def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
     (``added_clauses``) must each be supported too. A claim is a word or a figure the
     question does not give: "the 24-hour trend page was empty" restates "...the 24-hour
     trend page shows an empty chart" and answers nothing. A sentence that announces what
-    follows and stops ("the error code is:") is dropped."""
+    follows and stops ("the error code is:") is dropped. A reply using one of the
+    ``unheard`` words (words of the question no source uses: ``unheard_of``, narrowed by
+    the answerer to those no document uses) is dropped whole: its claim about what the
+    sources never mention is the model's, and its other sentences talk around it."""
     contexts = _contexts(units)
     wants_quantity = asks_for_quantity(question)
     wanted = expected_units(question) if wants_quantity else frozenset()
@@ -263,6 +271,8 @@ def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
     informative = False
     for sentence in _sentences(answer):
         changed = restated(sentence, kept + dropped)
+        if _speaks_of(sentence, unheard):  # the rest talks around it
+            return Support("", tuple(_sentences(answer)), tuple(sorted(unheard)))
         if about_the_other_group(_bare(sentence), question) or _announces(sentence):
             dropped.append(sentence)
         elif sentence_supported(sentence, question, contexts, changed) and all(
@@ -278,6 +288,61 @@ def check_support(answer: str, question: str, units: Sequence[Unit]) -> Support:
     if not informative:
         return Support("", tuple(_sentences(answer)))
     return Support(answer if not dropped else " ".join(kept), tuple(dropped))
+
+
+_PHRASE_START = words(
+    """a an the this that these those my your our their its his her any some no every each
+    what which whose on in at for of with about from by during into after before over
+    under without per"""
+)
+_TOKEN = re.compile(r"[^\W_][\w'-]*")
+_INVERTED = words("do does did can could will would shall should must may might is are was were")
+"""An auxiliary before the subject of a question: the subject's words end on the verb."""
+
+
+def _named_things(question: str) -> set[str]:
+    """The words (lower case) of ``question``'s noun phrases: the words after a determiner or a
+    preposition, up to the next function word ("on *Christmas Day*", "keep a *ferret*",
+    "what *notice period*"), measure words ("price", "cost") aside. A verb ("the most I
+    can *spend*", "does the HX-100 *cost*") is no part of one, and a reply restating it in
+    other words makes no claim about something else."""
+    tokens = _TOKEN.findall(question)
+    found: set[str] = set()
+    for i, token in enumerate(tokens):
+        if token.lower() not in _PHRASE_START:
+            continue
+        run: list[str] = []
+        for word in tokens[i + 1 :]:
+            if not stems(word) or word.lower() in _PHRASE_START:
+                break
+            run.append(word)
+        if i and tokens[i - 1].lower() in _INVERTED and len(run) > 1:
+            run.pop()  # "does the HX-100 sensor *cost*", "can the WS-450 Pro *run*"
+        found |= {w for w in (word.lower() for word in run) if w not in MEASURE_NOUNS}
+    return found
+
+
+def unheard_of(question: str, units: Sequence[Unit]) -> set[str]:
+    """The words of the question's noun phrases (``_named_things``, lower case) that no
+    retrieved unit holds, under its title and headings included: what the sources at hand
+    never speak of ("christmas" in "Do the trams run on Christmas Day?"). The answerer
+    keeps those the whole collection never uses either (``RagAnswerer``)."""
+    vocabulary: set[str] = set()
+    for u in units:
+        vocabulary |= stems(u.in_place)
+    return {
+        word
+        for word in _named_things(question)
+        if not all(_known(w, vocabulary) for w in stems(word))
+    }
+
+
+def _speaks_of(sentence: str, unheard: Collection[str]) -> bool:
+    """Whether ``sentence`` uses one of the ``unheard`` words (``unheard_of``): a claim
+    about what no source mentions is the model's, however well the sentence's other words
+    match ("the trams do not run on Christmas Day")."""
+    wanted = stems(" ".join(unheard))
+    return bool(wanted) and any(_known(w, wanted) for w in stems(_bare(sentence)))
 
 
 def _answers_quantity(sentence: str, question: str, wanted: frozenset[str]) -> bool:

@@ -15,13 +15,14 @@ and each stage in the trace.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
 from expertly.answer.citations import resolve
+from expertly.answer.evidence import unheard_of
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     SHORT_SYSTEM_PROMPT,
@@ -44,6 +45,7 @@ from expertly.types import (
     Hit,
     Message,
     Principal,
+    Query,
     TraceStep,
 )
 
@@ -65,6 +67,7 @@ class _Prepared:
     rewrites: tuple[str, ...]
     seconds: float  # spent retrieving and budgeting
     units: list[Unit]  # scored sentences/rows of ``used`` (none: no check, extract or lead)
+    unheard: frozenset[str] = frozenset()  # the question's words no document uses
 
 
 class RagAnswerer:
@@ -231,8 +234,21 @@ class RagAnswerer:
             t0 = time.perf_counter()
             units = score_units(question, used, self.retriever.embedder)
             timings["evidence"] = time.perf_counter() - t0
+        unheard: frozenset[str] = frozenset()
+        if self.settings.support_check and units:
+            unheard = self._unmentioned(unheard_of(question, units), principal)
         seconds = time.perf_counter() - started
-        return _Prepared(question, messages, list(used), timings, trace, rewrites, seconds, units)
+        return _Prepared(
+            question, messages, list(used), timings, trace, rewrites, seconds, units, unheard
+        )
+
+    def _unmentioned(self, words: Iterable[str], principal: Principal | None) -> frozenset[str]:
+        """The ``words`` (of the question, held by no retrieved unit) that no document the
+        principal may read uses at all, by a BM25 search for each: a claim about them is
+        the model's. A word some other document uses stays open to the support check."""
+        filters = Filters.for_principal(principal)
+        store = self.retriever.store
+        return frozenset(w for w in words if not store.search(Query(text=w, filters=filters), 1))
 
     def _finish(
         self,
@@ -268,6 +284,7 @@ class RagAnswerer:
             self.settings,
             trace,
             lambda text: answer_similarity(p.question, text, embedder),
+            p.unheard,
         )
         citations: list[Citation] = []
         text = reviewed.text

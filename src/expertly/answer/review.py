@@ -21,7 +21,7 @@ Each step that changes the reply leaves a trace step saying what it cut and why.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,12 +61,15 @@ def review(
     settings: AnswerSettings,
     trace: list[TraceStep],
     similarity: Callable[[str], float] | None = None,
+    unheard: Collection[str] = (),
 ) -> Reviewed:
     """Review the model's reply ``raw`` (prefill included) to ``question`` over the hits
     ``used`` in the prompt and their scored ``units`` (none when neither the support check
     nor the extractive fallback is on); steps that change it are appended to ``trace``.
     ``similarity`` scores an answer against the question (see ``relevance``): an answer
-    below ``settings.min_similarity`` does not address it and is withheld."""
+    below ``settings.min_similarity`` does not address it and is withheld. ``unheard``: the
+    question's words no document uses (``evidence.unheard_of``, narrowed by the answerer):
+    a reply speaking of them is dropped."""
     looped = cut_repetition(raw)
     if looped != raw:
         trace.append(TraceStep("repetition", {"cut": raw[len(looped) :].strip()}))
@@ -85,9 +88,12 @@ def review(
         if not sentence_check:  # else the support check drops just those sentences
             abstained, raw = True, ABSTAIN_TEXT
     if not abstained and sentence_check:
-        support = check_support(raw, question, units)
+        support = check_support(raw, question, units, unheard)
         if support.dropped:
-            trace.append(TraceStep("support", {"dropped": list(support.dropped), "draft": raw}))
+            detail = {"dropped": list(support.dropped), "draft": raw}
+            if support.unheard:
+                detail["unheard"] = list(support.unheard)
+            trace.append(TraceStep("support", detail))
         if not support.kept:
             abstained, raw = True, ABSTAIN_TEXT
         else:

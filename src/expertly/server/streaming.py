@@ -106,6 +106,9 @@ def revision_note(answer: Answer) -> str:
                 f"{step.detail['similarity']:.2f}, below answer.min_similarity "
                 f"{step.detail['min_similarity']})"
             )
+        if step.name == "support" and step.detail.get("unheard"):
+            words = ", ".join(step.detail["unheard"])
+            return f"withdrawn: the draft speaks of what no document mentions ({words})"
         if step.name == "contradicted":
             return (
                 "withdrawn: the draft gives another figure than the source passage that "
