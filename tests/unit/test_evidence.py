@@ -693,3 +693,11 @@ def test_a_reply_about_what_no_document_mentions_is_withheld(tmp_path: Path) -> 
     inner = getattr(answerer, "inner", answerer)
     assert inner._unmentioned({"christmas", "passwords"}, None) == {"christmas"}
     ws.close()
+
+
+def test_a_word_no_document_uses_is_matched_whole_not_as_a_prefix() -> None:
+    question = "Can I park my car at the depot?"
+    units = _units("Show your KestrelCard to the driver.\n", question)
+    reply = "You need a card to park at the depot [1]."
+    assert check_support(reply, question, units, {"car"}).unheard == ()  # "card" is no car
+    assert check_support("Cars may park there [1].", question, units, {"car"}).unheard == ("car",)
