@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from expertly.answer.citations import MARKER
 from expertly.errors import ExpertlyError
 from expertly.generate.stops import StopBuffer
 from expertly.server.errors import APIError, error_body, from_expertly
@@ -95,26 +96,49 @@ class StreamRequest:
 
 
 def revision_note(answer: Answer) -> str:
-    """Why a withdrawn draft was replaced, in words a reader of the stream sees."""
-    for step in answer.trace:
-        if step.name == "verify":
-            figures = ", ".join(step.detail.get("unsupported_figures", ()))
-            return f"withdrawn: the draft states figures none of its sources contains ({figures})"
-        if step.name == "off_topic" and "draft" in step.detail:
-            return (
-                "withdrawn: the draft speaks of something other than the question (match "
-                f"{step.detail['similarity']:.2f}, below answer.min_similarity "
-                f"{step.detail['min_similarity']})"
-            )
-        if step.name == "support" and step.detail.get("unheard"):
-            words = ", ".join(step.detail["unheard"])
-            return f"withdrawn: the draft speaks of what no document mentions ({words})"
-        if step.name == "contradicted":
-            return (
-                "withdrawn: the draft gives another figure than the source passage that "
-                "answers the question best"
-            )
+    """Why the draft that was streamed is not the answer, in words a reader of the stream
+    sees: the weightiest reason the trace gives (a figure no source holds, another topic,
+    what no document mentions, another figure than the best source row, sentences no
+    source supports, a loop or an unfinished sentence cut)."""
+    steps = {step.name: step.detail for step in reversed(answer.trace)}
+    if "verify" in steps:
+        figures = ", ".join(steps["verify"].get("unsupported_figures", ()))
+        return f"withdrawn: the draft states figures none of its sources contains ({figures})"
+    off_topic = steps.get("off_topic")
+    if off_topic and "draft" in off_topic:
+        return (
+            "withdrawn: the draft speaks of something other than the question (match "
+            f"{off_topic['similarity']:.2f}, below answer.min_similarity "
+            f"{off_topic['min_similarity']})"
+        )
+    support = steps.get("support")
+    if support and support.get("unheard"):
+        words = ", ".join(support["unheard"])
+        return f"withdrawn: the draft speaks of what no document mentions ({words})"
+    if "contradicted" in steps:
+        return (
+            "withdrawn: the draft gives another figure than the source passage that "
+            "answers the question best"
+        )
+    if support:
+        if answer.abstained or "extract" in steps:
+            return "withdrawn: no sentence of the draft is supported by its sources"
+        return "revised: the sentences of the draft that no source supports were left out"
+    if "repetition" in steps:
+        return "revised: the draft repeated itself and was cut"
+    if "unfinished" in steps:
+        return "revised: the draft's unfinished last sentence was cut"
     return "withdrawn: the draft was replaced"
+
+
+def _markers_only(text: str, streamed: str) -> bool:
+    """Whether ``text`` is ``streamed`` with citation markers added or moved, and nothing
+    else changed (``answer.attribute_uncited``): no note is then needed."""
+
+    def bare(value: str) -> str:
+        return " ".join(MARKER.sub(" ", value).split()).replace(" .", ".")
+
+    return bare(text) == bare(streamed)
 
 
 async def sse_events(
@@ -175,7 +199,8 @@ async def sse_events(
         if revised and text.startswith(streamed):
             yield chunk(delta({"content": text[len(streamed) :]}))
             revised = False
-        elif revised and value.abstained:  # the draft was withdrawn: say so in the text too
+        elif revised and (value.abstained or not _markers_only(text, streamed)):
+            # the draft was withdrawn or cut: say so in the text too, then give the answer
             yield chunk(delta({"content": f"\n\n({revision_note(value)}) {text}"}))
         yield chunk(delta({}, reason), expertly={**ext, "text": text, "revised": revised})
         if request.include_usage:

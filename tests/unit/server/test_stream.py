@@ -117,6 +117,50 @@ def test_a_withdrawn_draft_is_said_in_the_text_and_the_extension(
     assert ext["text"] == final and ext["revised"] is True and ext["abstained"] is True
 
 
+def test_a_draft_replaced_by_a_source_sentence_ends_on_that_sentence(
+    tmp_path: Path, serve: Serve
+) -> None:
+    """A draft the support check rejects, replaced by the source sentence that answers
+    (``answer.fallback = "extract"``): a client reading only the streamed text still ends
+    on the answer, after a note saying why the draft went."""
+    ws = fake_workspace(
+        tmp_path,
+        ["1], employees get paid parental leave from the office manager."],
+        answer=AnswerSettings(extract_min_score=0.0, extract_figure_min_score=0.0),
+    )  # fmt: skip
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    client = serve(workspace=ws)
+    whole = client.post("/v1/chat/completions", json=ask(temperature=0.5)).json()
+    final = whole["choices"][0]["message"]["content"]
+    assert "20 weeks" in final and "office manager" not in final
+    chunks = chunks_of(
+        client.post("/v1/chat/completions", json=ask(stream=True, temperature=0.5)).text
+    )
+    text = content(chunks)
+    assert text.startswith("According to source [1], employees get paid parental leave")
+    assert text.endswith(
+        f"(withdrawn: no sentence of the draft is supported by its sources) {final}"
+    )
+    ext = finishing(chunks)["expertly"]
+    assert ext["text"] == final and ext["revised"] is True and ext["abstained"] is False
+
+
+def test_a_draft_cut_to_its_supported_sentences_says_so(tmp_path: Path, serve: Serve) -> None:
+    reply = "Employees get 20 weeks of paid parental leave [1]. They also get a company car."
+    ws = fake_workspace(tmp_path, [reply], answer=AnswerSettings(prefill=""))
+    ws.ingestor.ingest([write_corpus(tmp_path / "docs")])
+    client = serve(workspace=ws)
+    chunks = chunks_of(
+        client.post("/v1/chat/completions", json=ask(stream=True, temperature=0.5)).text
+    )
+    final = finishing(chunks)["expertly"]["text"]
+    assert final == "Employees get 20 weeks of paid parental leave [1]."
+    assert content(chunks) == (
+        f"{reply}\n\n(revised: the sentences of the draft that no source supports were left "
+        f"out) {final}"
+    )
+
+
 def test_an_attributed_marker_is_in_the_final_text_only(tmp_path: Path, serve: Serve) -> None:
     ws = fake_workspace(
         tmp_path, ["Employees get 20 weeks of paid parental leave."],
