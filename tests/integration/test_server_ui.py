@@ -174,16 +174,18 @@ def in_process_server(tmp_path: Path) -> Iterator[str]:
     from expertly.types import Message
     from tests.unit.helpers import fake_workspace
 
-    answer = f"The badge office opens at 9 [1]. {HOSTILE}"
+    answer = f"The badge office opens at 9:00 [1]. {HOSTILE}"  # a time of day: "at 9" is none
 
     def reply(messages: Sequence[Message]) -> str:  # the documents say nothing of parking
-        asked = any("parking" in m.content for m in messages if m.role == "user")
-        return "The documents do not say." if asked else answer
+        question = " ".join(m.content for m in messages if m.role == "user")
+        if "close" in question:  # a second sentence no source supports: left out
+            return "The badge office opens at 9:00 [1]. It closes at 23:00."
+        return "The documents do not say." if "parking" in question else answer
 
     ws = fake_workspace(tmp_path, reply)
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "badges.md").write_text(f"# Badges\n\nThe badge office opens at 9. {HOSTILE}\n")
+    (docs / "badges.md").write_text(f"# Badges\n\nThe badge office opens at 9:00 {HOSTILE}.\n")
     ws.ingestor.ingest([docs])
     (ws.root / "compare").mkdir()
     (ws.root / "compare" / "report.html").write_text(
@@ -249,10 +251,19 @@ def test_markup_stays_text_and_the_report_runs_nothing(tmp_path: Path) -> None:
         assert page.locator("main img, main script, dialog img, dialog script").count() == 0
         assert page.evaluate("window.pwned") is None
 
+        # the final answer replaces the streamed draft when the review changed it
+        page.get_by_label("Question").fill("When does the badge office close?")
+        page.get_by_role("button", name="Ask", exact=True).click()
+        revised = page.locator("#answers .answer").first
+        expect(revised).to_have_attribute("data-state", "done")
+        expect(revised.locator(".answer-text")).to_contain_text("opens at 9:00")
+        expect(revised.locator(".answer-text")).not_to_contain_text("23:00")
+        expect(revised.locator(".meta-line")).to_contain_text("was revised")
+
         # a document's chunks from the list; a file that cannot be read says why
         page.get_by_role("button", name="Show the chunks of badges.md").click()
         expect(page.locator("#passage-title")).to_have_text("badges.md")
-        expect(page.locator("#chunks li")).to_contain_text(["The badge office opens at 9."])
+        expect(page.locator("#chunks li")).to_contain_text(["The badge office opens at 9:00"])
         page.keyboard.press("Escape")
         broken = {"name": "broken.pdf", "mimeType": "application/pdf", "buffer": b"not a PDF"}
         page.get_by_label("Files to upload").set_input_files(files=[broken])

@@ -102,11 +102,13 @@ export async function ask(list, model, question, openPassage) {
       body.append(piece),
     );
     const citations = extension?.citations ?? [];
-    renderAnswer(body, text, citations, openPassage);
+    // The final answer, not the streamed draft: the review may have replaced or cut it.
+    renderAnswer(body, extension?.text ?? text, citations, openPassage);
     renderLeads(item, extension?.leads ?? [], openPassage);
     item.append(meta); // after the leads
     let line = extension ? describe(extension, (performance.now() - started) / 1000) : "";
     if (finishReason === "length") line += " · cut at the token limit";
+    if (extension?.revised) line += " · the draft shown while it was written was revised";
     meta.textContent = line;
     item.dataset.state = "done";
   } catch (error) {
