@@ -124,6 +124,8 @@ def revision_note(answer: Answer) -> str:
         if answer.abstained or "extract" in steps:
             return "withdrawn: no sentence of the draft is supported by its sources"
         return "revised: the sentences of the draft that no source supports were left out"
+    if "extract" in steps:  # the model abstained where a source sentence answers
+        return "replaced: the draft gave no answer; the source sentence that answers follows"
     if "repetition" in steps:
         return "revised: the draft repeated itself and was cut"
     if "unfinished" in steps:

@@ -304,3 +304,28 @@ def test_a_client_that_goes_away_frees_the_slot_and_stops_the_model(tmp_path: Pa
         assert body["choices"][0]["message"]["content"]
 
     _run(tmp_path, [REPLY], check, concurrency=1, max_waiting=0)
+
+
+def test_the_note_names_the_weightiest_reason_the_draft_gave_way() -> None:
+    from expertly.server.streaming import revision_note
+    from expertly.types import Answer, TraceStep
+
+    def note(*steps: TraceStep, abstained: bool = False) -> str:
+        return revision_note(Answer("q", "a", trace=steps, abstained=abstained))
+
+    support = TraceStep("support", {"dropped": ["It closes at 23:00."], "draft": "..."})
+    extract = TraceStep("extract", {"answer": "Opens at 9:00 [1]."})
+    cut = TraceStep("unfinished", {"cut": "and then"})
+    verify = TraceStep("verify", {"unsupported_figures": ["23"]})
+    assert note(cut, support) == (
+        "revised: the sentences of the draft that no source supports were left out"
+    )
+    assert note(support, extract) == (
+        "withdrawn: no sentence of the draft is supported by its sources"
+    )
+    assert note(cut, verify, support) == (
+        "withdrawn: the draft states figures none of its sources contains (23)"
+    )
+    assert note(extract).startswith("replaced: the draft gave no answer")
+    assert note(cut) == "revised: the draft's unfinished last sentence was cut"
+    assert note() == "withdrawn: the draft was replaced"
