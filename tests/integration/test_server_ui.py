@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -163,6 +164,16 @@ def test_sign_in_upload_ask_cite_delete(tmp_path: Path) -> None:
 HOSTILE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
 
 
+def ask_in_ui(page: Any, question: str) -> Any:
+    """Ask ``question`` in the UI and wait for its answer to be complete; the answer's
+    element (the newest is listed first)."""
+    page.get_by_label("Question").fill(question)
+    page.get_by_role("button", name="Ask", exact=True).click()
+    answer = page.locator("#answers .answer").first
+    sync_api.expect(answer).to_have_attribute("data-state", "done")
+    return answer
+
+
 @contextmanager
 def in_process_server(tmp_path: Path) -> Iterator[str]:
     """The app on a fake workspace (scripted model, hashing embedder) in a uvicorn thread,
@@ -226,10 +237,7 @@ def test_markup_stays_text_and_the_report_runs_nothing(tmp_path: Path) -> None:
         expect(page.get_by_label("Question")).to_be_focused()
         expect(page.locator("#documents-count")).to_have_text("1 document indexed.")
 
-        page.get_by_label("Question").fill("When does the badge office open?")
-        page.get_by_role("button", name="Ask", exact=True).click()
-        answer = page.locator("#answers .answer").first
-        expect(answer).to_have_attribute("data-state", "done")
+        answer = ask_in_ui(page, "When does the badge office open?")
         expect(answer.locator(".answer-text")).to_contain_text(HOSTILE)
         answer.locator("button.cite", has_text="[1]").first.click()
         expect(page.locator("#passage-quote")).to_contain_text(HOSTILE)
@@ -238,10 +246,7 @@ def test_markup_stays_text_and_the_report_runs_nothing(tmp_path: Path) -> None:
         page.keyboard.press("Escape")
 
         # an abstention points to the closest passage, which opens like a citation
-        page.get_by_label("Question").fill("How much does parking at the badge office cost?")
-        page.get_by_role("button", name="Ask", exact=True).click()
-        abstained = page.locator("#answers .answer").first
-        expect(abstained).to_have_attribute("data-state", "done")
+        abstained = ask_in_ui(page, "How much does parking at the badge office cost?")
         expect(abstained.locator(".meta-line")).to_contain_text("do not hold the answer")
         expect(abstained.locator(".leads")).to_contain_text("Closest passages")
         expect(abstained.locator(".leads q")).to_contain_text(HOSTILE)
@@ -252,10 +257,7 @@ def test_markup_stays_text_and_the_report_runs_nothing(tmp_path: Path) -> None:
         assert page.evaluate("window.pwned") is None
 
         # the final answer replaces the streamed draft when the review changed it
-        page.get_by_label("Question").fill("When does the badge office close?")
-        page.get_by_role("button", name="Ask", exact=True).click()
-        revised = page.locator("#answers .answer").first
-        expect(revised).to_have_attribute("data-state", "done")
+        revised = ask_in_ui(page, "When does the badge office close?")
         expect(revised.locator(".answer-text")).to_contain_text("opens at 9:00")
         expect(revised.locator(".answer-text")).not_to_contain_text("23:00")
         expect(revised.locator(".meta-line")).to_contain_text("was revised")
