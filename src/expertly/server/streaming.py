@@ -124,7 +124,7 @@ def revision_note(answer: Answer) -> str:
         if answer.abstained or "extract" in steps:
             return "withdrawn: no sentence of the draft is supported by its sources"
         return "revised: the sentences of the draft that no source supports were left out"
-    if "extract" in steps:  # the model abstained where a source sentence answers
+    if steps.get("extract", {}).get("answer"):  # the model abstained, a source answers
         return "replaced: the draft gave no answer; the source sentence that answers follows"
     if "repetition" in steps:
         return "revised: the draft repeated itself and was cut"

@@ -327,5 +327,7 @@ def test_the_note_names_the_weightiest_reason_the_draft_gave_way() -> None:
         "withdrawn: the draft states figures none of its sources contains (23)"
     )
     assert note(extract).startswith("replaced: the draft gave no answer")
+    weak = TraceStep("extract", {"answer": "", "best": "Opens at 9:00 [1]."})  # below the bar
+    assert note(weak, abstained=True) == "withdrawn: the draft was replaced"
     assert note(cut) == "revised: the draft's unfinished last sentence was cut"
     assert note() == "withdrawn: the draft was replaced"
