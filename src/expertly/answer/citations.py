@@ -56,15 +56,21 @@ def content_words(text: str) -> set[str]:
 
 
 def _number(word: str) -> str:
-    """``word`` unchanged unless it is a figure with separators (``_NUMBER``): then without
-    thousands commas, and a decimal's trailing zeros dropped ("95.00" → "95", "2.50" →
-    "2.5"; "3.2.0" and "22:40" stay)."""
+    """``word`` unchanged unless it is a figure with separators (``_NUMBER``): then read as
+    ``normalise_figure`` reads it ("95.00" → "95", "2.50" → "2.5"), a version or a time of
+    day without its commas only ("3.2.0" and "22:40" stay)."""
     if not word[0].isdigit() or word.isdigit():
         return word
-    word = word.replace(",", "")
-    if word.count(".") == 1 and ":" not in word:
-        word = word.rstrip("0").rstrip(".")
-    return word
+    if ":" not in word and word.count(".") <= 1:
+        return normalise_figure(word)
+    return word.replace(",", "")
+
+
+def normalise_figure(value: str) -> str:
+    """A figure as written, normalised: thousands commas and a decimal's trailing zeros
+    dropped ("1,700" → "1700", "949.00" → "949")."""
+    value = value.replace(",", "")
+    return value.rstrip("0").rstrip(".") if "." in value else value
 
 
 def weight(words: set[str]) -> float:

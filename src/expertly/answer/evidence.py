@@ -34,7 +34,7 @@ from expertly.answer.answer_type import (
     states_measure,
     words,
 )
-from expertly.answer.citations import MARKER, content_words, weight
+from expertly.answer.citations import MARKER, content_words, normalise_figure, weight
 from expertly.answer.currency import currency_conflict
 from expertly.answer.units import Unit, codes, names_codes, stems
 
@@ -81,12 +81,7 @@ _OPENING = re.compile(r"^\s*according to (the )?sources?\s*,?\s*", re.IGNORECASE
 
 def figures(text: str) -> set[str]:
     """Numbers in ``text``, normalised ("1,700" → "1700", "949.00" → "949")."""
-    return {_figure(match.group(0)) for match in FIGURE.finditer(text)}
-
-
-def _figure(value: str) -> str:
-    value = value.replace(",", "")
-    return value.rstrip("0").rstrip(".") if "." in value else value
+    return {normalise_figure(match.group(0)) for match in FIGURE.finditer(text)}
 
 
 def quantities(text: str) -> dict[str, set[str]]:
@@ -96,7 +91,7 @@ def quantities(text: str) -> dict[str, set[str]]:
     for match in _QUANTITY.finditer(text):
         word = match.group(2).lower()
         if word == "%" or content_words(word):
-            found.setdefault(_figure(match.group(1)), set()).update(stems(word) or {word})
+            found.setdefault(normalise_figure(match.group(1)), set()).update(stems(word) or {word})
     return found
 
 
