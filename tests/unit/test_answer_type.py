@@ -34,6 +34,8 @@ from expertly.types import Answer, Chunk, Hit, TraceStep
         "Which firmware version added WPA2-Enterprise?",
         "What is the operating temperature range of the gateway?",
         "What are the support hours on the Priority plan?",
+        "A neighbour said the mobile library stops in the village. When does it come?",
+        "By when does the proxy form have to be handed in?",
     ],
 )
 def test_questions_asking_for_a_figure(question: str) -> None:
@@ -49,6 +51,8 @@ def test_questions_asking_for_a_figure(question: str) -> None:
         "Do I get paid time off for volunteering?",
         "What class of data is a customer list?",
         "Since when is the company certified?",
+        "What happens when my card expires?",
+        "When I renew a book, is the loan period the same?",
     ],
 )
 def test_questions_asking_for_something_else(question: str) -> None:
@@ -138,6 +142,8 @@ def test_a_question_on_non_x_is_not_answered_by_a_sentence_on_x() -> None:
         ("What does express delivery cost?", "money"),
         ("What notice period do I have to give?", "duration"),
         ("How loud is the fan, in decibels?", "loudness"),
+        ("What is the headroom at the entrance to the underground car park?", "length"),
+        ("What clearance does the van need under the bridge?", "length"),
     ],
 )
 def test_the_unit_of_measure_a_question_asks_for(question: str, kind: str) -> None:

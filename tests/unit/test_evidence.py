@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from expertly.answer.citations import content_words
-from expertly.answer.evidence import added_clauses, check_support, unheard_of
+from expertly.answer.evidence import added_clauses, check_support, negated_words, unheard_of
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     cut_repetition,
@@ -27,6 +27,7 @@ from expertly.answer.units import (
     listed_after,
     score_units,
     split_units,
+    stems,
     unit_body,
     unit_context,
 )
@@ -421,6 +422,25 @@ def test_a_negated_sentence_needs_a_negation_in_its_source() -> None:
     assert denied.kept == "" and denied.dropped
     negative = _units("Refunds are never paid in cash.", question)
     assert check_support("Refunds are never paid in cash [1].", question, negative).kept
+
+
+def test_a_negated_sentence_denies_only_what_its_source_denies() -> None:
+    """ "does not give access to local museums" leans on a unit denying access to DVDs: the
+    negation is there, but what it denies is not; the source says nothing of museums."""
+    question = "Does a library card give me free passes to local museums?"
+    units = _units(
+        "A Visitor card lets you borrow up to 4 books at a time. It does not give access "
+        "to DVDs, the e-library or inter-library loans.",
+        question,
+    )
+    invented = "A library card does not give you access to local museums [1]."
+    assert check_support(invented, question, units).kept == ""
+    sourced = "A Visitor card does not give access to DVDs [1]."
+    assert check_support(sourced, question, units).kept
+    assert negated_words("It does not give access to DVDs, but books are fine.") == stems(
+        "give access DVDs"
+    )
+    assert negated_words("Refunds are made in cash.") is None
 
 
 def _scored(*texts_and_scores: tuple[str, float]) -> list[Unit]:

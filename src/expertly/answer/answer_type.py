@@ -39,6 +39,7 @@ MEASURE_NOUNS = words(
     discounts rate rates percentage share number count quantity total fare fares deposit
     deposits rent salary wage wages minimum maximum limit limits
     length width height depth thickness size weight mass distance diameter altitude torque voltage
+    headroom clearance
     current power capacity temperature humidity pressure speed frequency range
     duration period time date year month day hour deadline age version port
     """
@@ -145,7 +146,8 @@ _KIND_WORDS = {
         "fares deposit deposits rent wage wages",
         "temperature": "temperature",
         "area": "area square",
-        "length": "altitude elevation distance diameter far apart thickness thick",
+        "length": "altitude elevation distance diameter far apart thickness thick headroom "
+        "clearance",
         "duration": "duration period",
         "mass": "weight heavy",
         "torque": "torque",
@@ -185,9 +187,17 @@ for a closing time, a price for a phone number)."""
 _ASKS_TIME = re.compile(
     r"\b(?:what|which)\s+time\b|\b(?:opening|closing)\s+(?:time|hour)s?\b", re.IGNORECASE
 )
-_ASKS_WHEN = re.compile(r"\bwhen\b[^?.!]*\b(?:open|opens|close|closes|shut|shuts)\b", re.IGNORECASE)
+_ASKS_WHEN = re.compile(
+    r"\bwhen\b[^?.!]*\b(?:open|opens|close|closes|shut|shuts)\b|"
+    r"(?:^|[.?!]\s+)(?:(?:by|until|till)\s+)?when\s+(?:does|do|did|is|are|was|will|would|can|"
+    r"could|should|must|has|have)\b",
+    re.IGNORECASE,
+)
 """"When is ... open / does ... close?": a time of day for a place ("on Saturdays"), a date
-or a delay for a period ("when do nominations close?")."""
+or a delay for a period ("when do nominations close?"); so does a question opening with
+"When does/is/will..." ("When does the mobile library come?", "By when must the form be
+in?"). A "when" clause inside a sentence ("What happens when my card expires?") asks no
+time."""
 DATE = "<date>"
 _MONTHS = "january february march april may june july august september october november december"
 _MONTH = "(?:" + _MONTHS.replace(" ", "|") + ")"

@@ -161,15 +161,17 @@ def sentence_supported(
     rarity = {w: math.log((len(contexts) + 1) / (0.5 + sum(w in h for h in held))) for w in every}
     about_shares = [_rare_share(rarity, h) for h in held]
     about = max(about_shares, default=0.0) - SUBJECT_MARGIN if stated else 0.0
-    negated = bool(_NEGATION.search(_bare(sentence)))
+    negated = negated_words(sentence)
     named = codes(_bare(sentence))
     return any(
         stated <= unit_figures
         and _share(words_needed, words, slack) >= SUPPORT_THRESHOLD
         and share >= ALL_WORDS_THRESHOLD
         and about_share >= about
-        # "is not a refund" is no paraphrase of "refunds are made": a negation needs one
-        and (not negated or bool(_NEGATION.search(text)))
+        # "is not a refund" is no paraphrase of "refunds are made": a negation needs one,
+        # and what it denies must be the unit's ("does not give access to museums" is not
+        # "does not give access to DVDs")
+        and (negated is None or (bool(_NEGATION.search(text)) and _all_known(negated, placed)))
         and all(_known(w, words) for w in changed)
         and not _measure_conflict(sentence, words, text)
         and not currency_conflict(_bare(sentence), text)
@@ -178,6 +180,26 @@ def sentence_supported(
             contexts, shares, about_shares, strict=True
         )
     )
+
+
+def negated_words(sentence: str) -> frozenset[str] | None:
+    """The content-word stems a negated ``sentence`` denies: those after its first negation,
+    to the end of its clause ("A card does not give access to local museums" → give,
+    access, local, museum). None when it has no negation."""
+    bare = _bare(sentence)
+    match = _NEGATION.search(bare)
+    if match is None:
+        return None
+    clause = _CLAUSE_END.split(bare[match.end() :], maxsplit=1)[0]
+    return frozenset(w for w in stems(clause) if not any(ch.isdigit() for ch in w))
+
+
+_CLAUSE_END = re.compile(r"[,;:()]|\b(?:but|unless|except|although|though|because|so)\b", re.I)
+
+
+def _all_known(words: frozenset[str], text: str) -> bool:
+    vocabulary = stems(text)
+    return all(_known(w, vocabulary) for w in words)
 
 
 def _rare_share(rarity: dict[str, float], held: set[str]) -> float:
