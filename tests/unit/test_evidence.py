@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -35,7 +36,7 @@ from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.embed.hashing import HashingEmbedder
 from expertly.errors import ConfigError
 from expertly.server.streaming import revision_note
-from expertly.types import Chunk, Hit
+from expertly.types import Chunk, Hit, Query
 from tests.unit.helpers import fake_workspace, write_corpus
 
 MANUAL = (
@@ -712,7 +713,19 @@ def test_a_reply_about_what_no_document_mentions_is_withheld(tmp_path: Path) -> 
     # A word another document uses stays open to the support check: "passwords" is in
     # security.txt, which the leave question does not retrieve first.
     inner: Any = getattr(answerer, "inner", answerer)  # the RagAnswerer behind the cache
-    assert inner._unmentioned({"christmas", "passwords"}, None) == {"christmas"}
+    asked = SimpleNamespace(principal=None, unheard=frozenset({"christmas", "passwords"}))
+    assert inner._unmentioned(asked, "Passwords expire at Christmas.") == {"christmas"}
+    # only the words the reply uses are searched for
+    searched: list[str] = []
+    search = inner.retriever.store.search
+
+    def counted(query: Query, k: int) -> Any:
+        searched.append(query.text)
+        return search(query, k)
+
+    inner.retriever.store.search = counted
+    assert inner._unmentioned(asked, "Passwords expire yearly.") == frozenset()
+    assert searched == ["passwords"]
     ws.close()
 
 

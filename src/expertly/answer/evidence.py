@@ -288,7 +288,7 @@ def check_support(
     informative = False
     for sentence in _sentences(answer):
         changed = restated(sentence, kept + dropped)
-        if _speaks_of(sentence, unheard):  # the rest talks around it
+        if speaks_of(sentence, unheard):  # the rest talks around it
             return Support("", tuple(_sentences(answer)), tuple(sorted(unheard)))
         if about_the_other_group(_bare(sentence), question) or _announces(sentence):
             dropped.append(sentence)
@@ -354,7 +354,7 @@ def unheard_of(question: str, units: Sequence[Unit]) -> set[str]:
     }
 
 
-def _speaks_of(sentence: str, unheard: Collection[str]) -> bool:
+def speaks_of(sentence: str, unheard: Collection[str]) -> bool:
     """Whether ``sentence`` uses one of the ``unheard`` words (``unheard_of``): a claim
     about what no source mentions is the model's, however well the sentence's other words
     match ("the trams do not run on Christmas Day")."""

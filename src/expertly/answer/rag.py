@@ -15,14 +15,14 @@ and each stage in the trace.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
 from expertly.answer.citations import resolve
-from expertly.answer.evidence import unheard_of
+from expertly.answer.evidence import speaks_of, unheard_of
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     SHORT_SYSTEM_PROMPT,
@@ -31,12 +31,14 @@ from expertly.answer.prompt import (
     build_messages,
 )
 from expertly.answer.relevance import answer_similarity
+from expertly.answer.retrieval import Retrieved, retrieve
 from expertly.answer.review import review
 from expertly.answer.units import Unit, score_units
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import BatchGenerating, Prefilling
 from expertly.generate.budget import fit_items
 from expertly.generate.streaming import stream_completion, word_pieces
+from expertly.retrieve.relevance import irrelevant
 from expertly.types import (
     Answer,
     Citation,
@@ -67,7 +69,8 @@ class _Prepared:
     rewrites: tuple[str, ...]
     seconds: float  # spent retrieving and budgeting
     units: list[Unit]  # scored sentences/rows of ``used`` (none: no check, extract or lead)
-    unheard: frozenset[str] = frozenset()  # the question's words no document uses
+    principal: Principal | None = None  # whose documents were searched
+    unheard: frozenset[str] = frozenset()  # the question's words no retrieved unit holds
 
 
 class RagAnswerer:
@@ -201,8 +204,9 @@ class RagAnswerer:
         Answer, without the model."""
         started = time.perf_counter()
         question = question.strip()
-        hits, timings, trace, rewrites = self._retrieve(question, k, principal)
-        reason = self._irrelevant(hits)
+        found = self._search(question, k, principal)
+        hits, timings, trace, rewrites = found.hits, found.timings, found.trace, found.rewrites
+        reason = irrelevant(hits, self.retrieval.min_relevance)
         if reason:
             trace.append(TraceStep("abstain", {"reason": reason}))
             timings["total"] = time.perf_counter() - started
@@ -236,19 +240,33 @@ class RagAnswerer:
             timings["evidence"] = time.perf_counter() - t0
         unheard: frozenset[str] = frozenset()
         if self.settings.support_check and units:
-            unheard = self._unmentioned(unheard_of(question, units), principal)
+            unheard = frozenset(unheard_of(question, units))
         seconds = time.perf_counter() - started
         return _Prepared(
-            question, messages, list(used), timings, trace, rewrites, seconds, units, unheard
+            question,
+            messages,
+            list(used),
+            timings,
+            trace,
+            rewrites,
+            seconds,
+            units,
+            principal,
+            unheard,
         )
 
-    def _unmentioned(self, words: Iterable[str], principal: Principal | None) -> frozenset[str]:
-        """The ``words`` (of the question, held by no retrieved unit) that no document the
-        principal may read uses at all, by a BM25 search for each: a claim about them is
-        the model's. A word some other document uses stays open to the support check."""
-        filters = Filters.for_principal(principal)
+    def _unmentioned(self, p: _Prepared, reply: str) -> frozenset[str]:
+        """The question's words held by no retrieved unit (``_Prepared.unheard``) that
+        ``reply`` uses and no document the principal may read uses at all, by a BM25 search
+        for each: a claim about them is the model's. A word some other document uses stays
+        open to the support check; a word the reply does not use costs no search."""
+        filters = Filters.for_principal(p.principal)
         store = self.retriever.store
-        return frozenset(w for w in words if not store.search(Query(text=w, filters=filters), 1))
+        return frozenset(
+            w
+            for w in p.unheard
+            if speaks_of(reply, (w,)) and not store.search(Query(text=w, filters=filters), 1)
+        )
 
     def _finish(
         self,
@@ -284,7 +302,7 @@ class RagAnswerer:
             self.settings,
             trace,
             lambda text: answer_similarity(p.question, text, embedder),
-            p.unheard,
+            self._unmentioned(p, raw) if p.unheard and raw else frozenset(),
         )
         citations: list[Citation] = []
         text = reviewed.text
@@ -322,8 +340,9 @@ class RagAnswerer:
         relevant the model still chooses, from the question alone, and the trace says so."""
         started = time.perf_counter()
         question = question.strip()
-        hits, timings, trace, rewrites = self._retrieve(question, k, principal)
-        reason = self._irrelevant(hits)
+        found = self._search(question, k, principal)
+        hits, timings, trace, rewrites = found.hits, found.timings, found.trace, found.rewrites
+        reason = irrelevant(hits, self.retrieval.min_relevance)
         asked = choice_prompt(question, choices)
         if reason:
             trace.append(TraceStep("abstain", {"reason": reason, "then": "chose without sources"}))
@@ -351,52 +370,12 @@ class RagAnswerer:
             rewrites=rewrites,
         )
 
-    def _retrieve(
-        self, question: str, k: int | None, principal: Principal | None
-    ) -> tuple[list[Hit], dict[str, float], list[TraceStep], tuple[str, ...]]:
-        """Hits, timings, trace steps and the extra queries run (rewrites, follow-ups)."""
-        filters = Filters.for_principal(principal)
-        steps: list[TraceStep] = []
-        rewrites: tuple[str, ...] = ()
-        if self.expander is None:
-            result = self.retriever.search(question, k=k, filters=filters)
-            hits, timings = result.hits, dict(result.timings)
-        else:
-            expanded = self.expander.search(question, k=k, filters=filters)
-            hits, timings, rewrites = expanded.hits, dict(expanded.timings), expanded.queries
-            for step in expanded.steps:
-                name = "multihop" if "hop" in step else "rewrite"
-                steps.append(TraceStep(name, step))
-            if expanded.llm_calls:
-                steps.append(TraceStep("query_llm", {"calls": expanded.llm_calls}))
-        retrieve = TraceStep(
-            "retrieve",
-            {
-                "k": k or self.retrieval.k,
-                "mode": self.retriever.mode.value,
-                "rewrite": self.retrieval.rewrite,
-                "multihop": self.retrieval.multihop,
-                "hits": [
-                    {
-                        "chunk": h.chunk.id,
-                        "score": round(h.score, 4),
-                        **{m: round(v, 4) for m, v in h.scores.items()},
-                    }
-                    for h in hits
-                ],
-            },
-            seconds=sum(timings.values()),
+    def _search(self, question: str, k: int | None, principal: Principal | None) -> Retrieved:
+        return retrieve(
+            question,
+            self.retriever,
+            self.retrieval,
+            k=k,
+            principal=principal,
+            expander=self.expander,
         )
-        return hits, timings, [*steps, retrieve], rewrites
-
-    def _irrelevant(self, hits: Sequence[Hit]) -> str:
-        """Why the hits are not worth asking the model about ('' when they are)."""
-        if not hits:
-            return "retrieval found no matching passage"
-        dense = [h.scores["dense"] for h in hits if "dense" in h.scores]
-        if dense and max(dense) < self.retrieval.min_relevance:
-            return (
-                f"best dense similarity {max(dense):.2f} is below retrieval.min_relevance "
-                f"{self.retrieval.min_relevance}"
-            )
-        return ""

@@ -10,10 +10,11 @@ the tool reports that nothing relevant was found and returns no hits, like the R
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from expertly.agents.tools.base import ToolError, ToolResult
+from expertly.retrieve.relevance import irrelevant
 from expertly.types import Filters, Hit, Principal
 
 if TYPE_CHECKING:
@@ -39,16 +40,6 @@ def format_passage(number: int, hit: Hit, limit: int = PASSAGE_CHARS) -> str:
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return f"[{number}] {hit.title or chunk.doc_id} — {chunk.location}\n{text}"
-
-
-def irrelevant(hits: Sequence[Hit], min_relevance: float) -> str:
-    """Why ``hits`` hold nothing worth reading ('' when they do), as the RAG route judges it."""
-    if not hits:
-        return "no passage matches"
-    dense = [h.scores["dense"] for h in hits if "dense" in h.scores]
-    if dense and max(dense) < min_relevance:
-        return f"the best passage is not relevant (similarity {max(dense):.2f})"
-    return ""
 
 
 class SearchDocs:
