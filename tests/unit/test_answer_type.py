@@ -17,7 +17,7 @@ from expertly.answer.answer_type import (
 )
 from expertly.answer.evidence import check_support
 from expertly.answer.review import review
-from expertly.answer.units import Unit, best_unit, codes, gives_figure, score_units
+from expertly.answer.units import Unit, best_unit, codes, gives_figure, missing_codes, score_units
 from expertly.config import AnswerSettings
 from expertly.embed.hashing import HashingEmbedder
 from expertly.server.streaming import revision_note
@@ -421,3 +421,65 @@ def test_when_something_opens_or_closes_is_a_time_a_date_or_a_delay() -> None:
     assert states_measure("Nominations close 28 days before the AGM.", wanted)
     assert not states_measure("Call 01632 960999.", wanted)
     assert not states_measure("A deposit of GBP 150.", wanted)
+
+
+def test_a_records_unit_field_names_the_measure_of_its_figures() -> None:
+    """A CSV with a ``unit`` column: "rate: 55.00; unit: GBP per night" gives an amount
+    of money, as "amount_gbp: 55.00" would."""
+    money = expected_units("What is the overnight meal allowance for a G5 employee?")
+    assert states_measure("category: meal; rate: 55.00; unit: GBP per night", money)
+    assert not states_measure("category: mileage; rate: 0.45; unit: miles", money)
+    assert not states_measure("unit: GBP; notes: none", money)  # no figure at all
+
+
+def test_a_range_of_codes_names_each_code_in_it() -> None:
+    assert not missing_codes({"g5"}, "grade: G1-G6; rate: 45.00")
+    assert missing_codes({"g5"}, "grade: G1-G4; rate: 45.00") == {"g5"}
+    assert not missing_codes({"it06"}, "Use forms IT-05 to IT-07.")
+    question = "What is the hotel cap for a G5 employee in Oslo?"
+    assert best_unit(
+        [
+            Unit(0, 0, 0, "grade: G1-G4; city: Oslo; cap: NOK 1500", cosine=0.9),
+            Unit(0, 0, 0, "grade: G5-G6; city: Oslo; cap: NOK 1900", cosine=0.5),
+        ],
+        question,
+    ) == Unit(0, 0, 0, "grade: G5-G6; city: Oslo; cap: NOK 1900", cosine=0.5)
+
+
+def test_the_most_and_the_latest_ask_for_a_figure() -> None:
+    assert asks_for_quantity("What's the most the company will pay for my hotel each night?")
+    assert asks_for_quantity("What is the latest I can call in sick?")
+    assert TIME_OF_DAY in expected_units("I feel ill. What's the latest I can let them know?")
+
+
+@pytest.mark.parametrize(
+    ("text", "question", "other"),
+    [
+        ("site: UK outside London; rate: 110.00", "What is the hotel cap in London?", True),
+        ("site: London; rate: 160.00", "What is the hotel cap in London?", False),
+        (
+            "Staff outside London get 20; staff in London get 25.",
+            "What do London staff get?",
+            False,
+        ),
+        ("Non-members pay £5.", "What do members pay?", True),
+        ("Non-members pay £5.", "What do non-members pay?", False),
+        ("All sites except Oslo close at 17:00.", "When does Oslo close?", True),
+        ("Stay with family instead of a hotel: EUR 40.", "The most I can spend on a hotel?", True),
+        (
+            "Non-folding bikes are allowed on trams.",
+            "My road bike, not a folding one: allowed?",
+            False,
+        ),
+    ],
+)
+def test_a_text_naming_a_group_only_as_set_apart_speaks_of_the_other_group(
+    text: str, question: str, other: bool
+) -> None:
+    assert about_the_other_group(text, question) is other
+
+
+def test_nordic_and_other_currencies_are_money() -> None:
+    money = MEASURE_UNITS["money"]
+    for text in ("cap: NOK 1,900 per night", "costs 780 NOK", "rate: 350; unit: SEK per day"):
+        assert states_measure(text, money), text

@@ -12,13 +12,20 @@ from typing import Any
 import pytest
 
 from expertly.answer.citations import content_words
-from expertly.answer.evidence import added_clauses, check_support, negated_words, unheard_of
+from expertly.answer.evidence import (
+    added_clauses,
+    check_support,
+    negated_words,
+    proper_names,
+    unheard_of,
+)
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     cut_repetition,
     cut_unfinished,
     unsupported_figures,
 )
+from expertly.answer.review import review
 from expertly.answer.units import (
     Unit,
     extraction,
@@ -36,7 +43,7 @@ from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.embed.hashing import HashingEmbedder
 from expertly.errors import ConfigError
 from expertly.server.streaming import revision_note
-from expertly.types import Chunk, Hit, Query
+from expertly.types import Chunk, Hit, Query, TraceStep
 from tests.unit.helpers import fake_workspace, write_corpus
 
 MANUAL = (
@@ -735,3 +742,36 @@ def test_a_word_no_document_uses_is_matched_whole_not_as_a_prefix() -> None:
     reply = "You need a card to park at the depot [1]."
     assert check_support(reply, question, units, {"car"}).unheard == ()  # "card" is no car
     assert check_support("Cars may park there [1].", question, units, {"car"}).unheard == ("car",)
+
+
+def test_a_two_part_duration_is_stated_whole_or_not_at_all() -> None:
+    """ "4 hours" is no paraphrase of "4 hours 15 minutes": the limit is another."""
+    question = "How long can a bus driver drive before they have to take a break?"
+    units = _units(
+        "Bus drivers: you must not drive for more than 4 hours 15 minutes without a break of "
+        "at least 30 minutes.",
+        question,
+    )
+    cut = "Bus drivers must not drive for more than 4 hours without a break [1]."
+    assert check_support(cut, question, units).kept == ""
+    whole = "Bus drivers must not drive for more than 4 hours 15 minutes without a break [1]."
+    assert check_support(whole, question, units).kept == whole
+
+
+def test_no_source_sentence_answers_for_a_name_no_document_uses(tmp_path: Path) -> None:
+    """ "...travelling to Sweden?" where no document names Sweden: the Norway row is no
+    answer, so the extractive fallback is skipped; a weekday is no such name."""
+    question = "What is the meal allowance for staff travelling to Sweden?"
+    assert proper_names(question, {"sweden", "staff"}) == {"sweden"}
+    assert proper_names("Can I go on a Thursday in May?", {"thursday", "may"}) == set()
+    units = _units("Meal allowance, staff travelling in Norway: NOK 780 per night.", question)
+    trace: list[TraceStep] = []
+    settings = AnswerSettings(extract_min_score=0.0, extract_figure_min_score=0.0)
+    hits = [_hit("Meal allowance, staff travelling in Norway: NOK 780 per night.")]
+    open_ = review(ABSTAIN_TEXT, "stop", question, hits, units, settings, [])
+    assert not open_.abstained  # without the name check, the Norway row answers
+    reviewed = review(
+        ABSTAIN_TEXT, "stop", question, hits, units, settings, trace, None, (), {"sweden"}
+    )
+    assert reviewed.abstained
+    assert trace[-1] == TraceStep("unnamed", {"names": ["sweden"], "extract": "skipped"})

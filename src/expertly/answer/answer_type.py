@@ -26,6 +26,13 @@ _HOW = re.compile(
     re.IGNORECASE,
 )
 _WHAT = re.compile(r"\b(?:what|which)\b(?P<rest>[^?.!]*)", re.IGNORECASE)
+_SUPERLATIVE = re.compile(
+    r"\bwhat(?:'s|’s|\s+is|\s+are|\s+was)\s+the\s+(?P<word>most|least|maximum|minimum|"
+    r"latest|earliest|soonest|longest|shortest|highest|lowest)\b",
+    re.IGNORECASE,
+)
+""""What's the most the company will pay...?", "What's the latest I can call in?": a
+figure, and for the latest or earliest, a time, a date or a delay."""
 
 
 def words(text: str) -> frozenset[str]:
@@ -81,6 +88,8 @@ def asks_for_quantity(question: str) -> bool:
     question = _WITHOUT.sub(" ", question)
     if _HOW.search(question) or _ASKS_TIME.search(question) or _ASKS_WHEN.search(question):
         return True
+    if _SUPERLATIVE.search(question):
+        return True
     if _WHAT.search(question) and _named_units(question):  # "... in Clark degrees?"
         return True
     match = _WHAT.search(question)
@@ -110,19 +119,49 @@ _NON = re.compile(r"\bnon[-\s]?([^\W\d_]{3,})", re.IGNORECASE)
 def about_the_other_group(text: str, question: str) -> bool:
     """Whether ``text`` speaks of X where ``question`` asks about non-X ("the birth parent
     receives 16 weeks" for "What does the non-birth parent get?"): it names X and never
-    non-X."""
+    non-X; or the other way round, whether ``text`` names X only as set apart ("UK outside
+    London", "non-members", "all sites except Oslo") where ``question`` asks about X
+    ("a hotel in London", "members", "Oslo") without setting it apart."""
     for match in _NON.finditer(question):
         word = match.group(1).lower()
         named = re.search(rf"\b{re.escape(word)}\b", text, re.IGNORECASE)
         if named and not any(m.group(1).lower() == word for m in _NON.finditer(text)):
             return True
+    apart = {m.group(1).lower() for m in (*_APART.finditer(question), *_DENIED.finditer(question))}
+    for match in _APART.finditer(text):
+        word = match.group(1).lower()
+        if word in apart or not re.search(rf"\b{re.escape(word)}\b", question, re.IGNORECASE):
+            continue
+        plain = [
+            m
+            for m in re.finditer(rf"\b{re.escape(word)}\b", text, re.IGNORECASE)
+            if not any(a.start(1) == m.start() for a in _APART.finditer(text))
+        ]
+        if not plain:
+            return True
     return False
+
+
+_APART = re.compile(
+    r"\b(?:outside(?:\s+of)?|non|except(?:\s+for)?|excluding|other\s+than|apart\s+from|"
+    r"instead\s+of)[-\s]+(?:(?:the|a|an)\s+)?([^\W\d_]{3,})",
+    re.IGNORECASE,
+)
+"""A group set apart: "outside London", "non-members", "except Oslo", "instead of a hotel"."""
+_DENIED = re.compile(r"\bnot\s+(?:(?:the|a|an)\s+)?([^\W\d_]{3,})", re.IGNORECASE)
+"""What a question sets apart by denying it: "my road bike, not a folding one"."""
+
+
+def _asks_latest(question: str) -> bool:
+    match = _SUPERLATIVE.search(question)
+    return match is not None and match.group("word").lower() in ("latest", "earliest", "soonest")
 
 
 MEASURE_UNITS: dict[str, frozenset[str]] = {
     kind: words(units)
     for kind, units in {
-        "money": "eur euro euros usd chf gbp € $ £ dollar dollars franc francs %",
+        "money": "eur euro euros usd chf gbp € $ £ ¥ ₹ dollar dollars franc francs % nok sek dkk "
+        "kr krone kroner kronor isk pln czk huf jpy cny inr aud cad nzd sgd hkd zar yen",
         "temperature": "°c °f ° celsius fahrenheit degrees",
         "length": "mm cm m km ft feet inch inches metre metres meter meters",
         "area": "m2 m² sqm km2 ha hectares",
@@ -170,7 +209,8 @@ says when, not in what unit; nor a word naming a kind of measure: "square metres
 area, ``_KIND_WORDS``)."""
 _NOT_QUALIFIERS = words("a an the one this that these those my our your their its")
 _MEASURED = re.compile(
-    r"(?:(?P<pre>EUR|USD|CHF|GBP|€|\$|£)\s?)?(?:\d(?:[\d,.]*\d)?|\b(?:"
+    r"(?:(?P<pre>EUR|USD|CHF|GBP|NOK|SEK|DKK|JPY|CNY|INR|AUD|CAD|€|\$|£|¥|₹)\s?)?"
+    r"(?:\d(?:[\d,.]*\d)?|\b(?:"
     + "|".join(sorted(w for w in _NUMBER_WORDS if not w.endswith("ly") and w != "once"))
     + r")\b)\s?"
     r"(?P<post>°\s?[CF]|%|€|\$|£|[^\W\d_]+[23²]?)?(?:[\s-]+(?P<next>[^\W\d_]+))?",
@@ -253,7 +293,7 @@ def expected_units(question: str) -> frozenset[str]:
         return frozenset({PHONE_NUMBER})
     if _ASKS_TIME.search(question):
         return frozenset({TIME_OF_DAY})
-    if _ASKS_WHEN.search(question):
+    if _ASKS_WHEN.search(question) or _asks_latest(question):
         return frozenset({TIME_OF_DAY, DATE}) | MEASURE_UNITS["duration"]
     if _HOW_QUICKLY.search(question):
         return MEASURE_UNITS["duration"]
@@ -313,12 +353,17 @@ def _same_unit(unit: str) -> frozenset[str]:
 
 
 _KEYED = re.compile(r"([^\W\d][\w ]*?)\s*[:=]\s*[-+]?\d")
+_UNIT_FIELD = re.compile(
+    r"(?:^|;)\s*(?:units?|currency|uom|unit[ _]of[ _]measure)\s*:\s*([^;]+)", re.IGNORECASE
+)
+"""A record's field naming the unit of its figures: "rate: 55.00; unit: GBP per night"."""
 
 
 def states_measure(text: str, units: frozenset[str]) -> bool:
     """Whether ``text`` gives a figure in one of ``units``: "EUR 600", "83.5 mm", "60 °C",
     "5 business days" (the unit may follow one other word), or a record's value whose key
-    names the unit ("price_eur: 149", "lead_time_days: 10"), or, for the pseudo-units, a
+    names the unit ("price_eur: 149", "lead_time_days: 10") or whose ``unit`` field does
+    ("rate: 55.00; unit: GBP per night"), or, for the pseudo-units, a
     time of day ("12:30", "5 pm") or a telephone number."""
     if TIME_OF_DAY in units and _CLOCK.search(text):
         return True
@@ -330,9 +375,15 @@ def states_measure(text: str, units: frozenset[str]) -> bool:
         found = (match.group(g) for g in ("pre", "post", "next"))
         if any(f and f.lower().replace(" ", "") in units for f in found):
             return True
-    return any(
+    if any(
         part in units
         for key in _KEYED.findall(text)
         for part in re.split(r"[_\W]+", key.lower())
         if len(part) > 1
+    ):
+        return True
+    return bool(_KEYED.search(text)) and any(
+        word.lower() in units
+        for value in _UNIT_FIELD.findall(text)
+        for word in re.findall(r"[^\W\d_]+|[€$£%]", value)
     )

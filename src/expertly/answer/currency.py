@@ -18,6 +18,10 @@ _GROUPS = {
     "GBP": ("£", "gbp", "pound", "pounds", "sterling"),
     "USD": ("$", "usd", "us$", "dollar", "dollars"),
     "CHF": ("chf", "franc", "francs"),
+    "NOK": ("nok", "norwegian krone", "norwegian kroner"),
+    "SEK": ("sek", "swedish krona", "swedish kronor"),
+    "DKK": ("dkk", "danish krone", "danish kroner"),
+    "JPY": ("jpy", "¥", "yen"),
 }
 _NAMES = {name: code for code, names in _GROUPS.items() for name in names}
 _NAME = "|".join(sorted((re.escape(n) for n in _NAMES), key=len, reverse=True))

@@ -37,6 +37,7 @@ from expertly.answer.answer_type import (
 from expertly.answer.citations import MARKER, content_words, normalise_figure, weight
 from expertly.answer.currency import currency_conflict
 from expertly.answer.units import Unit, codes, names_codes, stems
+from expertly.answer.weekdays import DAYS
 
 SUPPORT_THRESHOLD = 0.6
 """Share (figures and codes triple) of a sentence's new words — those not in the question —
@@ -110,6 +111,26 @@ def _measure_conflict(sentence: str, unit_words: set[str], unit_text: str) -> bo
     )
 
 
+_DURATION_WORD = r"(?:years?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|secs?)"
+_COMPOUND = re.compile(
+    rf"(?<![\d.,])(\d+)\s*({_DURATION_WORD})\s*(?:,\s*|\s+and\s+|\s+)(\d+)\s*{_DURATION_WORD}\b",
+    re.IGNORECASE,
+)
+"""A duration in two parts: "4 hours 15 minutes", "2 years and 6 months"."""
+
+
+def _cut_compound(sentence: str, unit_text: str) -> bool:
+    """Whether ``sentence`` gives the first part of one of the unit's two-part durations
+    without the second: "must not drive for more than 4 hours" where the unit says "4 hours
+    15 minutes" states a limit the unit does not give."""
+    for match in _COMPOUND.finditer(unit_text):
+        first, word, second = match.group(1), match.group(2).lower()[:3], match.group(3)
+        stated = re.search(rf"(?<![\d.,]){first}\s*{word}", sentence, re.IGNORECASE)
+        if stated and not re.search(rf"(?<![\d.,]){second}(?![\d])", sentence[stated.end() :]):
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class Support:
     """The outcome of checking a reply sentence by sentence against its sources' units."""
@@ -174,6 +195,7 @@ def sentence_supported(
         and (negated is None or (bool(_NEGATION.search(text)) and _all_known(negated, placed)))
         and all(_known(w, words) for w in changed)
         and not _measure_conflict(sentence, words, text)
+        and not _cut_compound(_bare(sentence), text)
         and not currency_conflict(_bare(sentence), text)
         and names_codes(named, placed)
         for (unit_figures, words, text, placed), share, about_share in zip(
@@ -337,6 +359,40 @@ def _named_things(question: str) -> set[str]:
             run.pop()  # "does the HX-100 sensor *cost*", "can the WS-450 Pro *run*"
         found |= {w for w in (word.lower() for word in run) if w not in MEASURE_NOUNS}
     return found
+
+
+def proper_names(question: str, candidates: Collection[str]) -> set[str]:
+    """The ``candidates`` (lower-case words of ``question``, see ``unheard_of``) that the
+    question writes as names: capitalised inside a sentence ("travelling to *Sweden*",
+    "on *Christmas* Day"), not as its first word."""
+    named: set[str] = set()
+    for sentence in _ANSWER_SENTENCE.findall(question):
+        words = _TOKEN.findall(sentence)
+        named |= {w.lower() for w in words[1:] if w[:1].isupper() and not w.isupper()}
+    return {c for c in candidates if c in named and c not in _CALENDAR}
+
+
+_CALENDAR = frozenset(
+    (
+        *DAYS,
+        *[
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ],
+    )
+)
+"""Capitalised words that name no thing a document must mention: "on a Thursday" is
+answered by "Monday to Friday"."""
 
 
 def unheard_of(question: str, units: Sequence[Unit]) -> set[str]:

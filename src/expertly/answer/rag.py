@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
 from expertly.answer.citations import resolve
-from expertly.answer.evidence import speaks_of, unheard_of
+from expertly.answer.evidence import proper_names, speaks_of, unheard_of
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     SHORT_SYSTEM_PROMPT,
@@ -268,6 +268,14 @@ class RagAnswerer:
             if speaks_of(reply, (w,)) and not store.search(Query(text=w, filters=filters), 1)
         )
 
+    def _unnamed(self, p: _Prepared) -> frozenset[str]:
+        """The names the question asks about ("Sweden") that no document the principal may
+        read uses: no source sentence can answer for them (``review``)."""
+        names = proper_names(p.question, p.unheard)
+        if not names:
+            return frozenset()
+        return self._unmentioned(p, " ".join(sorted(names)))
+
     def _finish(
         self,
         p: _Prepared,
@@ -303,6 +311,7 @@ class RagAnswerer:
             trace,
             lambda text: answer_similarity(p.question, text, embedder),
             self._unmentioned(p, raw) if p.unheard and raw else frozenset(),
+            self._unnamed(p),
         )
         citations: list[Citation] = []
         text = reviewed.text

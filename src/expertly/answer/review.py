@@ -62,6 +62,7 @@ def review(
     trace: list[TraceStep],
     similarity: Callable[[str], float] | None = None,
     unheard: Collection[str] = (),
+    unnamed: Collection[str] = (),
 ) -> Reviewed:
     """Review the model's reply ``raw`` (prefill included) to ``question`` over the hits
     ``used`` in the prompt and their scored ``units`` (none when neither the support check
@@ -69,7 +70,9 @@ def review(
     ``similarity`` scores an answer against the question (see ``relevance``): an answer
     below ``settings.min_similarity`` does not address it and is withheld. ``unheard``: the
     question's words no document uses (``evidence.unheard_of``, narrowed by the answerer):
-    a reply speaking of them is dropped."""
+    a reply speaking of them is dropped. ``unnamed``: the names the question asks about
+    that no document uses ("Sweden"): no source sentence is put in for a reply, as none
+    can be about them; the meal allowance for Norway answers nothing about Sweden."""
     looped = cut_repetition(raw)
     if looped != raw:
         trace.append(TraceStep("repetition", {"cut": raw[len(looped) :].strip()}))
@@ -100,12 +103,15 @@ def review(
             raw = support.kept
     if not abstained and _off_topic(raw, similarity, settings, trace):
         abstained, raw = True, ABSTAIN_TEXT
-    if not abstained and settings.fallback == "extract":
+    extracts = settings.fallback == "extract" and not unnamed
+    if abstained and unnamed and settings.fallback == "extract":
+        trace.append(TraceStep("unnamed", {"names": sorted(unnamed), "extract": "skipped"}))
+    if not abstained and extracts:
         found = _contradicted(raw, question, units, settings)
         if found is not None:
             trace.append(TraceStep("contradicted", _extract_detail(found, raw)))
             return Reviewed(found.text, abstained=False, attribute=False)
-    if abstained and settings.fallback == "extract":
+    if abstained and extracts:
         found = extraction(
             units, question, settings.extract_min_score, settings.extract_figure_min_score
         )

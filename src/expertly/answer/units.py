@@ -376,9 +376,29 @@ def codes(text: str) -> set[str]:
 
 def missing_codes(wanted: set[str], text: str) -> set[str]:
     """The codes of ``wanted`` that ``text`` does not hold, its punctuation and spaces
-    ignored ("stratus-co2-calibration-procedure" holds "co2", "WS 450" holds "ws450")."""
-    flat = re.sub(r"[\W_]+", "", text.lower())
+    ignored ("stratus-co2-calibration-procedure" holds "co2", "WS 450" holds "ws450"); a
+    range of codes holds each code in it ("grade: G1-G6" holds "g5", "IT-05 to IT-11"
+    holds "it08")."""
+    flat = re.sub(r"[\W_]+", "", f"{text} {' '.join(_in_ranges(text))}".lower())
     return {code for code in wanted if code not in flat}
+
+
+_CODE_RANGE = re.compile(
+    r"(?<![\w-])([^\W\d_]{1,3})-?(\d{1,3})\s*(?:-|–|to)\s*(?:\1-?)?(\d{1,3})(?![\w-])",
+    re.IGNORECASE,
+)
+MAX_RANGE = 50
+
+
+def _in_ranges(text: str) -> list[str]:
+    """The codes inside the ranges of ``text`` ("G1-G3" → G1, G2, G3), their digits as
+    wide as the range's first ("IT-05 to IT-07" → IT05, IT06, IT07)."""
+    found: list[str] = []
+    for match in _CODE_RANGE.finditer(text):
+        prefix, first, last = match.group(1), match.group(2), int(match.group(3))
+        if int(first) < last <= int(first) + MAX_RANGE:
+            found += [f"{prefix}{n:0{len(first)}d}" for n in range(int(first), last + 1)]
+    return found
 
 
 def names_codes(wanted: set[str], text: str) -> bool:
