@@ -3,9 +3,9 @@
 ``examples/questions.jsonl`` (development), the held-out sets on the same corpus and
 ``examples/questions_utility.jsonl``, ``examples/questions_transit*.jsonl``,
 ``examples/questions_vet.jsonl``, ``examples/questions_housing*.jsonl`` and
-``examples/questions_library*.jsonl`` and ``examples/questions_handbook*.jsonl`` on six more
-corpora (``examples/corpus-utility``, ``-transit``, ``-vet``, ``-housing``, ``-library``,
-``-handbook``) must
+``examples/questions_library*.jsonl``, ``examples/questions_handbook*.jsonl`` and
+``examples/questions_insurance*.jsonl`` on seven more corpora (``examples/corpus-utility``,
+``-transit``, ``-vet``, ``-housing``, ``-library``, ``-handbook``, ``-insurance``) must
 each be answerable from the document they name, and no two sets of a corpus may ask about
 the same fact, or a figure reported on a held-out set would be measured on what was tuned.
 """
@@ -39,6 +39,8 @@ SETS = {  # question set: (its corpus, its factual questions)
     "questions_library2.jsonl": ("corpus-library", 12),
     "questions_handbook.jsonl": ("corpus-handbook", 12),
     "questions_handbook2.jsonl": ("corpus-handbook", 12),
+    "questions_insurance.jsonl": ("corpus-insurance", 12),
+    "questions_insurance2.jsonl": ("corpus-insurance", 12),
 }
 
 
