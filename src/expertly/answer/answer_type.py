@@ -128,16 +128,14 @@ def about_the_other_group(text: str, question: str) -> bool:
         if named and not any(m.group(1).lower() == word for m in _NON.finditer(text)):
             return True
     apart = {m.group(1).lower() for m in (*_APART.finditer(question), *_DENIED.finditer(question))}
-    for match in _APART.finditer(text):
+    set_apart = list(_APART.finditer(text))
+    starts = {m.start(1) for m in set_apart}
+    for match in set_apart:
         word = match.group(1).lower()
         if word in apart or not re.search(rf"\b{re.escape(word)}\b", question, re.IGNORECASE):
             continue
-        plain = [
-            m
-            for m in re.finditer(rf"\b{re.escape(word)}\b", text, re.IGNORECASE)
-            if not any(a.start(1) == m.start() for a in _APART.finditer(text))
-        ]
-        if not plain:
+        mentions = re.finditer(rf"\b{re.escape(word)}\b", text, re.IGNORECASE)
+        if all(m.start() in starts for m in mentions):  # never named plainly
             return True
     return False
 
@@ -240,6 +238,7 @@ in?"). A "when" clause inside a sentence ("What happens when my card expires?") 
 time."""
 DATE = "<date>"
 _MONTHS = "january february march april may june july august september october november december"
+MONTHS = tuple(_MONTHS.split())
 _MONTH = "(?:" + _MONTHS.replace(" ", "|") + ")"
 _ISO = r"\b\d{4}-\d{2}-\d{2}\b"
 _DATE = re.compile(

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from expertly.answer.answer_type import (
     FIGURE,
     MEASURE_NOUNS,
+    MONTHS,
     about_the_other_group,
     asks_for_quantity,
     expected_units,
@@ -372,25 +373,7 @@ def proper_names(question: str, candidates: Collection[str]) -> set[str]:
     return {c for c in candidates if c in named and c not in _CALENDAR}
 
 
-_CALENDAR = frozenset(
-    (
-        *DAYS,
-        *[
-            "january",
-            "february",
-            "march",
-            "april",
-            "may",
-            "june",
-            "july",
-            "august",
-            "september",
-            "october",
-            "november",
-            "december",
-        ],
-    )
-)
+_CALENDAR = frozenset((*DAYS, *MONTHS))
 """Capitalised words that name no thing a document must mention: "on a Thursday" is
 answered by "Monday to Friday"."""
 

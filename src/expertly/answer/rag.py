@@ -15,7 +15,7 @@ and each stage in the trace.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -257,24 +257,21 @@ class RagAnswerer:
 
     def _unmentioned(self, p: _Prepared, reply: str) -> frozenset[str]:
         """The question's words held by no retrieved unit (``_Prepared.unheard``) that
-        ``reply`` uses and no document the principal may read uses at all, by a BM25 search
-        for each: a claim about them is the model's. A word some other document uses stays
-        open to the support check; a word the reply does not use costs no search."""
-        filters = Filters.for_principal(p.principal)
-        store = self.retriever.store
-        return frozenset(
-            w
-            for w in p.unheard
-            if speaks_of(reply, (w,)) and not store.search(Query(text=w, filters=filters), 1)
-        )
+        ``reply`` uses and no document the principal may read uses at all: a claim about
+        them is the model's. A word some other document uses stays open to the support
+        check; a word the reply does not use costs no search."""
+        return self._unused((w for w in p.unheard if speaks_of(reply, (w,))), p.principal)
 
     def _unnamed(self, p: _Prepared) -> frozenset[str]:
         """The names the question asks about ("Sweden") that no document the principal may
         read uses: no source sentence can answer for them (``review``)."""
-        names = proper_names(p.question, p.unheard)
-        if not names:
-            return frozenset()
-        return self._unmentioned(p, " ".join(sorted(names)))
+        return self._unused(proper_names(p.question, p.unheard), p.principal)
+
+    def _unused(self, words: Iterable[str], principal: Principal | None) -> frozenset[str]:
+        """The ``words`` no document ``principal`` may read uses, by a BM25 search each."""
+        filters = Filters.for_principal(principal)
+        store = self.retriever.store
+        return frozenset(w for w in words if not store.search(Query(text=w, filters=filters), 1))
 
     def _finish(
         self,
