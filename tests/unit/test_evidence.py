@@ -765,6 +765,8 @@ def test_no_source_sentence_answers_for_a_name_no_document_uses(tmp_path: Path) 
     assert proper_names(question, {"sweden", "staff"}) == {"sweden"}
     assert proper_names("Can I go on a Thursday in May?", {"thursday", "may"}) == set()
     units = _units("Meal allowance, staff travelling in Norway: NOK 780 per night.", question)
+    assert unheard_of(question, units) >= {"sweden"}  # "to" before a name opens a phrase
+    assert "renew" not in unheard_of("Do I need to renew it?", units)
     trace: list[TraceStep] = []
     settings = AnswerSettings(extract_min_score=0.0, extract_figure_min_score=0.0)
     hits = [_hit("Meal allowance, staff travelling in Norway: NOK 780 per night.")]

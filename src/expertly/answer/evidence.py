@@ -342,14 +342,19 @@ _INVERTED = words("do does did can could will would shall should must may might 
 
 def _named_things(question: str) -> set[str]:
     """The words (lower case) of ``question``'s noun phrases: the words after a determiner or a
-    preposition, up to the next function word ("on *Christmas Day*", "keep a *ferret*",
-    "what *notice period*"), measure words ("price", "cost") aside. A verb ("the most I
+    preposition ("to" before a capitalised word only: "to *Sweden*", not "to renew"), up to
+    the next function word ("on *Christmas Day*", "keep a *ferret*", "what *notice
+    period*"), measure words ("price", "cost") aside. A verb ("the most I
     can *spend*", "does the HX-100 *cost*") is no part of one, and a reply restating it in
     other words makes no claim about something else."""
     tokens = _TOKEN.findall(question)
     found: set[str] = set()
     for i, token in enumerate(tokens):
-        if token.lower() not in _PHRASE_START:
+        # "to" opens a phrase only before a name ("travelling to Sweden"), not a verb
+        named_after_to = (
+            token.lower() == "to" and i + 1 < len(tokens) and tokens[i + 1][:1].isupper()
+        )
+        if token.lower() not in _PHRASE_START and not named_after_to:
             continue
         run: list[str] = []
         for word in tokens[i + 1 :]:
