@@ -15,9 +15,10 @@ from expertly.answer.answer_type import (
     quantities_stated,
     states_measure,
 )
+from expertly.answer.codes import codes, missing_codes
 from expertly.answer.evidence import check_support
 from expertly.answer.review import review
-from expertly.answer.units import Unit, best_unit, codes, gives_figure, missing_codes, score_units
+from expertly.answer.units import Unit, best_unit, gives_figure, score_units
 from expertly.config import AnswerSettings
 from expertly.embed.hashing import HashingEmbedder
 from expertly.server.streaming import revision_note
@@ -330,6 +331,23 @@ def test_how_quickly_asks_for_a_duration_which_words_may_give() -> None:
     assert not states_measure("Availability target: 99.5 %", duration)
 
 
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Within what time does the insurer send its final response to a complaint?",
+        "In what time must I return the claim form?",
+        "What is the time limit for reporting a theft?",
+        "What timescale applies to a refund?",
+    ],
+)
+def test_within_what_time_asks_for_a_delay_not_a_time_of_day(question: str) -> None:
+    """ "Within what time ...?" is answered by "within 8 weeks of receiving your complaint",
+    which no clock time in the same passage answers."""
+    assert asks_for_quantity(question)
+    assert expected_units(question) == MEASURE_UNITS["duration"]
+    assert expected_units("What time does the office open?") == frozenset({TIME_OF_DAY})
+
+
 def test_a_reply_without_the_measure_asked_for_does_not_answer() -> None:
     """A closing time is a time of day: "30 minutes before the end of consulting hours"
     gives a figure, but not the one asked for."""
@@ -466,6 +484,9 @@ def test_the_most_and_the_latest_ask_for_a_figure() -> None:
         ("Non-members pay £5.", "What do non-members pay?", False),
         ("All sites except Oslo close at 17:00.", "When does Oslo close?", True),
         ("Stay with family instead of a hotel: EUR 40.", "The most I can spend on a hotel?", True),
+        ("CL-6 Loss (not theft) of possessions", "Which form is for theft of possessions?", True),
+        ("CL-3A Theft of possessions away from home", "Which form is for theft away?", False),
+        ("Cover does not include theft.", "Does my cover include theft?", False),
         (
             "Non-folding bikes are allowed on trams.",
             "My road bike, not a folding one: allowed?",

@@ -16,8 +16,6 @@ from expertly.answer.evidence import (
     added_clauses,
     check_support,
     negated_words,
-    proper_names,
-    unheard_of,
 )
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
@@ -26,6 +24,7 @@ from expertly.answer.prompt import (
     unsupported_figures,
 )
 from expertly.answer.review import review
+from expertly.answer.unheard import proper_names, unheard_of
 from expertly.answer.units import (
     Unit,
     extraction,
@@ -174,6 +173,48 @@ def test_supported_sentences_are_kept_and_invented_ones_dropped() -> None:
     assert support.dropped == (
         "The monitor then sends an e-mail to the support team every 90 minutes [1].",
     )
+
+
+ADD_ONS = (
+    "Add-on: Home Emergency Plus; Code: AO-21; Annual price: £79.99; "
+    "Main limit: £1,500 per claim, including VAT; Excess: Nil\n"
+    "Day: Saturday; Ellstead: 09:00 - 12:30; Holloway: 08:30 - 12:00\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("question", "reply", "kept"),
+    [
+        (
+            "What is the per-claim limit under Home Emergency Plus?",
+            "The per-claim limit for Home Emergency Plus is £79.99.",
+            False,  # the price cell, read for the limit
+        ),
+        (
+            "What is the per-claim limit under Home Emergency Plus?",
+            "The per-claim limit for Home Emergency Plus is £1,500.",
+            True,
+        ),
+        ("What is the per-claim limit under Home Emergency Plus?", "It costs £79.99.", False),
+        (
+            "How much does Home Emergency Plus cost a year?",
+            "The annual price of Home Emergency Plus is £79.99.",
+            True,
+        ),
+        ("When does Ellstead close on Saturday?", "Ellstead closes at 12:00 on Saturday.", False),
+        ("When does Ellstead close on Saturday?", "Ellstead closes at 12:30 on Saturday.", True),
+        (
+            "What does Home Emergency Plus cost and cover?",
+            "It costs £79.99 a year, with a limit of £1,500 per claim.",
+            True,  # two figures: which word goes with which is not known
+        ),
+    ],
+)
+def test_a_figure_must_be_read_off_the_cell_the_sentence_speaks_of(
+    question: str, reply: str, kept: bool
+) -> None:
+    units = _units(ADD_ONS, question)
+    assert bool(check_support(reply, question, units).kept) is kept
 
 
 TIMETABLE = (
@@ -764,6 +805,11 @@ def test_no_source_sentence_answers_for_a_name_no_document_uses(tmp_path: Path) 
     question = "What is the meal allowance for staff travelling to Sweden?"
     assert proper_names(question, {"sweden", "staff"}) == {"sweden"}
     assert proper_names("Can I go on a Thursday in May?", {"thursday", "may"}) == set()
+    story = "We're off to Australia for six weeks. What temperature must the heating stay at?"
+    assert proper_names(story, {"australia", "heating"}) == set()  # the scene, not the ask
+    assert proper_names("I'm a G6. Can I claim in Sweden? Or Oslo.", {"sweden", "oslo"}) == {
+        "sweden"
+    }
     units = _units("Meal allowance, staff travelling in Norway: NOK 780 per night.", question)
     assert unheard_of(question, units) >= {"sweden"}  # "to" before a name opens a phrase
     assert "renew" not in unheard_of("Do I need to renew it?", units)

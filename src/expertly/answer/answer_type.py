@@ -86,7 +86,7 @@ def asks_for_quantity(question: str) -> bool:
     question names the unit of measure of its answer ("... in Clark degrees? What setting
     should I use?"; "Can I pay in euros?" asks no figure)."""
     question = _WITHOUT.sub(" ", question)
-    if _HOW.search(question) or _ASKS_TIME.search(question) or _ASKS_WHEN.search(question):
+    if any(p.search(question) for p in (_HOW, _ASKS_TIME, _ASKS_DELAY, _ASKS_WHEN)):
         return True
     if _SUPERLATIVE.search(question):
         return True
@@ -141,11 +141,12 @@ def about_the_other_group(text: str, question: str) -> bool:
 
 
 _APART = re.compile(
-    r"\b(?:outside(?:\s+of)?|non|except(?:\s+for)?|excluding|other\s+than|apart\s+from|"
-    r"instead\s+of)[-\s]+(?:(?:the|a|an)\s+)?([^\W\d_]{3,})",
+    r"(?:\b(?:outside(?:\s+of)?|non|except(?:\s+for)?|excluding|other\s+than|apart\s+from|"
+    r"instead\s+of)|\(\s*not)[-\s]+(?:(?:the|a|an)\s+)?([^\W\d_]{3,})",
     re.IGNORECASE,
 )
-"""A group set apart: "outside London", "non-members", "except Oslo", "instead of a hotel"."""
+"""A group set apart: "outside London", "non-members", "except Oslo", "instead of a hotel",
+"Loss (not theft)"."""
 _DENIED = re.compile(r"\bnot\s+(?:(?:the|a|an)\s+)?([^\W\d_]{3,})", re.IGNORECASE)
 """What a question sets apart by denying it: "my road bike, not a folding one"."""
 
@@ -225,6 +226,13 @@ for a closing time, a price for a phone number)."""
 _ASKS_TIME = re.compile(
     r"\b(?:what|which)\s+time\b|\b(?:opening|closing)\s+(?:time|hour)s?\b", re.IGNORECASE
 )
+_ASKS_DELAY = re.compile(
+    r"\b(?:within|in|after)\s+what\s+(?:time|period)\b(?!\s*zone)|"
+    r"\btime[\s-]*(?:limit|frame|scale)s?\b|\btime(?:frame|scale)s?\b",
+    re.IGNORECASE,
+)
+""""Within what time ...?", "What is the time limit ...?": a delay, not a time of day ("within 8
+weeks of receiving your complaint")."""
 _ASKS_WHEN = re.compile(
     r"\bwhen\b[^?.!]*\b(?:open|opens|close|closes|shut|shuts)\b|"
     r"(?:^|[.?!]\s+)(?:(?:by|until|till)\s+)?when\s+(?:does|do|did|is|are|was|will|would|can|"
@@ -284,12 +292,14 @@ def expected_units(question: str) -> frozenset[str]:
     set when it names no kind of measure: "... in mAh?" asks for a charge (mAh, Ah, Wh),
     "How many years...?" for years (a figure in days answers another question), "What is
     the maximum operating altitude...?" for a length, "How long...?" for a duration, a
-    length or a count of characters (a password), "How quickly...?" for a duration, "What
-    time...?" for a time of day (``TIME_OF_DAY``), "What number do I dial...?" for a
-    telephone number (``PHONE_NUMBER``)."""
+    length or a count of characters (a password), "How quickly...?" and "Within what
+    time...?" for a duration, "What time...?" for a time of day (``TIME_OF_DAY``), "What
+    number do I dial...?" for a telephone number (``PHONE_NUMBER``)."""
     question = _WITHOUT.sub(" ", question)
     if _ASKS_PHONE.search(question):
         return frozenset({PHONE_NUMBER})
+    if _ASKS_DELAY.search(question):
+        return MEASURE_UNITS["duration"]
     if _ASKS_TIME.search(question):
         return frozenset({TIME_OF_DAY})
     if _ASKS_WHEN.search(question) or _asks_latest(question):

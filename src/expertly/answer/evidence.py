@@ -7,7 +7,9 @@ line is a ``key: value`` record): a sentence is kept only when one unit
 holds every figure it states and most of its other words (those it does not take from the
 question), among the units that bear on the question (``RELEVANCE_MARGIN``); a sentence
 that restates an earlier one must find every word it changes in that unit, and a figure
-must keep the unit's measure ("10 days", not "10 minutes"), and a code the sentence names
+must keep the unit's measure ("10 days", not "10 minutes") and, in a table row, come from
+the cell the sentence or its question speaks of ("Annual price", not "Main limit"), and a
+code the sentence names
 ("WS-450") must be named by the unit or its title and headings. Sentences that
 fail are dropped; when none is left (or, for a question asking for a figure, none left gives
 one: ``answer_type``) the reply is rejected, and the
@@ -26,19 +28,17 @@ from dataclasses import dataclass
 
 from expertly.answer.answer_type import (
     FIGURE,
-    MEASURE_NOUNS,
-    MONTHS,
     about_the_other_group,
     asks_for_quantity,
     expected_units,
     quantities_stated,
     states_measure,
-    words,
 )
 from expertly.answer.citations import MARKER, content_words, normalise_figure, weight
+from expertly.answer.codes import codes, names_codes
 from expertly.answer.currency import currency_conflict
-from expertly.answer.units import Unit, codes, names_codes, stems
-from expertly.answer.weekdays import DAYS
+from expertly.answer.unheard import speaks_of
+from expertly.answer.units import Unit, known, stems
 
 SUPPORT_THRESHOLD = 0.6
 """Share (figures and codes triple) of a sentence's new words — those not in the question —
@@ -107,7 +107,7 @@ def _measure_conflict(sentence: str, unit_words: set[str], unit_text: str) -> bo
     theirs = quantities(unit_text)
     return any(
         theirs.get(value)
-        and not all(_known(w, theirs[value]) or _known(w, unit_words) for w in words)
+        and not all(known(w, theirs[value]) or known(w, unit_words) for w in words)
         for value, words in quantities(_bare(sentence)).items()
     )
 
@@ -179,12 +179,14 @@ def sentence_supported(
     # A figure comes from the unit the sentence is about, not a neighbour holding it too:
     # the sentence's words weighed by how few units hold them (the place name that picks
     # the row counts, "EUR" and "per" hardly).
-    held = [{w for w in every if _known(w, words)} for _, words, _, _ in contexts]
+    held = [{w for w in every if known(w, words)} for _, words, _, _ in contexts]
     rarity = {w: math.log((len(contexts) + 1) / (0.5 + sum(w in h for h in held))) for w in every}
     about_shares = [_rare_share(rarity, h) for h in held]
     about = max(about_shares, default=0.0) - SUBJECT_MARGIN if stated else 0.0
     negated = negated_words(sentence)
     named = codes(_bare(sentence))
+    labels = every | stems(question)
+    read = {w for w in stems(_bare(sentence)) if _has_digit(w)} - stems(question)
     return any(
         stated <= unit_figures
         and _share(words_needed, words, slack) >= SUPPORT_THRESHOLD
@@ -194,15 +196,74 @@ def sentence_supported(
         # and what it denies must be the unit's ("does not give access to museums" is not
         # "does not give access to DVDs")
         and (negated is None or (bool(_NEGATION.search(text)) and _all_known(negated, placed)))
-        and all(_known(w, words) for w in changed)
+        and all(known(w, words) for w in changed)
         and not _measure_conflict(sentence, words, text)
         and not _cut_compound(_bare(sentence), text)
         and not currency_conflict(_bare(sentence), text)
+        and not _other_cell(labels, read, text)
         and names_codes(named, placed)
         for (unit_figures, words, text, placed), share, about_share in zip(
             contexts, shares, about_shares, strict=True
         )
     )
+
+
+_CELL = re.compile(r"^\s*([^:;\d]{1,60}?):\s+(.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """One ``key: value`` cell of a record unit: its label's words, all its words, and the
+    figures of its value (as words: "12:00", "1500")."""
+
+    label: frozenset[str]
+    words: frozenset[str]
+    figures: frozenset[str]
+
+
+def _cells(text: str) -> list[_Cell]:
+    """The ``key: value`` cells of a record ("Annual price: £79.99; Main limit: £1,500 per
+    claim; ..."), a piece without a label continuing the cell before it ("notes: Report
+    within 48 hours; claim form CL-4"). Empty for a text that is no record."""
+    pieces: list[tuple[str, str]] = []
+    for piece in text.split(";"):
+        match = _CELL.match(piece)
+        if match:
+            pieces.append((match.group(1), match.group(2)))
+        elif pieces:
+            pieces[-1] = (pieces[-1][0], f"{pieces[-1][1]}; {piece}")
+    cells = []
+    for key, value in pieces:
+        label = frozenset(stems(key.replace("_", " ")))
+        held = frozenset(stems(value))
+        cells.append(_Cell(label, label | held, frozenset(w for w in held if _has_digit(w))))
+    return cells if len(cells) > 1 else []
+
+
+def _has_digit(word: str) -> bool:
+    return any(ch.isdigit() for ch in word)
+
+
+def _other_cell(labels: set[str], new: set[str], text: str) -> bool:
+    """Whether the one new figure a sentence states (``new``, as words) is read off the
+    wrong cell of a record: the cells holding it share none of ``labels`` (the words of the
+    sentence and its question), and another cell holding a figure is labelled with one of
+    them. "The per-claim limit for Home Emergency Plus is £79.99" reads the row's "Annual
+    price: £79.99" for its "Main limit: £1,500 per claim"; every word of the row is in the
+    unit, so nothing else tells the two columns apart. A sentence stating several figures
+    is left alone: which of its words goes with which figure is not known."""
+    if len(new) != 1:
+        return False
+    cells = _cells(text)
+    figure = next(iter(new))
+    own = [c for c in cells if figure in c.figures]
+    if not own:
+        return False
+    own_words = set().union(*(c.words for c in own))
+    if any(known(w, own_words) for w in labels):
+        return False
+    others = {w for c in cells if c.figures and c not in own for w in c.label} - own_words
+    return bool(labels & others)
 
 
 def negated_words(sentence: str) -> frozenset[str] | None:
@@ -222,7 +283,7 @@ _CLAUSE_END = re.compile(r"[,;:()]|\b(?:but|unless|except|although|though|becaus
 
 def _all_known(words: frozenset[str], text: str) -> bool:
     vocabulary = stems(text)
-    return all(_known(w, vocabulary) for w in words)
+    return all(known(w, vocabulary) for w in words)
 
 
 def _rare_share(rarity: dict[str, float], held: set[str]) -> float:
@@ -240,8 +301,8 @@ def _share(wanted: set[str], vocabulary: set[str], slack: float = 0.0) -> float:
     total = weight(wanted)
     if not total:
         return 1.0
-    known = weight({w for w in wanted if _known(w, vocabulary)})
-    return (known + min(slack, total - known)) / total
+    held = weight({w for w in wanted if known(w, vocabulary)})
+    return (held + min(slack, total - held)) / total
 
 
 def stated_figures(answer: str, question: str) -> set[str]:
@@ -254,22 +315,11 @@ def _bare(sentence: str) -> str:
     return _OPENING.sub("", MARKER.sub(" ", sentence))
 
 
-def _known(word: str, vocabulary: set[str]) -> bool:
-    """``word`` or a word sharing its stem: one is a prefix of the other, the shorter of at
-    least 3 letters ("priced" and "price", "euros" and "EUR")."""
-    if word in vocabulary:
-        return True
-    return any(
-        min(len(word), len(v)) >= 3 and (word.startswith(v) or v.startswith(word))
-        for v in vocabulary
-    )
-
-
 def _claims(sentence: str, question: str) -> tuple[set[str], set[str]]:
     """The figures ``sentence`` states and its content words the question does not give."""
     bare = _bare(sentence)
     asked = stems(question)
-    new = {w for w in stems(bare) if not any(ch.isdigit() for ch in w) and not _known(w, asked)}
+    new = {w for w in stems(bare) if not any(ch.isdigit() for ch in w) and not known(w, asked)}
     return figures(bare), new
 
 
@@ -284,7 +334,7 @@ def restated(sentence: str, earlier: Sequence[str]) -> frozenset[str]:
     closest = max((stems(_bare(e)) for e in earlier), key=lambda e: len(words & e), default=None)
     if closest is None or len(words & closest) < RESTATEMENT_SHARE * len(words):
         return frozenset()
-    return frozenset(w for w in words - closest if not _known(w, closest))
+    return frozenset(w for w in words - closest if not known(w, closest))
 
 
 def check_support(
@@ -311,7 +361,7 @@ def check_support(
     informative = False
     for sentence in _sentences(answer):
         changed = restated(sentence, kept + dropped)
-        if speaks_of(sentence, unheard):  # the rest talks around it
+        if speaks_of(_bare(sentence), unheard):  # the rest talks around it
             return Support("", tuple(_sentences(answer)), tuple(sorted(unheard)))
         if about_the_other_group(_bare(sentence), question) or _announces(sentence):
             dropped.append(sentence)
@@ -328,89 +378,6 @@ def check_support(
     if not informative:
         return Support("", tuple(_sentences(answer)))
     return Support(answer if not dropped else " ".join(kept), tuple(dropped))
-
-
-_PHRASE_START = words(
-    """a an the this that these those my your our their its his her any some no every each
-    what which whose on in at for of with about from by during into after before over
-    under without per"""
-)
-_TOKEN = re.compile(r"[^\W_][\w'-]*")
-_INVERTED = words("do does did can could will would shall should must may might is are was were")
-"""An auxiliary before the subject of a question: the subject's words end on the verb."""
-
-
-def _named_things(question: str) -> set[str]:
-    """The words (lower case) of ``question``'s noun phrases: the words after a determiner or a
-    preposition ("to" before a capitalised word only: "to *Sweden*", not "to renew"), up to
-    the next function word ("on *Christmas Day*", "keep a *ferret*", "what *notice
-    period*"), measure words ("price", "cost") aside. A verb ("the most I
-    can *spend*", "does the HX-100 *cost*") is no part of one, and a reply restating it in
-    other words makes no claim about something else."""
-    tokens = _TOKEN.findall(question)
-    found: set[str] = set()
-    for i, token in enumerate(tokens):
-        # "to" opens a phrase only before a name ("travelling to Sweden"), not a verb
-        named_after_to = (
-            token.lower() == "to" and i + 1 < len(tokens) and tokens[i + 1][:1].isupper()
-        )
-        if token.lower() not in _PHRASE_START and not named_after_to:
-            continue
-        run: list[str] = []
-        for word in tokens[i + 1 :]:
-            if not stems(word) or word.lower() in _PHRASE_START:
-                break
-            run.append(word)
-        if i and tokens[i - 1].lower() in _INVERTED and len(run) > 1:
-            run.pop()  # "does the HX-100 sensor *cost*", "can the WS-450 Pro *run*"
-        found |= {w for w in (word.lower() for word in run) if w not in MEASURE_NOUNS}
-    return found
-
-
-def proper_names(question: str, candidates: Collection[str]) -> set[str]:
-    """The ``candidates`` (lower-case words of ``question``, see ``unheard_of``) that the
-    question writes as names: capitalised inside a sentence ("travelling to *Sweden*",
-    "on *Christmas* Day"), not as its first word."""
-    named: set[str] = set()
-    for sentence in _ANSWER_SENTENCE.findall(question):
-        words = _TOKEN.findall(sentence)
-        named |= {w.lower() for w in words[1:] if w[:1].isupper() and not w.isupper()}
-    return {c for c in candidates if c in named and c not in _CALENDAR}
-
-
-_CALENDAR = frozenset((*DAYS, *MONTHS))
-"""Capitalised words that name no thing a document must mention: "on a Thursday" is
-answered by "Monday to Friday"."""
-
-
-def unheard_of(question: str, units: Sequence[Unit]) -> set[str]:
-    """The words of the question's noun phrases (``_named_things``, lower case) that no
-    retrieved unit holds, under its title and headings included: what the sources at hand
-    never speak of ("christmas" in "Do the trams run on Christmas Day?"). The answerer
-    keeps those the whole collection never uses either (``RagAnswerer``)."""
-    vocabulary: set[str] = set()
-    for u in units:
-        vocabulary |= stems(u.in_place)
-    return {
-        word
-        for word in _named_things(question)
-        if not all(_known(w, vocabulary) for w in stems(word))
-    }
-
-
-def speaks_of(sentence: str, unheard: Collection[str]) -> bool:
-    """Whether ``sentence`` uses one of the ``unheard`` words (``unheard_of``): a claim
-    about what no source mentions is the model's, however well the sentence's other words
-    match ("the trams do not run on Christmas Day")."""
-    wanted = stems(" ".join(unheard))
-    return any(_same_word(w, u) for w in stems(_bare(sentence)) for u in wanted)
-
-
-def _same_word(a: str, b: str) -> bool:
-    """Whether two stems are one word: equal, or one a prefix of the other of at least 5
-    letters ("christmas" and "christma"), stricter than ``_known``, whose 3 letters would
-    take "card" for "car"."""
-    return a == b or (min(len(a), len(b)) >= 5 and (a.startswith(b) or b.startswith(a)))
 
 
 def _answers_quantity(sentence: str, question: str, wanted: frozenset[str]) -> bool:

@@ -8,8 +8,8 @@ import re
 from collections.abc import Sequence
 
 from expertly.answer.citations import MARKER
+from expertly.answer.codes import codes, missing_codes
 from expertly.answer.evidence import figures
-from expertly.answer.units import codes, missing_codes
 from expertly.types import Hit, Message
 
 ABSTAIN_TEXT = "The documents do not say."

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from expertly.answer import Trimmed, batch_note
 from expertly.answer.choices import CHOICE_REPLY_TOKENS, choice_answer, choice_prompt, pick
 from expertly.answer.citations import resolve
-from expertly.answer.evidence import proper_names, speaks_of, unheard_of
 from expertly.answer.prompt import (
     ABSTAIN_TEXT,
     SHORT_SYSTEM_PROMPT,
@@ -33,6 +32,7 @@ from expertly.answer.prompt import (
 from expertly.answer.relevance import answer_similarity
 from expertly.answer.retrieval import Retrieved, retrieve
 from expertly.answer.review import review
+from expertly.answer.unheard import proper_names, speaks_of, unheard_of
 from expertly.answer.units import Unit, score_units
 from expertly.config import AnswerSettings, RetrievalSettings
 from expertly.generate import BatchGenerating, Prefilling

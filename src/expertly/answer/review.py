@@ -69,7 +69,7 @@ def review(
     nor the extractive fallback is on); steps that change it are appended to ``trace``.
     ``similarity`` scores an answer against the question (see ``relevance``): an answer
     below ``settings.min_similarity`` does not address it and is withheld. ``unheard``: the
-    question's words no document uses (``evidence.unheard_of``, narrowed by the answerer):
+    question's words no document uses (``unheard.unheard_of``, narrowed by the answerer):
     a reply speaking of them is dropped. ``unnamed``: the names the question asks about
     that no document uses ("Sweden"): no source sentence is put in for a reply, as none
     can be about them; the meal allowance for Norway answers nothing about Sweden."""

@@ -35,6 +35,7 @@ from expertly.answer.answer_type import (
     words,
 )
 from expertly.answer.citations import content_words, weight
+from expertly.answer.codes import codes, names_codes
 from expertly.answer.weekdays import days_named, speaks_of_other_days
 from expertly.types import Hit
 
@@ -122,6 +123,17 @@ def split_units(text: str) -> list[tuple[int, int]]:
 
 def stems(text: str) -> set[str]:
     return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in content_words(text)}
+
+
+def known(word: str, vocabulary: set[str]) -> bool:
+    """``word`` or a word sharing its stem: one is a prefix of the other, the shorter of at
+    least 3 letters ("priced" and "price", "euros" and "EUR")."""
+    if word in vocabulary:
+        return True
+    return any(
+        min(len(word), len(v)) >= 3 and (word.startswith(v) or v.startswith(word))
+        for v in vocabulary
+    )
 
 
 def lexical_coverage(question: str, unit: str, context: str = "") -> float:
@@ -356,54 +368,6 @@ def gives_figure(unit: Unit, question: str) -> bool:
         return False
     wanted = expected_units(question)
     return not wanted or states_measure(_read(unit), wanted)
-
-
-_CODE = re.compile(r"(?<![\w-])(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[^\W_](?:[\w-]*[^\W_])?")
-
-
-_LETTER_NAME = re.compile(r"(?<![\w-])[A-Z]-[^\W\d_]{2,}(?![\w-])")
-"""A name made of a capital letter, a hyphen and a word ("B-exam", "A-check", "X-ray"): the
-letter is what sets it apart from its siblings, as the digits of a code do."""
-
-
-def codes(text: str) -> set[str]:
-    """The identifiers of ``text``: words mixing letters and digits ("WS-450", "E42",
-    "CO2") and lettered names ("B-exam"), lower case, hyphens dropped ("ws450",
-    "bexam")."""
-    found = [*_CODE.finditer(text), *_LETTER_NAME.finditer(text)]
-    return {m.group(0).replace("-", "").lower() for m in found}
-
-
-def missing_codes(wanted: set[str], text: str) -> set[str]:
-    """The codes of ``wanted`` that ``text`` does not hold, its punctuation and spaces
-    ignored ("stratus-co2-calibration-procedure" holds "co2", "WS 450" holds "ws450"); a
-    range of codes holds each code in it ("grade: G1-G6" holds "g5", "IT-05 to IT-11"
-    holds "it08")."""
-    flat = re.sub(r"[\W_]+", "", f"{text} {' '.join(_in_ranges(text))}".lower())
-    return {code for code in wanted if code not in flat}
-
-
-_CODE_RANGE = re.compile(
-    r"(?<![\w-])([^\W\d_]{1,3})-?(\d{1,3})\s*(?:-|–|to)\s*(?:\1-?)?(\d{1,3})(?![\w-])",
-    re.IGNORECASE,
-)
-MAX_RANGE = 50
-
-
-def _in_ranges(text: str) -> list[str]:
-    """The codes inside the ranges of ``text`` ("G1-G3" → G1, G2, G3), their digits as
-    wide as the range's first ("IT-05 to IT-07" → IT05, IT06, IT07)."""
-    found: list[str] = []
-    for match in _CODE_RANGE.finditer(text):
-        prefix, first, last = match.group(1), match.group(2), int(match.group(3))
-        if int(first) < last <= int(first) + MAX_RANGE:
-            found += [f"{prefix}{n:0{len(first)}d}" for n in range(int(first), last + 1)]
-    return found
-
-
-def names_codes(wanted: set[str], text: str) -> bool:
-    """Whether ``text`` holds every code of ``wanted`` (``missing_codes``)."""
-    return not missing_codes(wanted, text)
 
 
 def _read(unit: Unit) -> str:
