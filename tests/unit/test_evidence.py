@@ -217,6 +217,21 @@ def test_a_figure_must_be_read_off_the_cell_the_sentence_speaks_of(
     assert bool(check_support(reply, question, units).kept) is kept
 
 
+@pytest.mark.parametrize(
+    ("reply", "kept"),
+    [
+        ("Bus route 22 is operated by the Elm Park depot.", False),  # the "via" cell
+        ("Bus route 22 is operated by the Oxley Moor depot.", True),
+        ("Bus route 22 is operated by the Larkspur Hill depot.", False),
+    ],
+)
+def test_a_name_must_be_read_off_the_cell_the_sentence_speaks_of(reply: str, kept: bool) -> None:
+    question = "Which depot operates bus route 22?"
+    row = "route: 22; mode: bus; from: Larkspur Hill; via: Elm Park; depot: Oxley Moor"
+    units = _units(row, question)
+    assert bool(check_support(reply, question, units).kept) is kept
+
+
 TIMETABLE = (
     "Trams run every 10 minutes on weekdays.\n"
     "The last trams leave Kestrel Central between 23:55 and 00:15 on weekdays.\n"

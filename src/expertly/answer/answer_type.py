@@ -79,6 +79,20 @@ _WITHOUT = re.compile(r"\b[^\W\d_]+-free\b", re.IGNORECASE)
 """"rent-free", "toll-free", "interest-free": without the thing, no amount of it asked."""
 
 
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n")
+
+
+def asking_sentences(question: str) -> tuple[list[str], list[str]]:
+    """``question``'s sentences that ask (ending in "?") and the others, the story around
+    them: "We're off to Australia for six weeks." sets the scene of "What temperature must
+    the heating stay at?". A message with no question mark asks in all its sentences."""
+    sentences = [s for s in _SENTENCE_BREAK.split(question) if s.strip()]
+    asking = [s for s in sentences if s.rstrip().endswith("?")]
+    if not asking:
+        return sentences, []
+    return asking, [s for s in sentences if not s.rstrip().endswith("?")]
+
+
 def asks_for_quantity(question: str) -> bool:
     """Whether ``question`` asks for a figure: "how much/many/long/far/often...", or a
     ``what``/``which`` question about a measure ("What torque...", "Which version...",

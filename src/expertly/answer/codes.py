@@ -26,6 +26,28 @@ def codes(text: str) -> set[str]:
     return {m.group(0).replace("-", "").lower() for m in found}
 
 
+_ASKS_CODE = re.compile(
+    r"\b(?:which|what)\s+(?:(?!(?:is|are|was|were)\b)[^\W\d_]+\s+){0,2}?"
+    r"(?:form|code|reference)s?\b(?!\s+of\b)",
+    re.IGNORECASE,
+)
+"""A question asking for an identifier: "Which claim form is used...?", "what form do I
+need?", "What reference code...?"."""
+
+
+def asks_for_code(question: str) -> bool:
+    """Whether ``question`` asks which form, code or reference to use: its answer names an
+    identifier (``new_codes``), as a "How much...?" names a figure."""
+    return bool(_ASKS_CODE.search(question))
+
+
+def new_codes(text: str, question: str) -> set[str]:
+    """The codes ``text`` names that ``question`` does not, written with a capital letter
+    ("HR-17", "CL-3A", "KVT-IR7"), not a "24-hour" or a "5pm" (``codes``)."""
+    written = {m.group(0) for m in _CODE.finditer(text) if any(c.isupper() for c in m.group(0))}
+    return {c.replace("-", "").lower() for c in written} - codes(question)
+
+
 def missing_codes(wanted: set[str], text: str) -> set[str]:
     """The codes of ``wanted`` that ``text`` does not hold, its punctuation and spaces
     ignored ("stratus-co2-calibration-procedure" holds "co2", "WS 450" holds "ws450"); a

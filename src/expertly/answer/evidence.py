@@ -37,6 +37,7 @@ from expertly.answer.answer_type import (
 from expertly.answer.citations import MARKER, content_words, normalise_figure, weight
 from expertly.answer.codes import codes, names_codes
 from expertly.answer.currency import currency_conflict
+from expertly.answer.records import cells, other_rows
 from expertly.answer.unheard import speaks_of
 from expertly.answer.units import Unit, known, stems
 
@@ -146,12 +147,19 @@ Context = tuple[set[str], set[str], str, str]
 text after its title and headings (where the codes it speaks of may be named)."""
 
 
-def _contexts(units: Sequence[Unit]) -> list[Context]:
+def _contexts(units: Sequence[Unit], question: str) -> list[Context]:
     """Each unit's figures, word stems and text, for the units within ``RELEVANCE_MARGIN``
-    of the best match to the question. One unit, not a window: with its neighbours, the row
-    next to the right one (the wrong price) would pass as support."""
+    of the best match to the question, less the table rows about another row than the one
+    the question names (``records.other_rows``: "branch: Ashdown" for a question about
+    Millbeck). One unit, not a window: with its neighbours, the row next to the right one
+    (the wrong price) would pass as support."""
     floor = max((u.score for u in units), default=0.0) - RELEVANCE_MARGIN
-    return [(figures(u.text), stems(u.text), u.text, u.in_place) for u in units if u.score >= floor]
+    other = other_rows([u.text for u in units], question)
+    return [
+        (figures(u.text), stems(u.text), u.text, u.in_place)
+        for i, u in enumerate(units)
+        if u.score >= floor and i not in other
+    ]
 
 
 def sentence_supported(
@@ -186,7 +194,7 @@ def sentence_supported(
     negated = negated_words(sentence)
     named = codes(_bare(sentence))
     labels = every | stems(question)
-    read = {w for w in stems(_bare(sentence)) if _has_digit(w)} - stems(question)
+    read = stems(_bare(sentence)) - stems(question)
     return any(
         stated <= unit_figures
         and _share(words_needed, words, slack) >= SUPPORT_THRESHOLD
@@ -208,13 +216,10 @@ def sentence_supported(
     )
 
 
-_CELL = re.compile(r"^\s*([^:;\d]{1,60}?):\s+(.*)$", re.DOTALL)
-
-
 @dataclass(frozen=True)
 class _Cell:
-    """One ``key: value`` cell of a record unit: its label's words, all its words, and the
-    figures of its value (as words: "12:00", "1500")."""
+    """One ``key: value`` cell of a record unit (``records.cells``): its label's words, all
+    its words, and the figures of its value (as words: "12:00", "1500")."""
 
     label: frozenset[str]
     words: frozenset[str]
@@ -222,22 +227,13 @@ class _Cell:
 
 
 def _cells(text: str) -> list[_Cell]:
-    """The ``key: value`` cells of a record ("Annual price: £79.99; Main limit: £1,500 per
-    claim; ..."), a piece without a label continuing the cell before it ("notes: Report
-    within 48 hours; claim form CL-4"). Empty for a text that is no record."""
-    pieces: list[tuple[str, str]] = []
-    for piece in text.split(";"):
-        match = _CELL.match(piece)
-        if match:
-            pieces.append((match.group(1), match.group(2)))
-        elif pieces:
-            pieces[-1] = (pieces[-1][0], f"{pieces[-1][1]}; {piece}")
-    cells = []
-    for key, value in pieces:
-        label = frozenset(stems(key.replace("_", " ")))
-        held = frozenset(stems(value))
-        cells.append(_Cell(label, label | held, frozenset(w for w in held if _has_digit(w))))
-    return cells if len(cells) > 1 else []
+    """The cells of a record unit as the support check reads them; empty for no record."""
+    found = []
+    for cell in cells(text):
+        label = frozenset(stems(cell.key.replace("_", " ")))
+        held = frozenset(stems(cell.value))
+        found.append(_Cell(label, label | held, frozenset(w for w in held if _has_digit(w))))
+    return found
 
 
 def _has_digit(word: str) -> bool:
@@ -245,24 +241,35 @@ def _has_digit(word: str) -> bool:
 
 
 def _other_cell(labels: set[str], new: set[str], text: str) -> bool:
-    """Whether the one new figure a sentence states (``new``, as words) is read off the
-    wrong cell of a record: the cells holding it share none of ``labels`` (the words of the
-    sentence and its question), and another cell holding a figure is labelled with one of
-    them. "The per-claim limit for Home Emergency Plus is £79.99" reads the row's "Annual
-    price: £79.99" for its "Main limit: £1,500 per claim"; every word of the row is in the
-    unit, so nothing else tells the two columns apart. A sentence stating several figures
-    is left alone: which of its words goes with which figure is not known."""
-    if len(new) != 1:
-        return False
+    """Whether what a sentence states is read off the wrong cell of a record: its one new
+    figure (``new``: the sentence's words the question does not give), or, when it states
+    none, its new words the record holds, all in one cell. The cells holding it share none
+    of ``labels`` (the other words of the sentence and its question), and another cell is
+    labelled with one of them (one holding a figure, for a figure). "The per-claim limit
+    for Home Emergency Plus is £79.99" reads the row's "Annual price: £79.99" for its "Main
+    limit: £1,500 per claim"; "the depot is Elm Park" reads "via: Elm Park" for "depot:
+    Oxley Moor". Every word of the row is in the unit, so nothing else tells the columns
+    apart. A sentence stating several figures is left alone: which of its words goes with
+    which figure is not known."""
     cells = _cells(text)
-    figure = next(iter(new))
-    own = [c for c in cells if figure in c.figures]
+    figures_read = {w for w in new if _has_digit(w)}
+    if figures_read:
+        if len(figures_read) != 1:
+            return False
+        figure = next(iter(figures_read))
+        own = [c for c in cells if figure in c.figures]
+        rivals = [c for c in cells if c.figures and c not in own]
+    else:
+        held = {w for w in new if any(known(w, c.words - c.label) for c in cells)}
+        own = [c for c in cells if held and all(known(w, c.words - c.label) for w in held)]
+        rivals = [c for c in cells if c not in own]
+        labels = labels - new
     if not own:
         return False
     own_words = set().union(*(c.words for c in own))
     if any(known(w, own_words) for w in labels):
         return False
-    others = {w for c in cells if c.figures and c not in own for w in c.label} - own_words
+    others = {w for c in rivals for w in c.label} - own_words
     return bool(labels & others)
 
 
@@ -353,7 +360,7 @@ def check_support(
     ``unheard`` words (words of the question no source uses: ``unheard_of``, narrowed by
     the answerer to those no document uses) is dropped whole: its claim about what the
     sources never mention is the model's, and its other sentences talk around it."""
-    contexts = _contexts(units)
+    contexts = _contexts(units, question)
     wants_quantity = asks_for_quantity(question)
     wanted = expected_units(question) if wants_quantity else frozenset()
     kept: list[str] = []

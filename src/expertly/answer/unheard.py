@@ -15,11 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from expertly.answer.answer_type import MEASURE_NOUNS, MONTHS, words
+from expertly.answer.answer_type import MEASURE_NOUNS, MONTHS, asking_sentences, words
 from expertly.answer.units import Unit, known, stems
 from expertly.answer.weekdays import DAYS
 
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n")
 _PHRASE_START = words(
     """a an the this that these those my your our their its his her any some no every each
     what which whose on in at for of with about from by during into after before over
@@ -65,9 +64,7 @@ def proper_names(question: str, candidates: Collection[str]) -> set[str]:
     family in *Australia* for six weeks. What temperature must the heating be kept at?"
     asks nothing about Australia."""
     named: set[str] = set()
-    sentences = _SENTENCE_BREAK.split(question)
-    asking = [s for s in sentences if s.rstrip().endswith("?")]
-    for sentence in asking or sentences:
+    for sentence in asking_sentences(question)[0]:
         tokens = _TOKEN.findall(sentence)
         named |= {w.lower() for w in tokens[1:] if w[:1].isupper() and not w.isupper()}
     return {c for c in candidates if c in named and c not in _CALENDAR}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -35,7 +36,8 @@ from expertly.answer.answer_type import (
     words,
 )
 from expertly.answer.citations import content_words, weight
-from expertly.answer.codes import codes, names_codes
+from expertly.answer.codes import asks_for_code, codes, names_codes, new_codes
+from expertly.answer.records import other_rows
 from expertly.answer.weekdays import days_named, speaks_of_other_days
 from expertly.types import Hit
 
@@ -125,7 +127,7 @@ def stems(text: str) -> set[str]:
     return {w[:-1] if len(w) > 3 and w.endswith("s") else w for w in content_words(text)}
 
 
-def known(word: str, vocabulary: set[str]) -> bool:
+def known(word: str, vocabulary: AbstractSet[str]) -> bool:
     """``word`` or a word sharing its stem: one is a prefix of the other, the shorter of at
     least 3 letters ("priced" and "price", "euros" and "EUR")."""
     if word in vocabulary:
@@ -267,7 +269,8 @@ def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
     quantity (``asks_for_quantity``), the best of those stating one it does not give, in
     their text or headings, and in the unit of measure it asks for when it names one
     (``expected_units``): "Do not tighten the bolts fully yet." answers no "What torque
-    ...?", however close its words, nor a price row "What is the altitude...?". A unit
+    ...?", however close its words, nor a price row "What is the altitude...?"; when it
+    asks which form or code to use, the best of those naming one (``gives_code``). A unit
     about the group the question sets itself apart from (``about_the_other_group``), or
     that does not name, with its title and headings, every code the question names
     (``codes``: "WS-450", "E42"), is never the answer: the transmit power in the Stratus
@@ -275,6 +278,8 @@ def best_unit(units: Sequence[Unit], question: str = "") -> Unit | None:
     units = _on_topic(units, question)
     if question and asks_for_quantity(question):
         units = [u for u in units if gives_figure(u, question)]
+    elif question and asks_for_code(question):
+        units = [u for u in units if gives_code(u, question)]
     return max(units, key=lambda u: u.score) if units else None
 
 
@@ -284,10 +289,12 @@ def _on_topic(units: Sequence[Unit], question: str) -> list[Unit]:
     speak of other days only (``weekdays.about_other_days``: a Sunday row answers nothing
     about Saturdays)."""
     named, asked = codes(question), days_named(question)
+    other = other_rows([u.text for u in units], question)
     return [
         u
-        for u in units
-        if not about_the_other_group(u.text, question)
+        for i, u in enumerate(units)
+        if i not in other
+        and not about_the_other_group(u.text, question)
         and names_codes(named, u.in_place)
         and not speaks_of_other_days(_read(u), asked)
     ]
@@ -318,7 +325,7 @@ class Extraction:
 
     unit: Unit
     text: str  # extractive_answer(unit)
-    figure: bool  # gives the figure the question asks for (gives_figure)
+    figure: bool  # gives the figure or the code the question asks for (gives_figure, gives_code)
     min_score: float
     code: bool = False  # the one unit naming the question's codes (singled_out)
 
@@ -339,7 +346,7 @@ def extraction(
     unit = best_unit(units, question)
     if unit is None:
         return None
-    figure = gives_figure(unit, question)
+    figure = gives_figure(unit, question) or gives_code(unit, question)
     code = singled_out(unit, units, question)
     floor = min(min_score, figure_min_score) if figure or code else min_score
     text = extractive_answer(unit, listed_after(unit, units))
@@ -368,6 +375,14 @@ def gives_figure(unit: Unit, question: str) -> bool:
         return False
     wanted = expected_units(question)
     return not wanted or states_measure(_read(unit), wanted)
+
+
+def gives_code(unit: Unit, question: str) -> bool:
+    """Whether ``question`` asks which form or code to use (``codes.asks_for_code``) and
+    ``unit`` names one it does not ("Apply on form HR-17"): like a figure for "How
+    much...?", the kind of answer asked for. ``best_unit`` picks only such units for such a
+    question; "Season ticket loan: an interest-free loan of up to £6,000" names no form."""
+    return asks_for_code(question) and bool(new_codes(_read(unit), question))
 
 
 def _read(unit: Unit) -> str:
