@@ -4,9 +4,10 @@
 ``examples/questions_utility.jsonl``, ``examples/questions_transit*.jsonl``,
 ``examples/questions_vet.jsonl``, ``examples/questions_housing*.jsonl`` and
 ``examples/questions_library*.jsonl``, ``examples/questions_handbook*.jsonl`` and
-``examples/questions_insurance*.jsonl`` and ``examples/questions_software*.jsonl`` on eight
-more corpora (``examples/corpus-utility``, ``-transit``, ``-vet``, ``-housing``,
-``-library``, ``-handbook``, ``-insurance``, ``-software``) must
+``examples/questions_insurance*.jsonl``, ``examples/questions_software*.jsonl`` and
+``examples/questions_compressors*.jsonl`` on nine more corpora (``examples/corpus-utility``,
+``-transit``, ``-vet``, ``-housing``, ``-library``, ``-handbook``, ``-insurance``,
+``-software``, ``-compressors``) must
 each be answerable from the document they name, and no two sets of a corpus may ask about
 the same fact, or a figure reported on a held-out set would be measured on what was tuned.
 """
@@ -44,6 +45,8 @@ SETS = {  # question set: (its corpus, its factual questions)
     "questions_insurance2.jsonl": ("corpus-insurance", 12),
     "questions_software.jsonl": ("corpus-software", 12),
     "questions_software2.jsonl": ("corpus-software", 12),
+    "questions_compressors.jsonl": ("corpus-compressors", 12),
+    "questions_compressors2.jsonl": ("corpus-compressors", 12),
 }
 
 
