@@ -331,6 +331,13 @@ def test_how_quickly_asks_for_a_duration_which_words_may_give() -> None:
     assert not states_measure("Availability target: 99.5 %", duration)
 
 
+def test_is_there_any_discount_asks_for_a_figure() -> None:
+    assert asks_for_quantity("We're a charity. Is there any discount for us?")
+    assert asks_for_quantity("Is there a fee for a replacement card?")
+    assert not asks_for_quantity("Is there a bus I can catch?")  # no measure
+    assert not asks_for_quantity("Is there a maximum age for a bicycle to be insured?")
+
+
 @pytest.mark.parametrize(
     "question",
     [
@@ -338,6 +345,7 @@ def test_how_quickly_asks_for_a_duration_which_words_may_give() -> None:
         "In what time must I return the claim form?",
         "What is the time limit for reporting a theft?",
         "What timescale applies to a refund?",
+        "How far back does the audit log go on the Business plan?",
     ],
 )
 def test_within_what_time_asks_for_a_delay_not_a_time_of_day(question: str) -> None:

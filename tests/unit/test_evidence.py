@@ -179,6 +179,8 @@ ADD_ONS = (
     "Add-on: Home Emergency Plus; Code: AO-21; Annual price: £79.99; "
     "Main limit: £1,500 per claim, including VAT; Excess: Nil\n"
     "Day: Saturday; Ellstead: 09:00 - 12:30; Holloway: 08:30 - 12:00\n"
+    "Plan: Business; Region: EU; Billed monthly (per month): €38; "
+    "Billed annually (per year): €380\n"
 )
 
 
@@ -199,6 +201,16 @@ ADD_ONS = (
         (
             "How much does Home Emergency Plus cost a year?",
             "The annual price of Home Emergency Plus is £79.99.",
+            True,
+        ),
+        (
+            "What does Business cost in the EU if billed annually?",
+            "Business costs €38 a year in the EU if billed annually.",
+            False,  # the monthly price: "billed" labels both cells
+        ),
+        (
+            "What does Business cost in the EU if billed annually?",
+            "Business costs €380 a year in the EU if billed annually.",
             True,
         ),
         ("When does Ellstead close on Saturday?", "Ellstead closes at 12:00 on Saturday.", False),
@@ -230,6 +242,17 @@ def test_a_name_must_be_read_off_the_cell_the_sentence_speaks_of(reply: str, kep
     row = "route: 22; mode: bus; from: Larkspur Hill; via: Elm Park; depot: Oxley Moor"
     units = _units(row, question)
     assert bool(check_support(reply, question, units).kept) is kept
+
+
+def test_no_unit_answers_for_a_code_the_question_names_and_it_does_not() -> None:
+    """Error codes one digit apart: the BF-410 row says nothing of a BF-411 no source
+    names, however the reply words it."""
+    rows = "Code: BF-410; Meaning: The bank's login details changed; Fix: Reconnect the feed"
+    reply = "Error BF-410 means the bank's login details changed."
+    asked = "Our bank feed shows error BF-411. What does that code mean?"
+    assert check_support(reply, asked, _units(rows, asked)).kept == ""
+    asked = "Our bank feed shows error BF-410. What does that code mean?"
+    assert check_support(reply, asked, _units(rows, asked)).kept == reply
 
 
 TIMETABLE = (

@@ -96,7 +96,8 @@ def asking_sentences(question: str) -> tuple[list[str], list[str]]:
 def asks_for_quantity(question: str) -> bool:
     """Whether ``question`` asks for a figure: "how much/many/long/far/often...", or a
     ``what``/``which`` question about a measure ("What torque...", "Which version...",
-    "What is the price of..."), or when a place opens or closes, or a ``what``/``which``
+    "What is the price of...", "Is there any discount...?"), or when a place opens or
+    closes, or a ``what``/``which``
     question names the unit of measure of its answer ("... in Clark degrees? What setting
     should I use?"; "Can I pay in euros?" asks no figure)."""
     question = _WITHOUT.sub(" ", question)
@@ -106,11 +107,24 @@ def asks_for_quantity(question: str) -> bool:
         return True
     if _WHAT.search(question) and _named_units(question):  # "... in Clark degrees?"
         return True
+    there = _IS_THERE.search(question)
+    if there and _CHARGES & {w.lower() for w in _WORD.findall(there.group("rest"))}:
+        return True
     match = _WHAT.search(question)
     if match is None:
         return False
     nouns = [w.lower() for w in _WORD.findall(match.group("rest"))][:6]
     return any(w in MEASURE_NOUNS or (w[:-1] in MEASURE_NOUNS and w.endswith("s")) for w in nouns)
+
+
+_IS_THERE = re.compile(
+    r"\b(?:is|are)\s+there\s+(?P<rest>(?:a|an|any)\s+(?:[^\W\d_]+\s+)?[^\W\d_]+)",
+    re.IGNORECASE,
+)
+_CHARGES = words("discount discounts fee fees charge charges cost costs price deposit refund")
+""""Is there any discount ...?", "Is there a fee ...?": a yes that is an amount ("25% off
+annual subscriptions"), as "What discount ...?" asks for. "Is there a maximum age ...?" is
+left alone: a row of prices is no answer to it."""
 
 
 def quantities_stated(text: str, question: str = "") -> set[str]:
@@ -242,11 +256,11 @@ _ASKS_TIME = re.compile(
 )
 _ASKS_DELAY = re.compile(
     r"\b(?:within|in|after)\s+what\s+(?:time|period)\b(?!\s*zone)|"
-    r"\btime[\s-]*(?:limit|frame|scale)s?\b|\btime(?:frame|scale)s?\b",
+    r"\btime[\s-]*(?:limit|frame|scale)s?\b|\btime(?:frame|scale)s?\b|\bhow\s+far\s+back\b",
     re.IGNORECASE,
 )
-""""Within what time ...?", "What is the time limit ...?": a delay, not a time of day ("within 8
-weeks of receiving your complaint")."""
+""""Within what time ...?", "What is the time limit ...?", "How far back ...?": a delay,
+not a time of day or a length ("within 8 weeks of receiving your complaint")."""
 _ASKS_WHEN = re.compile(
     r"\bwhen\b[^?.!]*\b(?:open|opens|close|closes|shut|shuts)\b|"
     r"(?:^|[.?!]\s+)(?:(?:by|until|till)\s+)?when\s+(?:does|do|did|is|are|was|will|would|can|"

@@ -176,8 +176,9 @@ def sentence_supported(
     ``changed`` (what a restatement of an earlier sentence changes, see ``restated``);
     each figure with the unit of measure the unit gives it (``_measure_conflict``) and an
     amount in the unit's currency (``currency.currency_conflict``); and
-    every code it names ("WS-450", "E42"), in the unit or its title and headings: the
-    Stratus manual's "LoRaWAN 14 dBm" says nothing of the Cirrus WS-450's radio."""
+    every code it or the question names ("WS-450", "E42"), in the unit or its title and
+    headings: the Stratus manual's "LoRaWAN 14 dBm" says nothing of the Cirrus WS-450's
+    radio, and the row of error BF-410 nothing of a BF-411 no source names."""
     stated, words_needed = _claims(sentence, question)
     if not stated and not words_needed:
         return True  # restates the question: no claim to check
@@ -192,7 +193,7 @@ def sentence_supported(
     about_shares = [_rare_share(rarity, h) for h in held]
     about = max(about_shares, default=0.0) - SUBJECT_MARGIN if stated else 0.0
     negated = negated_words(sentence)
-    named = codes(_bare(sentence))
+    named = codes(_bare(sentence)) | codes(question)
     labels = every | stems(question)
     read = stems(_bare(sentence)) - stems(question)
     return any(
@@ -245,7 +246,8 @@ def _other_cell(labels: set[str], new: set[str], text: str) -> bool:
     figure (``new``: the sentence's words the question does not give), or, when it states
     none, its new words the record holds, all in one cell. The cells holding it share none
     of ``labels`` (the other words of the sentence and its question), and another cell is
-    labelled with one of them (one holding a figure, for a figure). "The per-claim limit
+    labelled with one of them (one holding a figure, for a figure), words both labels
+    share aside. "The per-claim limit
     for Home Emergency Plus is £79.99" reads the row's "Annual price: £79.99" for its "Main
     limit: £1,500 per claim"; "the depot is Elm Park" reads "via: Elm Park" for "depot:
     Oxley Moor". Every word of the row is in the unit, so nothing else tells the columns
@@ -266,11 +268,12 @@ def _other_cell(labels: set[str], new: set[str], text: str) -> bool:
         labels = labels - new
     if not own:
         return False
-    own_words = set().union(*(c.words for c in own))
-    if any(known(w, own_words) for w in labels):
+    own_words: set[str] = set().union(*(c.words for c in own))
+    rival_labels: set[str] = set().union(*(c.label for c in rivals))
+    # a label word both cells share ("Billed monthly" and "Billed annually") tells neither
+    if any(known(w, own_words - rival_labels) for w in labels):
         return False
-    others = {w for c in rivals for w in c.label} - own_words
-    return bool(labels & others)
+    return bool(labels & (rival_labels - own_words))
 
 
 def negated_words(sentence: str) -> frozenset[str] | None:
