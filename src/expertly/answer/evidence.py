@@ -195,7 +195,7 @@ def sentence_supported(
     negated = negated_words(sentence)
     named = codes(_bare(sentence)) | codes(question)
     labels = every | stems(question)
-    read = stems(_bare(sentence)) - stems(question)
+    claimed = stems(_bare(sentence)) - stems(question)
     return any(
         stated <= unit_figures
         and _share(words_needed, words, slack) >= SUPPORT_THRESHOLD
@@ -209,7 +209,7 @@ def sentence_supported(
         and not _measure_conflict(sentence, words, text)
         and not _cut_compound(_bare(sentence), text)
         and not currency_conflict(_bare(sentence), text)
-        and not _other_cell(labels, read, text)
+        and not _other_cell(labels, claimed, text)
         and names_codes(named, placed)
         for (unit_figures, words, text, placed), share, about_share in zip(
             contexts, shares, about_shares, strict=True
@@ -247,12 +247,11 @@ def _other_cell(labels: set[str], new: set[str], text: str) -> bool:
     none, its new words the record holds, all in one cell. The cells holding it share none
     of ``labels`` (the other words of the sentence and its question), and another cell is
     labelled with one of them (one holding a figure, for a figure), words both labels
-    share aside. "The per-claim limit
-    for Home Emergency Plus is £79.99" reads the row's "Annual price: £79.99" for its "Main
-    limit: £1,500 per claim"; "the depot is Elm Park" reads "via: Elm Park" for "depot:
-    Oxley Moor". Every word of the row is in the unit, so nothing else tells the columns
-    apart. A sentence stating several figures is left alone: which of its words goes with
-    which figure is not known."""
+    share aside. "The per-claim limit for Home Emergency Plus is £79.99" reads the row's
+    "Annual price: £79.99" for its "Main limit: £1,500 per claim"; "the depot is Elm Park"
+    reads "via: Elm Park" for "depot: Oxley Moor". Every word of the row is in the unit,
+    so nothing else tells the columns apart. A sentence stating several figures is left
+    alone: which of its words goes with which figure is not known."""
     cells = _cells(text)
     figures_read = {w for w in new if _has_digit(w)}
     if figures_read:

@@ -287,7 +287,8 @@ def _on_topic(units: Sequence[Unit], question: str) -> list[Unit]:
     """The units that speak of what ``question`` speaks of: they name every code it names,
     are not about the group it sets apart, and, when it names days of the week, do not
     speak of other days only (``weekdays.about_other_days``: a Sunday row answers nothing
-    about Saturdays)."""
+    about Saturdays), and are not table rows about another row than the one it names
+    (``records.other_rows``: "branch: Ashdown" for a room at Millbeck)."""
     named, asked = codes(question), days_named(question)
     other = other_rows([u.text for u in units], question)
     return [
