@@ -255,6 +255,27 @@ def test_no_unit_answers_for_a_code_the_question_names_and_it_does_not() -> None
     assert check_support(reply, asked, _units(rows, asked)).kept == reply
 
 
+@pytest.mark.parametrize(
+    ("text", "figure", "kept"),
+    [
+        ("Car allowance: G5 employees receive £4,800 a year and G6 employees £7,200 a year.",
+         "£4,800", False),
+        ("Car allowance: G5 employees receive £4,800 a year and G6 employees £7,200 a year.",
+         "£7,200", True),
+        ("Car allowance: £4,800 a year for G5 employees and £7,200 a year for G6 employees.",
+         "£4,800", False),
+        ("Car allowance: £4,800 a year for G5 employees and £7,200 a year for G6 employees.",
+         "£7,200", True),
+    ],
+)  # fmt: skip
+def test_a_figure_listed_for_a_sibling_code_answers_nothing_for_the_code_asked(
+    text: str, figure: str, kept: bool
+) -> None:
+    question = "What is the annual car allowance for a G6 employee?"
+    reply = f"The annual car allowance for a G6 employee is {figure} a year."
+    assert bool(check_support(reply, question, _units(text, question)).kept) is kept
+
+
 TIMETABLE = (
     "Trams run every 10 minutes on weekdays.\n"
     "The last trams leave Kestrel Central between 23:55 and 00:15 on weekdays.\n"

@@ -48,6 +48,11 @@ def new_codes(text: str, question: str) -> set[str]:
     return {c.replace("-", "").lower() for c in written} - codes(question)
 
 
+def code_spans(text: str) -> list[tuple[int, str]]:
+    """Where ``text`` names its codes: (offset, code as ``codes`` writes it), in order."""
+    return [(m.start(), m.group(0).replace("-", "").lower()) for m in _CODE.finditer(text)]
+
+
 def missing_codes(wanted: set[str], text: str) -> set[str]:
     """The codes of ``wanted`` that ``text`` does not hold, its punctuation and spaces
     ignored ("stratus-co2-calibration-procedure" holds "co2", "WS 450" holds "ws450"); a

@@ -35,7 +35,7 @@ from expertly.answer.answer_type import (
     states_measure,
 )
 from expertly.answer.citations import MARKER, content_words, normalise_figure, weight
-from expertly.answer.codes import codes, names_codes
+from expertly.answer.codes import code_spans, codes, names_codes
 from expertly.answer.currency import currency_conflict
 from expertly.answer.records import cells, other_rows
 from expertly.answer.unheard import speaks_of
@@ -196,6 +196,7 @@ def sentence_supported(
     named = codes(_bare(sentence)) | codes(question)
     labels = every | stems(question)
     claimed = stems(_bare(sentence)) - stems(question)
+    claimed_figures = stated - figures(question)
     return any(
         stated <= unit_figures
         and _share(words_needed, words, slack) >= SUPPORT_THRESHOLD
@@ -210,6 +211,7 @@ def sentence_supported(
         and not _cut_compound(_bare(sentence), text)
         and not currency_conflict(_bare(sentence), text)
         and not _other_cell(labels, claimed, text)
+        and not _other_code_figure(claimed_figures, question, text)
         and names_codes(named, placed)
         for (unit_figures, words, text, placed), share, about_share in zip(
             contexts, shares, about_shares, strict=True
@@ -273,6 +275,52 @@ def _other_cell(labels: set[str], new: set[str], text: str) -> bool:
     if any(known(w, own_words - rival_labels) for w in labels):
         return False
     return bool(labels & (rival_labels - own_words))
+
+
+_PREFIX = re.compile(r"[^\W\d_]+")
+
+
+def _letters(code: str) -> str:
+    """The letters a code opens with ("g" of "g6", "bf" of "bf410")."""
+    match = _PREFIX.match(code)
+    return match.group(0) if match else ""
+
+
+def _other_code_figure(new: set[str], question: str, text: str) -> bool:
+    """Whether the one new figure a sentence states belongs, in a unit listing figures for
+    sibling codes, to another code than the one the question names: in "G5 employees
+    receive £4,800 a year and G6 employees £7,200", £4,800 is G5's, so "a G6 employee gets
+    £4,800" is unsupported. Siblings share their letters (G5, G6); each code owns the
+    figures after it up to the next sibling when the unit names a code before its first
+    figure, else the figures before it."""
+    if len(new) != 1:
+        return False
+    asked = codes(question)
+    spans = code_spans(text)
+    named = {code for _, code in spans}
+    wanted = asked & named
+    if len(wanted) != 1:
+        return False
+    code = next(iter(wanted))
+    siblings = [(at, c) for at, c in spans if _letters(c) == _letters(code)]
+    if not _letters(code) or len({c for _, c in siblings}) < 2:
+        return False
+    figure = next(iter(new))
+    found = [m.start() for m in FIGURE.finditer(text) if normalise_figure(m.group(0)) == figure]
+    if not found:
+        return False
+    first_figure = min(m.start() for m in FIGURE.finditer(text))
+    code_first = siblings[0][0] < first_figure
+
+    def owner(at: int) -> str | None:
+        if code_first:
+            before = [c for pos, c in siblings if pos < at]
+            return before[-1] if before else None
+        after = [c for pos, c in siblings if pos > at]
+        return after[0] if after else None
+
+    owners = {owner(at) for at in found}
+    return code not in owners and bool(owners - {None})
 
 
 def negated_words(sentence: str) -> frozenset[str] | None:
