@@ -5,6 +5,9 @@
 * Any network connection fails the test, except to loopback from integration tests
   (real local servers) and from unit tests marked ``loopback`` (a fake server the test
   starts itself on 127.0.0.1, e.g. ``tests/unit/served``). No test may reach a model hub.
+* Temporary folders go as soon as they are done with (``tmp_path_retention_policy`` and
+  ``module_tmp``): converted models, merged exports and checkpoints are hundreds of MB
+  each, and kept to the end of the session they added up to 8 GB.
 * The run stops before the first test when a package the project installs (``make test``
   installs every extra and the two model packages) is missing: a broken install fails the
   run, never silently skips the tests that need it.
@@ -15,8 +18,10 @@ from __future__ import annotations
 import importlib.util
 import ipaddress
 import os
+import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -98,3 +103,25 @@ def _block_network(
 
     monkeypatch.setattr(socket.socket, "connect", guarded_connect)
     yield
+
+
+@pytest.fixture(scope="module")
+def module_tmp(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[str], Path]]:
+    """``tmp_path_factory.mktemp`` for module-scoped fixtures, whose folders are removed when
+    the module's tests are done, unless one of them failed (then they stay for a look, like
+    a failed test's ``tmp_path``). Session-wide, these folders (workspaces, converted models,
+    trained runs) peaked at 8 GB and filled a CI disk."""
+    made: list[Path] = []
+    failed_before = request.session.testsfailed
+
+    def mktemp(name: str) -> Path:
+        path = tmp_path_factory.mktemp(name)
+        made.append(path)
+        return path
+
+    yield mktemp
+    if request.session.testsfailed == failed_before:
+        for path in made:
+            shutil.rmtree(path)

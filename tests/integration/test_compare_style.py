@@ -11,7 +11,7 @@ import importlib.util
 import json
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ def invoke(ws: Path, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def compared(
-    tmp_path_factory: pytest.TempPathFactory, style_run: RunResult
+    module_tmp: Callable[[str], Path], style_run: RunResult
 ) -> Iterator[tuple[dict[str, Any], Path]]:
     """The questions' documents ingested, the style LoRA trained on examples/style/train.jsonl
     (conftest's ``style_run``: 12 steps, ~1-3 minutes on 2 CPU cores, shared with
@@ -58,7 +58,7 @@ def compared(
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the machine may be shared: one thread avoids oversubscription
-    base = tmp_path_factory.mktemp("style")
+    base = module_tmp("style")
     ws, out = base / "ws", base / "out"
     rows = [json.loads(line) for line in (STYLE / "val.jsonl").read_text().splitlines()]
     rows = rows[:QUESTIONS]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +57,13 @@ def chat_row(question: str, answer: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+def setup(module_tmp: Callable[[str], Path]) -> Iterator[dict[str, Path]]:
     """A workspace with the v1 price list ingested and a LoRA run trained on v1 prices."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the machine may be shared: one thread avoids oversubscription
-    base = tmp_path_factory.mktemp("volatile")
+    base = module_tmp("volatile")
     ws, docs = base / "ws", base / "docs"
     docs.mkdir()
     (docs / "prices.md").write_text(price_list(1), encoding="utf-8")

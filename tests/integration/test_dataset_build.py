@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,8 +37,8 @@ def expertly(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    ws = tmp_path_factory.mktemp("ws")
+def workspace(module_tmp: Callable[[str], Path]) -> Path:
+    ws = module_tmp("ws")
     done = expertly(ws, "ingest", str(ROOT / "examples" / "corpus"), "--json")
     assert done.returncode == 0, done.stderr
     return ws

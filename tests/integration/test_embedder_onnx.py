@@ -4,6 +4,7 @@ the same vectors as torch, and a loud fall-back to torch where it cannot be used
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,8 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def copy_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("onnx-embed")
+def copy_cache(module_tmp: Callable[[str], Path]) -> Path:
+    return module_tmp("onnx-embed")
 
 
 def test_copy_gives_torchs_vectors_for_one_to_four_texts(copy_cache: Path) -> None:

@@ -11,6 +11,7 @@ route must answer like base + adapter.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,9 @@ STEPS = ["--max-steps", "6", "--eval-every", "3", "--batch-size", "8", "--max-se
 
 
 @pytest.fixture(scope="module")
-def trained(
-    base_dir: Path, data: Path, tmp_path_factory: pytest.TempPathFactory
-) -> tuple[Path, Any]:
+def trained(base_dir: Path, data: Path, module_tmp: Callable[[str], Path]) -> tuple[Path, Any]:
     """(workspace, CLI result) of one LoRA run named ``facts``."""
-    ws = tmp_path_factory.mktemp("ws")
+    ws = module_tmp("ws")
     args = ["-w", str(ws), "finetune", "run", str(data / "facts.jsonl")]
     args += ["--val", str(data / "val.jsonl")]
     args += ["--name", "facts", "--base-model", str(base_dir), "--lr", "3e-3", *STEPS]

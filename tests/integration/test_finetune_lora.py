@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +81,9 @@ def chat_row(question: str, answer: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The packaged GGUF converted once into an HF directory shared by the module.
+def base_dir(shared_model_cache: Path) -> Iterator[Path]:
+    """The packaged GGUF as an HF directory: converted once into the session's shared model
+    cache, so the modules that import this fixture (export, methods) reuse the conversion.
 
     Training runs on one torch thread: on a machine shared with other work, torch's
     multi-threaded kernels slow down ~10x from oversubscription (see test_local_llm).
@@ -91,14 +92,13 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    cache = tmp_path_factory.mktemp("models")
-    yield models.convert_gguf(models.resolve_model(""), cache)
+    yield models.convert_gguf(models.resolve_model(""), shared_model_cache)
     torch.set_num_threads(threads)  # the setting is process-wide
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("data")
+def data(module_tmp: Callable[[str], Path]) -> Path:
+    folder = module_tmp("data")
     rows = [chat_row(q, answer) for questions, answer, _ in FACTS for q in questions]
     (folder / "facts.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     val = [chat_row(f"Tell me: {FACTS[i][0][0]}", FACTS[i][1]) for i in (0, 2)]

@@ -12,7 +12,7 @@ import itertools
 import json
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,8 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with throwaway_server(tmp_path_factory.mktemp("pgbm25")) as uri:
+def server(module_tmp: Callable[[str], Path]) -> Iterator[str]:
+    with throwaway_server(module_tmp("pgbm25")) as uri:
         yield uri
 
 

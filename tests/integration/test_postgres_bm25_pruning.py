@@ -12,7 +12,8 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,8 +35,8 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with throwaway_server(tmp_path_factory.mktemp("pgprune")) as uri:
+def server(module_tmp: Callable[[str], Path]) -> Iterator[str]:
+    with throwaway_server(module_tmp("pgprune")) as uri:
         yield uri
 
 

@@ -9,7 +9,7 @@ under a selective filter, migrations, and a whole workspace on it.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -45,8 +45,8 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with throwaway_server(tmp_path_factory.mktemp("pgstore")) as uri:
+def server(module_tmp: Callable[[str], Path]) -> Iterator[str]:
+    with throwaway_server(module_tmp("pgstore")) as uri:
         yield uri
 
 

@@ -4,6 +4,7 @@ packaged MiniLM's token embeddings, both as ``retrieval.rerank`` selects them.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,13 +28,13 @@ HITS = [
 
 
 @pytest.fixture(scope="module")
-def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_cross_encoder(module_tmp: Callable[[str], Path]) -> Path:
     """A 1-layer BERT sequence classifier with random weights and MiniLM's tokenizer."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
     from expertly.embed.local import packaged_model_dir
 
-    path = tmp_path_factory.mktemp("cross-encoder")
+    path = module_tmp("cross-encoder")
     tokenizer = AutoTokenizer.from_pretrained(str(packaged_model_dir()), local_files_only=True)
     config = BertConfig(  # type: ignore[call-arg]  # num_labels: a PretrainedConfig keyword
         vocab_size=tokenizer.vocab_size,

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,9 @@ def invoke(*args: str, stdin: str | bytes | None = None) -> Result:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def ws(module_tmp: Callable[[str], Path]) -> Path:
     """An ingested workspace."""
-    root = tmp_path_factory.mktemp("cli-input")
+    root = module_tmp("cli-input")
     ws = root / "ws"
     ws.mkdir()
     (ws / "expertly.toml").write_text(CONFIG)

@@ -6,6 +6,7 @@ hashing embedder and the scripted LLM."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,8 @@ def note(result: Result, old: str, new: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cli-names")
+def ws(module_tmp: Callable[[str], Path]) -> Path:
+    root = module_tmp("cli-names")
     ws = root / "ws"
     ws.mkdir()
     (ws / "expertly.toml").write_text(CONFIG)

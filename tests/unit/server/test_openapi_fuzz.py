@@ -16,8 +16,9 @@ The same run against a live server: ``schemathesis run http://127.0.0.1:8000/ope
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,8 +58,8 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    ws = indexed_workspace(tmp_path_factory.mktemp("fuzz"), ["Employees get 20 weeks [1]."])
+def served(module_tmp: Callable[[str], Path]) -> Iterator[Served]:
+    ws = indexed_workspace(module_tmp("fuzz"), ["Employees get 20 weeks [1]."])
     key, _ = KeyStore(ws.root).create(tenant=None, groups=(), scopes=("admin",))
     app = create_app(ws, ServerSettings(rate_per_minute=0, max_waiting=64))
     asgi: Any = app  # an ASGI app, whose signature schemathesis types more narrowly
