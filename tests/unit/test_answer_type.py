@@ -1,22 +1,22 @@
 """Questions that ask for a quantity, and what the RAG route does with them
-(answer/answer_type.py, answer/units.py, answer/evidence.py)."""
+(answer/answer_type.py, answer/measures.py, answer/groups.py, answer/units.py,
+answer/evidence.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from expertly.answer.answer_type import (
+from expertly.answer.answer_type import asks_for_quantity, expected_units
+from expertly.answer.codes import codes, missing_codes
+from expertly.answer.evidence import check_support
+from expertly.answer.groups import about_the_other_group
+from expertly.answer.measures import (
     MEASURE_UNITS,
     PHONE_NUMBER,
     TIME_OF_DAY,
-    about_the_other_group,
-    asks_for_quantity,
-    expected_units,
     quantities_stated,
     states_measure,
 )
-from expertly.answer.codes import codes, missing_codes
-from expertly.answer.evidence import check_support
 from expertly.answer.review import review
 from expertly.answer.units import Unit, best_unit, gives_figure, score_units
 from expertly.config import AnswerSettings

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from expertly.answer.answer_type import FIGURE
 from expertly.answer.citations import normalise_figure
 from expertly.answer.codes import code_spans, codes
+from expertly.answer.measures import FIGURE
 from expertly.answer.records import cells
 from expertly.answer.units import known, stems
 

@@ -27,18 +27,13 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from expertly.answer.answer_type import (
-    FIGURE,
-    about_the_other_group,
-    asks_for_quantity,
-    expected_units,
-    quantities_stated,
-    states_measure,
-)
+from expertly.answer.answer_type import asks_for_quantity, expected_units
 from expertly.answer.binding import other_cell, other_code_figure
 from expertly.answer.citations import MARKER, content_words, normalise_figure, weight
 from expertly.answer.codes import codes, names_codes
 from expertly.answer.currency import currency_conflict
+from expertly.answer.groups import about_the_other_group
+from expertly.answer.measures import FIGURE, quantities_stated, states_measure
 from expertly.answer.records import other_rows
 from expertly.answer.unheard import speaks_of
 from expertly.answer.units import Unit, known, stems

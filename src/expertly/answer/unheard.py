@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Sequence
 
-from expertly.answer.answer_type import MEASURE_NOUNS, MONTHS, asking_sentences, words
+from expertly.answer.answer_type import MEASURE_NOUNS, asking_sentences
+from expertly.answer.measures import MONTHS, words
 from expertly.answer.units import Unit, known, stems
 from expertly.answer.weekdays import DAYS
 

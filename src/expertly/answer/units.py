@@ -27,16 +27,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from expertly.answer.answer_type import (
-    about_the_other_group,
-    asks_for_quantity,
-    expected_units,
-    quantities_stated,
-    states_measure,
-    words,
-)
+from expertly.answer.answer_type import asks_for_quantity, expected_units
 from expertly.answer.citations import content_words, weight
 from expertly.answer.codes import asks_for_code, codes, names_codes, new_codes
+from expertly.answer.groups import about_the_other_group
+from expertly.answer.measures import quantities_stated, states_measure, words
 from expertly.answer.records import other_rows
 from expertly.answer.weekdays import days_named, speaks_of_other_days
 from expertly.types import Hit
