@@ -37,6 +37,8 @@ from expertly.types import Answer, Chunk, Hit, TraceStep
         "What are the support hours on the Priority plan?",
         "A neighbour said the mobile library stops in the village. When does it come?",
         "By when does the proxy form have to be handed in?",
+        "What does a BR-22V weigh?",
+        "We are thinking of the Extended level. What would that cost us per year?",
     ],
 )
 def test_questions_asking_for_a_figure(question: str) -> None:
@@ -54,6 +56,8 @@ def test_questions_asking_for_a_figure(question: str) -> None:
         "Since when is the company certified?",
         "What happens when my card expires?",
         "When I renew a book, is the loan period the same?",
+        "What do I need to bring to the appointment?",
+        "What does the warranty cover?",
     ],
 )
 def test_questions_asking_for_something_else(question: str) -> None:

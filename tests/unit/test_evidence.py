@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from expertly.answer.citations import content_words
+from expertly.answer.codes import unexcluded
 from expertly.answer.evidence import (
     added_clauses,
     check_support,
@@ -27,6 +28,7 @@ from expertly.answer.review import review
 from expertly.answer.unheard import proper_names, unheard_of
 from expertly.answer.units import (
     Unit,
+    best_unit,
     extraction,
     extractive_answer,
     lead_units,
@@ -882,3 +884,30 @@ def test_no_source_sentence_answers_for_a_name_no_document_uses(tmp_path: Path) 
     )
     assert reviewed.abstained
     assert trace[-1] == TraceStep("unnamed", {"names": ["sweden"], "extract": "skipped"})
+
+
+def test_a_code_named_only_as_left_out_gives_no_value_for_it() -> None:
+    """A parts row for the BR-22 that says "Not for BR-22V" prices nothing for a BR-22V;
+    it still answers a yes/no question about the BR-22V ("No: not for BR-22V")."""
+    row = (
+        "part_no: BA-OS-022; description: Oil separator element; fits_models: BR-22; "
+        "price_gbp: 139.00; notes: Not for BR-22V"
+    )
+    reply = "An oil separator element for the BR-22V costs £139.00."
+    asked = "What does a replacement oil separator element for the BR-22V cost?"
+    assert check_support(reply, asked, _units(row, asked)).kept == ""
+    assert best_unit(_units(row, asked), asked) is None
+    for_the_22 = "What does a replacement oil separator element for the BR-22 cost?"
+    assert best_unit(_units(row, for_the_22), for_the_22) is not None
+    fits = "Does the BA-OS-022 oil separator element fit the BR-22V?"
+    assert best_unit(_units(row, fits), fits) is not None
+
+
+def test_unexcluded_drops_codes_named_after_not_for_except_or_excluding() -> None:
+    assert unexcluded("notes: Not for BR-22V") == "notes: Not for "
+    assert "BR-15" not in unexcluded("all models except the BR-15 and BR-22")
+    assert "BR-22" not in unexcluded("all models except the BR-15 and BR-22")
+    assert unexcluded("Fits BR-22 (not suitable for outdoor use)") == (
+        "Fits BR-22 (not suitable for outdoor use)"
+    )
+    assert "WS-450" not in unexcluded("Not compatible with WS-450 or WS-460.")

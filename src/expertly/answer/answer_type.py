@@ -93,7 +93,7 @@ def asks_for_quantity(question: str) -> bool:
     question = _WITHOUT.sub(" ", question)
     if any(p.search(question) for p in (_HOW, _ASKS_TIME, _ASKS_DELAY, _ASKS_WHEN)):
         return True
-    if _SUPERLATIVE.search(question):
+    if _SUPERLATIVE.search(question) or _WHAT_VERB.search(question):
         return True
     if _WHAT.search(question) and named_units(question):  # "... in Clark degrees?"
         return True
@@ -107,6 +107,13 @@ def asks_for_quantity(question: str) -> bool:
     return any(w in MEASURE_NOUNS or (w[:-1] in MEASURE_NOUNS and w.endswith("s")) for w in nouns)
 
 
+_WHAT_VERB = re.compile(
+    r"\bwhat\s+(?:does|do|did|will|would|should|could|can|might)\b[^?.!]*?"
+    r"\b(?:cost|costs|weigh|weighs|pay|charge)\b",
+    re.IGNORECASE,
+)
+""""What does a BR-22V weigh?", "What would that cost us per year?", "What do I pay for
+...?": a measure asked with its verb, not its noun."""
 _IS_THERE = re.compile(
     r"\b(?:is|are)\s+there\s+(?P<rest>(?:a|an|any)\s+(?:[^\W\d_]+\s+)?[^\W\d_]+)",
     re.IGNORECASE,

@@ -80,6 +80,23 @@ def _in_ranges(text: str) -> list[str]:
     return found
 
 
+_EXCLUDED = re.compile(
+    r"(?P<lead>\b(?:not\s+(?:for|on|with|suitable\s+for|compatible\s+with|available\s+(?:for|on)|"
+    r"fitted\s+to)|except(?:\s+for)?|excluding|other\s+than)\s+(?:(?:the|a|an)\s+)?)"
+    rf"(?P<codes>{_CODE.pattern}(?:\s*(?:,|/|&|\bor\b|\band\b)\s*(?:the\s+)?{_CODE.pattern})*)",
+    re.IGNORECASE,
+)
+"""Codes named as left out: "Not for BR-22V", "except the BR-15 and BR-22", "not
+compatible with WS-450"."""
+
+
+def unexcluded(text: str) -> str:
+    """``text`` without the codes it names only to leave them out (``_EXCLUDED``): a parts
+    row "fits_models: BR-22; price_gbp: 139.00; notes: Not for BR-22V" gives no price for
+    a BR-22V, though it names one."""
+    return _EXCLUDED.sub(lambda m: m.group("lead"), text)
+
+
 def names_codes(wanted: set[str], text: str) -> bool:
     """Whether ``text`` holds every code of ``wanted`` (``missing_codes``)."""
     return not missing_codes(wanted, text)

@@ -30,13 +30,13 @@ from dataclasses import dataclass
 from expertly.answer.answer_type import asks_for_quantity, expected_units
 from expertly.answer.binding import other_cell, other_code_figure
 from expertly.answer.citations import MARKER, content_words, normalise_figure, weight
-from expertly.answer.codes import codes, names_codes
+from expertly.answer.codes import codes, names_codes, unexcluded
 from expertly.answer.currency import currency_conflict
 from expertly.answer.groups import about_the_other_group
 from expertly.answer.measures import FIGURE, quantities_stated, states_measure
 from expertly.answer.records import other_rows
 from expertly.answer.unheard import speaks_of
-from expertly.answer.units import Unit, known, stems
+from expertly.answer.units import Unit, asks_for_value, known, stems
 
 SUPPORT_THRESHOLD = 0.6
 """Share (figures and codes triple) of a sentence's new words — those not in the question —
@@ -149,11 +149,19 @@ def _contexts(units: Sequence[Unit], question: str) -> list[Context]:
     of the best match to the question, less the table rows about another row than the one
     the question names (``records.other_rows``: "branch: Ashdown" for a question about
     Millbeck). One unit, not a window: with its neighbours, the row next to the right one
-    (the wrong price) would pass as support."""
+    (the wrong price) would pass as support. For a question asking for a value, the codes
+    a unit names only to leave them out ("Not for BR-22V") are not named there
+    (``codes.unexcluded``)."""
     floor = max((u.score for u in units), default=0.0) - RELEVANCE_MARGIN
     other = other_rows([u.text for u in units], question)
+    wants_value = asks_for_value(question)
     return [
-        (figures(u.text), stems(u.text), u.text, u.in_place)
+        (
+            figures(u.text),
+            stems(u.text),
+            u.text,
+            unexcluded(u.in_place) if wants_value else u.in_place,
+        )
         for i, u in enumerate(units)
         if u.score >= floor and i not in other
     ]

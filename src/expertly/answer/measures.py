@@ -92,7 +92,7 @@ KIND_WORDS = {
         "length": "altitude elevation distance diameter far apart thickness thick headroom "
         "clearance",
         "duration": "duration period",
-        "mass": "weight heavy",
+        "mass": "weight weigh weighs heavy",
         "torque": "torque",
         "voltage": "voltage",
         "loudness": "loud",

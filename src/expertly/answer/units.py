@@ -29,7 +29,7 @@ import numpy as np
 
 from expertly.answer.answer_type import asks_for_quantity, expected_units
 from expertly.answer.citations import content_words, weight
-from expertly.answer.codes import asks_for_code, codes, names_codes, new_codes
+from expertly.answer.codes import asks_for_code, codes, names_codes, new_codes, unexcluded
 from expertly.answer.groups import about_the_other_group
 from expertly.answer.measures import quantities_stated, states_measure, words
 from expertly.answer.records import other_rows
@@ -283,17 +283,26 @@ def _on_topic(units: Sequence[Unit], question: str) -> list[Unit]:
     are not about the group it sets apart, and, when it names days of the week, do not
     speak of other days only (``weekdays.about_other_days``: a Sunday row answers nothing
     about Saturdays), and are not table rows about another row than the one it names
-    (``records.other_rows``: "branch: Ashdown" for a room at Millbeck)."""
+    (``records.other_rows``: "branch: Ashdown" for a room at Millbeck). For a question
+    asking for a figure or a code, a code the unit names only to leave it out ("Not for
+    BR-22V", ``codes.unexcluded``) is not named."""
     named, asked = codes(question), days_named(question)
     other = other_rows([u.text for u in units], question)
+    wants_value = asks_for_value(question)
     return [
         u
         for i, u in enumerate(units)
         if i not in other
         and not about_the_other_group(u.text, question)
-        and names_codes(named, u.in_place)
+        and names_codes(named, unexcluded(u.in_place) if wants_value else u.in_place)
         and not speaks_of_other_days(_read(u), asked)
     ]
+
+
+def asks_for_value(question: str) -> bool:
+    """Whether ``question`` asks for a figure or for a form or code: its answer is a value
+    of the thing it names, not a yes or a no ("Does BA-OS-022 fit the BR-22V?")."""
+    return bool(question) and (asks_for_quantity(question) or asks_for_code(question))
 
 
 def lead_units(units: Sequence[Unit], question: str, n: int) -> list[Unit]:
