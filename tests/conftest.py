@@ -111,8 +111,9 @@ def module_tmp(
 ) -> Iterator[Callable[[str], Path]]:
     """``tmp_path_factory.mktemp`` for module-scoped fixtures, whose folders are removed when
     the module's tests are done, unless one of them failed (then they stay for a look, like
-    a failed test's ``tmp_path``). Session-wide, these folders (workspaces, converted models,
-    trained runs) peaked at 8 GB and filled a CI disk."""
+    a failed test's ``tmp_path``). Kept to the end of the session, these folders (workspaces,
+    converted models, trained runs) and the tests' own peaked at 8.2 GB, enough to fill a
+    small CI disk."""
     made: list[Path] = []
     failed_before = request.session.testsfailed
 
