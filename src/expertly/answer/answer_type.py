@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from expertly.answer.codes import asks_for_code
 from expertly.answer.measures import (
     DATE,
     KIND_WORDS,
@@ -105,6 +106,13 @@ def asks_for_quantity(question: str) -> bool:
         return False
     nouns = [w.lower() for w in WORD.findall(match.group("rest"))][:6]
     return any(w in MEASURE_NOUNS or (w[:-1] in MEASURE_NOUNS and w.endswith("s")) for w in nouns)
+
+
+def asks_for_value(question: str) -> bool:
+    """Whether ``question`` asks for a figure (``asks_for_quantity``) or for a form or code
+    (``codes.asks_for_code``): its answer is a value of the thing it names, not a yes or a
+    no ("Does BA-OS-022 fit the BR-22V?")."""
+    return bool(question) and (asks_for_quantity(question) or asks_for_code(question))
 
 
 _WHAT_VERB = re.compile(

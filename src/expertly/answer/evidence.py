@@ -27,16 +27,16 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from expertly.answer.answer_type import asks_for_quantity, expected_units
+from expertly.answer.answer_type import asks_for_quantity, asks_for_value, expected_units
 from expertly.answer.binding import other_cell, other_code_figure
 from expertly.answer.citations import MARKER, content_words, normalise_figure, weight
-from expertly.answer.codes import codes, names_codes, unexcluded
+from expertly.answer.codes import codes, names_codes
 from expertly.answer.currency import currency_conflict
 from expertly.answer.groups import about_the_other_group
 from expertly.answer.measures import FIGURE, quantities_stated, states_measure
 from expertly.answer.records import other_rows
 from expertly.answer.unheard import speaks_of
-from expertly.answer.units import Unit, asks_for_value, known, stems
+from expertly.answer.units import Unit, code_place, known, stems
 
 SUPPORT_THRESHOLD = 0.6
 """Share (figures and codes triple) of a sentence's new words — those not in the question —
@@ -156,12 +156,7 @@ def _contexts(units: Sequence[Unit], question: str) -> list[Context]:
     other = other_rows([u.text for u in units], question)
     wants_value = asks_for_value(question)
     return [
-        (
-            figures(u.text),
-            stems(u.text),
-            u.text,
-            unexcluded(u.in_place) if wants_value else u.in_place,
-        )
+        (figures(u.text), stems(u.text), u.text, code_place(u, wants_value))
         for i, u in enumerate(units)
         if u.score >= floor and i not in other
     ]

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from expertly.answer.answer_type import asks_for_quantity, expected_units
+from expertly.answer.answer_type import asks_for_quantity, asks_for_value, expected_units
 from expertly.answer.citations import content_words, weight
 from expertly.answer.codes import asks_for_code, codes, names_codes, new_codes, unexcluded
 from expertly.answer.groups import about_the_other_group
@@ -294,15 +294,16 @@ def _on_topic(units: Sequence[Unit], question: str) -> list[Unit]:
         for i, u in enumerate(units)
         if i not in other
         and not about_the_other_group(u.text, question)
-        and names_codes(named, unexcluded(u.in_place) if wants_value else u.in_place)
+        and names_codes(named, code_place(u, wants_value))
         and not speaks_of_other_days(_read(u), asked)
     ]
 
 
-def asks_for_value(question: str) -> bool:
-    """Whether ``question`` asks for a figure or for a form or code: its answer is a value
-    of the thing it names, not a yes or a no ("Does BA-OS-022 fit the BR-22V?")."""
-    return bool(question) and (asks_for_quantity(question) or asks_for_code(question))
+def code_place(unit: Unit, wants_value: bool) -> str:
+    """Where ``unit`` names the codes it speaks of: its text under its title and headings,
+    less, for a question asking for a value (``answer_type.asks_for_value``), the codes it
+    names only to leave them out ("Not for BR-22V", ``codes.unexcluded``)."""
+    return unexcluded(unit.in_place) if wants_value else unit.in_place
 
 
 def lead_units(units: Sequence[Unit], question: str, n: int) -> list[Unit]:
