@@ -5,9 +5,10 @@
 ``examples/questions_vet.jsonl``, ``examples/questions_housing*.jsonl`` and
 ``examples/questions_library*.jsonl``, ``examples/questions_handbook*.jsonl`` and
 ``examples/questions_insurance*.jsonl``, ``examples/questions_software*.jsonl`` and
-``examples/questions_compressors*.jsonl`` and ``examples/questions_courier*.jsonl`` on ten
-more corpora (``examples/corpus-utility``, ``-transit``, ``-vet``, ``-housing``, ``-library``,
-``-handbook``, ``-insurance``, ``-software``, ``-compressors``, ``-courier``) must
+``examples/questions_compressors*.jsonl``, ``examples/questions_courier*.jsonl`` and
+``examples/questions_rental*.jsonl`` on eleven more corpora (``examples/corpus-utility``,
+``-transit``, ``-vet``, ``-housing``, ``-library``, ``-handbook``, ``-insurance``,
+``-software``, ``-compressors``, ``-courier``, ``-rental``) must
 each be answerable from the document they name, and no two sets of a corpus may ask about
 the same fact, or a figure reported on a held-out set would be measured on what was tuned.
 """
@@ -49,6 +50,8 @@ SETS = {  # question set: (its corpus, its factual questions)
     "questions_compressors2.jsonl": ("corpus-compressors", 12),
     "questions_courier.jsonl": ("corpus-courier", 12),
     "questions_courier2.jsonl": ("corpus-courier", 12),
+    "questions_rental.jsonl": ("corpus-rental", 12),
+    "questions_rental2.jsonl": ("corpus-rental", 12),
 }
 
 
