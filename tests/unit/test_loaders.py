@@ -38,6 +38,11 @@ def load(path: Path, **kwargs: object) -> Document:
     return load_file(path, doc_id=path.name, **kwargs)  # type: ignore[arg-type]
 
 
+def load_bytes(text: str, name: str) -> Document:
+    """A document parsed from ``text`` as the file ``name`` (nothing written to disk)."""
+    return parse_bytes(text.encode(), Path(name), doc_id=name).document
+
+
 def reason(path: Path, **kwargs: object) -> str:
     with pytest.raises(LoadError) as info:
         load(path, **kwargs)
@@ -132,6 +137,83 @@ def test_txt_paragraphs_and_list_lines(tmp_path: Path) -> None:
         "Rotate tokens every 90 days.",
     ]
     assert doc.text.startswith("Passwords must be long and unique.\n\nRules:\n\n- at least")
+
+
+_RULED_TXT = """\
+ACME PARCELS LTD
+CLAIMS AND LIABILITY
+====================
+
+Version 2, effective 1 April 2025.
+
+1. PROTECTION COVER
+-------------------
+You can raise the cover on a parcel
+when you book.
+
+  Declared value        Price per parcel    Who can buy it
+  --------------------  ------------------  --------------
+  Up to £300            £2.50               All customers
+  £300.01 to £500       £4.00               All customers
+  £500.01 to £1,000     £7.50 per parcel    Business
+                        (£6.00 online)      accounts only
+  Our decision          within 30 days of a complete claim
+
+Conditions:
+  - Not available on Economy.
+
+IMPORTANT NOTICE
+
+Contact details
+Phone 0330 000 0000
+========================================
+2. TIME LIMITS
+"""
+
+
+def test_txt_ruled_headings_and_aligned_tables() -> None:
+    doc = load_bytes(_RULED_TXT, "claims.txt")
+    assert_well_formed(doc)
+    assert doc.title == "CLAIMS AND LIABILITY"
+    headings = [(doc.text[s.start : s.end], s.level) for s in doc.segments if s.kind == "heading"]
+    # a capitals line alone is a heading; a ruler under a mixed-case block only separates
+    assert headings == [
+        ("ACME PARCELS LTD", 2),
+        ("CLAIMS AND LIABILITY", 1),
+        ("1. PROTECTION COVER", 2),
+        ("IMPORTANT NOTICE", 2),
+        ("2. TIME LIMITS", 2),
+    ]
+    assert seg_texts(doc, "row") == [
+        "Declared value: Up to £300; Price per parcel: £2.50; Who can buy it: All customers",
+        "Declared value: £300.01 to £500; Price per parcel: £4.00; Who can buy it: All customers",
+        # a line with an empty first column continues the row above
+        "Declared value: £500.01 to £1,000; Price per parcel: £7.50 per parcel (£6.00 online);"
+        " Who can buy it: Business accounts only",
+        # text running across a column's start spans it
+        "Declared value: Our decision; Price per parcel: within 30 days of a complete claim",
+    ]
+    rows = [s for s in doc.segments if s.kind == "row"]
+    assert all(s.heading_path[-1] == "1. PROTECTION COVER" for s in rows)
+    assert seg_texts(doc, "paragraph")[:2] == [
+        "Version 2, effective 1 April 2025.",
+        "You can raise the cover on a parcel when you book.",
+    ]
+    assert "Contact details Phone 0330 000 0000" in seg_texts(doc, "paragraph")
+    assert "=====" not in doc.text and "-----" not in doc.text
+    assert seg_texts(doc, "list") == ["- Not available on Economy."]
+
+
+def test_txt_title_is_left_to_the_file_name_without_a_title_block() -> None:
+    text = "Intro line one.\nIntro line two.\nThird.\nFourth.\nFifth.\nSixth.\nSeventh.\n\n"
+    doc = load_bytes(text + "SECTION ONE\n===========\nBody.\n", "notes.txt")
+    assert doc.title == "notes"
+    assert [s.level for s in doc.segments if s.kind == "heading"] == [1]
+
+
+def test_txt_table_rule_without_a_header_only_separates() -> None:
+    doc = load_bytes("Before.\n\n-----  -----\nAfter the rule.\n", "rule.txt")
+    assert seg_texts(doc) == ["Before.", "After the rule."]
 
 
 def test_txt_decodes_bom_and_utf16(tmp_path: Path) -> None:
