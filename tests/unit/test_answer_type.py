@@ -39,6 +39,7 @@ from expertly.types import Answer, Chunk, Hit, TraceStep
         "By when does the proxy form have to be handed in?",
         "What does a BR-22V weigh?",
         "We are thinking of the Extended level. What would that cost us per year?",
+        "What is the Saturday collection booking cut-off for an address in Zone 2?",
     ],
 )
 def test_questions_asking_for_a_figure(question: str) -> None:
@@ -58,6 +59,7 @@ def test_questions_asking_for_a_figure(question: str) -> None:
         "When I renew a book, is the loan period the same?",
         "What do I need to bring to the appointment?",
         "What does the warranty cover?",
+        "Does the Saturday cut-off apply to pallets?",
     ],
 )
 def test_questions_asking_for_something_else(question: str) -> None:

@@ -911,3 +911,19 @@ def test_unexcluded_drops_codes_named_after_not_for_except_or_excluding() -> Non
         "Fits BR-22 (not suitable for outdoor use)"
     )
     assert "WS-450" not in unexcluded("Not compatible with WS-450 or WS-460.")
+
+
+def test_a_figure_read_off_the_number_of_a_name_supports_no_measure() -> None:
+    faq = (
+        "You can ask for your complaint to go to Stage 2 within 6 weeks of our Stage 1 "
+        "response. Stage 2 complaints are reviewed by the Chief Officer."
+    )
+    question = "How long have I got to take my complaint to Stage 2?"
+    units = _units(faq, question)
+    wrong = "You can ask for your complaint to go to Stage 2 within 2 weeks of Stage 1 response."
+    right = "You can ask for your complaint to go to Stage 2 within 6 weeks of our response."
+    assert check_support(wrong, question, units).kept == ""
+    assert check_support(right, question, units).kept == right
+    # a figure the unit gives as a measure too still supports it
+    zone = "Zone 2 parcels take 2 days."
+    assert check_support("Zone 2 parcels take 2 days.", "Zone 2?", _units(zone, "Zone 2?")).kept

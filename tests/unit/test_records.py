@@ -45,7 +45,53 @@ def test_a_record_is_read_as_cells_and_a_clock_time_opens_none() -> None:
         (ARRIVAL.splitlines(), "When do new Brindle Works shift staff arrive on day one?", {0}),
         (ROOMS.splitlines(), "How much is the hourly room hire?", set()),  # names no row
         (ROOMS.splitlines(), "Is Millbeck dearer than Ashdown?", set()),  # names both
-        (["Grade: G5; Allowance: £4,800", "Grade: G6; Allowance: £7,200"], "G6 pay?", set()),
+        # a value made of codes is named by the code, exactly ("BR-22" is not "BR-22V")
+        (["Grade: G5; Allowance: £4,800", "Grade: G6; Allowance: £7,200"], "G6 pay?", {0}),
+        (
+            [
+                "Model: BR-15; Belt deflection at 50 N: 5 mm",
+                "Model: BR-22; Belt deflection at 50 N: 7 mm",
+                "Model: BR-22V; Belt deflection at 50 N: none",
+            ],
+            "How far should the belt of a BR-22 deflect?",
+            {0, 2},
+        ),
+        (["grade: G1-G4; device: T14", "grade: G5-G6; device: X1"], "Device for G5?", {0}),
+        (  # a name with a figure names its row
+            ["Zone: Zone 1; Saturday: 10:00", "Zone: Zone 2; Saturday: 09:30"],
+            "What is the Saturday cut-off in Zone 2?",
+            {0},
+        ),
+        (
+            ["Month: April 2025; Pallets: 11.50%", "Month: May 2025; Pallets: 11.15%"],
+            "What was the pallet fuel surcharge in April 2025?",
+            {1},
+        ),
+        (  # "Next Day" is named only inside "Next Day 10:30"
+            ["Service: Next Day; Cover: £50", "Service: Next Day 10:30; Cover: £75"],
+            "What cover do I get on Next Day 10:30?",
+            {0},
+        ),
+        (  # a row shaped like the others that the table lacks: every row is another
+            ["Month: April 2025; Pallets: 11.50%", "Month: June 2025; Pallets: 10.60%"],
+            "What is the pallet fuel surcharge in July 2025?",
+            {0, 1},
+        ),
+        (
+            ["Zone: Zone 1; Saturday: 10:00", "Zone: Zone 2; Saturday: 09:30"],
+            "Saturday cut-off in Zone 5?",
+            {0, 1},
+        ),
+        (  # the shared word alone, or with a word that is no name, names no row
+            ["Month: April 2025; Pallets: 11.50%", "Month: June 2025; Pallets: 10.60%"],
+            "What was the pallet fuel surcharge in 2025?",
+            set(),
+        ),
+        (  # a fact with figures names no row
+            ["Step: a; Limit: within 7 days of delivery", "Step: b; Limit: within 28 days"],
+            "Is it within 7 days of delivery?",
+            set(),
+        ),
         (["ticket: Weekly; zone: A", "ticket: Weekly; zone: A-D"], "Weekly, zones A to D?", set()),
         (
             ["branch: All branches; fee: £1", "branch: Harwell Central; fee: £2"],
@@ -67,8 +113,9 @@ def test_a_record_is_read_as_cells_and_a_clock_time_opens_none() -> None:
 def test_a_question_naming_a_cell_value_sets_the_other_rows_apart(
     texts: list[str], question: str, other: set[int]
 ) -> None:
-    """Values with digits (grades, codes) or without a word of three letters (zone "A")
-    are left to the code checks."""
+    """A value with figures names a row when it is short ("Zone 2", "April 2025") or made
+    of codes ("G6", "BR-22"); one without a word of three letters that is no code (zone
+    "A") names none."""
     assert other_rows(texts, question) == other
 
 

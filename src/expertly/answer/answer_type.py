@@ -41,6 +41,10 @@ _HOW = re.compile(
 _WHAT = re.compile(r"\b(?:what|which)\b(?P<rest>[^?.!]*)", re.IGNORECASE)
 
 
+_CUT_OFF = re.compile(r"\bcut[\s-]off\b", re.IGNORECASE)
+""""cut-off" and "cut off", one noun: "What is the Saturday booking cut-off...?" asks a time."""
+
+
 _SUPERLATIVE = re.compile(
     r"\bwhat(?:'s|’s|\s+is|\s+are|\s+was)\s+the\s+(?P<word>most|least|maximum|minimum|"
     r"latest|earliest|soonest|longest|shortest|highest|lowest)\b",
@@ -58,7 +62,7 @@ MEASURE_NOUNS = words(
     length width height depth thickness size weight mass distance diameter altitude torque voltage
     headroom clearance
     current power capacity temperature humidity pressure speed frequency range
-    duration period time date year month day hour deadline age version port
+    duration period time date year month day hour deadline cutoff cutoffs age version port
     """
 )
 """Nouns of a ``what``/``which`` question that ask for a figure ("What torque...", "Which
@@ -101,7 +105,7 @@ def asks_for_quantity(question: str) -> bool:
     there = _IS_THERE.search(question)
     if there and _CHARGES & {w.lower() for w in WORD.findall(there.group("rest"))}:
         return True
-    match = _WHAT.search(question)
+    match = _WHAT.search(_CUT_OFF.sub("cutoff", question))
     if match is None:
         return False
     nouns = [w.lower() for w in WORD.findall(match.group("rest"))][:6]

@@ -97,6 +97,19 @@ def unexcluded(text: str) -> str:
     return _EXCLUDED.sub(lambda m: m.group("lead"), text)
 
 
+_CODE_LIST = re.compile(
+    rf"\s*(?:{_CODE.pattern})(?:\s*(?:,|/|&|\bor\b|\band\b|\bto\b|-|–)\s*(?:{_CODE.pattern}))*\s*"
+)
+
+
+def code_value(value: str) -> set[str]:
+    """The codes a value made only of codes names ("BR-15", "BR-22, BR-22V", "G1-G6":
+    each code of a range), as ``codes`` writes them; empty for any other value."""
+    if not _CODE_LIST.fullmatch(value):
+        return set()
+    return codes(value) | {c.lower() for c in _in_ranges(value)}
+
+
 def names_codes(wanted: set[str], text: str) -> bool:
     """Whether ``text`` holds every code of ``wanted`` (``missing_codes``)."""
     return not missing_codes(wanted, text)

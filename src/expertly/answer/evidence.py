@@ -33,10 +33,9 @@ from expertly.answer.citations import MARKER, content_words, normalise_figure, w
 from expertly.answer.codes import codes, names_codes
 from expertly.answer.currency import currency_conflict
 from expertly.answer.groups import about_the_other_group
-from expertly.answer.measures import FIGURE, quantities_stated, states_measure
-from expertly.answer.records import other_rows
+from expertly.answer.measures import FIGURE, MEASURE_UNITS, quantities_stated, states_measure
 from expertly.answer.unheard import speaks_of
-from expertly.answer.units import Unit, code_place, known, stems
+from expertly.answer.units import Unit, code_place, known, set_apart, stems
 
 SUPPORT_THRESHOLD = 0.6
 """Share (figures and codes triple) of a sentence's new words — those not in the question —
@@ -110,6 +109,29 @@ def _measure_conflict(sentence: str, unit_words: set[str], unit_text: str) -> bo
     )
 
 
+_UNIT_WORDS = frozenset().union(*MEASURE_UNITS.values())
+_NAMED_NUMBER = re.compile(r"\b[A-Z][a-z]+\s+(\d+)(?![\d.,:]*\d)")
+"""A number naming a thing after a capitalised word: "Stage 2", "Zone 3", "Step 4"."""
+
+
+def _name_taken_as_measure(sentence: str, unit_text: str) -> bool:
+    """Whether ``sentence`` gives a figure a unit of measure ("within 2 *weeks*") that the
+    unit writes only as the number of a name ("go to *Stage 2* within 6 weeks"): the figure
+    was read off the name, the measure off another figure."""
+    named = {normalise_figure(m.group(1)) for m in _NAMED_NUMBER.finditer(unit_text)}
+    if not named:
+        return False
+    measured = {v for v, w in quantities(_bare(sentence)).items() if w & _UNIT_WORDS}
+    for value in measured & named:
+        uses = [m for m in FIGURE.finditer(unit_text) if normalise_figure(m.group(0)) == value]
+        names = [
+            m for m in _NAMED_NUMBER.finditer(unit_text) if normalise_figure(m.group(1)) == value
+        ]
+        if len(uses) == len(names):
+            return True
+    return False
+
+
 _DURATION_WORD = r"(?:years?|months?|weeks?|days?|hours?|hrs?|minutes?|mins?|seconds?|secs?)"
 _COMPOUND = re.compile(
     rf"(?<![\d.,])(\d+)\s*({_DURATION_WORD})\s*(?:,\s*|\s+and\s+|\s+)(\d+)\s*{_DURATION_WORD}\b",
@@ -147,13 +169,14 @@ text after its title and headings (where the codes it speaks of may be named).""
 def _contexts(units: Sequence[Unit], question: str) -> list[Context]:
     """Each unit's figures, word stems and text, for the units within ``RELEVANCE_MARGIN``
     of the best match to the question, less the table rows about another row than the one
-    the question names (``records.other_rows``: "branch: Ashdown" for a question about
-    Millbeck). One unit, not a window: with its neighbours, the row next to the right one
+    the question names or whose bands leave out its amount (``units.set_apart``: "branch:
+    Ashdown" for a question about Millbeck, the 0-1 kg row for a 1.5 kg parcel). One unit,
+    not a window: with its neighbours, the row next to the right one
     (the wrong price) would pass as support. For a question asking for a value, the codes
     a unit names only to leave them out ("Not for BR-22V") are not named there
     (``codes.unexcluded``)."""
     floor = max((u.score for u in units), default=0.0) - RELEVANCE_MARGIN
-    other = other_rows([u.text for u in units], question)
+    other = set_apart(units, question)
     wants_value = asks_for_value(question)
     return [
         (figures(u.text), stems(u.text), u.text, code_place(u, wants_value))
@@ -174,7 +197,8 @@ def sentence_supported(
     a figure, within ``SUBJECT_MARGIN`` of the rarity-weighted most any unit holds; a
     negation, when the sentence has one (``not``, ``never``, ``n't``...); every word of
     ``changed`` (what a restatement of an earlier sentence changes, see ``restated``);
-    each figure with the unit of measure the unit gives it (``_measure_conflict``) and an
+    each figure with the unit of measure the unit gives it (``_measure_conflict``), never
+    a measure for the number of a name (``_name_taken_as_measure``: "Stage 2") and an
     amount in the unit's currency (``currency.currency_conflict``); and
     every code it or the question names ("WS-450", "E42"), in the unit or its title and
     headings: the Stratus manual's "LoRaWAN 14 dBm" says nothing of the Cirrus WS-450's
@@ -208,6 +232,7 @@ def sentence_supported(
         and (negated is None or (bool(_NEGATION.search(text)) and _all_known(negated, placed)))
         and all(known(w, words) for w in changed)
         and not _measure_conflict(sentence, words, text)
+        and not _name_taken_as_measure(sentence, text)
         and not _cut_compound(_bare(sentence), text)
         and not currency_conflict(_bare(sentence), text)
         and not other_cell(labels, claimed, text)

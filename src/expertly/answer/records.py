@@ -16,10 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from expertly.answer.answer_type import asking_sentences
+from expertly.answer.codes import code_value, codes
 
-_CELL = re.compile(r"^\s*([^:;\d]{1,60}?):\s+(.*)$", re.DOTALL)
-"""A cell: a label of up to 60 characters without digits (a clock time's colon opens
-none), a colon, a space and its value."""
+_CELL = re.compile(r"^\s*([^:;]{1,60}?):\s+(.*)$", re.DOTALL)
+"""A cell: a label of up to 60 characters, a colon, a space and its value. A label may hold
+figures ("zone_1", "Belt deflection at 50 N") but does not end in one when the value opens
+with one: "09:00 - 12:30" is a clock time, not a cell."""
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -39,7 +41,7 @@ def cells(text: str) -> list[Cell]:
     found: list[Cell] = []
     for piece in text.split(";"):
         match = _CELL.match(piece)
-        if match:
+        if match and not (match.group(1)[-1:].isdigit() and match.group(2)[:1].isdigit()):
             found.append(Cell(match.group(1).strip(), match.group(2).strip()))
         elif found:
             found[-1] = Cell(found[-1].key, f"{found[-1].value}; {piece.strip()}")
@@ -70,15 +72,59 @@ _EVERY = re.compile(r"^\s*(?:all|any|every|each)\b", re.IGNORECASE)
 """A value covering every row ("All branches", "any one of B/C/D"): never another row."""
 
 
+_NAMED_WITH_FIGURES = 4
+"""How many words a value holding figures may have and still name a row: "Zone 2", "April
+2025", "Next Day 10:30" name one; "within 7 days of delivery" states a fact."""
+
+
 def _distinct(value: str) -> bool:
     """Whether ``value`` can tell a row apart by words: it has a word of three letters or
-    more and no digit (a zone "A" or a grade "G6" is left to the code checks), and does not
-    cover every row (``_EVERY``)."""
+    more (a zone "A" or a grade "G6" is left to the code checks), no more than
+    ``_NAMED_WITH_FIGURES`` words when it holds figures, and does not cover every row
+    (``_EVERY``)."""
+    words = _tokens(value)
     return (
-        not any(ch.isdigit() for ch in value)
-        and any(len(w) >= 3 for w in _tokens(value))
+        any(len(w) >= 3 and w.isalpha() for w in words)
+        and (len(words) <= _NAMED_WITH_FIGURES or not any(ch.isdigit() for ch in value))
         and not _EVERY.match(value)
     )
+
+
+def _within(shorter: str, longer: str) -> bool:
+    """Whether the words of ``shorter`` are a run of those of ``longer`` (and fewer)."""
+    short, long = _tokens(shorter), _tokens(longer)
+    n = len(short)
+    return n < len(long) and any(long[i : i + n] == short for i in range(len(long) - n + 1))
+
+
+def _unlisted(values: Sequence[str], question: str) -> bool:
+    """Whether ``question`` names a value shaped like ``values`` that none of them is: values
+    alike but for one word ("January 2025" ... "June 2025", "Zone 1" ... "Zone 4") and, in
+    the question, the words they share around another one in its place, a name (capitalised)
+    where they have words, a figure where they have figures ("July 2025", "Zone 5"). The
+    question then asks about a row the table does not have."""
+    shapes = {tuple(_tokens(v)) for v in values}
+    n = len(next(iter(shapes), ()))
+    if len(shapes) < 2 or n < 2 or any(len(s) != n for s in shapes):
+        return False
+    varying = [i for i in range(n) if len({s[i] for s in shapes}) > 1]
+    if len(varying) != 1:
+        return False
+    at = varying[0]
+    known = {s[at] for s in shapes}
+    numeric = all(w.isdigit() for w in known)
+    if not numeric and not all(w.isalpha() for w in known):
+        return False
+    fixed = next(iter(shapes))
+    written = _WORD.findall(question)
+    asked = [w.lower() for w in written]
+    for i in range(len(asked) - n + 1):
+        if all(asked[i + j] == fixed[j] for j in range(n) if j != at):
+            word = written[i + at]
+            alike = word.isdigit() if numeric else word.isalpha() and word[0].isupper()
+            if alike and word.lower() not in known:
+                return True
+    return False
 
 
 def other_rows(texts: Sequence[str], question: str) -> set[int]:
@@ -88,22 +134,35 @@ def other_rows(texts: Sequence[str], question: str) -> set[int]:
     sentence that asks (``answer_type.asking_sentences``), or as a name in the story around
     it: "We'd like a meeting at Millbeck Library. How much is the hourly hire?" names
     "branch: Millbeck", so "branch: Ashdown" is another row; "I'm moving in with my
-    partner. How much notice do I give?" names no FAQ "category: moving in". Nothing is
-    set aside when the question names no value, or names the value of every record."""
+    partner. How much notice do I give?" names no FAQ "category: moving in". A value named
+    only as part of a longer one that is named too ("Next Day" in "Next Day 10:30") is
+    not named. A value made of codes ("Model: BR-15") is named by its code anywhere in the
+    question, and only exactly ("BR-22" is not "BR-22V"): under a heading naming both
+    models, the BR-15 row says nothing of a BR-22. Nothing is set aside when the question
+    names no value, or names the value of every record. When it names a value shaped like
+    those of a key that none of them is ("July 2025" where the months run to June), every
+    record is about another row (``_unlisted``)."""
     asking, story = asking_sentences(question)
     asked, scene = " ".join(asking), " ".join(story)
+    named_codes = codes(question)
     values: dict[str, dict[int, str]] = {}
     for i, text in enumerate(texts):
         for cell in cells(text):
-            if _distinct(cell.value):
+            if _distinct(cell.value) or code_value(cell.value):
                 values.setdefault(cell.key.lower(), {})[i] = cell.value
     other: set[int] = set()
     for by_text in values.values():
         named = {
             i
             for i, value in by_text.items()
-            if _names(asked, value) or _names(scene, value, as_name=True)
+            if code_value(value) & named_codes
+            or _names(asked, value)
+            or _names(scene, value, as_name=True)
         }
+        longest = {by_text[i] for i in named}
+        named = {i for i in named if not any(_within(by_text[i], v) for v in longest)}
         if named and len(named) < len(by_text):
             other |= set(by_text) - named
+        elif not named and _unlisted(list(by_text.values()), question):
+            other |= set(by_text)
     return other

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from expertly.answer.answer_type import asks_for_quantity, asks_for_value, expected_units
+from expertly.answer.bands import outside
 from expertly.answer.citations import content_words, weight
 from expertly.answer.codes import asks_for_code, codes, names_codes, new_codes, unexcluded
 from expertly.answer.groups import about_the_other_group
@@ -283,11 +284,11 @@ def _on_topic(units: Sequence[Unit], question: str) -> list[Unit]:
     are not about the group it sets apart, and, when it names days of the week, do not
     speak of other days only (``weekdays.about_other_days``: a Sunday row answers nothing
     about Saturdays), and are not table rows about another row than the one it names
-    (``records.other_rows``: "branch: Ashdown" for a room at Millbeck). For a question
-    asking for a figure or a code, a code the unit names only to leave it out ("Not for
-    BR-22V", ``codes.unexcluded``) is not named."""
+    (``set_apart``: "branch: Ashdown" for a room at Millbeck, the 0-1 kg row for a 1.5 kg
+    parcel). For a question asking for a figure or a code, a code the unit names only to
+    leave it out ("Not for BR-22V", ``codes.unexcluded``) is not named."""
     named, asked = codes(question), days_named(question)
-    other = other_rows([u.text for u in units], question)
+    other = set_apart(units, question)
     wants_value = asks_for_value(question)
     return [
         u
@@ -297,6 +298,17 @@ def _on_topic(units: Sequence[Unit], question: str) -> list[Unit]:
         and names_codes(named, code_place(u, wants_value))
         and not speaks_of_other_days(_read(u), asked)
     ]
+
+
+def set_apart(units: Sequence[Unit], question: str) -> set[int]:
+    """The indices of ``units`` that are rows about another row than the one ``question``
+    asks about: another value of a cell it names (``records.other_rows``: "branch: Ashdown"
+    for a room at Millbeck) or, for a question asking for a value, bands of a measure that
+    leave out the amount it states (``bands.outside``: the 0-1 kg row for a 1.5 kg parcel,
+    "Up to £300" for a parcel worth £450)."""
+    texts = [u.text for u in units]
+    other = other_rows(texts, question)
+    return other | outside(texts, question) if asks_for_value(question) else other
 
 
 def code_place(unit: Unit, wants_value: bool) -> str:
