@@ -268,6 +268,11 @@ def test_no_unit_answers_for_a_code_the_question_names_and_it_does_not() -> None
          "£4,800", False),
         ("Car allowance: £4,800 a year for G5 employees and £7,200 a year for G6 employees.",
          "£7,200", True),
+        # a record: each code owns the cells it labels, whatever figure opens the row
+        ("column 1: Car allowance; G4: £3,900 a year; G5: £4,800 a year; G6: £7,200 a year",
+         "£4,800", False),
+        ("column 1: Car allowance; G4: £3,900 a year; G5: £4,800 a year; G6: £7,200 a year",
+         "£7,200", True),
     ],
 )  # fmt: skip
 def test_a_figure_listed_for_a_sibling_code_answers_nothing_for_the_code_asked(

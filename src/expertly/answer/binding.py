@@ -106,6 +106,9 @@ def other_code_figure(new: set[str], question: str, text: str) -> bool:
     if not _letters(code) or len({c for _, c in siblings}) < 2:
         return False
     figure = next(iter(new))
+    keyed = _keyed_owners(figure, code, text)
+    if keyed:
+        return code not in keyed
     found = [m.start() for m in FIGURE.finditer(text) if normalise_figure(m.group(0)) == figure]
     if not found:
         return False
@@ -121,3 +124,14 @@ def other_code_figure(new: set[str], question: str, text: str) -> bool:
 
     owners = {owner(at) for at in found}
     return code not in owners and bool(owners - {None})
+
+
+def _keyed_owners(figure: str, code: str, text: str) -> set[str]:
+    """The sibling codes of ``code`` labelling the cells of the record ``text`` that hold
+    ``figure``; empty when ``text`` is no record or no such cell is labelled by one."""
+    owners: set[str] = set()
+    for cell in cells(text):
+        held = {normalise_figure(m.group(0)) for m in FIGURE.finditer(cell.value)}
+        if figure in held:
+            owners |= {c for c in codes(cell.key) if _letters(c) == _letters(code)}
+    return owners

@@ -110,24 +110,36 @@ def _measure_conflict(sentence: str, unit_words: set[str], unit_text: str) -> bo
 
 
 _UNIT_WORDS = frozenset().union(*MEASURE_UNITS.values())
-_NAMED_NUMBER = re.compile(r"\b[A-Z][a-z]+\s+(\d+)(?![\d.,:]*\d)")
+_NAMED_NUMBER = re.compile(r"\b([A-Z][a-z]+)\s+(\d+)(?![\d.,:]*\d)")
 """A number naming a thing after a capitalised word: "Stage 2", "Zone 3", "Step 4"."""
+
+
+def _name_numbers(text: str) -> list[str]:
+    """The numbers of names in ``text`` ("Stage 2", "Zone 3"), not measures after a
+    capitalised word ("WS-450 Pro 10 days"), normalised as by ``figures``."""
+    out = []
+    for match in _NAMED_NUMBER.finditer(text):
+        after = _NEXT_WORD.match(text, match.end())
+        measure = after is not None and after.group(1).lower() in _UNIT_WORDS
+        if content_words(match.group(1)) and not measure:  # not "The 24-hour ..."
+            out.append(normalise_figure(match.group(2)))
+    return out
+
+
+_NEXT_WORD = re.compile(r"[\s-]*([^\W\d_]+|%)")
 
 
 def _name_taken_as_measure(sentence: str, unit_text: str) -> bool:
     """Whether ``sentence`` gives a figure a unit of measure ("within 2 *weeks*") that the
     unit writes only as the number of a name ("go to *Stage 2* within 6 weeks"): the figure
     was read off the name, the measure off another figure."""
-    named = {normalise_figure(m.group(1)) for m in _NAMED_NUMBER.finditer(unit_text)}
+    named = _name_numbers(unit_text)
     if not named:
         return False
     measured = {v for v, w in quantities(_bare(sentence)).items() if w & _UNIT_WORDS}
-    for value in measured & named:
+    for value in measured & set(named):
         uses = [m for m in FIGURE.finditer(unit_text) if normalise_figure(m.group(0)) == value]
-        names = [
-            m for m in _NAMED_NUMBER.finditer(unit_text) if normalise_figure(m.group(1)) == value
-        ]
-        if len(uses) == len(names):
+        if len(uses) == named.count(value):
             return True
     return False
 

@@ -20,8 +20,8 @@ from expertly.answer.codes import code_value, codes
 
 _CELL = re.compile(r"^\s*([^:;]{1,60}?):\s+(.*)$", re.DOTALL)
 """A cell: a label of up to 60 characters, a colon, a space and its value. A label may hold
-figures ("zone_1", "Belt deflection at 50 N") but does not end in one when the value opens
-with one: "09:00 - 12:30" is a clock time, not a cell."""
+figures ("zone_1", "BR-15", "Belt deflection at 50 N"); a clock time's colon opens none, as
+no space follows it ("09:00")."""
 _WORD = re.compile(r"[^\W_]+")
 
 
@@ -41,7 +41,7 @@ def cells(text: str) -> list[Cell]:
     found: list[Cell] = []
     for piece in text.split(";"):
         match = _CELL.match(piece)
-        if match and not (match.group(1)[-1:].isdigit() and match.group(2)[:1].isdigit()):
+        if match:
             found.append(Cell(match.group(1).strip(), match.group(2).strip()))
         elif found:
             found[-1] = Cell(found[-1].key, f"{found[-1].value}; {piece.strip()}")
