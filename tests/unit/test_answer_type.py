@@ -40,6 +40,7 @@ from expertly.types import Answer, Chunk, Hit, TraceStep
         "What does a BR-22V weigh?",
         "We are thinking of the Extended level. What would that cost us per year?",
         "What is the Saturday collection booking cut-off for an address in Zone 2?",
+        "What was the fuel surcharge for pallets in April 2025?",
     ],
 )
 def test_questions_asking_for_a_figure(question: str) -> None:

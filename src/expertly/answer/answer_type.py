@@ -56,7 +56,8 @@ figure, and for the latest or earliest, a time, a date or a delay."""
 
 MEASURE_NOUNS = words(
     """
-    price prices cost costs fee fees charge charges amount sum budget allowance discount
+    price prices cost costs fee fees charge charges surcharge surcharges amount sum budget
+    allowance discount
     discounts rate rates percentage share number count quantity total fare fares deposit
     deposits rent salary wage wages minimum maximum limit limits
     length width height depth thickness size weight mass distance diameter altitude torque voltage

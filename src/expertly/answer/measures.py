@@ -86,7 +86,7 @@ KIND_WORDS = {
     word: kind
     for kind, named in {
         "money": "price prices cost costs fee fees money allowance revenue salary spend fare "
-        "fares deposit deposits rent wage wages",
+        "fares deposit deposits rent wage wages surcharge surcharges",
         "temperature": "temperature",
         "area": "area square",
         "length": "altitude elevation distance diameter far apart thickness thick headroom "
