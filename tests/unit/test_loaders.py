@@ -204,6 +204,29 @@ def test_txt_ruled_headings_and_aligned_tables() -> None:
     assert seg_texts(doc, "list") == ["- Not available on Economy."]
 
 
+def test_txt_two_column_lists_keep_one_entry_per_line() -> None:
+    text = (
+        "3. CLAIM FORMS\n--------------\n"
+        "  CL-3   Theft at the home\n"
+        "  CL-3A  Theft of possessions away from the home, including\n"
+        "         theft from an unattended vehicle\n"
+        "  CL-7   Bicycle Cover add-on\n\n"
+        "  Building open:   Mon-Fri 07:00-19:30\n"
+        "  Reception: Mon-Fri 08:00-17:30\n"
+    )
+    doc = load_bytes(text, "forms.txt")
+    assert_well_formed(doc)
+    assert seg_texts(doc, "list") == [
+        "CL-3 Theft at the home",
+        "CL-3A Theft of possessions away from the home, including theft from an unattended vehicle",
+        "CL-7 Bicycle Cover add-on",
+    ]
+    # a paragraph with a line laid out otherwise is joined as before
+    assert seg_texts(doc, "paragraph") == [
+        "Building open: Mon-Fri 07:00-19:30 Reception: Mon-Fri 08:00-17:30"
+    ]
+
+
 def test_txt_title_is_left_to_the_file_name_without_a_title_block() -> None:
     text = "Intro line one.\nIntro line two.\nThird.\nFourth.\nFifth.\nSixth.\nSeventh.\n\n"
     doc = load_bytes(text + "SECTION ONE\n===========\nBody.\n", "notes.txt")

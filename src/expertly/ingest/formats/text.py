@@ -14,6 +14,10 @@ markup, and the loader reads the common conventions:
   is empty continues the row above it (a wrapped cell). Joined into one paragraph, as it
   would be otherwise, a table of prices by band reads "Up to £300 £2.50 All customers
   £300.01 to £500 £4.00 ...": no row can be told from its neighbour.
+* **Two-column lists.** A paragraph whose every line is a short term, two spaces or more and
+  its description, all descriptions starting in one column (continuation lines indented to
+  it), keeps one entry per line ("CL-3A  Theft of personal possessions away from home"):
+  joined, each form's description would run into the next form's code.
 * **Paragraphs** are split on blank lines; within one, lines that start like list items
   ("- ", "1. ", "• ") become separate list segments and the other lines are joined (their
   breaks are only wrapping).
@@ -119,6 +123,31 @@ def _cut(line: str, starts: list[int]) -> list[str]:
     return cells
 
 
+_ENTRY = re.compile(r"^(\s*)(\S+(?: \S+){0,3}?)( {2,})(\S.*)$")
+"""A line of a two-column list: a short term, two spaces or more, its description."""
+
+
+def _entries(lines: list[str]) -> list[str]:
+    """The entries of a paragraph laid out as a two-column list ("CL-3A  Theft of personal
+    possessions away from the home, including" over "       theft from an unattended
+    vehicle"): every line a term and its description starting in the same column, or a
+    continuation indented to that column, and two terms or more. Each entry is one line,
+    its continuations joined; empty when the paragraph is laid out otherwise."""
+    entries: list[str] = []
+    column: int | None = None
+    for line in lines:
+        match = _ENTRY.match(line)
+        indent = len(line) - len(line.lstrip())
+        if match and (column is None or abs(len(line) - len(match.group(4)) - column) <= 2):
+            column = len(line) - len(match.group(4))
+            entries.append(f"{match.group(2)} {match.group(4).strip()}")
+        elif entries and column is not None and abs(indent - column) <= 2:
+            entries[-1] = f"{entries[-1]} {line.strip()}"
+        else:
+            return []
+    return entries if len(entries) > 1 else []
+
+
 class _Reader:
     """Walks the lines of a text file, handing headings, tables and paragraphs to the
     builder in order."""
@@ -175,6 +204,11 @@ class _Reader:
             return
         if len(lines) == 1 and _capitals(lines[0]) and _heading_like(lines[0]):
             self.b.heading(lines[0], 2)
+            return
+        entries = _entries(lines)
+        if entries:
+            for entry in entries:
+                self.b.block(entry, "list")
             return
         add_paragraphs(self.b, "\n".join(lines))
 
