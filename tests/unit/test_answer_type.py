@@ -403,6 +403,26 @@ def test_a_reply_stating_another_figure_than_the_best_source_row_gives_way_to_it
     assert out.text == wrong and trace == []
 
 
+def test_a_reply_taking_its_figures_from_the_line_of_the_best_source_sentence_stands() -> None:
+    """Two sentences of one line are one statement: the reply gives the first's 60 minutes
+    and the second's 2 hours, and the second sentence matched the question best."""
+    question = "How long is a member's session on a public computer, per day?"
+    text = (
+        "2.1 A session lasts 60 minutes. Members may use the public computers for up to "
+        "2 hours in total each day.\nGuests get one session of 45 minutes."
+    )
+    hit = _hit(text, ("Session limits",))
+    units = score_units(question, [hit], HashingEmbedder(dim=64))
+    settings = AnswerSettings(extract_min_score=0.0, extract_figure_min_score=0.0)
+    reply = (
+        "A member's session lasts 60 minutes. Members may use the public computers for up "
+        "to 2 hours in total each day [1]."
+    )
+    trace: list[TraceStep] = []
+    out = review(reply, "stop", question, [hit], units, settings, trace)
+    assert out.text == reply and "contradicted" not in [t.name for t in trace]
+
+
 def test_a_streamed_draft_replaced_by_the_row_it_contradicts_says_why() -> None:
     step = TraceStep("contradicted", {"draft": "open from 10:00 to 18:00", "answer": "14:00"})
     answer = Answer(

@@ -210,7 +210,8 @@ def test_txt_two_column_lists_keep_one_entry_per_line() -> None:
         "  CL-3   Theft at the home\n"
         "  CL-3A  Theft of possessions away from the home, including\n"
         "         theft from an unattended vehicle\n"
-        "  CL-7   Bicycle Cover add-on\n\n"
+        "  CL-7   Bicycle Cover add-on\n"
+        "  CL-10 Legal expenses (one space short of the column)\n\n"
         "  Building open:   Mon-Fri 07:00-19:30\n"
         "  Reception: Mon-Fri 08:00-17:30\n"
     )
@@ -220,6 +221,7 @@ def test_txt_two_column_lists_keep_one_entry_per_line() -> None:
         "CL-3 Theft at the home",
         "CL-3A Theft of possessions away from the home, including theft from an unattended vehicle",
         "CL-7 Bicycle Cover add-on",
+        "CL-10 Legal expenses (one space short of the column)",
     ]
     # a paragraph with a line laid out otherwise is joined as before
     assert seg_texts(doc, "paragraph") == [

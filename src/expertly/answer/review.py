@@ -107,7 +107,7 @@ def review(
     if abstained and unnamed and settings.fallback == "extract":
         trace.append(TraceStep("unnamed", {"names": sorted(unnamed), "extract": "skipped"}))
     if not abstained and extracts:
-        found = _contradicted(raw, question, units, settings)
+        found = _contradicted(raw, question, units, used, settings)
         if found is not None:
             trace.append(TraceStep("contradicted", _extract_detail(found, raw)))
             return Reviewed(found.text, abstained=False, attribute=False)
@@ -131,15 +131,22 @@ def review(
 
 
 def _contradicted(
-    raw: str, question: str, units: Sequence[Unit], settings: AnswerSettings
+    raw: str,
+    question: str,
+    units: Sequence[Unit],
+    used: Sequence[Hit],
+    settings: AnswerSettings,
 ) -> Extraction | None:
     """The source unit that answers ``question``'s figure when the reply ``raw`` gives
     another: a question asking for a figure (``asks_for_quantity``), the best unit giving
     one clears its bar (``Extraction.strong``), and the reply states a figure that unit
     does not hold: "the Lost Property Office is open on Saturdays, which is Monday to
     Friday, from 10:00 to 18:00" passed the support check on the weekday hours, while the
-    Saturday row (10:00-14:00) matched the question best. None when every figure of the
-    reply is the unit's or no unit is strong enough."""
+    Saturday row (10:00-14:00) matched the question best. The unit is read with the rest of
+    its line: "A member's session lasts 60 minutes. Members may use the computers for up
+    to 2 hours in total each day." is one statement, whichever of its sentences matched
+    best. None when every figure of the reply is the line's or no unit is strong
+    enough."""
     if not units or not asks_for_quantity(question):
         return None
     found = extraction(
@@ -148,10 +155,21 @@ def _contradicted(
     if found is None or not found.strong or not found.figure:
         return None
     stated = stated_figures(_TIME.sub(" ", raw), question) | (_times(raw) - _times(question))
-    source = " ".join((*found.unit.headings, found.unit.text))
+    source = " ".join((*found.unit.headings, _line(found.unit, used)))
     if stated <= figures(_TIME.sub(" ", source)) | _times(source):
         return None
     return found
+
+
+def _line(unit: Unit, used: Sequence[Hit]) -> str:
+    """The whole line of its chunk that ``unit`` is in (the unit alone when its hit is not
+    in ``used``)."""
+    if not 0 <= unit.hit < len(used):
+        return unit.text
+    text = used[unit.hit].chunk.text
+    start = text.rfind("\n", 0, unit.start) + 1
+    end = text.find("\n", unit.end)
+    return text[start : end if end >= 0 else len(text)]
 
 
 _TIME = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?![\d:])")

@@ -123,26 +123,41 @@ def _cut(line: str, starts: list[int]) -> list[str]:
     return cells
 
 
-_ENTRY = re.compile(r"^(\s*)(\S+(?: \S+){0,3}?)( {2,})(\S.*)$")
+_ENTRY = re.compile(r"^(\s*)(\S+(?: \S+){0,5}?)( {2,})(\S.*)$")
 """A line of a two-column list: a short term, two spaces or more, its description."""
+_DRIFT = 2
+"""How far a description may start from its column: hand-aligned text drifts."""
 
 
 def _entries(lines: list[str]) -> list[str]:
     """The entries of a paragraph laid out as a two-column list ("CL-3A  Theft of personal
     possessions away from the home, including" over "       theft from an unattended
-    vehicle"): every line a term and its description starting in the same column, or a
-    continuation indented to that column, and two terms or more. Each entry is one line,
-    its continuations joined; empty when the paragraph is laid out otherwise."""
+    vehicle"): two lines or more with a term, two spaces or more and a description, the
+    descriptions starting in one column, and every other line a continuation indented to
+    that column or a term running up to it ("Room hire bookings and invoices kept for 6
+    years", one space short). Each entry is one line, its continuations joined; empty
+    when the paragraph is laid out otherwise."""
+    starts = [len(m.group(1) + m.group(2) + m.group(3)) for m in map(_ENTRY.match, lines) if m]
+    if len(starts) < 2 or max(starts) - min(starts) > 2 * _DRIFT:
+        return []
+    column = sorted(starts)[len(starts) // 2]
     entries: list[str] = []
-    column: int | None = None
     for line in lines:
-        match = _ENTRY.match(line)
         indent = len(line) - len(line.lstrip())
-        if match and (column is None or abs(len(line) - len(match.group(4)) - column) <= 2):
-            column = len(line) - len(match.group(4))
-            entries.append(f"{match.group(2)} {match.group(4).strip()}")
-        elif entries and column is not None and abs(indent - column) <= 2:
+        cut = next(
+            (
+                p
+                for p in sorted(
+                    range(column - _DRIFT, column + _DRIFT + 1), key=lambda p: abs(p - column)
+                )
+                if 0 < p < len(line) and line[p - 1] == " " and line[p] != " "
+            ),
+            None,
+        )
+        if entries and abs(indent - column) <= _DRIFT:
             entries[-1] = f"{entries[-1]} {line.strip()}"
+        elif cut is not None and line[:cut].strip() and len(line[:cut].split()) <= 6:
+            entries.append(f"{' '.join(line[:cut].split())} {line[cut:].strip()}")
         else:
             return []
     return entries if len(entries) > 1 else []
