@@ -143,3 +143,12 @@ def test_the_chunk_holding_the_row_a_question_names_is_read_after_its_siblings()
     # a question naming no row, or naming a hit's row, reads the hits alone
     assert table_rows(hits, "What is the Saturday booking cut-off?", store) == hits
     assert table_rows(hits, "What is the Saturday cut-off in Zone 3?", store) == hits
+
+
+def test_a_long_table_is_looked_through_only_near_the_hit() -> None:
+    rows = [_chunk(i, f"Weight: {i}.01 to {i + 1} kg; E1: £{i}.00") for i in range(40)]
+    store = _Chunks(rows)
+    near = table_rows([Hit(rows[0], 1.0)], "What is the price for a 5.5 kg box?", store)
+    assert [h.chunk.id for h in near] == ["guide.md#0", "guide.md#5"]
+    far = table_rows([Hit(rows[0], 1.0)], "What is the price for a 30.5 kg box?", store)
+    assert [h.chunk.id for h in far] == ["guide.md#0"]  # row 30 is past TABLE_REACH

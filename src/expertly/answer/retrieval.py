@@ -94,13 +94,19 @@ def retrieve(
     return Retrieved(list(hits), timings, [*steps, found], rewrites)
 
 
+TABLE_REACH = 12
+"""How many chunks of a hit's table, nearest first, are looked through for the asked row:
+a table of thousands of CSV rows is not read whole for every question."""
+
+
 def table_rows(hits: Sequence[Hit], question: str, store: object) -> list[Hit]:
     """``hits``, each followed by the chunk of its table holding the row ``question`` asks
     about when the hit's own rows are all about other rows: rows banding the measure of the
     amount the question states without holding it (``bands.sorted_by_band``), or rows
     whose cell the question names another value of (``records.other_rows``: "Zone 1" and
     "Zone 3" when it asks about Zone 2). The chunk added is the nearest of the same
-    document under the same headings holding that row, not already a hit. Only for a
+    document under the same headings holding that row (of the ``TABLE_REACH`` nearest),
+    not already a hit. Only for a
     question asking for a value, and a store that gives a document's chunks back
     (``DocumentReader``); the chunk is of a document the hit's reader may read, and scores
     as its hit."""
@@ -120,7 +126,8 @@ def table_rows(hits: Sequence[Hit], question: str, store: object) -> list[Hit]:
             for c in store.chunks(hit.chunk.doc_id)
             if c.heading_path == hit.chunk.heading_path and c.id not in have
         ]
-        for chunk in sorted(same, key=lambda c: abs(c.index - hit.chunk.index)):
+        nearest = sorted(same, key=lambda c: abs(c.index - hit.chunk.index))[:TABLE_REACH]
+        for chunk in nearest:
             if _holds_row(lines, chunk.text.splitlines(), question, banded):
                 have.add(chunk.id)
                 out.append(replace(hit, chunk=chunk, scores={**hit.scores, "table": 1.0}))
