@@ -105,6 +105,11 @@ def main() -> None:
         )
     answerable = [r for r in results if r["answerable"]]
     unanswerable = [r for r in results if not r["answerable"]]
+
+    def share(key: str) -> float | None:
+        """The share of answerable questions with ``key`` true; None when there are none."""
+        return round(sum(r[key] for r in answerable) / len(answerable), 3) if answerable else None
+
     summary = {
         "benchmark": "rag_examples",
         "questions": str(args.questions),
@@ -112,14 +117,10 @@ def main() -> None:
         "model": ws.llm.name,
         "k": ws.settings.retrieval.k,
         "answerable": len(answerable),
-        "retrieval_hit_rate": round(
-            sum(r["retrieval_hit"] for r in answerable) / len(answerable), 3
-        ),
-        "accuracy": round(sum(r["correct"] for r in answerable) / len(answerable), 3),
-        "closed_book_accuracy": round(
-            sum(r["closed_book_correct"] for r in answerable) / len(answerable), 3
-        ),
-        "cited_gold_rate": round(sum(r["cited_gold"] for r in answerable) / len(answerable), 3),
+        "retrieval_hit_rate": share("retrieval_hit"),
+        "accuracy": share("correct"),
+        "closed_book_accuracy": share("closed_book_correct"),
+        "cited_gold_rate": share("cited_gold"),
         "false_abstentions": sum(r["abstained"] for r in answerable),
         "false_abstentions_answered_by_a_lead": sum(r["lead_holds_answer"] for r in answerable),
         "unanswerable": len(unanswerable),
